@@ -1,0 +1,501 @@
+"""The Textual console: wires the run database and the engine to the panes.
+
+Only wiring lives here. Every read of the run database and every Kafka call runs in
+a thread worker that posts a past-tense message back (``StateLoaded``,
+``GatePrepared``, ``StepFinished``); widgets get plain view objects. The poll loop
+re-arms only after the previous read finished, so a slow disk never stacks reads.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from console import redact, steps
+from console.audit import Entry, Verdict
+from console.runbook import BY_ID, StepState
+from console.screens import HelpScreen
+from console.store import Evidence, StepRow, Store, StoreError
+from widgets.audit_pane import AuditPane, AuditRow
+from widgets.gate_dialog import GateDialog, GateView
+from widgets.header_bar import HeaderBar, HeaderInfo
+from widgets.inventory_pane import GroupRow, InventoryPane, InventoryView, TopicRow
+from widgets.runbook_pane import RunbookPane, StepView
+from widgets.step_detail import StepDetail, StepDetailPane
+
+MIN_WIDTH, MIN_HEIGHT = 80, 24
+POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of the run database."""
+
+    steps: list[StepRow]
+    audit: list[Entry]
+    inventory: Evidence | None
+    verdict: Verdict | None
+    recovered: list[str]
+
+
+class StateLoaded(Message):
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        super().__init__()
+
+
+class GatePrepared(Message):
+    def __init__(self, gate: GateView) -> None:
+        self.gate = gate
+        super().__init__()
+
+
+class StepProgressed(Message):
+    def __init__(self, step_id: str, text: str) -> None:
+        self.step_id = step_id
+        self.text = text
+        super().__init__()
+
+
+class StepFinished(Message):
+    def __init__(self, step_id: str, state: str, reason: str) -> None:
+        self.step_id = step_id
+        self.state = state
+        self.reason = reason
+        super().__init__()
+
+
+class CutoverApp(App[int]):
+    """The operator's console for one run database."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Cutover Console"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("colon", "command_bar", "Command", id="command"),
+        Binding("g", "gate", "Run step", id="run-step"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("x", "cancel_step", "Cancel step", id="cancel-step", show=False),
+        Binding("escape", "back", "Back", show=False, id="back"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self, store: Store, *, blink: bool = True, poll: bool = True) -> None:
+        super().__init__()
+        self.store = store
+        self.replay = store.readonly
+        self.blink = blink
+        self.poll = poll
+        self.paused = False
+        self._cancel: threading.Event | None = None
+        self._running_step: str | None = None
+        self._progress: dict[str, str] = {}
+        self._snapshot: Snapshot | None = None
+        self._timer = None
+        self._verdict_text: str | None = None
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Vertical(id="main"):
+            with Horizontal(id="body"):
+                yield RunbookPane(id="runbook")
+                with Vertical(id="right"):
+                    yield StepDetailPane(id="detail")
+                    yield InventoryPane(id="inventory")
+            yield AuditPane(id="audit")
+        yield Static("", id="too-small")
+        yield Input(placeholder=":command  (? for help)", id="command-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        plan = self.store.plan
+        self._header_info = HeaderInfo(
+            plan.name,
+            plan.clusters.source.bootstrap_servers,
+            plan.clusters.target.bootstrap_servers,
+            mode="REPLAY (read-only)" if self.replay else "LIVE",
+        )
+        self.query_one(HeaderBar).show(self._header_info)
+        self.query_one(RunbookPane).focus()
+        self._check_size(self.size.width, self.size.height)
+        self.load(verify=True)
+
+    def on_resize(self, event) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.screen.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"The terminal is {width}x{height}; Cutover Console needs at least "
+                f"{MIN_WIDTH}x{MIN_HEIGHT}.\nEnlarge the window. Nothing is lost: "
+                "running work goes on and the screen returns when there is room."
+            )
+
+    # -- loading --------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="read db")
+    def load(self, verify: bool = False) -> None:
+        store = self.store
+        recovered = [] if store.readonly or self._running_step else steps.recover(store)
+        snapshot = Snapshot(
+            steps=store.steps(),
+            audit=store.audit_latest(200),
+            inventory=store.latest_evidence("inventory", "inventory"),
+            verdict=store.audit_verify() if verify else None,
+            recovered=recovered,
+        )
+        self.post_message(StateLoaded(snapshot))
+
+    def on_state_loaded(self, message: StateLoaded) -> None:
+        snap = message.snapshot
+        self._snapshot = snap
+        for note in snap.recovered:
+            self.notify(note, title="Step interrupted", severity="warning", timeout=10)
+        if snap.verdict is not None:
+            v = snap.verdict
+            stamp = snap.audit[-1].ts[11:19] if snap.audit else "--:--:--"
+            self._verdict_text = (
+                f"chain OK, {v.count} entries, verified {stamp} UTC"
+                if v.ok
+                else f"CHAIN BROKEN: {v.problem}"
+            )
+            if not v.ok:
+                self.notify(v.problem or "", title="Audit chain broken", severity="error")
+        self._render_snapshot()
+        if self.poll and not self.paused:
+            self._timer = self.set_timer(POLL_SECONDS, self.load)
+
+    def _render_snapshot(self) -> None:
+        snap = self._snapshot
+        if snap is None:
+            return
+        pane = self.query_one(RunbookPane)
+        pane.show(
+            [
+                StepView(r.id, r.phase, BY_ID[r.id].title, r.state.value, BY_ID[r.id].available)
+                for r in snap.steps
+            ]
+        )
+        self.query_one(AuditPane).append(
+            [
+                AuditRow(
+                    e.seq, e.ts[11:19], e.actor, e.action, e.step or "", _short(e.outcome or "")
+                )
+                for e in snap.audit
+            ],
+            verified=self._verdict_text,
+        )
+        view = _inventory_view(snap.inventory)
+        self.query_one(InventoryPane).show(view)
+        if snap.inventory is not None:
+            self.query_one(HeaderBar).show(_with_releases(self._header_info, snap.inventory))
+        self._show_detail(pane.current_step)
+
+    def _show_detail(self, step_id: str | None) -> None:
+        if step_id is None or self._snapshot is None:
+            return
+        row = next((r for r in self._snapshot.steps if r.id == step_id), None)
+        if row is None:
+            return
+        d = BY_ID[step_id]
+        self.query_one(StepDetailPane).show(
+            StepDetail(
+                d.title,
+                d.phase,
+                d.summary,
+                row.state.value,
+                row.reason,
+                row.updated_at,
+                d.available and not self.replay,
+                d.confirm,
+                self._progress.get(step_id, "") if self._running_step == step_id else "",
+            )
+        )
+
+    @on(RunbookPane.StepFocused)
+    def _step_focused(self, message: RunbookPane.StepFocused) -> None:
+        self._show_detail(message.step_id)
+
+    # -- gates and steps ------------------------------------------------------------------
+
+    @on(RunbookPane.StepChosen)
+    def _step_chosen(self, message: RunbookPane.StepChosen) -> None:
+        self.open_gate(message.step_id)
+
+    def action_gate(self) -> None:
+        step_id = self.query_one(RunbookPane).current_step
+        if step_id:
+            self.open_gate(step_id)
+
+    def open_gate(self, step_id: str) -> None:
+        if self.replay:
+            self.notify("Replay is read-only: steps cannot run here.", severity="warning")
+            return
+        self._prepare_gate(step_id)
+
+    @work(thread=True, group="gate", exit_on_error=False, description="prepare gate")
+    def _prepare_gate(self, step_id: str) -> None:
+        p = steps.preview(self.store, step_id)
+        self.post_message(
+            GatePrepared(GateView(p.step, p.title, p.lines, p.confirm, p.mutating, p.blocked))
+        )
+
+    def on_gate_prepared(self, message: GatePrepared) -> None:
+        gate = message.gate
+        self.push_screen(
+            GateDialog(gate, blink=self.blink),
+            lambda typed: self._decided(gate.step, typed),
+        )
+
+    def _decided(self, step_id: str, typed: str | None) -> None:
+        self._decide_and_run(step_id, typed)
+
+    @work(thread=True, group="step", exit_on_error=False, description="run step")
+    def _decide_and_run(self, step_id: str, typed: str | None) -> None:
+        opened, message = steps.decide(self.store, step_id, typed, via="console")
+        if not opened:
+            self.post_message(StepFinished(step_id, "", message))
+            return
+        cancel = threading.Event()
+        self._cancel, self._running_step = cancel, step_id
+        try:
+            self.load()
+            outcome = steps.run(
+                self.store,
+                step_id,
+                cancel=cancel,
+                progress=lambda text: self.post_message(StepProgressed(step_id, text)),
+            )
+        finally:
+            self._cancel, self._running_step = None, None
+        self.post_message(StepFinished(step_id, outcome.state.value, outcome.reason))
+
+    def on_step_progressed(self, message: StepProgressed) -> None:
+        self._progress[message.step_id] = message.text
+        self._show_detail(message.step_id)
+
+    def on_step_finished(self, message: StepFinished) -> None:
+        self._progress.pop(message.step_id, None)
+        title = BY_ID[message.step_id].title
+        if not message.state:
+            self.notify(message.reason, title=f"Gate: {title}", severity="warning")
+        elif message.state == StepState.PASSED.value:
+            self.notify(f"{title}: PASSED", title="Step finished")
+        else:
+            self.notify(
+                f"{title}: {message.state.upper()}: {message.reason}",
+                title="Step finished",
+                severity="error",
+                timeout=15,
+            )
+        self.load()
+
+    def action_cancel_step(self) -> None:
+        if self._cancel is None:
+            self.notify("No step is running.")
+            return
+        self._cancel.set()
+        self.notify("Cancelling after the current request…")
+
+    # -- keys and commands ------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # Replay can look at everything and change nothing: mutating actions do not exist.
+        return not (self.replay and action in ("gate", "cancel_step"))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_refresh(self) -> None:
+        self.load(verify=True)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused and self._timer is not None:
+            self._timer.stop()
+        if not self.paused:
+            self.load()
+        self.query_one(AuditPane).border_title = (
+            "Audit log (PAUSED)" if self.paused else "Audit log"
+        )
+        self.notify("Live refresh paused (p resumes)" if self.paused else "Live refresh on")
+
+    def action_command_bar(self) -> None:
+        bar = self.query_one("#command-bar", Input)
+        bar.add_class("-open")
+        bar.value = ""
+        bar.focus()
+
+    def action_back(self) -> None:
+        bar = self.query_one("#command-bar", Input)
+        if bar.has_class("-open"):
+            bar.remove_class("-open")
+            self.query_one(RunbookPane).focus()
+
+    @on(Input.Submitted, "#command-bar")
+    def _command(self, event: Input.Submitted) -> None:
+        event.input.remove_class("-open")
+        self.query_one(RunbookPane).focus()
+        words = event.value.strip().lstrip(":").split()
+        if not words:
+            return
+        verb, args = words[0].lower(), words[1:]
+        if verb in ("q", "quit"):
+            self.exit(0)
+        elif verb == "run" and args:
+            if args[0] not in BY_ID:
+                self.notify(f"No step '{args[0]}'. Steps: {', '.join(BY_ID)}", severity="error")
+            else:
+                self.open_gate(args[0])
+        elif verb in ("runbook", "audit", "inventory"):
+            target = {"runbook": RunbookPane, "audit": AuditPane, "inventory": InventoryPane}[verb]
+            widget = self.query_one(target)
+            (widget.query_one("DataTable") if verb == "inventory" else widget).focus()
+        elif verb == "refresh":
+            self.action_refresh()
+        elif verb in ("pause", "resume"):
+            if (verb == "pause") != self.paused:
+                self.action_pause()
+        elif verb == "verify":
+            self.load(verify=True)
+        elif verb == "help":
+            self.action_help()
+        else:
+            self.notify(
+                f"Unknown command ':{event.value.strip()}'. Press ? for help.", severity="error"
+            )
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(
+                redact.text(f"{event.worker.description} failed: {type(error).__name__}: {error}"),
+                title="Error",
+                severity="error",
+                timeout=20,
+            )
+            if event.worker.group == "load" and self.poll and not self.paused:
+                self._timer = self.set_timer(POLL_SECONDS * 2, self.load)
+
+    def _fatal_error(self) -> None:
+        # Textual's default prints a traceback with local variables, which can hold
+        # credentials. Say what happened in one line instead.
+        error = self._exception
+        self._exit_renderables.append(
+            Text(
+                redact.text(
+                    f"cutover: the console stopped on an internal error "
+                    f"({type(error).__name__}: {error}); the run database is intact — "
+                    "reopen it with 'cutover run', and please report this"
+                )
+            )
+        )
+        self._close_messages_no_wait()
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _inventory_view(evidence: Evidence | None) -> InventoryView | None:
+    """Turn stored inventory evidence into what the pane shows."""
+    if evidence is None:
+        return None
+    body = evidence.body
+    sides = {name: body.get(name) for name in ("source", "target")}
+    clusters = []
+    for name, inv in sides.items():
+        if not inv:
+            clusters.append(f"{name}: not read")
+            continue
+        releases = sorted({b["release"] for b in inv["brokers"]})
+        topics = sum(1 for t in inv["topics"] if not t["internal"])
+        clusters.append(
+            f"{name}: Kafka {'/'.join(releases)}, {len(inv['brokers'])} broker(s), "
+            f"{topics} topics, {len(inv['groups'])} groups"
+        )
+
+    def topic(side, name):
+        inv = sides.get(side)
+        return next((t for t in inv["topics"] if t["name"] == name), None) if inv else None
+
+    def records(t):
+        if t is None or any(p["latest"] is None or p["earliest"] is None for p in t["partitions"]):
+            return None
+        return sum(p["latest"] - p["earliest"] for p in t["partitions"])
+
+    topic_rows = []
+    for name, risk in body.get("risk", {}).items():
+        s, t = topic("source", name), topic("target", name)
+        topic_rows.append(
+            TopicRow(
+                name,
+                risk,
+                len(s["partitions"]) if s else None,
+                len(t["partitions"]) if t else None,
+                records(s),
+                records(t),
+            )
+        )
+    group_rows = []
+    for side, inv in sides.items():
+        if not inv:
+            continue
+        ends = {
+            f"{t['name']}:{p['id']}": p["latest"]
+            for t in inv["topics"]
+            for p in t["partitions"]
+            if p["latest"] is not None
+        }
+        for g in inv["groups"]:
+            lags = [ends[k] - v for k, v in g["offsets"].items() if k in ends]
+            group_rows.append(
+                GroupRow(side, g["id"], g["state"], len(g["members"]), sum(lags) if lags else None)
+            )
+    return InventoryView(
+        evidence.created_at, clusters, topic_rows, group_rows, body["problems"], body["notes"]
+    )
+
+
+def _with_releases(info: HeaderInfo, evidence: Evidence) -> HeaderInfo:
+    def release(side):
+        inv = evidence.body.get(side)
+        if not inv or not inv["brokers"]:
+            return "?"
+        return "/".join(sorted({b["release"] for b in inv["brokers"]}))
+
+    return HeaderInfo(
+        info.plan, info.source, info.target, release("source"), release("target"), info.mode
+    )
+
+
+def run_console(db: Path, *, replay: bool) -> int:
+    """Open the console on a run database; returns the exit code."""
+    try:
+        store = Store.open(db, readonly=replay)
+    except StoreError as exc:
+        print(f"cutover: {exc}", file=sys.stderr)
+        return 1
+    try:
+        result = CutoverApp(store).run()
+    finally:
+        store.close()
+    return int(result or 0)

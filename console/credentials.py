@@ -1,0 +1,83 @@
+"""Cluster passwords: resolved from the environment or the OS keyring, never from a file.
+
+The plan holds only a :class:`~console.plan.SecretRef`. At run time the password is
+taken from the environment variable the plan names (the documented fallback for
+bastion hosts with no Secret Service), else from the OS keyring. Every password
+resolved in this process is registered with :mod:`console.redact`, so it is scrubbed
+from anything we log or record.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keyring
+import keyring.errors
+
+from console import redact
+from console.plan import ClusterSpec, Plan
+
+
+class CredentialError(Exception):
+    """A password could not be found or stored; the message says what to do."""
+
+
+def _spec(plan: Plan, cluster: str) -> ClusterSpec:
+    try:
+        return getattr(plan.clusters, cluster)
+    except AttributeError:
+        raise CredentialError(
+            f"the plan has no cluster '{cluster}'; use source or target"
+        ) from None
+
+
+def resolve_password(plan: Plan, cluster: str) -> str | None:
+    """The password for a cluster, or None when the plan's cluster uses no SASL."""
+    spec = _spec(plan, cluster)
+    if spec.password is None:
+        return None
+    ref = spec.password
+    if ref.env and os.environ.get(ref.env):
+        return redact.register(os.environ[ref.env])
+    account = plan.secret_account(cluster)
+    try:
+        value = keyring.get_password(ref.keyring_service, account)
+    except keyring.errors.KeyringError as exc:
+        raise CredentialError(_no_keyring(cluster, ref.env, exc)) from None
+    if value is None:
+        hint = f" or export {ref.env}" if ref.env else ""
+        raise CredentialError(
+            f"no password for {cluster} in the keyring (service '{ref.keyring_service}', "
+            f"user '{account}'); run 'cutover credentials set {cluster} --plan PLAN'{hint}"
+        )
+    return redact.register(value)
+
+
+def store_password(plan: Plan, cluster: str, password: str) -> str:
+    """Store a password in the OS keyring; returns where it went, for the message."""
+    spec = _spec(plan, cluster)
+    if spec.password is None:
+        raise CredentialError(
+            f"cluster '{cluster}' uses {spec.security_protocol}, which takes no password"
+        )
+    if not password:
+        raise CredentialError("an empty password was given; nothing stored")
+    account = plan.secret_account(cluster)
+    try:
+        keyring.set_password(spec.password.keyring_service, account, password)
+    except keyring.errors.KeyringError as exc:
+        raise CredentialError(_no_keyring(cluster, spec.password.env, exc)) from None
+    return f"keyring service '{spec.password.keyring_service}', user '{account}'"
+
+
+def _no_keyring(cluster: str, env: str | None, exc: Exception) -> str:
+    backend = type(keyring.get_keyring()).__name__
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if env:
+        fix = (
+            f"export {env} in this shell instead (read it with 'read -s {env}; export {env}' "
+            "so it stays out of your shell history)"
+        )
+    else:
+        fix = "add password.env to the plan's cluster and export that variable instead"
+    return f"no usable keyring on this host ({backend}: {reason}); for {cluster}, {fix}"

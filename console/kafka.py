@@ -1,0 +1,173 @@
+"""Kafka client plumbing shared by the engine: client configs, error wording, version probe.
+
+Everything here takes explicit timeouts and runs off the UI thread. Errors are
+turned into :class:`ClusterError` whose message names the cluster, the problem
+and what to do, so no caller has to show a librdkafka code to an operator.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from console import redact
+from console.plan import ClusterSpec
+
+
+class ClusterError(Exception):
+    """A cluster could not be used; the message says which, why and what to do."""
+
+
+@dataclass
+class ErrorTrap:
+    """Collects librdkafka's asynchronous errors (authentication, all brokers down)."""
+
+    errors: list[KafkaError] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, err: KafkaError) -> None:
+        with self._lock:
+            self.errors.append(err)
+
+    def auth_failure(self) -> KafkaError | None:
+        with self._lock:
+            return next((e for e in self.errors if e.code() == KafkaError._AUTHENTICATION), None)
+
+
+def client_config(
+    spec: ClusterSpec, password: str | None, *, client_id: str, trap: ErrorTrap | None = None
+) -> dict:
+    """A confluent-kafka config for a cluster in the plan."""
+    conf: dict = {
+        "bootstrap.servers": spec.bootstrap_servers,
+        "security.protocol": spec.security_protocol,
+        "client.id": client_id,
+        "socket.timeout.ms": int(spec.request_timeout_s * 1000),
+        # librdkafka logs connection failures on its own; we report them once, in words.
+        "log_level": 0,
+    }
+    if spec.security_protocol.startswith("SASL"):
+        conf.update(
+            {
+                "sasl.mechanism": spec.sasl_mechanism,
+                "sasl.username": spec.sasl_username,
+                "sasl.password": password or "",
+            }
+        )
+    if trap is not None:
+        conf["error_cb"] = trap
+    return conf
+
+
+def admin_client(
+    spec: ClusterSpec, password: str | None, *, client_id: str
+) -> tuple[AdminClient, ErrorTrap]:
+    trap = ErrorTrap()
+    return AdminClient(client_config(spec, password, client_id=client_id, trap=trap)), trap
+
+
+def connect_error(name: str, spec: ClusterSpec, trap: ErrorTrap, exc: Exception) -> ClusterError:
+    """Word a failed first request: wrong password, or nobody answering."""
+    auth = trap.auth_failure()
+    if auth is not None:
+        return ClusterError(
+            f"{name}: authentication failed for user '{spec.sasl_username}' "
+            f"({spec.sasl_mechanism}); check the password "
+            f"('cutover credentials set {name} --plan PLAN' or the plan's password.env variable)"
+        )
+    detail = redact.text(_reason(exc))
+    return ClusterError(
+        f"{name}: no broker answered at {spec.bootstrap_servers} within "
+        f"{spec.request_timeout_s:g} s ({detail}); check bootstrap_servers in the plan and "
+        "that the cluster is running and reachable from this host"
+    )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0].str()
+    return str(exc) or type(exc).__name__
+
+
+def error_name(exc: BaseException) -> str:
+    """The Kafka error name of an admin future's exception (e.g. TOPIC_AUTHORIZATION_FAILED)."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0].name()
+    return type(exc).__name__
+
+
+def is_denied(exc: BaseException) -> bool:
+    return "AUTHORIZATION_FAILED" in error_name(exc)
+
+
+# -- broker version probe -----------------------------------------------------------------
+#
+# Kafka has no "what version are you" request, but every broker answers ApiVersions
+# (before authentication too), and the set of APIs and their version ranges changes
+# between releases. We compare that fingerprint with ones measured from real brokers.
+
+# Highest version of a few APIs that changed between releases, measured on the sandbox
+# brokers (see tests/test_kafka_probe.py). Checked newest first.
+_RELEASE_MARKERS: tuple[tuple[str, dict[int, int]], ...] = ()
+
+
+@dataclass(frozen=True)
+class ApiVersions:
+    """What a broker said it supports: api key to (min, max)."""
+
+    ranges: dict[int, tuple[int, int]]
+
+    def release(self) -> str:
+        """The Kafka release these ranges match, or 'unknown'."""
+        for release, markers in _RELEASE_MARKERS:
+            if all(self.ranges.get(k, (0, -1))[1] >= v for k, v in markers.items()):
+                return release
+        return "unknown"
+
+
+def probe_api_versions(
+    host: str, port: int, *, tls: bool = False, timeout: float = 5.0
+) -> ApiVersions:
+    """Send ApiVersions v0 to one broker and return its answer."""
+    client_id = b"cutover-probe"
+    body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        sock = raw
+        if tls:
+            sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        size = struct.unpack(">i", _read(sock, 4))[0]
+        payload = _read(sock, size)
+    _corr, error, count = struct.unpack(">ihi", payload[:10])
+    if error != 0:
+        raise ClusterError(f"broker {host}:{port} refused ApiVersions (error {error})")
+    ranges = {}
+    for i in range(count):
+        key, lo, hi = struct.unpack(">hhh", payload[10 + 6 * i : 16 + 6 * i])
+        ranges[key] = (lo, hi)
+    return ApiVersions(ranges)
+
+
+def _read(sock: socket.socket, size: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < size:
+        chunk = sock.recv(size - len(buf))
+        if not chunk:
+            raise ConnectionError("broker closed the connection")
+        buf += chunk
+    return bytes(buf)
+
+
+def broker_release(host: str, port: int, protocol: str, timeout: float = 5.0) -> str:
+    """Best-effort Kafka release of a broker, marked as inferred; never raises."""
+    try:
+        versions = probe_api_versions(host, port, tls=protocol.endswith("SSL"), timeout=timeout)
+    except (OSError, ClusterError, struct.error):
+        return "unknown"
+    return versions.release()

@@ -1,0 +1,351 @@
+"""The migration plan: a TOML file people write and review in git, validated with pydantic.
+
+A plan names the two clusters (credentials only as references to a secret held
+elsewhere), the topics in scope with their risk notes, the consumer groups with
+their offset strategy, the thresholds the comparison is judged against, and the
+people who own and approve the migration.
+
+``load_plan`` returns a validated :class:`Plan` or raises :class:`PlanError`
+whose ``problems`` each carry the file, line and field in plain words.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+OffsetStrategy = Literal["translate", "reset-to-timestamp", "restart-from-known-point"]
+CommitStyle = Literal["after-processing", "before-processing", "auto-commit", "transactional"]
+
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+_TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
+
+
+class _Strict(BaseModel):
+    """Base for plan sections: unknown fields are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """Where the password for a cluster lives. The plan never holds the password itself."""
+
+    keyring_service: str = Field(
+        "cutover",
+        description="Keyring service name; the keyring entry's user name is '<plan>/<cluster>'.",
+    )
+    env: Annotated[str, Field(pattern=_ENV_NAME)] | None = Field(
+        None,
+        description="Environment variable to read the password from when set; the fallback "
+        "on hosts without a usable keyring (a bare SSH bastion).",
+    )
+
+
+class ClusterSpec(_Strict):
+    """How to reach one cluster."""
+
+    bootstrap_servers: Annotated[str, Field(min_length=1)] = Field(
+        description="Comma-separated host:port list."
+    )
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    password: SecretRef | None = Field(
+        None, description="Reference to the SASL password; required for SASL protocols."
+    )
+    request_timeout_s: float = Field(10.0, gt=0, le=300, description="Seconds per admin request.")
+
+    @model_validator(mode="after")
+    def _sasl_needs_user_and_secret(self) -> ClusterSpec:
+        if self.security_protocol.startswith("SASL"):
+            missing = [
+                name
+                for name, value in (
+                    ("sasl_mechanism", self.sasl_mechanism),
+                    ("sasl_username", self.sasl_username),
+                    ("password", self.password),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"security_protocol {self.security_protocol} needs {', '.join(missing)}"
+                )
+        for server in self.bootstrap_servers.split(","):
+            if not re.fullmatch(r"\s*[^\s:]+:\d{1,5}\s*", server):
+                raise ValueError(f"bootstrap server '{server.strip()}' is not host:port")
+        return self
+
+
+class Clusters(_Strict):
+    """The two sides of the migration."""
+
+    source: ClusterSpec = Field(description="The production cluster being migrated from.")
+    target: ClusterSpec = Field(description="The Kafka-compatible cluster being migrated to.")
+
+
+class TopicSpec(_Strict):
+    """A topic in scope, with what the team knows about its risk."""
+
+    name: Annotated[str, Field(pattern=_TOPIC_NAME)]
+    owner: Annotated[str, Field(min_length=1)]
+    external_side_effects: bool = Field(
+        description="Consumers of this topic write to external systems (databases, APIs, mail)."
+    )
+    side_effects_note: str = ""
+    transactions: bool = Field(False, description="Producers write with transactions.")
+    idempotent_producers: bool = Field(False, description="Producers use enable.idempotence.")
+    tolerated_replay_records: int = Field(
+        0, ge=0, description="Records a consumer may safely re-read after a cutover (records)."
+    )
+    create_on_target: bool = Field(
+        False, description="The shadow path may create this topic on the target if missing."
+    )
+    notes: str = ""
+
+
+class GroupSpec(_Strict):
+    """A production consumer group and how its progress moves to the target."""
+
+    id: Annotated[str, Field(min_length=1)]
+    owner: Annotated[str, Field(min_length=1)]
+    topics: list[str] = Field(min_length=1)
+    offset_strategy: OffsetStrategy
+    commit_style: CommitStyle = "after-processing"
+    reset_timestamp: datetime | None = Field(
+        None, description="For reset-to-timestamp: the UTC time to reset to."
+    )
+    known_point: dict[str, int] | None = Field(
+        None,
+        description="For restart-from-known-point: 'topic:partition' to the offset to start at.",
+    )
+
+    @model_validator(mode="after")
+    def _strategy_has_its_parameter(self) -> GroupSpec:
+        if self.offset_strategy == "reset-to-timestamp" and self.reset_timestamp is None:
+            raise ValueError("offset_strategy reset-to-timestamp needs reset_timestamp")
+        if self.offset_strategy == "restart-from-known-point" and not self.known_point:
+            raise ValueError("offset_strategy restart-from-known-point needs known_point")
+        for key in self.known_point or {}:
+            if not re.fullmatch(r"[A-Za-z0-9._-]+:\d+", key):
+                raise ValueError(f"known_point key '{key}' is not 'topic:partition'")
+        return self
+
+
+class Thresholds(_Strict):
+    """Acceptance criteria, written down before the window opens. Units are in the names."""
+
+    max_missing_records: int = Field(0, ge=0, description="Records on source absent on target.")
+    max_duplicate_records: int = Field(0, ge=0, description="Records present twice on target.")
+    max_shadow_lag_records: int = Field(
+        10_000, ge=0, description="Mirror lag per partition before it turns RED (records)."
+    )
+    max_shadow_lag_seconds: float = Field(
+        60.0, ge=0, description="Mirror lag behind the source's newest record (seconds)."
+    )
+    max_offset_drift_records: int = Field(
+        0, ge=0, description="Committed-offset mismatch allowed after translation (records)."
+    )
+    comparison_window_minutes: int = Field(
+        15, gt=0, description="Length of one comparison window (minutes)."
+    )
+    lag_trend_window_samples: int = Field(
+        10, ge=3, description="Samples the lag trend verdict is judged over (samples)."
+    )
+
+
+class People(_Strict):
+    """Who owns the migration and who may approve gates and waivers."""
+
+    owners: list[str] = Field(min_length=1)
+    approvers: list[str] = Field(min_length=1)
+
+
+class PlanMeta(_Strict):
+    """The plan's identity."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    description: str = ""
+
+
+class Plan(_Strict):
+    """A whole migration plan."""
+
+    plan: PlanMeta
+    people: People
+    clusters: Clusters
+    topics: list[TopicSpec] = Field(min_length=1)
+    groups: list[GroupSpec] = Field(default_factory=list)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Plan:
+        names = [t.name for t in self.topics]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"topic listed twice: {', '.join(dupes)}")
+        for group in self.groups:
+            unknown = [t for t in group.topics if t not in names]
+            if unknown:
+                raise ValueError(
+                    f"group '{group.id}' reads {', '.join(unknown)}, not in the plan's topics"
+                )
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    def secret_account(self, cluster: str) -> str:
+        """The keyring user name under which a cluster's password is stored."""
+        return f"{self.plan.name}/{cluster}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a plan file, located as precisely as we can."""
+
+    path: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class PlanError(Exception):
+    """A plan file that cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and validate a plan file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError([Problem(str(path), None, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError([Problem(str(path), None, "", f"cannot read it ({exc})")]) from None
+    return parse_plan(text, str(path))
+
+
+def parse_plan(text: str, source: str = "<plan>") -> Plan:
+    """Validate plan text; ``source`` names it in messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        return _raise([Problem(source, line, "", f"not valid TOML: {reason}")])
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        lines = _key_lines(text)
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            problems.append(
+                Problem(source, _line_for(lines, loc), _dotted(loc), _plain(err, data, loc))
+            )
+        return _raise(problems)
+
+
+def _raise(problems: list[Problem]):
+    raise PlanError(problems)
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _plain(err: dict, data: dict, loc: tuple) -> str:
+    """Turn a pydantic error into words an operator reads once."""
+    kind = err["type"]
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "extra_forbidden":
+        return "is not a known field (check the spelling; see plans/demo.toml)"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected}, got {err.get('input')!r}"
+    if kind == "string_pattern_mismatch":
+        return f"{err.get('input')!r} has characters or a form that is not allowed"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{err['msg'].lower()}, got {err.get('input')!r}"
+    msg = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Map each table and key path in the TOML text to the line it starts on.
+
+    tomllib gives values but no positions, so we scan headers and ``key =`` lines
+    ourselves. Array-of-table headers count up their index, so a path such as
+    ``('topics', 1, 'owner')`` finds the second ``[[topics]]`` block's ``owner``.
+    """
+    lines: dict[tuple, int] = {}
+    counters: dict[tuple, int] = {}
+    current: tuple = ()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(raw)
+        if header:
+            parts = tuple(p.strip().strip("\"'") for p in header.group(2).split("."))
+            if header.group(1) == "[[":
+                index = counters.get(parts, -1) + 1
+                counters[parts] = index
+                current = (*_with_indexes(parts[:-1], counters), parts[-1], index)
+            else:
+                current = _with_indexes(parts, counters)
+            lines.setdefault(current, number)
+            continue
+        key = _KEY.match(raw)
+        if key:
+            parts = tuple(p.strip("\"'") for p in key.group(1).split("."))
+            lines.setdefault((*current, *parts), number)
+    return lines
+
+
+def _with_indexes(parts: tuple, counters: dict[tuple, int]) -> tuple:
+    """Insert the current array-of-tables index after each prefix that is one."""
+    out: list = []
+    for i, part in enumerate(parts):
+        out.append(part)
+        prefix = parts[: i + 1]
+        if prefix in counters:
+            out.append(counters[prefix])
+    return tuple(out)
+
+
+def _line_for(lines: dict[tuple, int], loc: tuple) -> int | None:
+    """The line of the longest known prefix of a pydantic error location."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None

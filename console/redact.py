@@ -1,0 +1,48 @@
+"""Keeps secrets out of everything we write: audit parameters, evidence, logs, messages.
+
+Two defences: parameter names that look like secrets are masked whatever their
+value, and any value registered here (every password resolved in this process)
+is masked wherever it appears inside a string.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+MASK = "***"
+_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|credential|sasl\.jaas|api[_.-]?key)", re.I)
+_known: set[str] = set()
+_lock = threading.Lock()
+
+
+def register(secret: str) -> str:
+    """Remember a secret so later output never shows it; returns it unchanged."""
+    if secret:
+        with _lock:
+            _known.add(secret)
+    return secret
+
+
+def text(value: str) -> str:
+    """A string with every registered secret masked."""
+    with _lock:
+        secrets = sorted(_known, key=len, reverse=True)
+    for secret in secrets:
+        value = value.replace(secret, MASK)
+    return value
+
+
+def value(obj: Any) -> Any:
+    """A copy of a JSON-like value with secret-named keys and registered secrets masked."""
+    if isinstance(obj, dict):
+        return {
+            k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) else value(v))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [value(v) for v in obj]
+    if isinstance(obj, str):
+        return text(obj)
+    return obj

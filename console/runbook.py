@@ -1,0 +1,126 @@
+"""The runbook's phases and steps, and what each step's gate shows.
+
+This is data, not behaviour: which steps exist, in which phase and order, what
+an operator must type to open each gate, and whether the step can run in this
+version. :mod:`console.steps` runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class StepState(StrEnum):
+    """Where a step stands. Shown as a word as well as a colour."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    WAIVED = "waived"
+
+
+PHASES = ("Inventory", "Shadow path", "Safe consumers", "Comparison", "Cutover and rollback")
+
+
+@dataclass(frozen=True)
+class StepDef:
+    """One step of the runbook."""
+
+    id: str
+    phase: str
+    title: str
+    summary: str
+    confirm: str
+    mutating: bool
+    available: bool
+
+
+STEPS: tuple[StepDef, ...] = (
+    StepDef(
+        "inventory",
+        "Inventory",
+        "Read both clusters",
+        "Brokers and versions, topics, partitions, configs, ACLs, consumer groups with "
+        "members and committed offsets, from source and target; read-only.",
+        confirm="inventory",
+        mutating=False,
+        available=True,
+    ),
+    StepDef(
+        "shadow-start",
+        "Shadow path",
+        "Start shadow copy",
+        "Copy the plan's topics from source to target with the built-in mirror.",
+        confirm="start-mirror",
+        mutating=True,
+        available=False,
+    ),
+    StepDef(
+        "shadow-lag",
+        "Shadow path",
+        "Shadow lag in bounds",
+        "The copy keeps up: lag steady or catching up over the trend window.",
+        confirm="shadow-lag",
+        mutating=False,
+        available=False,
+    ),
+    StepDef(
+        "safe-consumers",
+        "Safe consumers",
+        "Start safe consumers",
+        "Shadow-only group ids and credentials on the target, safe sinks only.",
+        confirm="safe-consumers",
+        mutating=True,
+        available=False,
+    ),
+    StepDef(
+        "compare",
+        "Comparison",
+        "Compare both sides",
+        "Counts, missing, duplicates, order, keys, values, headers, timestamps, schema ids.",
+        confirm="compare",
+        mutating=False,
+        available=False,
+    ),
+    StepDef(
+        "cutover-consumers",
+        "Cutover and rollback",
+        "Move consumer groups",
+        "Translate committed offsets source to target for one group, apply, verify.",
+        confirm="<group id>",
+        mutating=True,
+        available=False,
+    ),
+    StepDef(
+        "cutover-producers",
+        "Cutover and rollback",
+        "Move producers",
+        "Point one producer class at the target; the source stops receiving its writes.",
+        confirm="<producer class>",
+        mutating=True,
+        available=False,
+    ),
+    StepDef(
+        "rollback-window",
+        "Cutover and rollback",
+        "Hold rollback window",
+        "Reverse translation ready; target-only records listed.",
+        confirm="rollback-window",
+        mutating=False,
+        available=False,
+    ),
+)
+
+BY_ID = {step.id: step for step in STEPS}
+
+
+def step_def(step_id: str) -> StepDef:
+    """The definition of a step, or KeyError with the known ids in the message."""
+    try:
+        return BY_ID[step_id]
+    except KeyError:
+        known = ", ".join(BY_ID)
+        raise KeyError(f"no step '{step_id}'; the steps are: {known}") from None

@@ -1,0 +1,55 @@
+"""Screens of the console other than the main one: help."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+COMMANDS = (
+    ("run STEP", "open the gate of a step (e.g. run inventory)"),
+    ("runbook | audit | inventory", "jump to that pane"),
+    ("refresh", "re-read the run database now"),
+    ("pause | resume", "stop or restart live refresh"),
+    ("verify", "verify the audit chain now"),
+    ("q | quit", "leave the console (running work is recorded)"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key and command, so the footer can stay short."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS = [
+        Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help.close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(style="bold", no_wrap=True)
+        keys.add_column()
+        for binding in self.app.BINDINGS:
+            if isinstance(binding, Binding):
+                keys.add_row(binding.key.replace("question_mark", "?"), binding.description)
+        keys.add_row("tab", "move between panes")
+        keys.add_row("↑ ↓", "move in a list or table")
+        commands = Table.grid(padding=(0, 2))
+        commands.add_column(style="bold", no_wrap=True)
+        commands.add_column()
+        for verb, what in COMMANDS:
+            commands.add_row(f":{verb}", what)
+        with VerticalScroll():
+            yield Static("[b]Keys[/b]")
+            yield Static(keys)
+            yield Static("\n[b]Commands[/b] (after [b]:[/b])")
+            yield Static(commands)
+            yield Static("\n[dim]esc closes this help[/dim]")

@@ -1,0 +1,289 @@
+"""The run database: one SQLite file (WAL) that is the single source of truth for a run.
+
+It holds the plan it was imported from, the steps and their states, the evidence
+each step recorded, and the audit log. ``PRAGMA application_id`` marks the file
+as ours and ``PRAGMA user_version`` records the schema version, so opening
+someone else's file, or one from another version, gives a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from console import audit, redact
+from console.plan import Plan, parse_plan
+from console.runbook import STEPS, StepState, step_def
+
+APPLICATION_ID = 0x43555430  # "CUT0"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE plan (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL,
+                   toml TEXT NOT NULL, json TEXT NOT NULL);
+CREATE TABLE steps (id TEXT PRIMARY KEY, position INTEGER NOT NULL, phase TEXT NOT NULL,
+                    state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
+                    updated_at TEXT NOT NULL, runner_pid INTEGER);
+CREATE TABLE evidence (id INTEGER PRIMARY KEY, step TEXT NOT NULL, kind TEXT NOT NULL,
+                       created_at TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX evidence_by_step ON evidence(step, kind, id);
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StoreError(Exception):
+    """The run database cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """A step's state as recorded."""
+
+    id: str
+    phase: str
+    state: StepState
+    reason: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of evidence a step recorded."""
+
+    id: int
+    step: str
+    kind: str
+    created_at: str
+    body: dict[str, Any]
+
+
+class Store:
+    """An open run database. Thread-safe: one connection guarded by a lock."""
+
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        *,
+        readonly: bool,
+        clock: Callable[[], str] = audit.utc_now,
+    ):
+        self.path = path
+        self.readonly = readonly
+        self.clock = clock
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._plan: Plan | None = None
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, plan_text: str, plan: Plan, *, clock=audit.utc_now) -> Store:
+        """Create a run database for a plan. Written to a temporary file and renamed, so a
+        failure leaves nothing half-made; an existing file is never overwritten."""
+        path = Path(path)
+        if path.exists():
+            raise StoreError(f"{path} already exists; choose another --db or move it away")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            db = sqlite_utils.Database(conn)
+            conn.executescript(_SCHEMA + audit.SCHEMA)
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            now = clock()
+            db["meta"].insert_all(
+                [
+                    {"key": "created_at", "value": now},
+                    {"key": "plan_name", "value": plan.name},
+                ]
+            )
+            db["plan"].insert(
+                {"id": 1, "name": plan.name, "toml": plan_text, "json": plan.model_dump_json()}
+            )
+            db["steps"].insert_all(
+                {
+                    "id": s.id,
+                    "position": i,
+                    "phase": s.phase,
+                    "state": StepState.PENDING.value,
+                    "reason": "",
+                    "updated_at": now,
+                }
+                for i, s in enumerate(STEPS)
+            )
+            audit.append(
+                conn,
+                "plan.imported",
+                params={"plan": plan.name, "topics": [t.name for t in plan.topics]},
+                outcome="ok",
+                clock=clock,
+            )
+            conn.close()
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return cls.open(path, clock=clock)
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = False, clock=audit.utc_now) -> Store:
+        """Open an existing run database, checking it is ours and of our schema version."""
+        path = Path(path)
+        if not path.is_file():
+            raise StoreError(
+                f"{path} does not exist; create it with 'cutover plan import PLAN --db {path}'"
+            )
+        try:
+            if readonly:
+                conn = sqlite3.connect(
+                    f"file:{path}?mode=ro",
+                    uri=True,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            else:
+                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=5000")
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{path} is not a Cutover run database ({exc}); "
+                "check the path, or import a plan with 'cutover plan import'"
+            ) from None
+        if app_id != APPLICATION_ID:
+            conn.close()
+            raise StoreError(
+                f"{path} is an SQLite file but not a Cutover run database; "
+                "check the path, or import a plan with 'cutover plan import'"
+            )
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{path} has run-database schema version {version}, this cutover reads version "
+                f"{SCHEMA_VERSION}; open it with the cutover release that wrote it"
+            )
+        if not readonly:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                raise StoreError(f"cannot open {path} for writing ({exc})") from None
+        return cls(path, conn, readonly=readonly, clock=clock)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- plan ----------------------------------------------------------------------------
+
+    @property
+    def plan(self) -> Plan:
+        if self._plan is None:
+            with self._lock:
+                text = self._conn.execute("SELECT toml FROM plan WHERE id = 1").fetchone()[0]
+            self._plan = parse_plan(text, f"{self.path} (stored plan)")
+        return self._plan
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def steps(self) -> list[StepRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, phase, state, reason, updated_at FROM steps ORDER BY position"
+            ).fetchall()
+        return [StepRow(r[0], r[1], StepState(r[2]), r[3], r[4]) for r in rows]
+
+    def step(self, step_id: str) -> StepRow:
+        step_def(step_id)
+        return next(s for s in self.steps() if s.id == step_id)
+
+    def set_step(
+        self, step_id: str, state: StepState, reason: str = "", *, runner_pid: int | None = None
+    ) -> None:
+        """Record a step's state; ``runner_pid`` names the process running it."""
+        self._writable()
+        with self._lock:
+            self._conn.execute(
+                "UPDATE steps SET state = ?, reason = ?, updated_at = ?, runner_pid = ? "
+                "WHERE id = ?",
+                (state.value, redact.text(reason), self.clock(), runner_pid, step_id),
+            )
+
+    def orphaned_steps(self) -> list[tuple[str, int]]:
+        """Steps recorded as running whose process is gone (killed console, lost session)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, runner_pid FROM steps WHERE state = 'running'"
+            ).fetchall()
+        return [(sid, pid or 0) for sid, pid in rows if not pid or not _alive(pid)]
+
+    # -- evidence ------------------------------------------------------------------------
+
+    def add_evidence(self, step_id: str, kind: str, body: dict[str, Any]) -> int:
+        self._writable()
+        with self._lock:
+            cur = self._conn.execute(
+                "INSERT INTO evidence(step, kind, created_at, body) VALUES (?,?,?,?)",
+                (step_id, kind, self.clock(), json.dumps(redact.value(body), sort_keys=True)),
+            )
+            return int(cur.lastrowid)
+
+    def latest_evidence(self, step_id: str, kind: str) -> Evidence | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, step, kind, created_at, body FROM evidence "
+                "WHERE step = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+                (step_id, kind),
+            ).fetchone()
+        if row is None:
+            return None
+        return Evidence(row[0], row[1], row[2], row[3], json.loads(row[4]))
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def log(self, action: str, **kwargs) -> audit.Entry:
+        """Append an audit entry, durably, before returning."""
+        self._writable()
+        with self._lock:
+            return audit.append(self._conn, action, clock=self.clock, **kwargs)
+
+    def audit_latest(self, count: int) -> list[audit.Entry]:
+        with self._lock:
+            return audit.latest(self._conn, count)
+
+    def audit_since(self, seq: int) -> list[audit.Entry]:
+        with self._lock:
+            return audit.entries(self._conn, since=seq)
+
+    def audit_verify(self) -> audit.Verdict:
+        with self._lock:
+            return audit.verify(self._conn)
+
+    def audit_export(self):
+        with self._lock:
+            return list(audit.export_jsonl(self._conn))
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only; nothing can change in replay")

@@ -1,0 +1,52 @@
+"""The one-line header: plan name, both clusters with their Kafka releases, and the mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    """What the header shows."""
+
+    plan: str
+    source: str
+    target: str
+    source_release: str = "?"
+    target_release: str = "?"
+    mode: str = "LIVE"
+
+
+class HeaderBar(Static):
+    """Plan, clusters and mode, always visible at the top."""
+
+    DEFAULT_CSS = """
+    HeaderBar {
+        dock: top;
+        height: 1;
+        background: $primary-background;
+        color: $text;
+        padding: 0 1;
+    }
+    """
+
+    def show(self, info: HeaderInfo) -> None:
+        mode_style = "bold reverse yellow" if info.mode != "LIVE" else "bold reverse green"
+        # The mode comes first so a narrow terminal never cuts it off.
+        text = Text.assemble(
+            (f" {info.mode} ", mode_style),
+            " ",
+            (info.plan, "bold"),
+            "  src ",
+            (info.source, ""),
+            f" ({info.source_release})",
+            " → tgt ",
+            (info.target, ""),
+            f" ({info.target_release})",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        self.update(text)

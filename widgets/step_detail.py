@@ -1,0 +1,53 @@
+"""The step detail pane: what the highlighted step does, its state and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+from widgets.state_style import state_text
+
+
+@dataclass(frozen=True)
+class StepDetail:
+    """What the pane shows for one step."""
+
+    title: str
+    phase: str
+    summary: str
+    state: str
+    reason: str
+    updated_at: str
+    available: bool
+    confirm: str
+    progress: str = ""
+
+
+class StepDetailPane(Static):
+    """A few lines about the highlighted step."""
+
+    DEFAULT_CSS = """
+    StepDetailPane {
+        height: auto;
+        max-height: 7;
+        border: round $primary;
+        border-title-align: left;
+        padding: 0 1;
+    }
+    """
+
+    def show(self, detail: StepDetail) -> None:
+        self.border_title = f"{detail.phase} › {detail.title}"
+        lines = Text.assemble(state_text(detail.state), f" since {detail.updated_at[11:19]} UTC")
+        if detail.progress:
+            lines.append(f"\n{detail.progress}", style="italic")
+        if detail.reason:
+            lines.append(f"\n{detail.reason}")
+        if detail.available:
+            lines.append(f"\nenter: open the gate (type '{detail.confirm}')", style="dim")
+        else:
+            lines.append(f"\n{detail.summary}", style="dim")
+            lines.append("\nNot available in this version.", style="dim")
+        self.update(lines)
