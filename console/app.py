@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from console import redact, steps
 from console.audit import Entry, Verdict
 from console.runbook import BY_ID, StepState
-from console.screens import HelpScreen
+from console.screens import DetailScreen, HelpScreen
 from console.store import Evidence, StepRow, Store, StoreError
 from widgets.audit_pane import AuditPane, AuditRow
 from widgets.gate_dialog import GateDialog, GateView
@@ -232,6 +232,13 @@ class CutoverApp(App[int]):
     def _step_focused(self, message: RunbookPane.StepFocused) -> None:
         self._show_detail(message.step_id)
 
+    @on(InventoryPane.DetailRequested)
+    def _inventory_detail(self, message: InventoryPane.DetailRequested) -> None:
+        if self._snapshot is None or self._snapshot.inventory is None:
+            return
+        title, lines = _inventory_detail(self._snapshot.inventory, message.kind, message.key)
+        self.push_screen(DetailScreen(title, lines))
+
     # -- gates and steps ------------------------------------------------------------------
 
     @on(RunbookPane.StepChosen)
@@ -411,6 +418,9 @@ class CutoverApp(App[int]):
         self._close_messages_no_wait()
 
 
+_SIDE = {"source": "src", "target": "tgt"}
+
+
 def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -429,7 +439,7 @@ def _inventory_view(evidence: Evidence | None) -> InventoryView | None:
         releases = sorted({b["release"] for b in inv["brokers"]})
         topics = sum(1 for t in inv["topics"] if not t["internal"])
         clusters.append(
-            f"{name}: Kafka {'/'.join(releases)}, {len(inv['brokers'])} broker(s), "
+            f"{_SIDE[name]} {'/'.join(releases)}: {len(inv['brokers'])} broker(s), "
             f"{topics} topics, {len(inv['groups'])} groups"
         )
 
@@ -473,6 +483,48 @@ def _inventory_view(evidence: Evidence | None) -> InventoryView | None:
     return InventoryView(
         evidence.created_at, clusters, topic_rows, group_rows, body["problems"], body["notes"]
     )
+
+
+def _inventory_detail(evidence: Evidence, kind: str, key: str) -> tuple[str, list[str]]:
+    """All problems and notes, then everything known about one topic or group."""
+    body = evidence.body
+    lines = [f"Inventory as of {evidence.created_at}", ""]
+    lines += [f"RED   {p}" for p in body["problems"]] or ["No problems."]
+    lines += [f"NOTE  {n}" for n in body["notes"]]
+    lines.append("")
+    for side in ("source", "target"):
+        inv = body.get(side)
+        if not inv:
+            lines.append(f"{side}: not read")
+            continue
+        if kind == "topic":
+            topic = next((t for t in inv["topics"] if t["name"] == key), None)
+            if topic is None:
+                lines.append(f"{side}: topic '{key}' is not there")
+                continue
+            lines.append(f"{side}: {len(topic['partitions'])} partitions")
+            for p in topic["partitions"]:
+                lines.append(
+                    f"  p{p['id']:<3} leader {p['leader']}  replicas {p['replicas']}  "
+                    f"isr {p['isr']}  offsets {p['earliest']}..{p['latest']}"
+                )
+            for name, value in sorted(topic["configs"].items()):
+                lines.append(f"  {name} = {value}")
+        else:
+            side_name, _, group_id = key.partition("/")
+            if side != side_name:
+                continue
+            group = next((g for g in inv["groups"] if g["id"] == group_id), None)
+            if group is None:
+                continue
+            lines.append(f"{side}: group {group_id}, {group['state']}")
+            for m in group["members"]:
+                lines.append(
+                    f"  member {m['client_id']} on {m['host']}: {', '.join(m['partitions'])}"
+                )
+            for tp, offset in group["offsets"].items():
+                lines.append(f"  committed {tp} = {offset}")
+    return f"{kind} {key}", lines
 
 
 def _with_releases(info: HeaderInfo, evidence: Evidence) -> HeaderInfo:

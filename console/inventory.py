@@ -232,9 +232,20 @@ def read_cluster(
     step("connecting")
     try:
         metadata = admin.list_topics(timeout=timeout)
-        described = admin.describe_cluster(request_timeout=timeout).result(timeout=timeout + 1)
+        described = admin.describe_cluster(
+            request_timeout=timeout, include_authorized_operations=True
+        ).result(timeout=timeout + 1)
     except Exception as exc:  # noqa: BLE001 - librdkafka raises several kinds here
-        raise connect_error(name, spec, trap, exc) from None
+        raise connect_error(name, spec, admin, trap, exc) from None
+    cluster_ops = {op.name for op in (described.authorized_operations or [])}
+    if "DESCRIBE" not in cluster_ops:
+        # Kafka answers such a principal with silently filtered lists (no ACLs, only
+        # the groups it may see), so the gap must be said out loud.
+        denied.append(
+            f"user '{spec.sasl_username or 'ANONYMOUS'}' has no DESCRIBE on the cluster, so "
+            "Kafka hides the ACLs and any consumer groups it may not see; "
+            "use a principal with cluster DESCRIBE for the inventory"
+        )
     brokers = []
     protocol = spec.security_protocol
     for node in sorted(described.nodes, key=lambda n: n.id):
@@ -282,7 +293,7 @@ def read_cluster(
     groups = _groups(admin, timeout, denied, spec, step)
 
     step("reading ACLs")
-    acls = _acls(admin, timeout, denied, spec)
+    acls = _acls(admin, timeout, denied, spec) if "DESCRIBE" in cluster_ops else None
     return ClusterInventory(
         name=name,
         bootstrap=spec.bootstrap_servers,

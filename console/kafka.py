@@ -7,6 +7,7 @@ and what to do, so no caller has to show a librdkafka code to an operator.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import ssl
 import struct
@@ -72,8 +73,15 @@ def admin_client(
     return AdminClient(client_config(spec, password, client_id=client_id, trap=trap)), trap
 
 
-def connect_error(name: str, spec: ClusterSpec, trap: ErrorTrap, exc: Exception) -> ClusterError:
-    """Word a failed first request: wrong password, or nobody answering."""
+def connect_error(
+    name: str, spec: ClusterSpec, client, trap: ErrorTrap, exc: Exception
+) -> ClusterError:
+    """Word a failed first request: wrong password, or nobody answering.
+
+    A wrong password surfaces from a metadata call as a transport error; the real
+    cause only reaches ``error_cb``, which librdkafka calls from ``poll``.
+    """
+    client.poll(0.5)
     auth = trap.auth_failure()
     if auth is not None:
         return ClusterError(
@@ -112,9 +120,15 @@ def is_denied(exc: BaseException) -> bool:
 # (before authentication too), and the set of APIs and their version ranges changes
 # between releases. We compare that fingerprint with ones measured from real brokers.
 
-# Highest version of a few APIs that changed between releases, measured on the sandbox
-# brokers (see tests/test_kafka_probe.py). Checked newest first.
-_RELEASE_MARKERS: tuple[tuple[str, dict[int, int]], ...] = ()
+# Fingerprints (SHA-256 of the sorted (key, min, max) list, first 16 hex digits) measured
+# on Apache Kafka brokers of these releases. An exact match names the release; otherwise
+# the major version is inferred from Kafka 4.0 having dropped old protocol versions
+# (KIP-896 raised Fetch's minimum version to 4), and marked as a guess.
+_FINGERPRINTS = {
+    "9fcbb62b9d7e593a": "3.9",
+    "b73e4dedfd0d5fcc": "4.1",
+}
+_FETCH = 1
 
 
 @dataclass(frozen=True)
@@ -123,12 +137,19 @@ class ApiVersions:
 
     ranges: dict[int, tuple[int, int]]
 
+    @property
+    def fingerprint(self) -> str:
+        ranges = sorted((k, lo, hi) for k, (lo, hi) in self.ranges.items())
+        return hashlib.sha256(repr(ranges).encode()).hexdigest()[:16]
+
     def release(self) -> str:
-        """The Kafka release these ranges match, or 'unknown'."""
-        for release, markers in _RELEASE_MARKERS:
-            if all(self.ranges.get(k, (0, -1))[1] >= v for k, v in markers.items()):
-                return release
-        return "unknown"
+        """The Kafka release these ranges match: '3.9', or a guess such as '4.x?'."""
+        known = _FINGERPRINTS.get(self.fingerprint)
+        if known:
+            return known
+        if _FETCH not in self.ranges:
+            return "unknown"
+        return "4.x?" if self.ranges[_FETCH][0] >= 4 else "3.x?"
 
 
 def probe_api_versions(

@@ -37,9 +37,11 @@ class HelpScreen(ModalScreen[None]):
         keys = Table.grid(padding=(0, 2))
         keys.add_column(style="bold", no_wrap=True)
         keys.add_column()
+        names = {"question_mark": "?", "colon": ":", "escape": "esc"}
+        keys.add_row("enter", "open the gate of the highlighted step, or a row's detail")
         for binding in self.app.BINDINGS:
             if isinstance(binding, Binding):
-                keys.add_row(binding.key.replace("question_mark", "?"), binding.description)
+                keys.add_row(names.get(binding.key, binding.key), binding.description)
         keys.add_row("tab", "move between panes")
         keys.add_row("↑ ↓", "move in a list or table")
         commands = Table.grid(padding=(0, 2))
@@ -53,3 +55,28 @@ class HelpScreen(ModalScreen[None]):
             yield Static("\n[b]Commands[/b] (after [b]:[/b])")
             yield Static(commands)
             yield Static("\n[dim]esc closes this help[/dim]")
+
+
+class DetailScreen(ModalScreen[None]):
+    """Everything about one row, in full, scrollable; esc closes."""
+
+    DEFAULT_CSS = """
+    DetailScreen { align: center middle; }
+    DetailScreen > VerticalScroll {
+        width: 96; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Close", id="detail.close")]
+
+    def __init__(self, title: str, lines: list[str]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = lines
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as scroll:
+            scroll.border_title = self.title_text
+            scroll.can_focus = True
+            yield Static("\n".join(self.lines), markup=False)
+            yield Static("[dim]esc closes[/dim]")

@@ -98,6 +98,8 @@ def decide(store: Store, step_id: str, typed: str | None, *, via: str) -> tuple[
     the caller may run anything.
     """
     gate = preview(store, step_id)
+    if store.readonly:
+        return False, gate.blocked or "read-only"
     params = {"via": via, "expected": gate.confirm}
     if gate.blocked:
         store.log("gate.blocked", step=step_id, params=params, outcome=gate.blocked)

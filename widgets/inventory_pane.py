@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from widgets.state_style import number
@@ -57,28 +58,39 @@ class InventoryPane(Vertical):
         border: round $primary;
         border-title-align: left;
     }
-    InventoryPane > .inv-summary { height: auto; max-height: 6; padding: 0 1; }
+    InventoryPane > .inv-summary {
+        height: auto; max-height: 4; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     InventoryPane > DataTable { height: 1fr; }
     """
 
+    class DetailRequested(Message):
+        """The operator pressed enter on a row: show everything about it."""
+
+        def __init__(self, kind: str, key: str) -> None:
+            self.kind = kind
+            self.key = key
+            super().__init__()
+
     def compose(self) -> ComposeResult:
         yield Static("No inventory yet: run the Inventory step.", classes="inv-summary")
-        yield DataTable(id="inv-topics", cursor_type="row")
-        yield DataTable(id="inv-groups", cursor_type="row")
+        yield DataTable(id="inv-topics", cursor_type="row", cell_padding=1)
+        yield DataTable(id="inv-groups", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:
         self.border_title = "Inventory"
         topics = self.query_one("#inv-topics", DataTable)
-        topics.add_column("Topic", key="topic", width=12)
-        topics.add_column("Risk", key="risk", width=6)
-        topics.add_column(Text("Parts s/t", justify="right"), key="parts", width=9)
-        topics.add_column(Text("Source", justify="right"), key="src", width=11)
-        topics.add_column(Text("Target", justify="right"), key="tgt", width=11)
+        # Widths fit the 45 columns the pane has at 80x24; wider terminals add room.
+        topics.add_column("Topic", key="topic", width=9)
+        topics.add_column("R", key="risk", width=1)
+        topics.add_column(Text("Parts", justify="right"), key="parts", width=5)
+        topics.add_column(Text("Source", justify="right"), key="src", width=9)
+        topics.add_column(Text("Target", justify="right"), key="tgt", width=9)
         groups = self.query_one("#inv-groups", DataTable)
-        groups.add_column("Side", key="side", width=6)
-        groups.add_column("Group", key="group", width=12)
-        groups.add_column("State", key="state", width=11)
-        groups.add_column(Text("Memb", justify="right"), key="members", width=4)
+        groups.add_column("On", key="side", width=3)
+        groups.add_column("Group", key="group", width=10)
+        groups.add_column("State", key="state", width=8)
+        groups.add_column(Text("Mb", justify="right"), key="members", width=2)
         groups.add_column(Text("Lag", justify="right"), key="lag", width=10)
         topics.display = groups.display = False
 
@@ -91,11 +103,13 @@ class InventoryPane(Vertical):
             topics.display = groups.display = False
             return
         self.border_subtitle = f"as of {view.as_of[11:19]} UTC"
-        text = Text("\n".join(view.clusters))
-        for problem in view.problems:
-            text.append(f"\nRED  {problem}", style="bold red")
-        for note in view.notes:
-            text.append(f"\nNOTE {note}", style="yellow")
+        text = Text("\n".join(view.clusters), no_wrap=True, overflow="ellipsis")
+        if view.problems:
+            text.append(f"\nRED  {len(view.problems)} problem(s): {view.problems[0]}", "bold red")
+        if view.notes:
+            text.append(f"\nNOTE {len(view.notes)}: {view.notes[0]}", style="yellow")
+        if view.problems or view.notes:
+            text.append("\nenter on a row: everything, in full", style="dim")
         summary.update(text)
         topics.display = groups.display = True
         with self.app.batch_update():
@@ -113,7 +127,7 @@ class InventoryPane(Vertical):
             )
             cells = {
                 "topic": row.name,
-                "risk": row.risk.upper(),
+                "risk": row.risk[:1].upper(),
                 "parts": parts,
                 "src": number(row.source_records, "rec"),
                 "tgt": number(row.target_records, "rec"),
@@ -127,13 +141,18 @@ class InventoryPane(Vertical):
             table.remove_row(key)
         for row in rows:
             cells = {
-                "side": row.side,
+                "side": {"source": "src", "target": "tgt"}.get(row.side, row.side),
                 "group": row.id,
                 "state": row.state,
                 "members": number(row.members),
                 "lag": number(row.lag, "rec"),
             }
             _upsert(table, f"{row.side}/{row.id}", cells)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        kind = "topic" if event.data_table.id == "inv-topics" else "group"
+        self.post_message(self.DetailRequested(kind, str(event.row_key.value)))
 
 
 def _n(value: int | None) -> str:

@@ -28,7 +28,7 @@ class RunbookPane(OptionList):
 
     DEFAULT_CSS = """
     RunbookPane {
-        width: 36;
+        width: 33;
         height: 1fr;
         border: round $primary;
         border-title-align: left;

@@ -25,8 +25,16 @@ def state_text(state: str, *, width: int = 9) -> Text:
 
 
 def number(value: int | float | None, unit: str = "") -> Text:
-    """A right-aligned figure with its unit; unknown values say so."""
+    """A right-aligned figure with its unit; unknown values say so.
+
+    Figures of a million or more are shortened (1.23M) so columns stay narrow at 80x24.
+    """
     if value is None:
         return Text("n/a", justify="right", style="dim")
-    figure = f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+    if abs(value) >= 1_000_000:
+        figure = f"{value / 1_000_000:.2f}M"
+    elif isinstance(value, int):
+        figure = f"{value:,}"
+    else:
+        figure = f"{value:,.1f}"
     return Text(f"{figure} {unit}".rstrip(), justify="right")

@@ -31,16 +31,19 @@ class StepDetailPane(Static):
     DEFAULT_CSS = """
     StepDetailPane {
         height: auto;
-        max-height: 7;
-        border: round $primary;
-        border-title-align: left;
+        max-height: 5;
         padding: 0 1;
+        background: $boost;
     }
     """
 
     def show(self, detail: StepDetail) -> None:
-        self.border_title = f"{detail.phase} › {detail.title}"
-        lines = Text.assemble(state_text(detail.state), f" since {detail.updated_at[11:19]} UTC")
+        lines = Text.assemble(
+            (f"{detail.phase} › {detail.title}", "bold"),
+            "\n",
+            state_text(detail.state),
+            f" since {detail.updated_at[11:19]} UTC",
+        )
         if detail.progress:
             lines.append(f"\n{detail.progress}", style="italic")
         if detail.reason:

@@ -22,6 +22,7 @@ from console.sandbox.cluster import (
     default_sandbox_dir,
     fetch_jars,
     find_java,
+    probe_cluster,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "default_sandbox_dir",
     "fetch_jars",
     "find_java",
+    "probe_cluster",
 ]

@@ -1,0 +1,51 @@
+# Cutover Console: the two commands people need are `make demo` and `make test`.
+# Both build everything from scratch on a fresh machine (Python venv, Kafka jars from
+# Maven Central) and reuse it afterwards.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup jars demo test test-fast lint format snapshots bench sandbox-down clean
+
+$(BIN)/cutover: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/cutover jars
+
+jars: $(BIN)/cutover
+	$(BIN)/python -c 'from console.sandbox import fetch_jars, CLUSTER_VERSIONS; [print(fetch_jars(v)) for v in CLUSTER_VERSIONS.values()]'
+
+## Open the console on the built-in demo: sandbox clusters, seeded topics, example plan.
+demo: setup
+	$(BIN)/cutover demo
+
+## The whole test suite, against real Kafka clusters it starts and stops itself.
+test: setup
+	$(BIN)/pytest
+
+## Only the tests that need no Kafka.
+test-fast: $(BIN)/cutover
+	$(BIN)/pytest -m 'not kafka'
+
+lint: $(BIN)/cutover
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/cutover
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Re-record the SVG snapshots after checking snapshot_report.html.
+snapshots: $(BIN)/cutover
+	$(BIN)/pytest tests/test_snapshots.py --snapshot-update
+
+sandbox-down: $(BIN)/cutover
+	$(BIN)/cutover sandbox down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts snapshot_report.html

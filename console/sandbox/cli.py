@@ -1,0 +1,209 @@
+"""``cutover sandbox up | status | down``: run the local two-cluster Kafka sandbox.
+
+Wired into the top-level ``cutover`` parser via :func:`add_subparser`. Every sub-command
+takes ``--dir`` (default ``$CUTOVER_SANDBOX_DIR`` or ``~/.local/state/cutover/sandbox``)
+and ``--json``. Failures print a single ``cutover: <what went wrong>; <what to do>`` line
+on stderr and exit non-zero; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from console.sandbox.cluster import (
+    ADMIN_USER,
+    APP_TOPIC_PREFIX,
+    APP_USER,
+    SANDBOX_PASSWORDS,
+    Sandbox,
+    SandboxError,
+    SandboxState,
+    default_sandbox_dir,
+)
+
+EXIT_OK = 0
+EXIT_DOWN = 1  # `status`: the sandbox is not (fully) running
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+
+_CREDENTIALS_NOTE = "sandbox-only throwaway credentials for the loopback clusters"
+
+
+def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``sandbox`` with ``up``, ``status`` and ``down`` to a top-level parser's subparsers.
+
+    Each leaf parser sets ``func`` (taking the parsed namespace, returning an exit code),
+    so the top-level CLI can dispatch with ``sys.exit(args.func(args))``.
+    """
+    sandbox = subparsers.add_parser(
+        "sandbox",
+        help="run a local Kafka 3.9 source and Kafka 4.1 target for trying things out",
+        description="Local two-cluster Kafka sandbox (real Apache Kafka, loopback only).",
+    )
+    commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,status,down}")
+    commands.required = True
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--dir",
+            type=Path,
+            default=None,
+            help="sandbox directory (default: $CUTOVER_SANDBOX_DIR or "
+            "~/.local/state/cutover/sandbox)",
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    up = commands.add_parser(
+        "up", help="start both clusters (or reuse running ones) and print how to connect"
+    )
+    common(up)
+    up.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for readiness (180)"
+    )
+    up.set_defaults(func=_run_up)
+
+    status = commands.add_parser("status", help="check both clusters; exit 1 unless both are up")
+    common(status)
+    status.set_defaults(func=_run_status)
+
+    down = commands.add_parser("down", help="stop both clusters")
+    common(down)
+    down.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds before SIGKILL (default 30)"
+    )
+    down.set_defaults(func=_run_down)
+    return sandbox
+
+
+def _sandbox(args: argparse.Namespace) -> Sandbox:
+    return Sandbox(args.dir if args.dir is not None else default_sandbox_dir())
+
+
+def _fail(message: str) -> int:
+    # Keep to one line even when a message embeds a multi-line cause.
+    print(f"cutover: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _guarded(run: Any, args: argparse.Namespace) -> int:
+    try:
+        return run(args)
+    except SandboxError as exc:
+        return _fail(exc.one_line())
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop writing, as `cat` would. Point stdout
+        # at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("cutover: interrupted; run `cutover sandbox down` to clean up", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the CLI promise: one line, never a traceback
+        return _fail(
+            f"sandbox {args.sandbox_command} failed unexpectedly "
+            f"({type(exc).__name__}: {exc}); please report this with the broker logs"
+        )
+
+
+def _credentials() -> dict[str, Any]:
+    return {
+        "note": _CREDENTIALS_NOTE,
+        "mechanism": "SCRAM-SHA-512",
+        "users": {
+            ADMIN_USER: {"password": SANDBOX_PASSWORDS[ADMIN_USER], "role": "super user"},
+            APP_USER: {
+                "password": SANDBOX_PASSWORDS[APP_USER],
+                "role": f"READ/WRITE/DESCRIBE topics {APP_TOPIC_PREFIX}*, READ groups "
+                f"{APP_TOPIC_PREFIX}*",
+            },
+        },
+    }
+
+
+def _print_clusters(state: SandboxState) -> None:
+    for info in state.clusters.values():
+        health = state.health.get(info.name)
+        mark = "" if health is None else ("  up" if health.up else "  DOWN")
+        print(f"{info.name:<7} Kafka {info.kafka_version}{mark}  (pid {info.pid})")
+        print(f"  SASL_PLAINTEXT (SCRAM-SHA-512)  {info.sasl_bootstrap}")
+        print(f"  PLAINTEXT (no auth, super user) {info.plaintext_bootstrap}")
+        print(f"  logs                            {info.log_dir}")
+        if health is not None and health.detail:
+            print(f"  problem: {health.detail}")
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace) -> int:
+        sandbox = _sandbox(args)
+        started = time.monotonic()
+        state = sandbox.up(timeout=args.timeout)
+        elapsed = time.monotonic() - started
+        if args.json:
+            data = state.to_dict()
+            data["credentials"] = _credentials()
+            print(json.dumps(data, indent=2))
+            return EXIT_OK
+        print(f"Sandbox up in {state.root} ({elapsed:.1f} s)")
+        _print_clusters(state)
+        print(f"Credentials ({_CREDENTIALS_NOTE}), SCRAM-SHA-512:")
+        print(f"  {ADMIN_USER} / {SANDBOX_PASSWORDS[ADMIN_USER]}  (super user)")
+        print(
+            f"  {APP_USER} / {SANDBOX_PASSWORDS[APP_USER]}  (topics and groups "
+            f"{APP_TOPIC_PREFIX}* only)"
+        )
+        print("Stop with: cutover sandbox down" + (f" --dir {args.dir}" if args.dir else ""))
+        return EXIT_OK
+
+    return _guarded(run, args)
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace) -> int:
+        sandbox = _sandbox(args)
+        state = sandbox.status()
+        if state is None:
+            if args.json:
+                print(json.dumps({"root": str(sandbox.root), "up": False, "clusters": {}}))
+            print(
+                f"cutover: no sandbox is running in {sandbox.root}; run `cutover sandbox up`",
+                file=sys.stderr,
+            )
+            return EXIT_DOWN
+        if args.json:
+            print(json.dumps(state.to_dict(), indent=2))
+        else:
+            _print_clusters(state)
+        if not state.is_up:
+            down = [n for n, h in state.health.items() if not h.up]
+            print(
+                f"cutover: sandbox cluster(s) {', '.join(down)} in {sandbox.root} are not up; "
+                "run `cutover sandbox up`",
+                file=sys.stderr,
+            )
+            return EXIT_DOWN
+        return EXIT_OK
+
+    return _guarded(run, args)
+
+
+def _run_down(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace) -> int:
+        sandbox = _sandbox(args)
+        outcome = sandbox.down(timeout=args.timeout)
+        if args.json:
+            print(json.dumps({"root": str(sandbox.root), "clusters": outcome}))
+        elif not outcome:
+            print(f"No sandbox recorded in {sandbox.root}; nothing to stop.")
+        else:
+            print(", ".join(f"{name}: {what}" for name, what in outcome.items()))
+        return EXIT_OK
+
+    return _guarded(run, args)

@@ -1,0 +1,47 @@
+"""Small helpers shared by tests: plan text, fixed clocks, an in-memory keyring."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import keyring.backend
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_PLAN = ROOT / "plans" / "demo.toml"
+
+
+def demo_plan_text(source: str = "127.0.0.1:19093", target: str = "127.0.0.1:29093") -> str:
+    """The demo plan pointed at the given bootstrap addresses."""
+    text = DEMO_PLAN.read_text()
+    return text.replace("127.0.0.1:19093", source).replace("127.0.0.1:29093", target)
+
+
+def fixed_clock(start: str = "2026-11-25T12:00:00"):
+    """A clock that ticks one second per call, for stable snapshots and assertions."""
+    counter = itertools.count()
+
+    def clock() -> str:
+        n = next(counter)
+        return f"{start[:-2]}{int(start[-2:]) + n % 60:02d}.000Z"
+
+    return clock
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring that lives in this process only: stands in for the OS Secret Service."""
+
+    priority = 1
+
+    def __init__(self):
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.store.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.store[(service, username)] = password
+
+    def delete_password(self, service, username):
+        self.store.pop((service, username), None)

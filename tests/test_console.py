@@ -1,0 +1,117 @@
+"""The console driven as an operator would: keys, the gate, the audit trail, small terminals.
+
+These tests need no Kafka: the gate is cancelled or refused before any cluster is
+touched, and the inventory shown comes from stored evidence. The full gate-to-passed
+flow against real clusters is in test_inventory.py.
+"""
+
+from __future__ import annotations
+
+from console.app import CutoverApp
+from console.plan import parse_plan
+from console.runbook import StepState
+from console.store import Store
+from tests.helpers import demo_plan_text, fixed_clock
+from widgets.gate_dialog import GateDialog
+
+
+def make_store(tmp_path, *, readonly=False) -> Store:
+    text = demo_plan_text()
+    store = Store.create(tmp_path / "run.db", text, parse_plan(text), clock=fixed_clock())
+    if readonly:
+        store.close()
+        return Store.open(tmp_path / "run.db", readonly=True, clock=fixed_clock())
+    return store
+
+
+def actions(store: Store) -> list[str]:
+    return [e.action for e in store.audit_latest(50)]
+
+
+async def test_gate_opens_with_focus_on_cancel_and_esc_cancels(tmp_path):
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, GateDialog)
+        assert app.focused.id == "gate-cancel"
+        assert app.screen.query_one("#gate-confirm").disabled
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, GateDialog)
+    assert actions(store) == ["plan.imported", "gate.cancelled"]
+    assert store.step("inventory").state is StepState.PENDING
+
+
+async def test_wrong_word_keeps_the_gate_shut(tmp_path):
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("g")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("tab", *"inventroy", "enter")
+        await pilot.pause()
+        gate = app.screen
+        assert isinstance(gate, GateDialog)
+        assert "not 'inventory'" in str(gate.query_one("#gate-error").render())
+        assert gate.query_one("#gate-confirm").disabled
+    assert actions(store) == ["plan.imported"]
+
+
+async def test_steps_not_built_yet_say_so_at_the_gate(tmp_path):
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("down", "down", "enter")  # Shadow path › Start shadow copy
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, GateDialog)
+        assert "BLOCKED" in str(app.screen.query_one(".gate-error").render())
+        assert not app.screen.query("#gate-input")
+
+
+async def test_replay_mode_cannot_run_steps(tmp_path):
+    store = make_store(tmp_path, readonly=True)
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("g", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, GateDialog)
+        assert "REPLAY" in str(app.query_one("#header").render())
+    assert actions(store) == ["plan.imported"]
+
+
+async def test_small_terminal_gets_a_message_not_a_broken_screen(tmp_path):
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=(70, 20)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        message = app.query_one("#too-small")
+        assert message.display and "needs at least 80x24" in str(message.render())
+        assert not app.query_one("#main").display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert app.query_one("#main").display
+
+
+async def test_command_bar_jumps_and_quits(tmp_path):
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("colon", *"audit", "enter")
+        await pilot.pause()
+        assert app.focused.id == "audit"
+        await pilot.press("colon", *"q", "enter")
+        await pilot.pause()
+    assert app.return_code == 0

@@ -1,0 +1,122 @@
+"""SVG snapshots of the console at 80x24 (an SSH session) and one wide size.
+
+The run database is built with a fixed clock and the cursor does not blink, so the
+pictures only change when the screen does. Update them with
+``make snapshots`` after checking the differences in the report.
+"""
+
+from __future__ import annotations
+
+from console.app import CutoverApp
+from console.plan import parse_plan
+from console.runbook import StepState
+from console.store import Store
+from tests.helpers import demo_plan_text, fixed_clock
+
+INVENTORY_BODY = {
+    "problems": [],
+    "notes": ["topic 'orders' is not on target yet (the plan may create it)"],
+    "risk": {"orders": "high", "payments": "high", "customers": "low"},
+    "source": {
+        "brokers": [{"id": 1, "host": "127.0.0.1", "port": 19093, "release": "3.9"}],
+        "topics": [
+            {
+                "name": "orders",
+                "internal": False,
+                "partitions": [
+                    {
+                        "id": i,
+                        "earliest": 0,
+                        "latest": 500 + i,
+                        "leader": 1,
+                        "replicas": 1,
+                        "isr": 1,
+                    }
+                    for i in range(6)
+                ],
+                "configs": {},
+            },
+            {
+                "name": "customers",
+                "internal": False,
+                "partitions": [
+                    {"id": i, "earliest": 0, "latest": 133, "leader": 1, "replicas": 1, "isr": 1}
+                    for i in range(3)
+                ],
+                "configs": {"cleanup.policy": "compact"},
+            },
+        ],
+        "groups": [
+            {"id": "billing", "state": "EMPTY", "members": [], "offsets": {"orders:0": 250}},
+        ],
+    },
+    "target": {
+        "brokers": [{"id": 1, "host": "127.0.0.1", "port": 29093, "release": "4.1"}],
+        "topics": [],
+        "groups": [],
+    },
+}
+
+
+def make_app(tmp_path, *, with_inventory=False) -> CutoverApp:
+    text = demo_plan_text()
+    clock = fixed_clock()
+    store = Store.create(tmp_path / "run.db", text, parse_plan(text), clock=clock)
+    if with_inventory:
+        store.log("gate.confirmed", step="inventory", outcome="confirmed")
+        started = store.log("step.started", step="inventory")
+        store.add_evidence("inventory", "inventory", INVENTORY_BODY)
+        store.set_step("inventory", StepState.PASSED)
+        store.log("step.finished", step="inventory", ref=started.seq, outcome="passed")
+    return CutoverApp(store, blink=False, poll=False)
+
+
+async def _settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+class TestMainScreen:
+    """The main screen: runbook, step detail, inventory and audit panes."""
+
+    def test_fresh_run_80x24(self, snap_compare, tmp_path):
+        """A freshly imported plan: every step pending, one audit entry."""
+        assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=_settle)
+
+    def test_after_inventory_80x24(self, snap_compare, tmp_path):
+        """Inventory passed: figures right-aligned with units, releases in the header."""
+        app = make_app(tmp_path, with_inventory=True)
+        assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
+
+    def test_after_inventory_wide(self, snap_compare, tmp_path):
+        """A wide terminal shows the same essentials with more room."""
+        app = make_app(tmp_path, with_inventory=True)
+        assert snap_compare(app, terminal_size=(140, 40), run_before=_settle)
+
+    def test_too_small(self, snap_compare, tmp_path):
+        """Below 80x24 the console says how big it needs to be."""
+        assert snap_compare(make_app(tmp_path), terminal_size=(60, 18), run_before=_settle)
+
+
+class TestGate:
+    """The gate modal."""
+
+    def test_inventory_gate_80x24(self, snap_compare, tmp_path):
+        """What will be read, the word to type, focus on Cancel."""
+
+        async def open_gate(pilot):
+            await _settle(pilot)
+            await pilot.press("enter")
+            await _settle(pilot)
+
+        assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=open_gate)
+
+    def test_help_80x24(self, snap_compare, tmp_path):
+        """Every key and command in one place."""
+
+        async def open_help(pilot):
+            await _settle(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause()
+
+        assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=open_help)

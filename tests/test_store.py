@@ -1,0 +1,103 @@
+"""The run database: refuses files that are not ours, and survives a killed process."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from console import steps
+from console.cli import main
+from console.plan import parse_plan
+from console.runbook import StepState
+from console.store import SCHEMA_VERSION, Store, StoreError
+from tests.helpers import ROOT, demo_plan_text
+
+
+def make(tmp_path):
+    text = demo_plan_text()
+    return Store.create(tmp_path / "run.db", text, parse_plan(text))
+
+
+def test_created_database_is_wal_with_schema_version(tmp_path):
+    make(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "run.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_existing_file_is_never_overwritten(tmp_path, capsys):
+    make(tmp_path).close()
+    assert (
+        main(["plan", "import", str(ROOT / "plans/demo.toml"), "--db", str(tmp_path / "run.db")])
+        == 1
+    )
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_file_that_is_not_a_database(tmp_path, capsys):
+    junk = tmp_path / "notes.db"
+    junk.write_text("hello, this is not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not a Cutover run database"):
+        Store.open(junk)
+    assert main(["status", str(junk)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cutover: ") and "Traceback" not in err
+
+
+def test_someone_elses_sqlite_file(tmp_path):
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)")
+    with pytest.raises(StoreError, match="SQLite file but not a Cutover run database"):
+        Store.open(other)
+
+
+def test_other_schema_version(tmp_path):
+    make(tmp_path).close()
+    sqlite3.connect(tmp_path / "run.db").execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="schema version 2"):
+        Store.open(tmp_path / "run.db")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(StoreError, match="cutover plan import"):
+        Store.open(tmp_path / "nope.db")
+
+
+KILLED_MID_STEP = """
+import os, signal, sys
+from console.store import Store
+from console.runbook import StepState
+store = Store.open(sys.argv[1])
+store.log("gate.confirmed", step="inventory", outcome="confirmed")
+store.log("step.started", step="inventory", params={"pid": os.getpid()})
+store.set_step("inventory", StepState.RUNNING, runner_pid=os.getpid())
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_reopen_after_killed_process(tmp_path):
+    make(tmp_path).close()
+    db = tmp_path / "run.db"
+    proc = subprocess.run([sys.executable, "-c", KILLED_MID_STEP, str(db)], cwd=ROOT)
+    assert proc.returncode == -9
+    store = Store.open(db)
+    assert store.step("inventory").state is StepState.RUNNING
+    actions = [e.action for e in store.audit_latest(10)]
+    assert actions == ["plan.imported", "gate.confirmed", "step.started"]
+    messages = steps.recover(store)
+    assert messages and "interrupted" in messages[0]
+    assert store.step("inventory").state is StepState.FAILED
+    assert store.audit_verify().ok
+    assert store.audit_latest(1)[0].action == "step.interrupted"
+    store.close()
+
+
+def test_read_only_store_refuses_changes(tmp_path):
+    make(tmp_path).close()
+    store = Store.open(tmp_path / "run.db", readonly=True)
+    with pytest.raises(StoreError, match="read-only"):
+        store.log("x")
+    assert steps.decide(store, "inventory", "inventory", via="test")[0] is False
