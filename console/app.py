@@ -188,7 +188,7 @@ class CutoverApp(App[int]):
         pane = self.query_one(RunbookPane)
         pane.show(
             [
-                StepView(r.id, r.phase, BY_ID[r.id].title, r.state.value, BY_ID[r.id].available)
+                StepView(r.id, r.phase, BY_ID[r.id].title, r.state.value, steps.available(r.id))
                 for r in snap.steps
             ]
         )
@@ -222,7 +222,7 @@ class CutoverApp(App[int]):
                 row.state.value,
                 row.reason,
                 row.updated_at,
-                d.available and not self.replay,
+                steps.available(step_id) and not self.replay,
                 d.confirm,
                 self._progress.get(step_id, "") if self._running_step == step_id else "",
             )

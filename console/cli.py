@@ -285,12 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prepare-only", action="store_true", help="set up, print the db, exit")
     p.set_defaults(func=cmd_demo)
 
-    try:
-        from console.sandbox.cli import add_subparser
-    except ImportError:  # pragma: no cover - the sandbox ships with the package
-        pass
-    else:
-        add_subparser(sub)
+    # Sub-commands that live beside their engine modules.
+    import importlib
+
+    for module in (
+        "console.sandbox.cli",
+        "console.mirror_cli",
+        "console.mm2_cli",
+        "console.compare_cli",
+        "console.lag_cli",
+    ):
+        try:
+            importlib.import_module(module).add_subparser(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     return parser
 
 

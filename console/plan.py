@@ -62,6 +62,9 @@ class ClusterSpec(_Strict):
         None, description="Reference to the SASL password; required for SASL protocols."
     )
     request_timeout_s: float = Field(10.0, gt=0, le=300, description="Seconds per admin request.")
+    schema_registry_url: str | None = Field(
+        None, description="Schema Registry of this cluster, to compare schemas behind ids."
+    )
 
     @model_validator(mode="after")
     def _sasl_needs_user_and_secret(self) -> ClusterSpec:
@@ -162,6 +165,29 @@ class Thresholds(_Strict):
     )
 
 
+class ShadowSpec(_Strict):
+    """How traffic reaches the target during shadowing."""
+
+    path: Literal["builtin", "mirrormaker2", "external"] = Field(
+        "builtin",
+        description="builtin: the console's exactly-once mirror; mirrormaker2: connectors "
+        "deployed to a Kafka Connect cluster; external: a link or dual write the console "
+        "only observes.",
+    )
+    connect_url: str | None = Field(
+        None, description="Kafka Connect REST URL, for path = mirrormaker2."
+    )
+    mm2_exactly_once: bool = Field(
+        True, description="Ask MirrorMaker 2 for exactly-once source delivery (KIP-618)."
+    )
+
+    @model_validator(mode="after")
+    def _mm2_needs_connect(self) -> ShadowSpec:
+        if self.path == "mirrormaker2" and not self.connect_url:
+            raise ValueError("path mirrormaker2 needs connect_url")
+        return self
+
+
 class People(_Strict):
     """Who owns the migration and who may approve gates and waivers."""
 
@@ -185,6 +211,7 @@ class Plan(_Strict):
     topics: list[TopicSpec] = Field(min_length=1)
     groups: list[GroupSpec] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    shadow: ShadowSpec = Field(default_factory=ShadowSpec)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Plan:

@@ -2,7 +2,8 @@
 
 This is data, not behaviour: which steps exist, in which phase and order, what
 an operator must type to open each gate, and whether the step can run in this
-version. :mod:`console.steps` runs them.
+version. :mod:`console.steps` runs them; a step without a registered runner is listed
+but its gate stays shut.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ class StepDef:
     summary: str
     confirm: str
     mutating: bool
-    available: bool
 
 
 STEPS: tuple[StepDef, ...] = (
@@ -47,7 +47,6 @@ STEPS: tuple[StepDef, ...] = (
         "members and committed offsets, from source and target; read-only.",
         confirm="inventory",
         mutating=False,
-        available=True,
     ),
     StepDef(
         "shadow-start",
@@ -56,7 +55,15 @@ STEPS: tuple[StepDef, ...] = (
         "Copy the plan's topics from source to target with the built-in mirror.",
         confirm="start-mirror",
         mutating=True,
-        available=False,
+    ),
+    StepDef(
+        "shadow-stop",
+        "Shadow path",
+        "Stop shadow copy",
+        "Stop the built-in mirror or remove the MirrorMaker 2 connectors; the target keeps "
+        "what was copied.",
+        confirm="stop-mirror",
+        mutating=True,
     ),
     StepDef(
         "shadow-lag",
@@ -65,7 +72,6 @@ STEPS: tuple[StepDef, ...] = (
         "The copy keeps up: lag steady or catching up over the trend window.",
         confirm="shadow-lag",
         mutating=False,
-        available=False,
     ),
     StepDef(
         "safe-consumers",
@@ -74,7 +80,6 @@ STEPS: tuple[StepDef, ...] = (
         "Shadow-only group ids and credentials on the target, safe sinks only.",
         confirm="safe-consumers",
         mutating=True,
-        available=False,
     ),
     StepDef(
         "compare",
@@ -83,7 +88,6 @@ STEPS: tuple[StepDef, ...] = (
         "Counts, missing, duplicates, order, keys, values, headers, timestamps, schema ids.",
         confirm="compare",
         mutating=False,
-        available=False,
     ),
     StepDef(
         "cutover-consumers",
@@ -92,7 +96,6 @@ STEPS: tuple[StepDef, ...] = (
         "Translate committed offsets source to target for one group, apply, verify.",
         confirm="<group id>",
         mutating=True,
-        available=False,
     ),
     StepDef(
         "cutover-producers",
@@ -101,7 +104,6 @@ STEPS: tuple[StepDef, ...] = (
         "Point one producer class at the target; the source stops receiving its writes.",
         confirm="<producer class>",
         mutating=True,
-        available=False,
     ),
     StepDef(
         "rollback-window",
@@ -110,7 +112,6 @@ STEPS: tuple[StepDef, ...] = (
         "Reverse translation ready; target-only records listed.",
         confirm="rollback-window",
         mutating=False,
-        available=False,
     ),
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,41 @@ class StepOutcome:
     reason: str
     evidence_id: int | None
     detail: dict[str, Any] | None = None
+
+
+Runner = Callable[[Store, threading.Event, Progress], StepOutcome]
+_RUNNERS: dict[str, Runner] = {}
+
+
+def register(step_id: str, runner: Runner) -> None:
+    """Make a step runnable. Engine modules call this at import; see ``load_runners``."""
+    step_def(step_id)
+    _RUNNERS[step_id] = runner
+
+
+def available(step_id: str) -> bool:
+    """Whether this version can run the step (otherwise its gate stays shut)."""
+    load_runners()
+    return step_id in _RUNNERS
+
+
+_LOADED = False
+
+
+def load_runners() -> None:
+    """Import the modules that register runners for the later phases, once."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import importlib
+
+    for module in ("console.shadow", "console.compare_step"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # the module exists but is broken: say so loudly
+                raise
 
 
 def recover(store: Store) -> list[str]:
@@ -84,7 +120,7 @@ def _principal(spec) -> str:
 def _blocked(store: Store, step: StepDef) -> str | None:
     if store.readonly:
         return "this run database is open read-only"
-    if not step.available:
+    if not available(step.id):
         return f"'{step.title}' cannot run in this version of cutover yet"
     if store.step(step.id).state is StepState.RUNNING:
         return f"'{step.title}' is already running"
@@ -132,9 +168,8 @@ def run(
     started = store.log("step.started", step=step_id, params={"pid": os.getpid()})
     store.set_step(step_id, StepState.RUNNING, "", runner_pid=os.getpid())
     try:
-        if step.id != "inventory":
-            raise NotImplementedError(step.id)
-        outcome = _inventory(store, cancel, progress)
+        load_runners()
+        outcome = _RUNNERS[step.id](store, cancel, progress)
     except Cancelled as exc:
         outcome = StepOutcome(step_id, StepState.FAILED, f"{exc}; nothing was recorded", None)
     except credentials.CredentialError as exc:
@@ -157,6 +192,7 @@ def run(
 
 
 def _inventory(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
+    """Read both clusters and record what is there."""
     plan = store.plan
     passwords = {name: credentials.resolve_password(plan, name) for name in ("source", "target")}
     result = take_inventory(plan, passwords, cancel=cancel, progress=progress)
@@ -168,3 +204,6 @@ def _inventory(store: Store, cancel: threading.Event, progress: Progress) -> Ste
     if len(result.problems) > 1:
         reason += f" (and {len(result.problems) - 1} more)"
     return StepOutcome("inventory", StepState.FAILED, reason, evidence_id, body)
+
+
+register("inventory", _inventory)

@@ -36,6 +36,43 @@ CREATE TABLE steps (id TEXT PRIMARY KEY, position INTEGER NOT NULL, phase TEXT N
 CREATE TABLE evidence (id INTEGER PRIMARY KEY, step TEXT NOT NULL, kind TEXT NOT NULL,
                        created_at TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX evidence_by_step ON evidence(step, kind, id);
+
+-- Background processes (mirror, sampler, validation consumers) that outlive the console.
+CREATE TABLE processes (name TEXT PRIMARY KEY, pid INTEGER, state TEXT NOT NULL,
+                        started_at TEXT, heartbeat_at TEXT, detail TEXT NOT NULL DEFAULT '',
+                        log_path TEXT);
+
+-- Exact offset map of the built-in mirror: source offsets [src_start, src_start+length)
+-- sit at target offsets [tgt_start, tgt_start+length). A new run starts wherever either
+-- side skips (transaction markers, aborted records, compaction gaps).
+CREATE TABLE offset_runs (topic TEXT NOT NULL, partition INTEGER NOT NULL,
+                          src_start INTEGER NOT NULL, tgt_start INTEGER NOT NULL,
+                          length INTEGER NOT NULL, path TEXT NOT NULL DEFAULT 'builtin',
+                          PRIMARY KEY (topic, partition, src_start, path));
+
+-- Sparse offset pairs from a coarse path (MirrorMaker 2 offset-syncs and checkpoints).
+CREATE TABLE offset_syncs (topic TEXT NOT NULL, partition INTEGER NOT NULL,
+                           src_offset INTEGER NOT NULL, tgt_offset INTEGER NOT NULL,
+                           kind TEXT NOT NULL, group_id TEXT, observed_at TEXT NOT NULL);
+CREATE INDEX offset_syncs_by_tp ON offset_syncs(topic, partition, src_offset);
+
+-- Shadow lag samples: one row per partition per sampling round.
+CREATE TABLE lag_samples (round INTEGER NOT NULL, ts TEXT NOT NULL, topic TEXT NOT NULL,
+                          partition INTEGER NOT NULL, source_end INTEGER,
+                          mirrored INTEGER, lag_records INTEGER, lag_seconds REAL,
+                          PRIMARY KEY (round, topic, partition));
+CREATE INDEX lag_samples_by_tp ON lag_samples(topic, partition, round);
+
+-- Comparison windows and their per-check results.
+CREATE TABLE compare_windows (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL,
+                              finished_at TEXT, status TEXT NOT NULL,
+                              spec TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE compare_results (window_id INTEGER NOT NULL, topic TEXT NOT NULL,
+                              partition INTEGER, check_name TEXT NOT NULL,
+                              verdict TEXT NOT NULL, reason TEXT NOT NULL,
+                              counts TEXT NOT NULL DEFAULT '{}',
+                              examples TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX compare_results_by_window ON compare_results(window_id, topic, partition);
 """
 
 
@@ -283,6 +320,16 @@ class Store:
     def audit_export(self):
         with self._lock:
             return list(audit.export_jsonl(self._conn))
+
+    @property
+    def conn(self):
+        """The connection, for engine modules with tables of their own (offset map, samples,
+        comparison results). Hold ``lock`` around any use; never from the UI thread."""
+        return self._conn
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
 
     def _writable(self) -> None:
         if self.readonly:

@@ -25,7 +25,7 @@ class AuditPane(DataTable):
 
     DEFAULT_CSS = """
     AuditPane {
-        height: 7;
+        height: 6;
         border: round $primary;
         border-title-align: left;
     }

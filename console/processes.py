@@ -1,0 +1,174 @@
+"""Background processes that must outlive the console: the mirror, the lag sampler,
+validation consumers.
+
+Each runs as its own session (``start_new_session``), so closing the console or
+losing the SSH session does not stop it. It records itself in the run database's
+``processes`` table and beats a heartbeat there; the console re-attaches by reading
+that table. ``stop`` sends SIGTERM (the process finishes its current transaction and
+exits) and only then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from console.store import Store
+
+STALE_AFTER_S = 15.0
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A background process as recorded, with whether it is really alive now."""
+
+    name: str
+    pid: int | None
+    state: str  # starting | running | stopping | stopped | failed
+    started_at: str | None
+    heartbeat_at: str | None
+    detail: str
+    log_path: str | None
+    alive: bool
+
+    @property
+    def heartbeat_age_s(self) -> float | None:
+        if not self.heartbeat_at:
+            return None
+        then = datetime.fromisoformat(self.heartbeat_at.replace("Z", "+00:00"))
+        return (datetime.now(UTC) - then).total_seconds()
+
+    @property
+    def status(self) -> str:
+        """One word for the operator: RUNNING, STALE, STOPPED, FAILED, DEAD."""
+        if self.state in ("running", "starting", "stopping") and not self.alive:
+            return "DEAD"
+        if self.alive:
+            age = self.heartbeat_age_s
+            if age is not None and age > STALE_AFTER_S:
+                return "STALE"
+            return self.state.upper()
+        return self.state.upper()
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child (exited, not yet reaped by us) still answers kill(0).
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def get(store: Store, name: str) -> ProcessInfo | None:
+    with store.lock:
+        row = store.conn.execute(
+            "SELECT name, pid, state, started_at, heartbeat_at, detail, log_path "
+            "FROM processes WHERE name = ?",
+            (name,),
+        ).fetchone()
+    if row is None:
+        return None
+    return ProcessInfo(*row, alive=pid_alive(row[1]))
+
+
+def all_processes(store: Store) -> list[ProcessInfo]:
+    with store.lock:
+        rows = store.conn.execute(
+            "SELECT name, pid, state, started_at, heartbeat_at, detail, log_path "
+            "FROM processes ORDER BY name"
+        ).fetchall()
+    return [ProcessInfo(*row, alive=pid_alive(row[1])) for row in rows]
+
+
+def _upsert(store: Store, name: str, **fields) -> None:
+    with store.lock:
+        existing = store.conn.execute("SELECT 1 FROM processes WHERE name = ?", (name,)).fetchone()
+        if existing:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            store.conn.execute(
+                f"UPDATE processes SET {sets} WHERE name = ?", (*fields.values(), name)
+            )
+        else:
+            fields = {"state": "starting", **fields}
+            cols = ", ".join(["name", *fields])
+            marks = ", ".join("?" * (len(fields) + 1))
+            store.conn.execute(
+                f"INSERT INTO processes ({cols}) VALUES ({marks})", (name, *fields.values())
+            )
+
+
+def log_dir(store: Store) -> Path:
+    """Where background processes of this run write their logs: next to the database."""
+    path = store.path.with_name(store.path.name + ".logs")
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def spawn(store: Store, name: str, args: list[str]) -> ProcessInfo:
+    """Start ``python -m console.cli <args>`` detached; refuses if one is already alive."""
+    current = get(store, name)
+    if current is not None and current.alive:
+        raise RuntimeError(f"{name} is already running (pid {current.pid})")
+    log_path = log_dir(store) / f"{name}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "console.cli", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    _upsert(
+        store,
+        name,
+        pid=proc.pid,
+        state="starting",
+        started_at=store.clock(),
+        heartbeat_at=None,
+        detail="",
+        log_path=str(log_path),
+    )
+    return get(store, name)  # type: ignore[return-value]
+
+
+def heartbeat(store: Store, name: str, detail: str = "", state: str = "running") -> None:
+    """Called by the background process itself, every few seconds."""
+    _upsert(store, name, pid=os.getpid(), state=state, heartbeat_at=store.clock(), detail=detail)
+
+
+def finished(store: Store, name: str, state: str, detail: str) -> None:
+    """Called by the background process as it exits (stopped or failed)."""
+    _upsert(store, name, state=state, heartbeat_at=store.clock(), detail=detail)
+
+
+def stop(store: Store, name: str, timeout: float = 30.0) -> str:
+    """Ask a background process to stop; returns 'stopped', 'killed' or 'not running'."""
+    info = get(store, name)
+    if info is None or not info.alive:
+        return "not running"
+    _upsert(store, name, state="stopping")
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(info.pid):
+            return "stopped"
+        time.sleep(0.1)
+    os.kill(info.pid, signal.SIGKILL)
+    finished(store, name, "failed", f"killed after not stopping within {timeout:g} s")
+    return "killed"
