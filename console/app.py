@@ -19,10 +19,10 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Input, Static
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from console import redact, steps
+from console import lag, processes, redact, steps
 from console.audit import Entry, Verdict
 from console.runbook import BY_ID, StepState
 from console.screens import DetailScreen, HelpScreen
@@ -31,6 +31,7 @@ from widgets.audit_pane import AuditPane, AuditRow
 from widgets.gate_dialog import GateDialog, GateView
 from widgets.header_bar import HeaderBar, HeaderInfo
 from widgets.inventory_pane import GroupRow, InventoryPane, InventoryView, TopicRow
+from widgets.lag_pane import LagPane, LagRow, LagView
 from widgets.runbook_pane import RunbookPane, StepView
 from widgets.step_detail import StepDetail, StepDetailPane
 
@@ -47,6 +48,7 @@ class Snapshot:
     inventory: Evidence | None
     verdict: Verdict | None
     recovered: list[str]
+    lag: LagView | None = None
 
 
 class StateLoaded(Message):
@@ -85,6 +87,8 @@ class CutoverApp(App[int]):
         Binding("question_mark", "help", "Help", id="help"),
         Binding("colon", "command_bar", "Command", id="command"),
         Binding("g", "gate", "Run step", id="run-step"),
+        Binding("1", "pane('inventory')", "Inventory", id="pane-inventory", show=False),
+        Binding("2", "pane('lag')", "Lag", id="pane-lag", show=False),
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("p", "pause", "Pause", id="pause"),
         Binding("x", "cancel_step", "Cancel step", id="cancel-step", show=False),
@@ -115,7 +119,9 @@ class CutoverApp(App[int]):
                 yield RunbookPane(id="runbook")
                 with Vertical(id="right"):
                     yield StepDetailPane(id="detail")
-                    yield InventoryPane(id="inventory")
+                    with ContentSwitcher(initial="inventory", id="panes"):
+                        yield InventoryPane(id="inventory")
+                        yield LagPane(id="lag")
             yield AuditPane(id="audit")
         yield Static("", id="too-small")
         yield Input(placeholder=":command  (? for help)", id="command-bar")
@@ -159,6 +165,7 @@ class CutoverApp(App[int]):
             inventory=store.latest_evidence("inventory", "inventory"),
             verdict=store.audit_verify() if verify else None,
             recovered=recovered,
+            lag=_lag_view(store),
         )
         self.post_message(StateLoaded(snapshot))
 
@@ -203,6 +210,7 @@ class CutoverApp(App[int]):
         )
         view = _inventory_view(snap.inventory)
         self.query_one(InventoryPane).show(view)
+        self.query_one(LagPane).show(snap.lag)
         if snap.inventory is not None:
             self.query_one(HeaderBar).show(_with_releases(self._header_info, snap.inventory))
         self._show_detail(pane.current_step)
@@ -231,6 +239,13 @@ class CutoverApp(App[int]):
     @on(RunbookPane.StepFocused)
     def _step_focused(self, message: RunbookPane.StepFocused) -> None:
         self._show_detail(message.step_id)
+        pane = _PHASE_PANES.get(BY_ID[message.step_id].phase)
+        if pane:
+            self.action_pane(pane)
+
+    def action_pane(self, name: str) -> None:
+        """Show one of the data panes beside the runbook."""
+        self.query_one("#panes", ContentSwitcher).current = name
 
     @on(InventoryPane.DetailRequested)
     def _inventory_detail(self, message: InventoryPane.DetailRequested) -> None:
@@ -370,10 +385,11 @@ class CutoverApp(App[int]):
                 self.notify(f"No step '{args[0]}'. Steps: {', '.join(BY_ID)}", severity="error")
             else:
                 self.open_gate(args[0])
-        elif verb in ("runbook", "audit", "inventory"):
-            target = {"runbook": RunbookPane, "audit": AuditPane, "inventory": InventoryPane}[verb]
-            widget = self.query_one(target)
-            (widget.query_one("DataTable") if verb == "inventory" else widget).focus()
+        elif verb in ("runbook", "audit"):
+            self.query_one(RunbookPane if verb == "runbook" else AuditPane).focus()
+        elif verb in ("inventory", "lag"):
+            self.action_pane(verb)
+            self.query_one(f"#{verb}").query_one("DataTable").focus()
         elif verb == "refresh":
             self.action_refresh()
         elif verb in ("pause", "resume"):
@@ -419,6 +435,66 @@ class CutoverApp(App[int]):
 
 
 _SIDE = {"source": "src", "target": "tgt"}
+_PHASE_PANES = {"Inventory": "inventory", "Shadow path": "lag"}
+
+
+def _lag_view(store: Store) -> LagView | None:
+    """The lag pane's view: topic totals over their partitions, worst first."""
+    procs = [p for p in processes.all_processes(store) if p.name in ("mirror", "sampler")]
+    trends = lag.latest_trends(store, store.plan)
+    if not procs and not trends:
+        return None
+    as_of = lag.last_sample_time(store)
+    lines = []
+    for p in procs:
+        age = p.heartbeat_age_s
+        beat = f", heartbeat {age:.0f} s ago" if age is not None else ""
+        lines.append(f"{p.name} {p.status} pid {p.pid}{beat}: {_short(p.detail, 50)}")
+    rank = {"RED": 0, "NO_DATA": 1, "WARN": 2, "OK": 3}
+    by_topic: dict[str, list] = {}
+    for t in trends:
+        by_topic.setdefault(t.topic, []).append(t)
+    rows: list[LagRow] = []
+    for topic, parts in sorted(
+        by_topic.items(), key=lambda kv: min(rank[t.verdict] for t in kv[1])
+    ):
+        known = [t.lag_records for t in parts if t.lag_records is not None]
+        seconds = [t.lag_seconds for t in parts if t.lag_seconds is not None]
+        worst = min(parts, key=lambda t: rank[t.verdict])
+        rows.append(
+            LagRow(
+                topic,
+                None,
+                worst.verdict,
+                f"{len(parts)} partitions",
+                sum(known) if known else None,
+                max(seconds) if seconds else None,
+                None,
+                None,
+            )
+        )
+        rows.extend(
+            LagRow(
+                t.topic,
+                t.partition,
+                t.verdict,
+                t.trend,
+                t.lag_records,
+                t.lag_seconds,
+                t.source_end,
+                t.mirrored,
+                t.history,
+                t.eta_seconds,
+            )
+            for t in parts
+        )
+    stale = False
+    if as_of:
+        sampler = next((p for p in procs if p.name == "sampler"), None)
+        stale = sampler is None or sampler.status != "RUNNING"
+    return LagView(
+        as_of, stale, store.plan.shadow.path, lines, rows, store.plan.shadow.path == "builtin"
+    )
 
 
 def _short(text: str, width: int = 60) -> str:

@@ -44,13 +44,20 @@ class StepOutcome:
 
 
 Runner = Callable[[Store, threading.Event, Progress], StepOutcome]
+Previewer = Callable[[Store], list[str]]
 _RUNNERS: dict[str, Runner] = {}
+_PREVIEWS: dict[str, Previewer] = {}
 
 
-def register(step_id: str, runner: Runner) -> None:
-    """Make a step runnable. Engine modules call this at import; see ``load_runners``."""
+def register(step_id: str, runner: Runner, preview: Previewer | None = None) -> None:
+    """Make a step runnable. Engine modules call this at import; see ``load_runners``.
+
+    ``preview`` returns the lines the gate shows: exactly what will be read or changed.
+    """
     step_def(step_id)
     _RUNNERS[step_id] = runner
+    if preview is not None:
+        _PREVIEWS[step_id] = preview
 
 
 def available(step_id: str) -> bool:
@@ -108,6 +115,11 @@ def preview(store: Store, step_id: str) -> GatePreview:
             f"Plan topics: {', '.join(t.name for t in plan.topics)}",
             "Changes nothing on either cluster.",
         ]
+    elif available(step.id) and step.id in _PREVIEWS:
+        try:
+            lines = _PREVIEWS[step.id](store)
+        except Exception as exc:  # noqa: BLE001 - a gate must open even if its preview cannot
+            lines = [step.summary, f"(could not work out the details: {redact.text(str(exc))})"]
     else:
         lines = [step.summary]
     return GatePreview(step.id, step.title, lines, step.confirm, step.mutating, blocked)

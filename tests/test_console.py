@@ -69,7 +69,7 @@ async def test_steps_not_built_yet_say_so_at_the_gate(tmp_path):
     app = CutoverApp(store, blink=False, poll=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
-        await pilot.press("down", "down", "enter")  # Shadow path › Start shadow copy
+        await pilot.press("colon", *"run cutover-consumers", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(app.screen, GateDialog)

@@ -1,0 +1,297 @@
+"""Shadow lag: the sampler that measures it and the trend verdicts judged from it.
+
+The sampler runs as its own process (``cutover sampler RUN.db``), so the series keeps
+growing while nobody watches; each round is written in one SQLite transaction, so
+the console and a later replay read exactly the same data.
+
+A single reading says little, so a partition's verdict is judged over the last
+``lag_trend_window_samples`` rounds, in the manner of Burrow's consumer evaluation:
+caught up anywhere in the window is fine; a position that does not move while lag
+is non-zero is stalled; lag that rises at every step is growing; falling lag is
+catching up; otherwise steady — and any of them is RED beyond the plan's thresholds.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import OffsetSpec
+
+from console import credentials, processes
+from console.kafka import admin_client
+from console.plan import Plan, Thresholds
+from console.store import Store
+
+SAMPLER = "sampler"
+STALE_AFTER_S = 30.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One partition in one sampling round."""
+
+    round: int
+    ts: str
+    topic: str
+    partition: int
+    source_end: int | None
+    mirrored: int | None
+    lag_records: int | None
+    lag_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The verdict for one partition over the trend window."""
+
+    topic: str
+    partition: int
+    trend: str  # steady | catching up | growing | stalled | no data
+    verdict: str  # OK | WARN | RED | NO_DATA
+    reason: str
+    lag_records: int | None
+    lag_seconds: float | None
+    source_end: int | None
+    mirrored: int | None
+    history: list[int] = field(default_factory=list)
+    eta_seconds: float | None = None
+
+
+def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -> Trend:
+    """Judge one partition's recent samples (oldest first)."""
+    window = samples[-thresholds.lag_trend_window_samples :]
+    last = window[-1] if window else None
+    known = [s for s in window if s.lag_records is not None]
+    history = [s.lag_records for s in known]
+    base = dict(
+        topic=last.topic if last else "",
+        partition=last.partition if last else -1,
+        lag_records=last.lag_records if last else None,
+        lag_seconds=last.lag_seconds if last else None,
+        source_end=last.source_end if last else None,
+        mirrored=last.mirrored if last else None,
+        history=history,
+    )
+    if len(known) < 3 or last is None or last.lag_records is None:
+        return Trend(
+            trend="no data",
+            verdict="NO_DATA",
+            reason=f"{len(known)} of at least 3 samples; lag is not judged on fewer",
+            **base,
+        )
+    lag, seconds = last.lag_records, last.lag_seconds or 0.0
+    over = lag > thresholds.max_shadow_lag_records or seconds > thresholds.max_shadow_lag_seconds
+    limits = (
+        f"{lag:,} rec / {seconds:.1f} s against limits of "
+        f"{thresholds.max_shadow_lag_records:,} rec / {thresholds.max_shadow_lag_seconds:g} s"
+    )
+    if 0 in history[-3:]:
+        return Trend(trend="steady", verdict="OK", reason="caught up within the window", **base)
+    positions = [s.mirrored for s in known if s.mirrored is not None]
+    if positions and len(set(positions)) == 1:
+        return Trend(
+            trend="stalled",
+            verdict="RED",
+            reason=f"position stuck at {positions[0]:,} for {len(positions)} samples "
+            f"with {lag:,} rec behind",
+            **base,
+        )
+    rises = all(b > a for a, b in zip(history, history[1:], strict=False))
+    if rises:
+        return Trend(
+            trend="growing",
+            verdict="RED" if over else "WARN",
+            reason=f"lag rose at every one of {len(history)} samples; {limits}",
+            **base,
+        )
+    if history[-1] < history[0]:
+        rate = (history[0] - history[-1]) / max(interval_s * (len(history) - 1), 1e-9)
+        return Trend(
+            trend="catching up",
+            verdict="WARN" if over else "OK",
+            reason=f"lag falling about {rate:,.0f} rec/s; {limits}",
+            eta_seconds=history[-1] / rate if rate > 0 else None,
+            **base,
+        )
+    return Trend(
+        trend="steady",
+        verdict="RED" if over else "OK",
+        reason=f"lag level; {limits}",
+        **base,
+    )
+
+
+def latest_trends(store: Store, plan: Plan, *, interval_s: float = 2.0) -> list[Trend]:
+    """Verdicts for every sampled partition, worst first."""
+    window = plan.thresholds.lag_trend_window_samples
+    with store.lock:
+        top = store.conn.execute("SELECT MAX(round) FROM lag_samples").fetchone()[0]
+        if top is None:
+            return []
+        rows = store.conn.execute(
+            "SELECT round, ts, topic, partition, source_end, mirrored, lag_records, lag_seconds "
+            "FROM lag_samples WHERE round > ? ORDER BY topic, partition, round",
+            (top - max(window, 20),),
+        ).fetchall()
+    by_tp: dict[tuple[str, int], list[Sample]] = defaultdict(list)
+    for row in rows:
+        by_tp[(row[2], row[3])].append(Sample(*row))
+    trends = []
+    for series in by_tp.values():
+        trend = judge(series, plan.thresholds, interval_s=interval_s)
+        trends.append(Trend(**{**trend.__dict__, "history": [s.lag_records or 0 for s in series]}))
+    order = {"RED": 0, "NO_DATA": 1, "WARN": 2, "OK": 3}
+    trends.sort(key=lambda t: (order[t.verdict], -(t.lag_records or 0), t.topic, t.partition))
+    return trends
+
+
+def last_sample_time(store: Store) -> str | None:
+    with store.lock:
+        row = store.conn.execute("SELECT MAX(ts) FROM lag_samples").fetchone()
+    return row[0] if row else None
+
+
+def write_round(store: Store, ts: str, samples: Iterable[tuple]) -> int:
+    """Store one round (topic, partition, source_end, mirrored, lag_records, lag_seconds)."""
+    with store.lock:
+        conn = store.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            top = conn.execute("SELECT COALESCE(MAX(round), 0) FROM lag_samples").fetchone()[0]
+            number = top + 1
+            conn.executemany(
+                "INSERT INTO lag_samples VALUES (?,?,?,?,?,?,?,?)",
+                [(number, ts, *s) for s in samples],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return number
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+PositionReader = Callable[[], dict[tuple[str, int], int]]
+
+
+def _ends(admin, tps: list[TopicPartition], spec, timeout: float) -> dict:
+    out = {}
+    futures = admin.list_offsets({tp: spec for tp in tps}, request_timeout=timeout)
+    for tp, fut in futures.items():
+        try:
+            info = fut.result(timeout=timeout + 1)
+        except Exception:  # noqa: BLE001 - a partition we cannot read stays unknown
+            continue
+        out[(tp.topic, tp.partition)] = (info.offset, info.timestamp)
+    return out
+
+
+def measure(
+    plan: Plan,
+    passwords: dict[str, str | None],
+    partitions: list[tuple[str, int]],
+    positions: PositionReader | None,
+    *,
+    timeout: float = 10.0,
+) -> list[tuple]:
+    """One round: per partition (topic, partition, source_end, mirrored, lag, lag_seconds).
+
+    With ``positions`` (the built-in mirror's committed source positions) lag is exact.
+    Without (MirrorMaker 2, an external link) it is estimated from end offsets, which
+    assumes both sides started from the same point; lag in seconds comes from the
+    newest record's timestamp on each side either way.
+    """
+    src_admin, _ = admin_client(plan.clusters.source, passwords["source"], client_id="cutover-lag")
+    dst_admin, _ = admin_client(plan.clusters.target, passwords["target"], client_id="cutover-lag")
+    tps = [TopicPartition(t, p) for t, p in partitions]
+    src_end = _ends(src_admin, tps, OffsetSpec.latest(), timeout)
+    src_newest = _ends(src_admin, tps, OffsetSpec.max_timestamp(), timeout)
+    dst_end = _ends(dst_admin, tps, OffsetSpec.latest(), timeout)
+    dst_newest = _ends(dst_admin, tps, OffsetSpec.max_timestamp(), timeout)
+    mirrored_at = positions() if positions else {}
+    rows = []
+    for key in partitions:
+        end = src_end.get(key, (None, None))[0]
+        if positions is not None:
+            mirrored = mirrored_at.get(key, 0)
+        else:
+            target_end = dst_end.get(key, (None, None))[0]
+            mirrored = target_end if target_end is not None and end is not None else None
+        lag = max(0, end - mirrored) if end is not None and mirrored is not None else None
+        seconds = None
+        if lag is not None:
+            seconds = 0.0
+            s_ts = src_newest.get(key, (None, -1))[1]
+            d_ts = dst_newest.get(key, (None, -1))[1]
+            if lag > 0 and s_ts and s_ts > 0:
+                seconds = max(0.0, (s_ts - (d_ts if d_ts and d_ts > 0 else s_ts)) / 1000.0)
+        rows.append((key[0], key[1], end, mirrored, lag, seconds))
+    return rows
+
+
+def plan_partitions(plan: Plan, passwords: dict[str, str | None], timeout: float) -> list:
+    """Every partition of the plan's topics on the source."""
+    admin, _ = admin_client(plan.clusters.source, passwords["source"], client_id="cutover-lag")
+    metadata = admin.list_topics(timeout=timeout)
+    out = []
+    for topic in plan.topics:
+        meta = metadata.topics.get(topic.name)
+        if meta is not None and meta.error is None:
+            out.extend((topic.name, p) for p in sorted(meta.partitions))
+    return out
+
+
+def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float = 2.0) -> int:
+    """The sampler process body: a round every ``interval_s`` until stopped."""
+    store = Store.open(db_path)
+    plan = store.plan
+    passwords = {n: credentials.resolve_password(plan, n) for n in ("source", "target")}
+    positions: PositionReader | None = None
+    if plan.shadow.path == "builtin":
+        from console import mirror  # the built-in mirror knows its own positions
+
+        def positions() -> dict[tuple[str, int], int]:
+            return mirror.mirror_positions(plan, passwords)
+
+    partitions: list = []
+    refreshed = 0.0
+    rounds = 0
+    processes.heartbeat(store, SAMPLER, "starting")
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                if not partitions or started - refreshed > 60:
+                    partitions = plan_partitions(plan, passwords, timeout=10)
+                    refreshed = started
+                rows = measure(plan, passwords, partitions, positions)
+                number = write_round(store, store.clock(), rows)
+                rounds += 1
+                behind = sum(r[4] or 0 for r in rows)
+                processes.heartbeat(
+                    store, SAMPLER, f"round {number}: {len(rows)} partitions, {behind:,} rec behind"
+                )
+            except Exception as exc:  # noqa: BLE001 - keep sampling; say why this round failed
+                processes.heartbeat(store, SAMPLER, f"round failed: {type(exc).__name__}: {exc}")
+            # Re-arm only after the round finished, so a slow cluster never stacks rounds.
+            stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
+        processes.finished(store, SAMPLER, "stopped", f"stopped after {rounds} rounds")
+        return 0
+    finally:
+        store.close()
+
+
+def sampler_main(db_path: Path, interval_s: float) -> int:
+    """Entry point for ``cutover sampler``: stops cleanly on SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return run_sampler(db_path, stop, interval_s=interval_s)

@@ -1,0 +1,256 @@
+"""The Shadow path phase: start and stop the copy, and judge whether it keeps up.
+
+Which copy runs depends on the plan's ``[shadow] path``: the built-in exactly-once
+mirror (a process of ours), MirrorMaker 2 connectors on a Kafka Connect cluster, or
+an external link the console only observes. In every case the lag sampler runs as
+its own process, so the lag pane and a later replay have the same series.
+
+Each runner is called by :func:`console.steps.run` after the gate was confirmed and
+logged; every change it makes is logged again just before it is made, with the
+result logged after, referring back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from console import credentials, lag, processes, steps
+from console.inventory import Progress
+from console.runbook import StepState
+from console.steps import StepOutcome
+from console.store import Store
+
+MIRROR = "mirror"
+START_DEADLINE_S = 60.0
+
+
+def _passwords(store: Store) -> dict[str, str | None]:
+    plan = store.plan
+    return {name: credentials.resolve_password(plan, name) for name in ("source", "target")}
+
+
+def _log_tail(info: processes.ProcessInfo | None, lines: int = 3) -> str:
+    if info is None or not info.log_path or not Path(info.log_path).exists():
+        return ""
+    text = Path(info.log_path).read_text(errors="replace").strip().splitlines()
+    return " | ".join(line.strip() for line in text[-lines:])
+
+
+def _start_process(
+    store: Store, name: str, args: list[str], cancel: threading.Event, progress: Progress
+) -> processes.ProcessInfo:
+    """Spawn a background process and wait until its first heartbeat says it runs."""
+    current = processes.get(store, name)
+    if current is not None and current.alive:
+        progress(f"{name} already running (pid {current.pid}); re-attached")
+        return current
+    intent = store.log("process.start", step="shadow-start", params={"process": name})
+    info = processes.spawn(store, name, args)
+    progress(f"{name}: started pid {info.pid}, waiting for it to report")
+    deadline = time.monotonic() + START_DEADLINE_S
+    while time.monotonic() < deadline and not cancel.is_set():
+        info = processes.get(store, name)
+        if info is None or not info.alive:
+            tail = _log_tail(info)
+            store.log("process.start", step="shadow-start", ref=intent.seq, outcome="failed")
+            raise RuntimeError(
+                f"{name} exited during start-up"
+                + (f": {tail}" if tail else "")
+                + (f" (log: {info.log_path})" if info and info.log_path else "")
+            )
+        if info.state == "running" and info.heartbeat_at:
+            store.log(
+                "process.start",
+                step="shadow-start",
+                ref=intent.seq,
+                params={"pid": info.pid},
+                outcome="running",
+            )
+            return info
+        time.sleep(0.2)
+    processes.stop(store, name, timeout=10)
+    store.log("process.start", step="shadow-start", ref=intent.seq, outcome="no report; stopped")
+    raise RuntimeError(
+        f"{name} did not report within {START_DEADLINE_S:g} s"
+        + (" (cancelled)" if cancel.is_set() else "")
+        + f"; see {info.log_path if info else 'its log'}"
+    )
+
+
+def start(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
+    """Start the copy (per the plan's path) and the lag sampler."""
+    plan = store.plan
+    passwords = _passwords(store)  # fail before changing anything if a password is missing
+    path = plan.shadow.path
+    try:
+        if path == "builtin":
+            info = _start_process(store, MIRROR, [MIRROR, str(store.path)], cancel, progress)
+            what = f"built-in mirror running (pid {info.pid})"
+        elif path == "mirrormaker2":
+            from console import mm2
+
+            intent = store.log(
+                "mm2.deploy",
+                step="shadow-start",
+                params={"connect_url": plan.shadow.connect_url, "topics": len(plan.topics)},
+            )
+            states = mm2.deploy(plan, passwords, plan.shadow.connect_url, timeout=30)
+            summary = ", ".join(f"{s.name} {s.state}" for s in states)
+            store.log("mm2.deploy", step="shadow-start", ref=intent.seq, outcome=summary)
+            what = f"MirrorMaker 2 deployed: {summary}"
+        else:
+            what = "observing an external copy (nothing started on the clusters)"
+        sampler = _start_process(
+            store, lag.SAMPLER, [lag.SAMPLER, str(store.path)], cancel, progress
+        )
+    except RuntimeError as exc:
+        return StepOutcome("shadow-start", StepState.FAILED, str(exc), None)
+    body = {"path": path, "what": what, "sampler_pid": sampler.pid}
+    evidence = store.add_evidence("shadow-start", "shadow", body)
+    return StepOutcome("shadow-start", StepState.PASSED, what, evidence, body)
+
+
+def stop(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
+    """Stop the copy and the sampler; what was copied stays on the target."""
+    plan = store.plan
+    results = []
+    if plan.shadow.path == "builtin":
+        intent = store.log("process.stop", step="shadow-stop", params={"process": MIRROR})
+        result = processes.stop(store, MIRROR, timeout=30)
+        store.log("process.stop", step="shadow-stop", ref=intent.seq, outcome=result)
+        results.append(f"mirror {result}")
+    elif plan.shadow.path == "mirrormaker2":
+        from console import mm2
+
+        intent = store.log(
+            "mm2.remove", step="shadow-stop", params={"url": plan.shadow.connect_url}
+        )
+        try:
+            mm2.remove(plan, plan.shadow.connect_url, timeout=30)
+        except Exception as exc:  # noqa: BLE001 - said in the outcome and the step reason
+            store.log("mm2.remove", step="shadow-stop", ref=intent.seq, outcome=f"failed: {exc}")
+            return StepOutcome("shadow-stop", StepState.FAILED, f"removing MM2 failed: {exc}", None)
+        store.log("mm2.remove", step="shadow-stop", ref=intent.seq, outcome="removed")
+        results.append("MirrorMaker 2 connectors removed")
+    intent = store.log("process.stop", step="shadow-stop", params={"process": lag.SAMPLER})
+    result = processes.stop(store, lag.SAMPLER, timeout=15)
+    store.log("process.stop", step="shadow-stop", ref=intent.seq, outcome=result)
+    results.append(f"sampler {result}")
+    return StepOutcome("shadow-stop", StepState.PASSED, "; ".join(results), None)
+
+
+def judge_lag(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
+    """Pass only when every partition's lag trend is OK or WARN on fresh samples."""
+    plan = store.plan
+    trends = lag.latest_trends(store, plan)
+    as_of = lag.last_sample_time(store)
+    body = {
+        "as_of": as_of,
+        "partitions": [{k: v for k, v in t.__dict__.items() if k != "history"} for t in trends],
+    }
+    if not trends:
+        return StepOutcome(
+            "shadow-lag",
+            StepState.FAILED,
+            "no lag samples yet: start the shadow path first (it starts the sampler)",
+            None,
+        )
+    evidence = store.add_evidence("shadow-lag", "lag", body)
+    sampler = processes.get(store, lag.SAMPLER)
+    if sampler is None or sampler.status != "RUNNING":
+        state = sampler.status if sampler else "never started"
+        return StepOutcome(
+            "shadow-lag",
+            StepState.FAILED,
+            f"the lag sampler is {state}; lag as of {as_of} is not evidence of now",
+            evidence,
+            body,
+        )
+    bad = [t for t in trends if t.verdict in ("RED", "NO_DATA")]
+    if bad:
+        worst = bad[0]
+        return StepOutcome(
+            "shadow-lag",
+            StepState.FAILED,
+            f"{len(bad)} partition(s) RED or without data; worst {worst.topic}/{worst.partition}: "
+            f"{worst.trend}, {worst.reason}",
+            evidence,
+            body,
+        )
+    warn = sum(1 for t in trends if t.verdict == "WARN")
+    reason = f"{len(trends)} partitions within thresholds" + (f", {warn} WARN" if warn else "")
+    return StepOutcome("shadow-lag", StepState.PASSED, reason, evidence, body)
+
+
+# -- gate previews -------------------------------------------------------------------------
+
+
+def _missing_on_target(store: Store) -> list[str] | None:
+    evidence = store.latest_evidence("inventory", "inventory")
+    if evidence is None or not evidence.body.get("target"):
+        return None
+    present = {t["name"] for t in evidence.body["target"]["topics"]}
+    return [t.name for t in store.plan.topics if t.name not in present]
+
+
+def preview_start(store: Store) -> list[str]:
+    plan = store.plan
+    topics = ", ".join(t.name for t in plan.topics)
+    missing = _missing_on_target(store)
+    lines = []
+    if plan.shadow.path == "builtin":
+        lines += [
+            "Starts the built-in mirror as its own process, exactly once:",
+            f"  {plan.clusters.source.bootstrap_servers} → "
+            f"{plan.clusters.target.bootstrap_servers}",
+            f"  topics {topics}",
+            f"Writes to target with transactional id cutover-shadow-mirror-{plan.name}",
+        ]
+    elif plan.shadow.path == "mirrormaker2":
+        lines += [
+            f"Deploys MirrorMaker 2 connectors to {plan.shadow.connect_url}",
+            f"  topics {topics}, names kept (IdentityReplicationPolicy)",
+        ]
+    else:
+        lines += ["Starts nothing on the clusters: the copy is external; the console observes."]
+    if missing is None:
+        lines.append("Target topics: unknown (run Inventory to see what would be created)")
+    elif missing:
+        allowed = [t.name for t in plan.topics if t.name in missing and t.create_on_target]
+        refused = [name for name in missing if name not in allowed]
+        if allowed:
+            lines.append(f"Creates on target: {', '.join(allowed)} (source partitions/configs)")
+        if refused:
+            lines.append(f"Missing on target, creation not allowed: {', '.join(refused)}")
+    lines.append("Starts the lag sampler (reads offsets from both sides).")
+    lines.append("Both keep running when the console closes.")
+    return lines
+
+
+def preview_stop(store: Store) -> list[str]:
+    lines = []
+    for name in (MIRROR, lag.SAMPLER):
+        info = processes.get(store, name)
+        state = f"{info.status} (pid {info.pid})" if info else "not started"
+        lines.append(f"Stops {name}: now {state}")
+    if store.plan.shadow.path == "mirrormaker2":
+        lines.append(f"Removes the MirrorMaker 2 connectors from {store.plan.shadow.connect_url}")
+    lines.append("Records already copied stay on the target.")
+    return lines
+
+
+def preview_lag(store: Store) -> list[str]:
+    t = store.plan.thresholds
+    return [
+        "Judges the lag samples already recorded; reads nothing from the clusters.",
+        f"Limits: {t.max_shadow_lag_records:,} rec and {t.max_shadow_lag_seconds:g} s per "
+        f"partition, trend over {t.lag_trend_window_samples} samples.",
+        "Passes when every partition is OK or WARN and the sampler is running.",
+    ]
+
+
+steps.register("shadow-start", start, preview_start)
+steps.register("shadow-stop", stop, preview_stop)
+steps.register("shadow-lag", judge_lag, preview_lag)

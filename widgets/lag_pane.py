@@ -1,0 +1,186 @@
+"""The lag pane: how far the shadow copy trails the source, per topic and partition.
+
+Worst partitions first, topic totals above their partitions, each with a sparkline
+of recent samples and a trend verdict in words. Rows are keyed and updated in place,
+only where a value changed, so a thousand partitions stay responsive. When the
+samples are old the pane says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from widgets.state_style import number
+
+BARS = "▁▂▃▄▅▆▇█"
+VERDICTS = {
+    "OK": ("✓ OK", "green"),
+    "WARN": ("▲ WARN", "yellow"),
+    "RED": ("✗ RED", "bold red"),
+    "NO_DATA": ("? NO DATA", "dim"),
+}
+
+
+@dataclass(frozen=True)
+class LagRow:
+    """A partition, or a topic's total when ``partition`` is None."""
+
+    topic: str
+    partition: int | None
+    verdict: str
+    trend: str
+    lag_records: int | None
+    lag_seconds: float | None
+    source_end: int | None
+    mirrored: int | None
+    history: list[int] = field(default_factory=list)
+    eta_seconds: float | None = None
+
+    @property
+    def key(self) -> str:
+        return self.topic if self.partition is None else f"{self.topic}/{self.partition}"
+
+
+@dataclass(frozen=True)
+class LagView:
+    """Everything the pane shows."""
+
+    as_of: str | None
+    stale: bool
+    path: str
+    processes: list[str]
+    rows: list[LagRow]
+    exact: bool = True
+
+
+def sparkline(values: list[int], width: int = 8) -> str:
+    """Recent values as bars, scaled to their own maximum."""
+    values = values[-width:]
+    if not values:
+        return ""
+    top = max(values) or 1
+    return "".join(BARS[min(len(BARS) - 1, int(v / top * (len(BARS) - 1)))] for v in values)
+
+
+def verdict_text(verdict: str) -> Text:
+    word, style = VERDICTS.get(verdict, (verdict, ""))
+    return Text(word, style=style)
+
+
+class LagPane(Vertical):
+    """Shows the latest lag view."""
+
+    DEFAULT_CSS = """
+    LagPane {
+        height: 1fr;
+        border: round $primary;
+        border-title-align: left;
+    }
+    LagPane > .lag-summary { height: auto; max-height: 3; padding: 0 1; }
+    LagPane > DataTable { height: 1fr; }
+    """
+
+    COLUMNS = (
+        ("part", "Partition", 11, False),
+        ("verdict", "Verdict", 9, False),
+        ("lag", "Lag", 9, True),
+        ("lag_s", "Lag s", 7, True),
+        ("spark", "Recent", 8, False),
+        ("trend", "Trend", 11, False),
+        ("end", "Source end", 12, True),
+        ("mirrored", "Mirrored", 12, True),
+        ("eta", "Catch-up", 8, True),
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._cells: dict[str, tuple] = {}
+        self._order: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("No lag samples yet: start the shadow path.", classes="lag-summary")
+        yield DataTable(id="lag-table", cursor_type="row", cell_padding=1)
+
+    def on_mount(self) -> None:
+        self.border_title = "Shadow lag"
+        table = self.query_one(DataTable)
+        for key, label, width, right in self.COLUMNS:
+            table.add_column(Text(label, justify="right") if right else label, key=key, width=width)
+
+    def show(self, view: LagView | None) -> None:
+        summary = self.query_one(".lag-summary", Static)
+        table = self.query_one(DataTable)
+        if view is None or not view.rows:
+            summary.update(
+                Text("No lag samples yet: start the shadow path.")
+                if view is None
+                else Text("\n".join(view.processes) or "No lag samples yet.")
+            )
+            return
+        as_of = view.as_of[11:19] if view.as_of else "--:--:--"
+        stale = "  STALE" if view.stale else ""
+        self.border_subtitle = f"as of {as_of} UTC{stale}"
+        counts: dict[str, int] = {}
+        for row in view.rows:
+            if row.partition is not None:
+                counts[row.verdict] = counts.get(row.verdict, 0) + 1
+        head = Text(
+            f"{view.path}: "
+            + ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in sorted(counts.items())),
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        if not view.exact:
+            head.append("  (lag estimated from end offsets)", style="dim")
+        if view.stale:
+            head.append(f"\nSTALE: newest sample {as_of} UTC; is the sampler running?", "bold")
+        for line in view.processes:
+            head.append(f"\n{line}")
+        summary.update(head)
+        with self.app.batch_update():
+            self._apply(table, view.rows)
+
+    def _apply(self, table: DataTable, rows: list[LagRow]) -> None:
+        wanted = {row.key for row in rows}
+        for key in [k for k in self._cells if k not in wanted]:
+            table.remove_row(key)
+            del self._cells[key]
+        for row in rows:
+            cells = self._cells_for(row)
+            old = self._cells.get(row.key)
+            if old is None:
+                table.add_row(*cells, key=row.key)
+            elif old != cells:
+                for (column, *_), new, before in zip(self.COLUMNS, cells, old, strict=True):
+                    if new != before:
+                        table.update_cell(row.key, column, new)
+            self._cells[row.key] = cells
+        order = [row.key for row in rows]
+        if order != self._order:
+            rank = {key: i for i, key in enumerate(order)}
+            table.sort("part", key=lambda part: rank.get(str(part).strip(), len(rank)))
+            self._order = order
+
+    @staticmethod
+    def _cells_for(row: LagRow) -> tuple:
+        if row.partition is None:
+            label = Text(row.topic, style="bold")
+        else:
+            label = Text(f"{row.topic}/{row.partition}")
+        eta = None if row.eta_seconds is None else int(row.eta_seconds)
+        return (
+            label,
+            verdict_text(row.verdict),
+            number(row.lag_records, "rec"),
+            number(None if row.lag_seconds is None else round(row.lag_seconds, 1), "s"),
+            Text(sparkline(row.history)),
+            Text(row.trend),
+            number(row.source_end),
+            number(row.mirrored),
+            number(eta, "s"),
+        )
