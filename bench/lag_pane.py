@@ -57,9 +57,8 @@ def main() -> None:
     results = {n: asyncio.run(measure(n, args.rounds)) for n in (10, 100, 1000)}
     base = results[10]
     for n, seconds in results.items():
-        print(
-            f"partitions={n:5d} update_ms_median={seconds * 1000:8.1f} ratio_vs_10={seconds / base:6.1f}"
-        )
+        ms, ratio = seconds * 1000, seconds / base
+        print(f"partitions={n:5d} update_ms_median={ms:8.1f} ratio_vs_10={ratio:6.1f}")
     print(" ".join(f"update_ms_{n}={s * 1000:.1f}" for n, s in results.items()))
 
 
