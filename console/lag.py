@@ -24,7 +24,7 @@ from pathlib import Path
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from console import credentials, processes
+from console import credentials, processes, redact
 from console.kafka import admin_client
 from console.plan import Plan, Thresholds
 from console.store import Store
@@ -128,8 +128,9 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
     )
 
 
-def latest_trends(store: Store, plan: Plan, *, interval_s: float = 2.0) -> list[Trend]:
+def latest_trends(store: Store, plan: Plan) -> list[Trend]:
     """Verdicts for every sampled partition, worst first."""
+    interval_s = plan.shadow.sample_interval_s
     window = plan.thresholds.lag_trend_window_samples
     with store.lock:
         top = store.conn.execute("SELECT MAX(round) FROM lag_samples").fetchone()[0]
@@ -249,10 +250,11 @@ def plan_partitions(plan: Plan, passwords: dict[str, str | None], timeout: float
     return out
 
 
-def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float = 2.0) -> int:
+def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float | None = None) -> int:
     """The sampler process body: a round every ``interval_s`` until stopped."""
     store = Store.open(db_path)
     plan = store.plan
+    interval_s = interval_s or plan.shadow.sample_interval_s
     passwords = {n: credentials.resolve_password(plan, n) for n in ("source", "target")}
     positions: PositionReader | None = None
     if plan.shadow.path == "builtin":
@@ -289,9 +291,20 @@ def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float = 2.0
         store.close()
 
 
-def sampler_main(db_path: Path, interval_s: float) -> int:
+def sampler_main(db_path: Path, interval_s: float | None) -> int:
     """Entry point for ``cutover sampler``: stops cleanly on SIGTERM or SIGINT."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    return run_sampler(db_path, stop, interval_s=interval_s)
+    try:
+        return run_sampler(db_path, stop, interval_s=interval_s)
+    except Exception as exc:  # noqa: BLE001 - the log and the processes table say why, in a line
+        message = redact.text(f"{type(exc).__name__}: {exc}")
+        print(f"cutover sampler: stopped on an error: {message}", flush=True)
+        try:
+            store = Store.open(db_path)
+            processes.finished(store, SAMPLER, "failed", message)
+            store.close()
+        except Exception:  # noqa: BLE001 - the database itself may be the problem
+            pass
+        return 1

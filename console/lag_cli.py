@@ -12,7 +12,7 @@ from console.store import Store
 def add_subparser(sub) -> None:
     p = sub.add_parser("sampler", help="sample shadow lag into the run database (a process)")
     p.add_argument("db")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
+    p.add_argument("--interval", type=float, help="seconds between rounds (default: the plan's)")
     p.set_defaults(func=lambda a: lag.sampler_main(Path(a.db), a.interval))
 
     p = sub.add_parser("lag", help="shadow lag per partition with trend verdicts")

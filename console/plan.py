@@ -180,6 +180,9 @@ class ShadowSpec(_Strict):
     mm2_exactly_once: bool = Field(
         True, description="Ask MirrorMaker 2 for exactly-once source delivery (KIP-618)."
     )
+    sample_interval_s: float = Field(
+        2.0, ge=0.2, le=300, description="Seconds between lag sampling rounds."
+    )
 
     @model_validator(mode="after")
     def _mm2_needs_connect(self) -> ShadowSpec:
