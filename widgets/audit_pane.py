@@ -41,8 +41,8 @@ class AuditPane(DataTable):
         self.border_title = "Audit log"
         self.add_column(Text("#", justify="right"), key="seq", width=5)
         self.add_column("UTC", key="time", width=8)
-        self.add_column("Action", key="action", width=16)
-        self.add_column("Step", key="step", width=10)
+        self.add_column("Action", key="action", width=15)
+        self.add_column("Step", key="step", width=14)
         self.add_column("Outcome", key="outcome")
 
     @property

@@ -58,6 +58,12 @@ class LagView:
     exact: bool = True
 
 
+class _Label(Text):
+    """A row label that knows its row key, so the table can be sorted by our ranking."""
+
+    row_key: str = ""
+
+
 def sparkline(values: list[int], width: int = 8) -> str:
     """Recent values as bars, scaled to their own maximum."""
     values = values[-width:]
@@ -81,12 +87,14 @@ class LagPane(Vertical):
         border: round $primary;
         border-title-align: left;
     }
-    LagPane > .lag-summary { height: auto; max-height: 3; padding: 0 1; }
+    LagPane > .lag-summary {
+        height: auto; max-height: 4; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     LagPane > DataTable { height: 1fr; }
     """
 
     COLUMNS = (
-        ("part", "Partition", 11, False),
+        ("part", "Partition", 12, False),
         ("verdict", "Verdict", 9, False),
         ("lag", "Lag", 9, True),
         ("lag_s", "Lag s", 7, True),
@@ -163,15 +171,17 @@ class LagPane(Vertical):
         order = [row.key for row in rows]
         if order != self._order:
             rank = {key: i for i, key in enumerate(order)}
-            table.sort("part", key=lambda part: rank.get(str(part).strip(), len(rank)))
+            table.sort("part", key=lambda label: rank.get(label.row_key, len(rank)))
             self._order = order
 
     @staticmethod
     def _cells_for(row: LagRow) -> tuple:
+        # Partitions sit indented under their topic's total, so the label stays short.
         if row.partition is None:
-            label = Text(row.topic, style="bold")
+            label = _Label(row.topic, style="bold")
         else:
-            label = Text(f"{row.topic}/{row.partition}")
+            label = _Label(f"  {row.partition}")
+        label.row_key = row.key
         eta = None if row.eta_seconds is None else int(row.eta_seconds)
         return (
             label,
