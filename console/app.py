@@ -493,7 +493,7 @@ def _lag_view(store: Store) -> LagView | None:
         sampler = next((p for p in procs if p.name == "sampler"), None)
         stale = sampler is None or sampler.status != "RUNNING"
     return LagView(
-        as_of, stale, store.plan.shadow.path, lines, rows, store.plan.shadow.path == "builtin"
+        as_of, stale, store.plan.shadow.path, lines, rows, store.plan.shadow.path != "external"
     )
 
 

@@ -324,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cutover: interrupted; nothing more was done", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): nothing to say, and nowhere to say it.
+        sys.stderr.close()
+        return 141
     except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks on screen
         from console import redact
 

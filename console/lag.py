@@ -205,9 +205,10 @@ def measure(
 ) -> list[tuple]:
     """One round: per partition (topic, partition, source_end, mirrored, lag, lag_seconds).
 
-    With ``positions`` (the built-in mirror's committed source positions) lag is exact.
-    Without (MirrorMaker 2, an external link) it is estimated from end offsets, which
-    assumes both sides started from the same point; lag in seconds comes from the
+    With ``positions`` (the built-in mirror's, or MirrorMaker 2's as Connect committed
+    them) lag is measured from the copy's own committed source position. Without (an
+    external link) it is estimated from end offsets, which assumes both sides started
+    from the same point and counts transaction markers; lag in seconds comes from the
     newest record's timestamp on each side either way.
     """
     src_admin, _ = admin_client(plan.clusters.source, passwords["source"], client_id="cutover-lag")
@@ -263,6 +264,12 @@ def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float | Non
         def positions() -> dict[tuple[str, int], int]:
             return mirror.mirror_positions(plan, passwords)
 
+    elif plan.shadow.path == "mirrormaker2":
+        from console import mm2  # Connect's committed source offsets: exact at exactly-once
+
+        def positions() -> dict[tuple[str, int], int]:
+            return mm2.source_positions(plan, timeout=10)
+
     partitions: list = []
     refreshed = 0.0
     rounds = 0
@@ -276,6 +283,11 @@ def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float | Non
                     refreshed = started
                 rows = measure(plan, passwords, partitions, positions)
                 number = write_round(store, store.clock(), rows)
+                if plan.shadow.path == "mirrormaker2" and number % 10 == 1:
+                    # MM2's offset-syncs topic is compacted: keep our own history of it.
+                    from console import mm2
+
+                    mm2.collect_offset_syncs(store, plan, passwords, timeout=10)
                 rounds += 1
                 behind = sum(r[4] or 0 for r in rows)
                 processes.heartbeat(

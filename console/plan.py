@@ -183,6 +183,23 @@ class ShadowSpec(_Strict):
     sample_interval_s: float = Field(
         2.0, ge=0.2, le=300, description="Seconds between lag sampling rounds."
     )
+    mm2_replication_factor: int = Field(
+        3, ge=1, description="Replication factor of what MirrorMaker 2 creates on the target."
+    )
+    mm2_tasks_max: int = Field(4, ge=1, description="Tasks per MirrorMaker 2 connector.")
+    mm2_offset_lag_max: int = Field(
+        100, ge=1, description="An offset sync at least every this many records (records)."
+    )
+    mm2_interval_s: int = Field(
+        10, ge=1, description="MirrorMaker 2 checkpoint and refresh intervals (seconds)."
+    )
+    mm2_secrets: Literal["env-provider", "inline"] = Field(
+        "env-provider",
+        description="env-provider: connector configs say ${env:VAR} and the Connect workers "
+        "read the password from their environment (they need config.providers=env); "
+        "inline: the password travels in the REST call and Connect stores it in its config "
+        "topic in clear.",
+    )
 
     @model_validator(mode="after")
     def _mm2_needs_connect(self) -> ShadowSpec:

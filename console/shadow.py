@@ -23,6 +23,27 @@ from console.steps import StepOutcome
 from console.store import Store
 
 MIRROR = "mirror"
+
+
+def mm2_settings(plan):
+    """MirrorMaker 2 settings from the plan's [shadow] section."""
+    from console.mm2 import Mm2Settings
+
+    shadow = plan.shadow
+    interval = shadow.mm2_interval_s
+    return Mm2Settings(
+        replication_factor=shadow.mm2_replication_factor,
+        internal_replication_factor=shadow.mm2_replication_factor,
+        tasks_max=shadow.mm2_tasks_max,
+        offset_lag_max=shadow.mm2_offset_lag_max,
+        emit_checkpoints_interval_s=interval,
+        sync_group_offsets_interval_s=interval,
+        refresh_topics_interval_s=interval,
+        refresh_groups_interval_s=interval,
+        secrets=shadow.mm2_secrets,
+    )
+
+
 START_DEADLINE_S = 60.0
 
 
@@ -89,19 +110,12 @@ def start(store: Store, cancel: threading.Event, progress: Progress) -> StepOutc
             info = _start_process(store, MIRROR, [MIRROR, str(store.path)], cancel, progress)
             what = f"built-in mirror running (pid {info.pid})"
         elif path == "mirrormaker2":
-            from console import mm2
-
-            intent = store.log(
-                "mm2.deploy",
-                step="shadow-start",
-                params={"connect_url": plan.shadow.connect_url, "topics": len(plan.topics)},
-            )
-            states = mm2.deploy(plan, passwords, plan.shadow.connect_url, timeout=30)
-            summary = ", ".join(f"{s.name} {s.state}" for s in states)
-            store.log("mm2.deploy", step="shadow-start", ref=intent.seq, outcome=summary)
-            what = f"MirrorMaker 2 deployed: {summary}"
+            what = _deploy_mm2(store, passwords)
         else:
             what = "observing an external copy (nothing started on the clusters)"
+    except RuntimeError as exc:
+        return StepOutcome("shadow-start", StepState.FAILED, str(exc), None)
+    try:
         sampler = _start_process(
             store, lag.SAMPLER, [lag.SAMPLER, str(store.path)], cancel, progress
         )
@@ -110,6 +124,28 @@ def start(store: Store, cancel: threading.Event, progress: Progress) -> StepOutc
     body = {"path": path, "what": what, "sampler_pid": sampler.pid}
     evidence = store.add_evidence("shadow-start", "shadow", body)
     return StepOutcome("shadow-start", StepState.PASSED, what, evidence, body)
+
+
+def _deploy_mm2(store: Store, passwords: dict[str, str | None]) -> str:
+    """Deploy the MirrorMaker 2 connectors, logging intent before and result after."""
+    from console import mm2
+
+    plan = store.plan
+    intent = store.log(
+        "mm2.deploy",
+        step="shadow-start",
+        params={"connect_url": plan.shadow.connect_url, "topics": [t.name for t in plan.topics]},
+    )
+    try:
+        states = mm2.deploy(
+            plan, passwords, plan.shadow.connect_url, timeout=120, settings=mm2_settings(plan)
+        )
+    except mm2.Mm2Error as exc:
+        store.log("mm2.deploy", step="shadow-start", ref=intent.seq, outcome=f"failed: {exc}")
+        raise RuntimeError(str(exc)) from None
+    summary = ", ".join(f"{s.name} {s.state}" for s in states)
+    store.log("mm2.deploy", step="shadow-start", ref=intent.seq, outcome=summary)
+    return f"MirrorMaker 2 deployed: {summary}"
 
 
 def stop(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:

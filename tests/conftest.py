@@ -23,7 +23,8 @@ import pytest
 from console.sandbox import ClusterInfo, Sandbox, SandboxState
 
 # SVG snapshots live in the top-level snapshots/ folder.
-pytest_plugins = ["tests.snapshot_location"]
+# The Kafka Connect worker fixture (`connect`) for the MirrorMaker 2 tests.
+pytest_plugins = ["tests.snapshot_location", "tests.connect_fixture"]
 
 _KAFKA_FIXTURES = frozenset({"sandbox", "source", "target"})
 _SANDBOX_ROOT = pytest.StashKey[Path]()
