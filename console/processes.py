@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from console.pids import pid_alive
 from console.store import Store
 
 STALE_AFTER_S = 15.0
@@ -55,23 +56,6 @@ class ProcessInfo:
                 return "STALE"
             return self.state.upper()
         return self.state.upper()
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child (exited, not yet reaped by us) still answers kill(0).
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def get(store: Store, name: str) -> ProcessInfo | None:

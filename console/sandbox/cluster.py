@@ -42,6 +42,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from console.pids import command_line_has, pid_alive
+
 __all__ = [
     "ADMIN_USER",
     "APP_TOPIC_PREFIX",
@@ -559,30 +561,12 @@ def _pid_alive(pid: int) -> bool:
     proc = _CHILDREN.get(pid)
     if proc is not None:
         return proc.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    # An exited child of another process lingers as a zombie; it is not running.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
+    return pid_alive(pid)
 
 
 def _is_our_jvm(pid: int, cluster_root: Path) -> bool:
     """Guard against pid reuse: the recorded pid must still be the JVM for this cluster."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except FileNotFoundError:
-        # No /proc (not Linux) or the process is gone; _pid_alive already decided liveness.
-        return not Path("/proc/self").exists()
-    except OSError:
-        return False
-    return str(cluster_root / "server.properties") in cmdline
+    return command_line_has(pid, str(cluster_root / "server.properties"))
 
 
 def _tail_text(text: str, lines: int) -> str:

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from console.pids import command_line_has, pid_alive
 from console.sandbox.cluster import (
     SandboxError,
     SandboxState,
@@ -97,31 +98,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie is not running
-
-
-def _is_our_worker(pid: int, properties: Path) -> bool:
-    """Guard against pid reuse: the pid must still be the JVM reading our properties."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()
-    except OSError:
-        return False
-    return str(properties) in cmdline
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -344,7 +320,7 @@ class ConnectWorker:
         if proc is not None:
             # Our own child: poll() also reaps it, so it does not linger as a zombie.
             return proc.poll() is None
-        return _pid_alive(self.pid) and _is_our_worker(self.pid, self.properties)
+        return pid_alive(self.pid) and command_line_has(self.pid, str(self.properties))
 
     def stop(self, timeout: float = 30) -> str:
         """SIGTERM, wait up to ``timeout`` s, then SIGKILL. Returns what happened.
