@@ -28,6 +28,7 @@ from console.runbook import BY_ID, StepState
 from console.screens import DetailScreen, HelpScreen
 from console.store import Evidence, StepRow, Store, StoreError
 from widgets.audit_pane import AuditPane, AuditRow
+from widgets.comparison_pane import ComparisonPane
 from widgets.gate_dialog import GateDialog, GateView
 from widgets.header_bar import HeaderBar, HeaderInfo
 from widgets.inventory_pane import GroupRow, InventoryPane, InventoryView, TopicRow
@@ -49,6 +50,7 @@ class Snapshot:
     verdict: Verdict | None
     recovered: list[str]
     lag: LagView | None = None
+    comparison: object | None = None  # console.compare_view.ComparisonView
 
 
 class StateLoaded(Message):
@@ -67,6 +69,14 @@ class StepProgressed(Message):
     def __init__(self, step_id: str, text: str) -> None:
         self.step_id = step_id
         self.text = text
+        super().__init__()
+
+
+class LiveCompared(Message):
+    """One live comparison increment ended (``error`` says why when it could not run)."""
+
+    def __init__(self, error: str | None) -> None:
+        self.error = error
         super().__init__()
 
 
@@ -89,6 +99,8 @@ class CutoverApp(App[int]):
         Binding("g", "gate", "Run step", id="run-step"),
         Binding("1", "pane('inventory')", "Inventory", id="pane-inventory", show=False),
         Binding("2", "pane('lag')", "Lag", id="pane-lag", show=False),
+        Binding("3", "pane('comparison')", "Comparison", id="pane-comparison", show=False),
+        Binding("l", "live", "Live compare", id="live-compare", show=False),
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("p", "pause", "Pause", id="pause"),
         Binding("x", "cancel_step", "Cancel step", id="cancel-step", show=False),
@@ -109,6 +121,8 @@ class CutoverApp(App[int]):
         self._snapshot: Snapshot | None = None
         self._timer = None
         self._verdict_text: str | None = None
+        self._live: threading.Event | None = None
+        self._live_timer = None
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -122,6 +136,7 @@ class CutoverApp(App[int]):
                     with ContentSwitcher(initial="inventory", id="panes"):
                         yield InventoryPane(id="inventory")
                         yield LagPane(id="lag")
+                        yield ComparisonPane(id="comparison")
             yield AuditPane(id="audit")
         yield Static("", id="too-small")
         yield Input(placeholder=":command  (? for help)", id="command-bar")
@@ -166,6 +181,7 @@ class CutoverApp(App[int]):
             verdict=store.audit_verify() if verify else None,
             recovered=recovered,
             lag=_lag_view(store),
+            comparison=_comparison_view(store),
         )
         self.post_message(StateLoaded(snapshot))
 
@@ -211,6 +227,7 @@ class CutoverApp(App[int]):
         view = _inventory_view(snap.inventory)
         self.query_one(InventoryPane).show(view)
         self.query_one(LagPane).show(snap.lag)
+        self.query_one(ComparisonPane).show(snap.comparison)
         if snap.inventory is not None:
             self.query_one(HeaderBar).show(_with_releases(self._header_info, snap.inventory))
         self._show_detail(pane.current_step)
@@ -246,6 +263,10 @@ class CutoverApp(App[int]):
     def action_pane(self, name: str) -> None:
         """Show one of the data panes beside the runbook."""
         self.query_one("#panes", ContentSwitcher).current = name
+
+    @on(ComparisonPane.DetailRequested)
+    def _comparison_detail(self, message: ComparisonPane.DetailRequested) -> None:
+        self.push_screen(DetailScreen(message.title, message.lines))
 
     @on(InventoryPane.DetailRequested)
     def _inventory_detail(self, message: InventoryPane.DetailRequested) -> None:
@@ -311,9 +332,13 @@ class CutoverApp(App[int]):
     def on_step_progressed(self, message: StepProgressed) -> None:
         self._progress[message.step_id] = message.text
         self._show_detail(message.step_id)
+        if message.step_id == "compare":
+            self.query_one(ComparisonPane).show_progress(message.text)
 
     def on_step_finished(self, message: StepFinished) -> None:
         self._progress.pop(message.step_id, None)
+        if message.step_id == "compare":
+            self.query_one(ComparisonPane).show_progress(None)
         title = BY_ID[message.step_id].title
         if not message.state:
             self.notify(message.reason, title=f"Gate: {title}", severity="warning")
@@ -329,17 +354,77 @@ class CutoverApp(App[int]):
         self.load()
 
     def action_cancel_step(self) -> None:
-        if self._cancel is None:
-            self.notify("No step is running.")
+        if self._cancel is None and self._live is None:
+            self.notify("No step or live comparison is running.")
             return
-        self._cancel.set()
+        if self._cancel is not None:
+            self._cancel.set()
+        if self._live is not None:
+            self._stop_live()
         self.notify("Cancelling after the current request…")
+
+    # -- live comparison --------------------------------------------------------------------
+
+    def action_live(self) -> None:
+        """Toggle live comparison: re-compare only what is new, one increment at a time."""
+        if self._live is not None:
+            self._stop_live()
+            self.notify("Live comparison off")
+            return
+        self._live = threading.Event()
+        self.action_pane("comparison")
+        self.notify("Live comparison on (l or x stops it)")
+        self._live_increment()
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            self._live.set()
+        self._live = None
+        if self._live_timer is not None:
+            self._live_timer.stop()
+        self.query_one(ComparisonPane).show_progress(None)
+
+    @work(thread=True, exclusive=True, group="live", exit_on_error=False, description="compare")
+    def _live_increment(self) -> None:
+        from console.compare import CompareError, compare_live
+
+        cancel = self._live
+        if cancel is None or cancel.is_set():
+            return
+        pane = self.query_one(ComparisonPane)
+        try:
+            compare_live(
+                self.store,
+                cancel=cancel,
+                progress=lambda text: self.call_from_thread(pane.show_progress, text),
+            )
+        except CompareError as exc:
+            self.post_message(LiveCompared(str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - Cancelled and cluster trouble end the round
+            self.post_message(LiveCompared(None if cancel.is_set() else str(exc)))
+            return
+        self.post_message(LiveCompared(None))
+
+    def on_live_compared(self, message: LiveCompared) -> None:
+        self.query_one(ComparisonPane).show_progress(None)
+        if message.error:
+            self._stop_live()
+            self.notify(
+                redact.text(message.error), title="Live comparison stopped", severity="error"
+            )
+            return
+        self.load()
+        if self._live is not None and not self._live.is_set():
+            # Re-arm only after this increment finished, so slow reads never stack up.
+            self._live_timer = self.set_timer(POLL_SECONDS * 2, self._live_increment)
 
     # -- keys and commands ------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        # Replay can look at everything and change nothing: mutating actions do not exist.
-        return not (self.replay and action in ("gate", "cancel_step"))
+        # Replay can look at everything and change nothing, and opens no connection:
+        # running steps and live comparison do not exist there.
+        return not (self.replay and action in ("gate", "cancel_step", "live"))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -387,7 +472,9 @@ class CutoverApp(App[int]):
                 self.open_gate(args[0])
         elif verb in ("runbook", "audit"):
             self.query_one(RunbookPane if verb == "runbook" else AuditPane).focus()
-        elif verb in ("inventory", "lag"):
+        elif verb == "live":
+            self.action_live()
+        elif verb in ("inventory", "lag", "comparison"):
             self.action_pane(verb)
             self.query_one(f"#{verb}").query_one("DataTable").focus()
         elif verb == "refresh":
@@ -435,7 +522,15 @@ class CutoverApp(App[int]):
 
 
 _SIDE = {"source": "src", "target": "tgt"}
-_PHASE_PANES = {"Inventory": "inventory", "Shadow path": "lag"}
+_PHASE_PANES = {"Inventory": "inventory", "Shadow path": "lag", "Comparison": "comparison"}
+
+
+def _comparison_view(store: Store):
+    """The comparison pane's view of the latest window, or None before any."""
+    from console.compare import load_view
+
+    view = load_view(store)
+    return view if view.window is not None else None
 
 
 def _lag_view(store: Store) -> LagView | None:

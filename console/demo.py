@@ -18,12 +18,14 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from console import processes
 from console.plan import parse_plan
 from console.sandbox.cluster import SANDBOX_PASSWORDS, ClusterInfo, Sandbox, default_sandbox_dir
 from console.store import Store
 
 PLAN_TEMPLATE = Path(__file__).resolve().parent.parent / "plans" / "demo.toml"
 TEMPLATE_SOURCE, TEMPLATE_TARGET = "127.0.0.1:19093", "127.0.0.1:29093"
+WORKLOAD = "workload"
 
 # name -> (partitions, configs)
 DEMO_TOPICS: dict[str, tuple[int, dict[str, str]]] = {
@@ -161,6 +163,7 @@ def prepare(
             same = False
         if same:
             progress(f"Re-opening the demo run database {db}")
+            _start_workload(db, source, progress)
             return db
         aside = db.with_name(f"demo-{time.strftime('%Y%m%d-%H%M%S')}.db")
         shutil.move(db, aside)
@@ -168,7 +171,37 @@ def prepare(
     plan_file.write_text(text, encoding="utf-8")
     Store.create(db, text, parse_plan(text, str(plan_file))).close()
     progress(f"Imported {plan_file} into {db}")
+    _start_workload(db, source, progress)
     return db
+
+
+def _start_workload(db: Path, source: ClusterInfo, progress: Callable[[str], None]) -> None:
+    """Live, production-shaped traffic on the source for half an hour (bounded), so the
+    lag and comparison panes have something moving. No consumer group: a live member
+    would keep the demo's groups from being moved at cutover."""
+    store = Store.open(db)
+    try:
+        current = processes.get(store, WORKLOAD)
+        if current is not None and current.alive:
+            return
+        info = processes.spawn(
+            store,
+            WORKLOAD,
+            [
+                "workload",
+                "--bootstrap",
+                source.plaintext_bootstrap,
+                "--rate",
+                "50",
+                "--duration",
+                "1800",
+                "--no-group",
+                "--quiet",
+            ],
+        )
+        progress(f"Synthetic workload running (pid {info.pid}, 50 records/s for 30 min)")
+    finally:
+        store.close()
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:

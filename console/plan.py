@@ -148,6 +148,23 @@ class Thresholds(_Strict):
 
     max_missing_records: int = Field(0, ge=0, description="Records on source absent on target.")
     max_duplicate_records: int = Field(0, ge=0, description="Records present twice on target.")
+    max_extra_records: int = Field(
+        0, ge=0, description="Records on target the source never had (records)."
+    )
+    max_reordered_records: int = Field(
+        0, ge=0, description="Records out of order within a partition or key (records)."
+    )
+    max_misplaced_records: int = Field(
+        0, ge=0, description="Keys landing in another partition on the target (records)."
+    )
+    max_mismatched_records: int = Field(
+        0,
+        ge=0,
+        description="Records whose value, headers, timestamp or nulls differ (records).",
+    )
+    max_timestamp_skew_ms: int = Field(
+        0, ge=0, description="Timestamp difference tolerated, e.g. for dual write (ms)."
+    )
     max_shadow_lag_records: int = Field(
         10_000, ge=0, description="Mirror lag per partition before it turns RED (records)."
     )

@@ -11,7 +11,9 @@ from textual.widgets import Static
 
 COMMANDS = (
     ("run STEP", "open the gate of a step (e.g. run inventory)"),
-    ("runbook | audit | inventory", "jump to that pane"),
+    ("runbook | audit", "jump to that pane"),
+    ("inventory | lag | comparison", "show that pane beside the runbook (also 1, 2, 3)"),
+    ("live", "toggle live comparison of what is new (also l; x stops it)"),
     ("refresh", "re-read the run database now"),
     ("pause | resume", "stop or restart live refresh"),
     ("verify", "verify the audit chain now"),

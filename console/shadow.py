@@ -234,34 +234,59 @@ def _missing_on_target(store: Store) -> list[str] | None:
 def preview_start(store: Store) -> list[str]:
     plan = store.plan
     topics = ", ".join(t.name for t in plan.topics)
-    missing = _missing_on_target(store)
     lines = []
     if plan.shadow.path == "builtin":
+        from console import mirror
+
         lines += [
             "Starts the built-in mirror as its own process, exactly once:",
             f"  {plan.clusters.source.bootstrap_servers} → "
             f"{plan.clusters.target.bootstrap_servers}",
             f"  topics {topics}",
-            f"Writes to target with transactional id cutover-shadow-mirror-{plan.name}",
+            f"Writes to target with transactional id {mirror.mirror_id(plan.name)};",
+            f"  its position goes to {mirror.positions_topic(plan.name)} (created if absent)",
         ]
+        lines += _topic_lines(store)
     elif plan.shadow.path == "mirrormaker2":
         lines += [
             f"Deploys MirrorMaker 2 connectors to {plan.shadow.connect_url}",
             f"  topics {topics}, names kept (IdentityReplicationPolicy)",
+            f"  exactly once: {'yes' if plan.shadow.mm2_exactly_once else 'no'}; "
+            f"secrets: {plan.shadow.mm2_secrets}",
         ]
+        lines += _topic_lines(store)
     else:
         lines += ["Starts nothing on the clusters: the copy is external; the console observes."]
-    if missing is None:
-        lines.append("Target topics: unknown (run Inventory to see what would be created)")
-    elif missing:
-        allowed = [t.name for t in plan.topics if t.name in missing and t.create_on_target]
-        refused = [name for name in missing if name not in allowed]
-        if allowed:
-            lines.append(f"Creates on target: {', '.join(allowed)} (source partitions/configs)")
-        if refused:
-            lines.append(f"Missing on target, creation not allowed: {', '.join(refused)}")
     lines.append("Starts the lag sampler (reads offsets from both sides).")
     lines.append("Both keep running when the console closes.")
+    return lines
+
+
+def _topic_lines(store: Store) -> list[str]:
+    """What happens to each plan topic on the target, read from both clusters now."""
+    from console import mirror
+
+    try:
+        checks = mirror.check_topics(store.plan, _passwords(store), timeout=5)
+    except Exception as exc:  # noqa: BLE001 - fall back to the last inventory
+        missing = _missing_on_target(store)
+        note = f"(could not read the clusters now: {str(exc).splitlines()[0][:80]})"
+        if missing is None:
+            return [note, "Target topics: unknown; run Inventory to see what would be created"]
+        return [note, f"Per the last inventory, missing on target: {', '.join(missing) or 'none'}"]
+    words = {
+        "ok": "exists on target",
+        "create": "CREATED on target",
+        "missing": "MISSING on target, creation not allowed: the step will fail",
+        "too-few-partitions": "has too few partitions on target: the step will fail",
+        "no-source": "not on source: the step will fail",
+    }
+    lines = []
+    for check in checks:
+        parts = f"{check.source_partitions or '-'}→{check.target_partitions or '-'} partitions"
+        lines.append(f"  {check.name}: {words[check.action]} ({parts})")
+        if check.note:
+            lines.append(f"    {check.note}")
     return lines
 
 

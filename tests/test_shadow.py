@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -163,3 +164,58 @@ def test_mirrormaker2_path_is_deployed_watched_and_removed(
         actions = [e.action for e in store.audit_latest(100)]
         store.close()
     assert actions.count("mm2.deploy") == 2 and actions.count("mm2.remove") == 2
+
+
+BUILTIN_TOPIC = f"bi.orders.{uuid.uuid4().hex[:8]}"  # new each run: the mirror creates it
+
+
+def test_builtin_mirror_is_started_measured_exactly_and_stopped(
+    tmp_path, source, target, monkeypatch, capsys
+):
+    monkeypatch.setenv("CUTOVER_DEMO_SOURCE_PASSWORD", PASSWORD)
+    monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", PASSWORD)
+    admin = AdminClient({"bootstrap.servers": source.plaintext_bootstrap})
+    if BUILTIN_TOPIC not in admin.list_topics(timeout=10).topics:
+        admin.create_topics([NewTopic(BUILTIN_TOPIC, 2, 1)])[BUILTIN_TOPIC].result(30)
+    producer = Producer({"bootstrap.servers": source.plaintext_bootstrap})
+    for i in range(200):
+        producer.produce(BUILTIN_TOPIC, key=f"k{i}".encode(), value=b"v")
+    producer.flush(30)
+    text = (
+        external_plan(source, target)
+        .replace(TOPIC, BUILTIN_TOPIC)
+        .replace('path = "external"', 'path = "builtin"')
+        .replace(
+            f'name = "{BUILTIN_TOPIC}"\n', f'name = "{BUILTIN_TOPIC}"\ncreate_on_target = true\n'
+        )
+    )
+    db = tmp_path / "run.db"
+    Store.create(db, text, parse_plan(text)).close()
+    try:
+        assert main(["step", str(db), "shadow-start", "--confirm", "start-mirror"]) == 0
+        assert "built-in mirror running" in capsys.readouterr().out
+        consumer = Consumer({"bootstrap.servers": source.plaintext_bootstrap, "group.id": "x"})
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(BUILTIN_TOPIC, p), timeout=10)[1]
+            for p in (0, 1)
+        }
+        consumer.close()
+
+        def caught_up():
+            parts = lag_json(db, capsys)["partitions"]
+            mirrored = {p["partition"]: p["mirrored"] for p in parts}
+            return mirrored == ends and all(p["verdict"] == "OK" for p in parts)
+
+        wait_for(caught_up, timeout=60, describe=lambda: lag_json(db, capsys))
+        assert main(["step", str(db), "shadow-lag", "--confirm", "shadow-lag"]) == 0
+        assert main(["step", str(db), "shadow-stop", "--confirm", "stop-mirror"]) == 0
+    finally:
+        store = Store.open(db)
+        for name in ("mirror", "sampler"):
+            processes.stop(store, name, timeout=15)
+        mirror_info = processes.get(store, "mirror")
+        actions = [e.action for e in store.audit_latest(200)]
+        store.close()
+    assert not mirror_info.alive and mirror_info.state == "stopped"
+    # The mirror logged the topic it created before creating it, inside the gated step.
+    assert actions.index("gate.confirmed") < actions.index("mirror.create_topic")

@@ -120,3 +120,28 @@ class TestGate:
             await pilot.pause()
 
         assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=open_help)
+
+
+class TestShadowPath:
+    """The lag pane beside the runbook."""
+
+    def test_lag_pane_80x24(self, snap_compare, tmp_path):
+        """Worst partitions first, totals per topic, sparkline, STALE with no sampler."""
+        from console import lag
+
+        app = make_app(tmp_path)
+        store = app.store
+        for round_no in range(6):
+            rows = [
+                ("orders", 0, 1000 + 100 * round_no, 1000, 100 * round_no, 2.0 * round_no),
+                ("orders", 1, 800, 800, 0, 0.0),
+                ("customers", 0, 500, 480 + 4 * round_no, 20 - 4 * round_no, 0.5),
+            ]
+            lag.write_round(store, f"2026-11-25T12:00:{10 + round_no:02d}.000Z", rows)
+
+        async def show_lag(pilot):
+            await _settle(pilot)
+            await pilot.press("2")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=show_lag)

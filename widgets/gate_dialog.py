@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -45,10 +45,14 @@ class GateDialog(ModalScreen[str | None]):
         padding: 0 1;
     }
     GateDialog .gate-title { text-style: bold; }
-    GateDialog .gate-lines { margin: 1 0; }
+    GateDialog .gate-lines { height: auto; max-height: 12; margin: 1 0 0 0; }
     GateDialog .gate-error { color: $error; height: 1; }
-    GateDialog Horizontal { height: auto; align-horizontal: right; }
-    GateDialog Button { margin-left: 1; min-width: 12; }
+    GateDialog Input { height: 1; border: none; padding: 0 1; background: $boost; }
+    GateDialog Input:focus { background: $primary 40%; }
+    GateDialog Horizontal { height: 1; align-horizontal: right; margin-top: 1; }
+    GateDialog #gate-cancel, GateDialog #gate-confirm {
+        margin-left: 1; min-width: 12; height: 1; border: none;
+    }
     """
 
     BINDINGS = [
@@ -68,7 +72,9 @@ class GateDialog(ModalScreen[str | None]):
                 Text.assemble(("GATE ", "bold reverse"), f" {gate.title}  [{kind}]"),
                 classes="gate-title",
             )
-            yield Static("\n".join(gate.lines), classes="gate-lines")
+            # Not focusable: from Cancel, one tab reaches the confirmation field.
+            with VerticalScroll(classes="gate-lines", can_focus=False):
+                yield Static("\n".join(gate.lines), markup=False)
             if gate.blocked:
                 yield Label(Text(f"BLOCKED: {gate.blocked}", style="bold"), classes="gate-error")
             else:

@@ -1,0 +1,407 @@
+"""Reading both clusters for a comparison: topic state, windows, partition streams.
+
+Read-only. Consumers are assigned partitions directly (no group join, no commits),
+read with ``read_committed`` so transaction markers and aborted records never reach
+the aligner, and stop at the window's end offset. Fetch buffers are capped, so a
+partition stream holds a few megabytes whatever the window's size. Every call has a
+timeout; a partition that stops answering raises :class:`ClusterError` in words.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import (
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicCollection,
+    TopicPartition,
+)
+from confluent_kafka.admin import OffsetSpec
+
+from console import provenance
+from console.compare_align import Pending, fingerprint
+from console.inventory import Cancelled
+from console.kafka import ClusterError, admin_client, client_config, connect_error, error_name
+from console.plan import ClusterSpec
+
+# Per-consumer fetch limits. They bound memory per partition stream (librdkafka keeps
+# up to about queued.max.messages.kbytes of fetched records per partition) while
+# still fetching enough per round trip to keep up with the brokers.
+_FETCH = {
+    "fetch.max.bytes": 4 * 1024 * 1024,
+    "max.partition.fetch.bytes": 1 * 1024 * 1024,
+    "queued.max.messages.kbytes": 4 * 1024,
+    "queued.min.messages": 20_000,
+    "fetch.wait.max.ms": 100,
+    # librdkafka waits this long before fetching again for a partition whose queue is
+    # full (default 1 s): long enough to starve a stream consumed as fast as it comes.
+    "fetch.queue.backoff.ms": 20,
+}
+# Reading one record per partition: small fetches, so every partition answers at once.
+_PEEK = {
+    "fetch.max.bytes": 8 * 1024 * 1024,
+    "max.partition.fetch.bytes": 64 * 1024,
+    "queued.min.messages": 1,
+    "fetch.wait.max.ms": 10,
+    "fetch.queue.backoff.ms": 10,
+}
+BATCH = 5_000
+_ERROR = Message.error
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition's offsets on one side."""
+
+    partition: int
+    log_start: int
+    end: int
+    """Read-committed end (the last stable offset): where a window ending "now" stops."""
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """One topic on one side: whether it exists, its id and its partitions."""
+
+    name: str
+    exists: bool
+    topic_id: str | None
+    partitions: dict[int, PartitionState]
+    denied: str = ""
+
+
+class Side:
+    """One cluster as the comparison reads it."""
+
+    def __init__(self, name: str, spec: ClusterSpec, password: str | None) -> None:
+        self.name = name
+        self.spec = spec
+        self.password = password
+        self.timeout = spec.request_timeout_s
+        self._admin = None
+        self._trap = None
+
+    def admin(self):
+        if self._admin is None:
+            self._admin, self._trap = admin_client(
+                self.spec,
+                self.password,
+                client_id=f"{provenance.SHADOW_CLIENT_PREFIX}compare-{self.name}",
+            )
+            try:
+                self._admin.list_topics(timeout=self.timeout)
+            except Exception as exc:  # noqa: BLE001 - librdkafka raises several kinds here
+                raise connect_error(self.name, self.spec, self._admin, self._trap, exc) from None
+        return self._admin
+
+    def consumer(self, *, committed: bool = True, peek: bool = False) -> Consumer:
+        """A consumer for streaming a window, or (``peek``) for reading single records."""
+        conf = client_config(
+            self.spec,
+            self.password,
+            client_id=f"{provenance.SHADOW_CLIENT_PREFIX}compare-{self.name}",
+        )
+        conf.update(_PEEK if peek else _FETCH)
+        conf.update(
+            {
+                # Never joined or committed: assign() only. Named so nobody mistakes it.
+                "group.id": f"{provenance.SHADOW_CLIENT_PREFIX}compare",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed" if committed else "read_uncommitted",
+            }
+        )
+        return Consumer(conf)
+
+    def topic_states(self, topics: list[str]) -> dict[str, TopicState]:
+        """Ids, partitions and offsets of some topics; absent topics are marked as such."""
+        admin = self.admin()
+        out: dict[str, TopicState] = {}
+        futures = admin.describe_topics(TopicCollection(topics), request_timeout=self.timeout)
+        described = {}
+        for topic, fut in futures.items():
+            try:
+                described[topic] = fut.result(timeout=self.timeout + 1)
+            except Exception as exc:  # noqa: BLE001
+                name = error_name(exc)
+                if "AUTHORIZATION" in name:
+                    out[topic] = TopicState(topic, False, None, {}, denied=name)
+                elif "UNKNOWN_TOPIC" in name:
+                    out[topic] = TopicState(topic, False, None, {})
+                else:
+                    raise ClusterError(
+                        f"{self.name}: cannot describe topic '{topic}' ({name}); "
+                        "check the cluster is healthy and try again"
+                    ) from None
+        wanted = [TopicPartition(t, p.id) for t, d in described.items() for p in d.partitions]
+        earliest = self._offsets(wanted, OffsetSpec.earliest())
+        latest = self._offsets(wanted, OffsetSpec.latest())
+        for topic, desc in described.items():
+            parts = {
+                p.id: PartitionState(
+                    p.id, earliest.get((topic, p.id), 0), latest.get((topic, p.id), 0)
+                )
+                for p in desc.partitions
+            }
+            out[topic] = TopicState(topic, True, str(desc.topic_id), parts)
+        return out
+
+    def _offsets(self, wanted: list[TopicPartition], spec) -> dict[tuple[str, int], int]:
+        if not wanted:
+            return {}
+        futures = self.admin().list_offsets(
+            {tp: spec for tp in wanted},
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=self.timeout,
+        )
+        out = {}
+        for tp, fut in futures.items():
+            try:
+                out[(tp.topic, tp.partition)] = fut.result(timeout=self.timeout + 1).offset
+            except Exception as exc:  # noqa: BLE001
+                raise ClusterError(
+                    f"{self.name}: cannot read the offsets of {tp.topic}[{tp.partition}] "
+                    f"({error_name(exc)}); check the principal may DESCRIBE the topic"
+                ) from None
+        return out
+
+    def offsets_for_times(self, topic: str, times: dict[int, int]) -> dict[int, int | None]:
+        """First offset at or after a time, per partition; None past the end."""
+        if not times:
+            return {}
+        consumer = self.consumer()
+        try:
+            found = consumer.offsets_for_times(
+                [TopicPartition(topic, p, ms) for p, ms in times.items()], timeout=self.timeout
+            )
+        except KafkaException as exc:
+            raise ClusterError(
+                f"{self.name}: cannot look up offsets by time for '{topic}' ({error_name(exc)})"
+            ) from None
+        finally:
+            consumer.close()
+        return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in found}
+
+    def timestamps_at(self, topic: str, offsets: dict[int, int]) -> dict[int, int | None]:
+        """The timestamp of the first committed record at or after each offset (None when
+        there is none), all partitions in one assignment so it costs one round trip."""
+        out: dict[int, int | None] = {}
+        if not offsets:
+            return out
+        consumer = self.consumer(peek=True)
+        deadline = time.monotonic() + max(self.timeout * 3, 10.0)
+        try:
+            consumer.assign([TopicPartition(topic, p, o) for p, o in offsets.items()])
+            while len(out) < len(offsets):
+                if time.monotonic() > deadline:
+                    missing = sorted(set(offsets) - set(out))
+                    raise ClusterError(
+                        f"{self.name}: no answer reading {topic} partitions {missing} within "
+                        f"{max(self.timeout * 3, 10.0):g} s; check the cluster and try again"
+                    )
+                for m in consumer.consume(1000, 0.5):
+                    p = m.partition()
+                    if p in out:
+                        continue
+                    err = m.error()
+                    if err is None:
+                        out[p] = m.timestamp()[1]
+                    elif err.code() == KafkaError._PARTITION_EOF:
+                        out[p] = None
+                    else:
+                        raise ClusterError(
+                            f"{self.name}: reading {topic}[{p}] failed ({err.name()}); check "
+                            "the principal may READ the topic"
+                        )
+                    # Answered: stop fetching it, so the others' records come through.
+                    consumer.pause([TopicPartition(topic, p)])
+        finally:
+            consumer.close()
+        return out
+
+
+class PartitionReader:
+    """One partition of one side, from ``lo`` up to (not including) ``hi``, in batches."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        side: str,
+        topic: str,
+        partition: int,
+        lo: int,
+        hi: int,
+        timeout: float,
+        batch: int = BATCH,
+    ) -> None:
+        self.consumer = consumer
+        self.side = side
+        self.topic = topic
+        self.partition = partition
+        self.lo = lo
+        self.hi = hi
+        self.timeout = timeout
+        self.batch = batch
+        self.ended = hi <= lo
+        self.first_offset: int | None = None
+        if not self.ended:
+            consumer.assign([TopicPartition(topic, partition, lo)])
+
+    def next_batch(self, cancel: threading.Event | None) -> tuple[list, bool]:
+        """The next records (possibly none) and whether the window's end was reached."""
+        if self.ended:
+            return [], True
+        deadline = time.monotonic() + max(self.timeout * 3, 10.0)
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"cancelled while reading {self.side} {self.topic}")
+            msgs = self.consumer.consume(self.batch, 0.5)
+            if not msgs:
+                if time.monotonic() > deadline:
+                    raise ClusterError(
+                        f"{self.side}: no records from {self.topic}[{self.partition}] for "
+                        f"{max(self.timeout * 3, 10.0):g} s although the window reaches offset "
+                        f"{self.hi}; check the cluster is healthy, then compare again"
+                    )
+                continue
+            first = msgs[0]
+            if first.error() is None and (
+                first.partition() != self.partition or first.topic() != self.topic
+            ):
+                # A consumer reused across partitions: drop anything from the previous one.
+                msgs = [
+                    m for m in msgs if m.partition() == self.partition and m.topic() == self.topic
+                ]
+                if not msgs:
+                    continue
+            good = msgs
+            # map over the unbound method runs in C: no Python frame per record.
+            if any(map(_ERROR, msgs)):
+                good = []
+                for m in msgs:
+                    err = m.error()
+                    if err is None:
+                        good.append(m)
+                    elif err.code() == KafkaError._PARTITION_EOF:
+                        if m.partition() == self.partition and m.topic() == self.topic:
+                            self.ended = True
+                    else:
+                        self._raise(err)
+            if good and good[-1].offset() >= self.hi - 1:
+                if good[-1].offset() >= self.hi:
+                    good = [m for m in good if m.offset() < self.hi]
+                self.ended = True
+            if good and self.first_offset is None:
+                self.first_offset = good[0].offset()
+            if good or self.ended:
+                if self.ended:
+                    self.consumer.unassign()
+                return good, self.ended
+
+    def _raise(self, err: KafkaError) -> None:
+        if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION):
+            raise TopicVanished(self.side, self.topic)
+        if err.code() == KafkaError._AUTO_OFFSET_RESET:
+            return  # retention removed records under us; the offsets show the jump
+        raise ClusterError(
+            f"{self.side}: reading {self.topic}[{self.partition}] failed ({err.name()}: "
+            f"{err.str()}); check the principal may READ the topic and compare again"
+        )
+
+
+class TopicVanished(Exception):
+    """A topic was deleted while it was being read (often: deleted and re-created)."""
+
+    def __init__(self, side: str, topic: str) -> None:
+        super().__init__(side, topic)  # plain args, so it survives a trip between processes
+        self.side = side
+        self.topic = topic
+
+    def __str__(self) -> str:
+        return f"{self.side}: topic '{self.topic}' disappeared while it was being compared"
+
+
+def classify_extras(
+    side: Side,
+    topic: str,
+    ranges: dict[int, tuple[int, int]],
+    candidates: list[Pending],
+    *,
+    with_aborted: bool,
+    cancel: threading.Event | None,
+) -> dict[int, tuple[str, int | None, int | None]]:
+    """Second read of the source: which unmatched target records are duplicates (a copy
+    of a committed source record) or aborted (a record of an aborted transaction).
+
+    Reads the source partitions in ``ranges`` once with read_uncommitted and, when the
+    first read saw offset gaps, once more with read_committed alongside, so any record
+    seen only uncommitted is known to be aborted. Only records whose key is among the
+    candidates' keys are fingerprinted.
+    """
+    by_fp: dict[int, list[Pending]] = {}
+    keys = set()
+    for e in candidates:
+        by_fp.setdefault(e.fp, []).append(e)
+        keys.add(e.key)
+    out: dict[int, tuple[str, int | None, int | None]] = {}
+    uncommitted = side.consumer(committed=not with_aborted)
+    committed = side.consumer(committed=True) if with_aborted else None
+    try:
+        for p, (lo, hi) in sorted(ranges.items()):
+            if hi <= lo:
+                continue
+            raw = PartitionReader(uncommitted, side.name, topic, p, lo, hi, side.timeout)
+            good = (
+                PartitionReader(committed, side.name, topic, p, lo, hi, side.timeout)
+                if committed is not None
+                else None
+            )
+            committed_at = _CommittedCursor(good, cancel) if good is not None else None
+            while True:
+                batch, ended = raw.next_batch(cancel)
+                for m in batch:
+                    k = m.key()
+                    if k not in keys:
+                        continue
+                    found = by_fp.get(fingerprint(k, m.value()))
+                    if not found:
+                        continue
+                    o = m.offset()
+                    kind = "duplicate" if committed_at is None or committed_at.has(o) else "aborted"
+                    for e in found:
+                        out.setdefault(id(e), (kind, p, o))
+                if ended:
+                    break
+    finally:
+        uncommitted.close()
+        if committed is not None:
+            committed.close()
+    return out
+
+
+class _CommittedCursor:
+    """Walks the read_committed stream alongside the raw one: absent there = aborted."""
+
+    def __init__(self, reader: PartitionReader, cancel: threading.Event | None) -> None:
+        self.reader = reader
+        self.cancel = cancel
+        self.buf: list = []
+        self.i = 0
+
+    def has(self, offset: int) -> bool:
+        while True:
+            while self.i < len(self.buf) and self.buf[self.i].offset() < offset:
+                self.i += 1
+            if self.i < len(self.buf):
+                return self.buf[self.i].offset() == offset
+            if self.reader.ended:
+                return False
+            self.buf, self.i = self.reader.next_batch(self.cancel)[0], 0

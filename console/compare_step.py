@@ -1,0 +1,65 @@
+"""The runbook's Comparison step: compare the plan's last window, pass only on evidence.
+
+Registered with :mod:`console.steps` at import (``steps.load_runners`` imports this
+module lazily). The step compares the last ``comparison_window_minutes`` of every plan
+topic, records the per-check rows in ``compare_results`` and a summary as evidence,
+and passes only when no check is RED and no required check is NO DATA. Read-only on
+Kafka; the gate and the audit entries around it belong to :func:`console.steps.run`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from console import steps
+from console.compare import CompareError, compare, resolve_passwords, step_window
+from console.inventory import Progress
+from console.runbook import StepState
+from console.store import Store
+
+STEP = "compare"
+
+
+def run_step(store: Store, cancel: threading.Event, progress: Progress) -> steps.StepOutcome:
+    """Compare the plan's window and judge it; never raises for cluster trouble."""
+    plan = store.plan
+    passwords = resolve_passwords(plan)
+    request = step_window(plan)
+    try:
+        report = compare(plan, passwords, request, store=store, cancel=cancel, progress=progress)
+    except CompareError as exc:
+        return steps.StepOutcome(STEP, StepState.FAILED, str(exc), None)
+    summary = report.summary()
+    evidence_id = store.add_evidence(STEP, "comparison", summary)
+    red, gaps = report.red, report.missing_evidence
+    if not red and not gaps:
+        return steps.StepOutcome(STEP, StepState.PASSED, "", evidence_id, summary)
+    first = red[0] if red else gaps[0]
+    word = "RED" if red else "NO DATA"
+    where = first.topic if first.partition is None else f"{first.topic}[{first.partition}]"
+    reason = f"{word} {where} {first.check}: {first.reason}"
+    more = len(red) + len(gaps) - 1
+    if more:
+        reason += f" (and {more} more; see window #{report.window_id})"
+    return steps.StepOutcome(STEP, StepState.FAILED, reason, evidence_id, summary)
+
+
+def preview(store: Store) -> list[str]:
+    """What the gate shows: the window, the topics, the limits; nothing changes."""
+    plan = store.plan
+    t = plan.thresholds
+    return [
+        f"Reads the last {t.comparison_window_minutes} minutes of "
+        f"{', '.join(x.name for x in plan.topics)}",
+        "from source and target, partition by partition, with read_committed consumers",
+        "(no consumer group is joined or committed on either side).",
+        "Checks counts, missing, duplicates, extra, order, key placement, values, headers,",
+        "timestamps, aborted transactions, schema ids, truncation and re-creation.",
+        f"Limits: missing {t.max_missing_records}, duplicates {t.max_duplicate_records}, "
+        f"extra {t.max_extra_records}, reordered {t.max_reordered_records} records.",
+        "Passes when nothing is RED and no required check lacks data.",
+        "Changes nothing on either cluster.",
+    ]
+
+
+steps.register(STEP, run_step, preview)

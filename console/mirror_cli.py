@@ -1,0 +1,117 @@
+"""``cutover mirror`` and ``cutover workload``: the mirror's process body and a load generator.
+
+``cutover mirror RUN.db`` runs the built-in mirror in the foreground until SIGTERM or
+SIGINT, when it commits the transaction in flight and exits 0. The shadow-start step
+starts it in the background with ``processes.spawn(store, "mirror", ["mirror", db])``.
+
+``cutover workload --bootstrap HOST:PORT`` writes production-shaped traffic to the
+demo's topics for a bounded time (see ``console.workload``).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM/SIGINT/SIGHUP, so the loops finish their work and exit."""
+    stop = threading.Event()
+
+    def handler(signum, _frame):
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)
+    return stop
+
+
+def cmd_mirror(args) -> int:
+    from console import mirror
+
+    return mirror.run(Path(args.db), _stop_on_signals())
+
+
+def cmd_workload(args) -> int:
+    from console import workload
+
+    progress = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    try:
+        spec = workload.WorkloadSpec(
+            rate=args.rate,
+            duration_s=args.duration,
+            max_records=args.records,
+            aborted_every=args.abort_every,
+            group=None if args.no_group else args.group,
+            topics={r: f"{args.prefix}{r}" for r in ("orders", "payments", "customers")},
+        )
+        result = workload.run(
+            args.bootstrap, spec, _stop_on_signals(), config=_security(args), progress=progress
+        )
+    except workload.WorkloadError as exc:
+        print(f"cutover workload: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
+def _security(args) -> dict:
+    """Client settings for a SASL listener; the password only from the environment."""
+    if not args.sasl_username:
+        return {}
+    import os
+
+    password = os.environ.get(args.password_env or "")
+    if not password:
+        raise SystemExit(
+            f"cutover workload: --sasl-username needs the password in ${args.password_env}; "
+            f"export {args.password_env} and retry"
+        )
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": args.sasl_username,
+        "sasl.password": password,
+    }
+
+
+def add_subparser(sub) -> None:
+    """Add ``mirror`` and ``workload`` to the ``cutover`` command line."""
+    p = sub.add_parser(
+        "mirror",
+        help="run the built-in exactly-once mirror in the foreground (until SIGTERM)",
+    )
+    p.add_argument("db", help="run database whose plan names the clusters and topics")
+    p.set_defaults(func=cmd_mirror)
+
+    p = sub.add_parser(
+        "workload",
+        help="write production-shaped traffic to the demo topics (bounded, for demos and tests)",
+    )
+    p.add_argument("--bootstrap", required=True, help="HOST:PORT of the cluster to write to")
+    p.add_argument("--rate", type=float, default=200.0, help="records per second (default 200)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
+    p.add_argument("--records", type=int, default=None, help="stop after this many records")
+    p.add_argument(
+        "--abort-every",
+        type=int,
+        default=5,
+        help="abort every Nth payments transaction (default 5; 0 never)",
+    )
+    p.add_argument(
+        "--group", default="billing", help="consumer group that reads orders and commits"
+    )
+    p.add_argument("--no-group", action="store_true", help="run no consumer group")
+    p.add_argument(
+        "--prefix", default="", help="prefix for the topic names (default: the demo's names)"
+    )
+    p.add_argument("--sasl-username", help="log in with SCRAM-SHA-512 as this user")
+    p.add_argument(
+        "--password-env",
+        default="CUTOVER_WORKLOAD_PASSWORD",
+        help="environment variable holding the SASL password",
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.set_defaults(func=cmd_workload)
