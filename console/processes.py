@@ -151,6 +151,10 @@ def stop(store: Store, name: str, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(info.pid):
+            after = get(store, name)
+            if after is not None and after.state == "stopping":
+                # It did not record its own exit (the demo workload does not): say it here.
+                finished(store, name, "stopped", "stopped on request")
             return "stopped"
         time.sleep(0.1)
     os.kill(info.pid, signal.SIGKILL)
