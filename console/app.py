@@ -535,7 +535,7 @@ def _comparison_view(store: Store):
 
 def _lag_view(store: Store) -> LagView | None:
     """The lag pane's view: topic totals over their partitions, worst first."""
-    procs = [p for p in processes.all_processes(store) if p.name in ("mirror", "sampler")]
+    procs = [p for p in processes.all_processes(store) if p.name in ("mirror", "sampler", "mm2")]
     trends = lag.latest_trends(store, store.plan)
     if not procs and not trends:
         return None
@@ -543,6 +543,10 @@ def _lag_view(store: Store) -> LagView | None:
     lines = []
     for p in procs:
         age = p.heartbeat_age_s
+        if p.name == "mm2":  # connectors on a Connect cluster: no process of ours
+            seen = f" as of {age:.0f} s ago" if age is not None else ""
+            lines.append(f"MM2 {p.state.upper()}{seen}: {_short(p.detail, 120)}")
+            continue
         beat = f", heartbeat {age:.0f} s ago" if age is not None else ""
         lines.append(f"{p.name} {p.status} pid {p.pid}{beat}: {_short(p.detail, 50)}")
     rank = {"RED": 0, "NO_DATA": 1, "WARN": 2, "OK": 3}

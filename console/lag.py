@@ -283,11 +283,8 @@ def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float | Non
                     refreshed = started
                 rows = measure(plan, passwords, partitions, positions)
                 number = write_round(store, store.clock(), rows)
-                if plan.shadow.path == "mirrormaker2" and number % 10 == 1:
-                    # MM2's offset-syncs topic is compacted: keep our own history of it.
-                    from console import mm2
-
-                    mm2.collect_offset_syncs(store, plan, passwords, timeout=10)
+                if plan.shadow.path == "mirrormaker2":
+                    _watch_mm2(store, plan, passwords, collect_syncs=number % 10 == 1)
                 rounds += 1
                 behind = sum(r[4] or 0 for r in rows)
                 processes.heartbeat(
@@ -301,6 +298,25 @@ def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float | Non
         return 0
     finally:
         store.close()
+
+
+MM2 = "mm2"
+
+
+def _watch_mm2(store: Store, plan: Plan, passwords: dict, *, collect_syncs: bool) -> None:
+    """Record the connectors' state for the console (a row named ``mm2`` in processes),
+    and now and then keep our own copy of MM2's offset syncs: its topic is compacted."""
+    from console import mm2
+
+    try:
+        states = mm2.status(plan, timeout=5)
+    except mm2.Mm2Error as exc:
+        processes.record(store, MM2, "failed", str(exc))
+    else:
+        worst = "running" if states and all(s.running for s in states) else "failed"
+        processes.record(store, MM2, worst, "; ".join(s.summary() for s in states))
+    if collect_syncs:
+        mm2.collect_offset_syncs(store, plan, passwords, timeout=10)
 
 
 def sampler_main(db_path: Path, interval_s: float | None) -> int:

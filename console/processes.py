@@ -136,6 +136,12 @@ def heartbeat(store: Store, name: str, detail: str = "", state: str = "running")
     _upsert(store, name, pid=os.getpid(), state=state, heartbeat_at=store.clock(), detail=detail)
 
 
+def record(store: Store, name: str, state: str, detail: str) -> None:
+    """Record something the console watches but does not run (MirrorMaker 2 connectors):
+    a state and a line, with no process of ours behind it."""
+    _upsert(store, name, pid=None, state=state, heartbeat_at=store.clock(), detail=detail)
+
+
 def finished(store: Store, name: str, state: str, detail: str) -> None:
     """Called by the background process as it exits (stopped or failed)."""
     _upsert(store, name, state=state, heartbeat_at=store.clock(), detail=detail)

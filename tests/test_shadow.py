@@ -5,6 +5,8 @@ process, lag is measured from both sides, judged, and the gated stop stops it.""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 
@@ -60,7 +62,9 @@ def run(tmp_path, source, target, monkeypatch):
 
 def lag_json(db, capsys) -> dict:
     main(["lag", str(db), "--json", "--all"])
-    return json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert captured.out.strip(), captured.err
+    return json.loads(captured.out)
 
 
 def wait_for(predicate, timeout=30.0, describe=lambda: ""):
@@ -155,6 +159,10 @@ def test_mirrormaker2_path_is_deployed_watched_and_removed(
             return parts and parts[0]["mirrored"] == source_end and parts[0]["verdict"] == "OK"
 
         wait_for(caught_up, timeout=60, describe=lambda: lag_json(db, capsys))
+        store = Store.open(db, readonly=True)
+        watched = processes.get(store, "mm2")
+        store.close()
+        assert watched.state == "running" and "RUNNING" in watched.detail
         assert main(["step", str(db), "shadow-stop", "--confirm", "stop-mirror"]) == 0
         assert {s.state for s in mm2.status(plan, connect.rest_url)} == {"ABSENT"}
     finally:
@@ -208,6 +216,35 @@ def test_builtin_mirror_is_started_measured_exactly_and_stopped(
 
         wait_for(caught_up, timeout=60, describe=lambda: lag_json(db, capsys))
         assert main(["step", str(db), "shadow-lag", "--confirm", "shadow-lag"]) == 0
+        capsys.readouterr()
+
+        # Throttle the mirror to a standstill while the source keeps receiving records:
+        # the pane must call it stalled (RED), and the lag check must fail.
+        store = Store.open(db, readonly=True)
+        mirror_pid = processes.get(store, "mirror").pid
+        store.close()
+        os.kill(mirror_pid, signal.SIGSTOP)
+        try:
+            for i in range(100):
+                producer.produce(BUILTIN_TOPIC, key=f"late{i}".encode(), value=b"v")
+            producer.flush(30)
+
+            def stalled():
+                parts = lag_json(db, capsys)["partitions"]
+                return parts and all(p["trend"] == "stalled" for p in parts)
+
+            wait_for(stalled, timeout=30, describe=lambda: lag_json(db, capsys))
+            assert lag_json(db, capsys)["partitions"][0]["verdict"] == "RED"
+            assert main(["step", str(db), "shadow-lag", "--confirm", "shadow-lag"]) == 1
+            assert "stalled" in capsys.readouterr().out
+        finally:
+            os.kill(mirror_pid, signal.SIGCONT)
+
+        def recovered():
+            parts = lag_json(db, capsys)["partitions"]
+            return all(p["lag_records"] == 0 and p["verdict"] == "OK" for p in parts)
+
+        wait_for(recovered, timeout=60, describe=lambda: lag_json(db, capsys))
         assert main(["step", str(db), "shadow-stop", "--confirm", "stop-mirror"]) == 0
     finally:
         store = Store.open(db)
