@@ -57,6 +57,7 @@ from console.sandbox import (  # noqa: E402
     admin_config,
     default_sandbox_dir,
 )
+from console.sandbox.plans import sandbox_plan_text  # noqa: E402
 from console.store import Store  # noqa: E402
 
 PASSWORD_ENV = "CUTOVER_BENCH_MIRROR_PASSWORD"
@@ -176,30 +177,14 @@ def ceiling(state: SandboxState, topic: str, records: int, partitions: int) -> f
 
 
 def _plan_text(state: SandboxState, topic: str) -> str:
-    return f"""
-[plan]
-name = "bench-{uuid.uuid4().hex[:8]}"
-[people]
-owners = ["bench"]
-approvers = ["bench"]
-[clusters.source]
-bootstrap_servers = "{state.source.sasl_bootstrap}"
-security_protocol = "SASL_PLAINTEXT"
-sasl_mechanism = "SCRAM-SHA-512"
-sasl_username = "{ADMIN_USER}"
-password = {{ env = "{PASSWORD_ENV}" }}
-[clusters.target]
-bootstrap_servers = "{state.target.sasl_bootstrap}"
-security_protocol = "SASL_PLAINTEXT"
-sasl_mechanism = "SCRAM-SHA-512"
-sasl_username = "{ADMIN_USER}"
-password = {{ env = "{PASSWORD_ENV}" }}
-[[topics]]
-name = "{topic}"
-owner = "bench"
-external_side_effects = false
-create_on_target = true
-"""
+    return sandbox_plan_text(
+        state.source.sasl_bootstrap,
+        state.target.sasl_bootstrap,
+        {topic: True},
+        name=f"bench-{uuid.uuid4().hex[:8]}",
+        password_env=(PASSWORD_ENV, PASSWORD_ENV),
+        owner="bench",
+    )
 
 
 def builtin(state: SandboxState, topic: str, records: int, workdir: Path) -> tuple[float, float]:

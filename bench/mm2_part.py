@@ -44,6 +44,7 @@ from console.sandbox import (  # noqa: E402
     SandboxState,
 )
 from console.sandbox.connect import ConnectWorker  # noqa: E402
+from console.sandbox.plans import sandbox_plan_text  # noqa: E402
 
 # Measured on 2 shared cores: 4 tasks (3 partitions each) beat 1 and 2 at exactly-once, where
 # each task commits its own transactions; at-least-once did not care.
@@ -54,34 +55,19 @@ TIMEOUT_S = 600.0
 def _plan(state: SandboxState, topic: str, connect_url: str, exactly_once: bool):
     # A fresh plan (so connector) name per run: Connect keeps a removed connector's
     # offsets, and a reused name would resume instead of copying from scratch.
-    text = f"""
-[plan]
-name = "bench-{uuid.uuid4().hex[:8]}"
-[people]
-owners = ["bench"]
-approvers = ["bench"]
-[clusters.source]
-bootstrap_servers = "{state.source.sasl_bootstrap}"
-security_protocol = "SASL_PLAINTEXT"
-sasl_mechanism = "SCRAM-SHA-512"
-sasl_username = "{ADMIN_USER}"
-password = {{ env = "CUTOVER_BENCH_SOURCE_PASSWORD" }}
-[clusters.target]
-bootstrap_servers = "{state.target.sasl_bootstrap}"
-security_protocol = "SASL_PLAINTEXT"
-sasl_mechanism = "SCRAM-SHA-512"
-sasl_username = "{ADMIN_USER}"
-password = {{ env = "CUTOVER_BENCH_TARGET_PASSWORD" }}
-[[topics]]
-name = "{topic}"
-owner = "bench"
-external_side_effects = false
-create_on_target = true
-[shadow]
+    text = sandbox_plan_text(
+        state.source.sasl_bootstrap,
+        state.target.sasl_bootstrap,
+        {topic: True},
+        name=f"bench-{uuid.uuid4().hex[:8]}",
+        password_env=("CUTOVER_BENCH_SOURCE_PASSWORD", "CUTOVER_BENCH_TARGET_PASSWORD"),
+        owner="bench",
+        extra=f"""[shadow]
 path = "mirrormaker2"
 connect_url = "{connect_url}"
 mm2_exactly_once = {str(exactly_once).lower()}
-"""
+""",
+    )
     return parse_plan(text, "<bench plan>")
 
 

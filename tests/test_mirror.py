@@ -26,6 +26,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, Resourc
 from console import mirror, offset_map, processes, provenance, workload
 from console.plan import parse_plan
 from console.sandbox import SANDBOX_PASSWORDS
+from console.sandbox.plans import sandbox_plan_text
 from console.sandbox.restart import restart_broker
 from console.store import Store
 
@@ -51,34 +52,13 @@ def unique(prefix: str) -> str:
 
 def plan_text(source, target, topics: dict[str, bool], name: str | None = None) -> str:
     """A plan over the sandbox's SASL listeners; ``topics`` maps name -> create_on_target."""
-    text = f"""
-[plan]
-name = "{name or unique("mirror-test")}"
-[people]
-owners = ["test"]
-approvers = ["test"]
-[clusters.source]
-bootstrap_servers = "{source.sasl_bootstrap}"
-security_protocol = "SASL_PLAINTEXT"
-sasl_mechanism = "SCRAM-SHA-512"
-sasl_username = "admin"
-password = {{ env = "{PASSWORD_ENV}" }}
-[clusters.target]
-bootstrap_servers = "{target.sasl_bootstrap}"
-security_protocol = "SASL_PLAINTEXT"
-sasl_mechanism = "SCRAM-SHA-512"
-sasl_username = "admin"
-password = {{ env = "{PASSWORD_ENV}" }}
-"""
-    for topic, create in topics.items():
-        text += f"""
-[[topics]]
-name = "{topic}"
-owner = "test"
-external_side_effects = false
-create_on_target = {str(create).lower()}
-"""
-    return text
+    return sandbox_plan_text(
+        source.sasl_bootstrap,
+        target.sasl_bootstrap,
+        topics,
+        name=name or unique("mirror-test"),
+        password_env=(PASSWORD_ENV, PASSWORD_ENV),
+    )
 
 
 def run_db(tmp_path: Path, source, target, topics: dict[str, bool]) -> Path:

@@ -26,6 +26,7 @@ from console.cli import main
 from console.plan import Plan, parse_plan
 from console.sandbox import ADMIN_USER, SANDBOX_PASSWORDS
 from console.sandbox.connect import ConnectWorker
+from console.sandbox.plans import sandbox_plan_text
 from console.store import Store
 from tests.connect_fixture import CONNECT_ENV
 
@@ -38,30 +39,12 @@ SETTINGS = mm2.Mm2Settings.sandbox(secrets="env-provider")
 
 
 def plan_text(source: str, target: str, topic: str, group: str, connect_url: str) -> str:
-    return f"""
-[plan]
-name = "mm2-test"
-[people]
-owners = ["platform-team"]
-approvers = ["alice.ops"]
-[clusters.source]
-bootstrap_servers = "{source}"
-security_protocol = "SASL_PLAINTEXT"
-sasl_mechanism = "SCRAM-SHA-512"
-sasl_username = "admin"
-password = {{ env = "CUTOVER_DEMO_SOURCE_PASSWORD" }}
-[clusters.target]
-bootstrap_servers = "{target}"
-security_protocol = "SASL_PLAINTEXT"
-sasl_mechanism = "SCRAM-SHA-512"
-sasl_username = "admin"
-password = {{ env = "CUTOVER_DEMO_TARGET_PASSWORD" }}
-[[topics]]
-name = "{topic}"
-owner = "checkout-team"
-external_side_effects = true
-create_on_target = true
-[[groups]]
+    return sandbox_plan_text(
+        source,
+        target,
+        {topic: True},
+        name="mm2-test",
+        extra=f"""[[groups]]
 id = "{group}"
 owner = "billing-team"
 topics = ["{topic}"]
@@ -70,7 +53,8 @@ offset_strategy = "translate"
 path = "mirrormaker2"
 connect_url = "{connect_url}"
 mm2_exactly_once = true
-"""
+""",
+    )
 
 
 @dataclass
