@@ -212,7 +212,7 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from console import demo
 
-    db = demo.prepare(Path(args.dir), progress=lambda m: print(m, file=sys.stderr))
+    db = demo.prepare(Path(args.dir), path=args.path, progress=lambda m: print(m, file=sys.stderr))
     if args.prepare_only:
         print(db)
         return EXIT_OK
@@ -283,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="start the sandbox clusters, seed them, open the console")
     p.add_argument("--dir", default=".cutover/demo", help="where the demo's run database lives")
     p.add_argument("--prepare-only", action="store_true", help="set up, print the db, exit")
+    p.add_argument(
+        "--path",
+        choices=["builtin", "mirrormaker2"],
+        default="builtin",
+        help="shadow path of the demo plan (mirrormaker2 also starts a Connect worker)",
+    )
     p.set_defaults(func=cmd_demo)
 
     # Sub-commands that live beside their engine modules.

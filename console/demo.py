@@ -35,12 +35,22 @@ DEMO_TOPICS: dict[str, tuple[int, dict[str, str]]] = {
 }
 
 
-def plan_text_for(source: ClusterInfo, target: ClusterInfo) -> str:
-    """The demo plan pointed at the sandbox's SASL listeners."""
+def plan_text_for(source: ClusterInfo, target: ClusterInfo, connect_url: str | None = None) -> str:
+    """The demo plan pointed at the sandbox's SASL listeners; with ``connect_url`` the
+    shadow path is MirrorMaker 2 on the sandbox's Connect worker."""
     text = PLAN_TEMPLATE.read_text(encoding="utf-8")
-    return text.replace(TEMPLATE_SOURCE, source.sasl_bootstrap).replace(
+    text = text.replace(TEMPLATE_SOURCE, source.sasl_bootstrap).replace(
         TEMPLATE_TARGET, target.sasl_bootstrap
     )
+    if connect_url:
+        text += (
+            "\n[shadow]\n"
+            'path = "mirrormaker2"\n'
+            f'connect_url = "{connect_url}"\n'
+            "mm2_replication_factor = 1  # the sandbox has one broker per cluster\n"
+            "mm2_interval_s = 2\n"
+        )
+    return text
 
 
 def export_sandbox_passwords() -> None:
@@ -135,15 +145,25 @@ def prepare(
     directory: Path,
     *,
     sandbox_dir: Path | None = None,
+    path: str = "builtin",
     progress: Callable[[str], None] = lambda _m: None,
 ) -> Path:
-    """Everything the demo needs; returns the run database to open."""
+    """Everything the demo needs; returns the run database to open. ``path`` is the
+    shadow path: ``builtin`` or ``mirrormaker2`` (starts a Connect worker too)."""
+    directory = directory / path if path != "builtin" else directory
     directory.mkdir(parents=True, exist_ok=True)
     sandbox = Sandbox(sandbox_dir or default_sandbox_dir())
     progress("Starting the sandbox clusters (Kafka 3.9 source, 4.1 target)…")
     state = sandbox.up()
     source, target = state.clusters["source"], state.clusters["target"]
     progress(f"  source {source.sasl_bootstrap}, target {target.sasl_bootstrap}")
+    connect_url = None
+    if path == "mirrormaker2":
+        from console.sandbox.cli import connect_worker
+
+        progress("Starting a Kafka Connect worker with MirrorMaker 2…")
+        connect_url = connect_worker(state).rest_url
+        progress(f"  Connect REST {connect_url}")
     progress("Seeding the source with orders, payments and customers…")
     try:
         seed_source(source.plaintext_bootstrap)
@@ -151,7 +171,7 @@ def prepare(
         raise RuntimeError(f"seeding the sandbox source failed: {exc}") from None
     export_sandbox_passwords()
 
-    text = plan_text_for(source, target)
+    text = plan_text_for(source, target, connect_url)
     plan_file = directory / "demo-plan.toml"
     db = directory / "demo.db"
     if db.exists():

@@ -26,6 +26,7 @@ from console.sandbox.cluster import (
     SandboxState,
     default_sandbox_dir,
 )
+from console.sandbox.connect import ConnectWorker
 
 EXIT_OK = 0
 EXIT_DOWN = 1  # `status`: the sandbox is not (fully) running
@@ -66,6 +67,11 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     common(up)
     up.add_argument(
         "--timeout", type=float, default=180.0, help="seconds to wait for readiness (180)"
+    )
+    up.add_argument(
+        "--connect",
+        action="store_true",
+        help="also run a Kafka Connect worker (MirrorMaker 2) on the target",
     )
     up.set_defaults(func=_run_up)
 
@@ -145,14 +151,21 @@ def _run_up(args: argparse.Namespace) -> int:
         sandbox = _sandbox(args)
         started = time.monotonic()
         state = sandbox.up(timeout=args.timeout)
+        worker = connect_worker(state) if args.connect else None
         elapsed = time.monotonic() - started
         if args.json:
             data = state.to_dict()
             data["credentials"] = _credentials()
+            if worker is not None:
+                data["connect"] = {"rest_url": worker.rest_url, "pid": worker.pid}
             print(json.dumps(data, indent=2))
             return EXIT_OK
         print(f"Sandbox up in {state.root} ({elapsed:.1f} s)")
         _print_clusters(state)
+        if worker is not None:
+            print(f"connect Kafka Connect 4.1.1 with MirrorMaker 2  (pid {worker.pid})")
+            print(f"  REST                            {worker.rest_url}")
+            print(f"  logs                            {worker.log_path}")
         print(f"Credentials ({_CREDENTIALS_NOTE}), SCRAM-SHA-512:")
         print(f"  {ADMIN_USER} / {SANDBOX_PASSWORDS[ADMIN_USER]}  (super user)")
         print(
@@ -163,6 +176,24 @@ def _run_up(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _guarded(run, args)
+
+
+CONNECT_DIR = "connect"
+
+
+def connect_worker(state: SandboxState) -> ConnectWorker:
+    """The sandbox's Kafka Connect worker, started if it is not running. Its environment
+    holds the sandbox admin password under the demo plan's variable names, so connector
+    configs can say ${env:...} instead of carrying it (sandbox-only credentials)."""
+    root = state.root / CONNECT_DIR
+    worker = ConnectWorker.load(root)
+    if worker is not None and worker.alive():
+        return worker
+    env = {
+        "CUTOVER_DEMO_SOURCE_PASSWORD": SANDBOX_PASSWORDS[ADMIN_USER],
+        "CUTOVER_DEMO_TARGET_PASSWORD": SANDBOX_PASSWORDS[ADMIN_USER],
+    }
+    return ConnectWorker.start(state, root, env=env)
 
 
 def _run_status(args: argparse.Namespace) -> int:
@@ -197,7 +228,11 @@ def _run_status(args: argparse.Namespace) -> int:
 def _run_down(args: argparse.Namespace) -> int:
     def run(args: argparse.Namespace) -> int:
         sandbox = _sandbox(args)
+        worker = ConnectWorker.load(sandbox.root / CONNECT_DIR)
+        connect_outcome = worker.stop(timeout=args.timeout) if worker is not None else None
         outcome = sandbox.down(timeout=args.timeout)
+        if connect_outcome is not None:
+            outcome = {"connect": connect_outcome, **outcome}
         if args.json:
             print(json.dumps({"root": str(sandbox.root), "clusters": outcome}))
         elif not outcome:
