@@ -573,7 +573,8 @@ def _tail_text(text: str, lines: int) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def _tail_file(path: Path, lines: int = 20) -> str:
+def tail_file(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a (possibly large) log file, or '' if unreadable."""
     try:
         with path.open("rb") as fh:
             # Logs can be large; the last 64 KiB hold far more than `lines` lines.
@@ -914,7 +915,7 @@ class Sandbox:
             raise SandboxError(
                 f"formatting the {info.name} cluster (Kafka {info.kafka_version}) {what}",
                 hint=f"see {out_path}",
-                details=_tail_file(out_path),
+                details=tail_file(out_path),
             )
 
     def _launch(self, launch: _Launch) -> None:
@@ -967,8 +968,8 @@ class Sandbox:
                 assert proc is not None
                 rc = proc.poll()
                 if rc is not None:
-                    log_tail = _tail_file(info.server_log)
-                    out_tail = _tail_file(info.log_dir / "jvm-stdout.log")
+                    log_tail = tail_file(info.server_log)
+                    out_tail = tail_file(info.log_dir / "jvm-stdout.log")
                     if "Address already in use" in log_tail + out_tail:
                         raise _PortClash(info.name)
                     raise SandboxError(
@@ -986,7 +987,7 @@ class Sandbox:
                 raise SandboxError(
                     f"the {info.name} broker (Kafka {info.kafka_version}) was not ready in time",
                     hint=f"see {info.server_log}",
-                    details=_tail_file(info.server_log),
+                    details=tail_file(info.server_log),
                 )
             time.sleep(0.2)  # poll interval, not a startup guess
 

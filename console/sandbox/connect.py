@@ -43,6 +43,7 @@ from console.sandbox.cluster import (
     SandboxState,
     fetch_jars,
     find_java,
+    tail_file,
 )
 
 __all__ = ["CONNECT_VERSION", "ENV_PROVIDER", "MIRROR_SOURCE_CLASS", "ConnectWorker"]
@@ -98,17 +99,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 65536))
-            text = fh.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def _get_json(url: str, timeout: float) -> Any:
@@ -285,7 +275,11 @@ class ConnectWorker:
         while True:
             rc = proc.poll()
             if rc is not None:
-                tail = _tail(self.log_path) + "\n" + _tail(self.root_dir / "logs/jvm-stdout.log")
+                tail = (
+                    tail_file(self.log_path, 15)
+                    + "\n"
+                    + tail_file(self.root_dir / "logs/jvm-stdout.log", 15)
+                )
                 if "Address already in use" in tail:
                     raise _PortClash()
                 raise SandboxError(
@@ -302,7 +296,7 @@ class ConnectWorker:
                 raise SandboxError(
                     "the Connect worker was not ready in time",
                     hint=f"see {self.log_path}",
-                    details=_tail(self.log_path),
+                    details=tail_file(self.log_path, 15),
                 )
             time.sleep(0.25)  # poll interval, not a startup guess
 
