@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from console.compare_align import Finding, PartitionTally, Pending
 from console.compare_model import (
     CHECK_BY_NAME,
+    CHECK_NAMES,
     CheckResult,
     Example,
     Verdict,
@@ -35,6 +36,9 @@ from console.compare_model import (
     judge_count,
     threshold,
 )
+
+# Checks judged per partition (the schema checks are judged per topic).
+PARTITION_CHECKS = tuple(c for c in CHECK_NAMES if c not in ("schema_ids", "schema_registry"))
 
 
 @dataclass(frozen=True)
@@ -577,20 +581,7 @@ def _no_data_rows(window, pw, tally, base, n_tgt: int) -> list[CheckResult]:
             f"{n_tgt:,}; pick a window the source still holds"
         )
     rows = []
-    for check in (
-        "counts",
-        "missing",
-        "duplicates",
-        "extra",
-        "order",
-        "placement",
-        "values",
-        "headers",
-        "timestamps",
-        "nulls",
-        "aborted",
-        "truncation",
-    ):
+    for check in PARTITION_CHECKS:
         counts = base if check == "counts" else {}
         rows.append(CheckResult(window.topic, p, check, Verdict.NO_DATA, reason, counts, []))
     return rows
@@ -714,21 +705,8 @@ def _topic_absent(window: TopicWindow) -> list[CheckResult]:
     reason = f"topic '{window.topic}' does not exist on the {side}; {fix}"
     return [
         CheckResult(window.topic, None, c, Verdict.NO_DATA, reason, {}, [])
-        for c in (
-            "counts",
-            "missing",
-            "duplicates",
-            "extra",
-            "order",
-            "placement",
-            "values",
-            "headers",
-            "timestamps",
-            "nulls",
-            "aborted",
-            "schema_ids",
-            "truncation",
-        )
+        for c in CHECK_NAMES
+        if c != "schema_registry"
     ]
 
 
