@@ -39,6 +39,7 @@ from typing import Any
 
 from console.pids import command_line_has, pid_alive
 from console.sandbox.cluster import (
+    JVM_OPTIONS,
     SandboxError,
     SandboxState,
     fetch_jars,
@@ -57,18 +58,9 @@ STATE_FILE = "state.json"
 # Workers started by this process, by pid, so liveness checks reap exited children.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
-# Same reasoning as the brokers (console.sandbox.cluster.JVM_OPTIONS): on two shared cores
-# C1-only JIT and SerialGC start the worker much faster (about 2 s warm). With C2 allowed,
-# the MirrorMaker benchmark (bench/mm2_part.py) got slower, not faster: its compiler
-# threads competed with the tasks for the two cores during a run of a few seconds.
-JVM_OPTIONS = (
-    "-Xms256m",
-    "-Xmx512m",
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
-    "-XX:+ExitOnOutOfMemoryError",
-    "-Djava.awt.headless=true",
-)
+# The brokers' JVM options (console.sandbox.cluster.JVM_OPTIONS) suit the worker too: with
+# C2 allowed, the MirrorMaker benchmark (bench/mm2_part.py) got slower, not faster, as its
+# compiler threads competed with the tasks for the two cores.
 
 # log4j2 in properties format (no YAML parser needed). The client config dumps that
 # Kafka logs at INFO for every consumer/producer/admin are silenced: MirrorMaker creates
