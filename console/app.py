@@ -72,6 +72,14 @@ class StepProgressed(Message):
         super().__init__()
 
 
+class ComparisonProgressed(Message):
+    """A live comparison increment got further (posted from its worker thread)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__()
+
+
 class LiveCompared(Message):
     """One live comparison increment ended (``error`` says why when it could not run)."""
 
@@ -391,12 +399,11 @@ class CutoverApp(App[int]):
         cancel = self._live
         if cancel is None or cancel.is_set():
             return
-        pane = self.query_one(ComparisonPane)
         try:
             compare_live(
                 self.store,
                 cancel=cancel,
-                progress=lambda text: self.call_from_thread(pane.show_progress, text),
+                progress=lambda text: self.post_message(ComparisonProgressed(text)),
             )
         except CompareError as exc:
             self.post_message(LiveCompared(str(exc)))
@@ -405,6 +412,10 @@ class CutoverApp(App[int]):
             self.post_message(LiveCompared(None if cancel.is_set() else str(exc)))
             return
         self.post_message(LiveCompared(None))
+
+    def on_comparison_progressed(self, message: ComparisonProgressed) -> None:
+        if self._live is not None:
+            self.query_one(ComparisonPane).show_progress(message.text)
 
     def on_live_compared(self, message: LiveCompared) -> None:
         self.query_one(ComparisonPane).show_progress(None)

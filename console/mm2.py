@@ -572,7 +572,7 @@ def _preflight(
     if brokers < need_rf:
         raise Mm2Error(
             f"the target has {brokers} broker(s), fewer than replication factor {need_rf}; "
-            "lower the MirrorMaker 2 replication factors (Mm2Settings) or add brokers"
+            "lower shadow.mm2_replication_factor in the plan or add brokers"
         )
     spec_s = plan.clusters.source
     try:

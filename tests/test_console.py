@@ -115,3 +115,27 @@ async def test_command_bar_jumps_and_quits(tmp_path):
         await pilot.press("colon", *"q", "enter")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_live_comparison_stops_with_a_notice_when_it_cannot_run(tmp_path, monkeypatch):
+    """`l` starts live comparison off the UI thread; a cluster nobody answers on ends it
+    with a notice naming the problem, not a crash."""
+    monkeypatch.setenv("CUTOVER_DEMO_SOURCE_PASSWORD", "x")
+    monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", "x")
+    text = (
+        demo_plan_text("127.0.0.1:1", "127.0.0.1:2")
+        .replace("[clusters.source]\n", "[clusters.source]\nrequest_timeout_s = 1\n")
+        .replace("[clusters.target]\n", "[clusters.target]\nrequest_timeout_s = 1\n")
+    )
+    store = Store.create(tmp_path / "run.db", text, parse_plan(text), clock=fixed_clock())
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("l")
+        await pilot.pause()
+        assert app.query_one("#panes").current == "comparison"
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app._live is None  # stopped itself
+        notices = [n.message for n in app._notifications]
+        assert any("no broker answered at 127.0.0.1:" in m for m in notices), notices
