@@ -119,6 +119,9 @@ class CutoverApp(App[int]):
     def __init__(self, store: Store, *, blink: bool = True, poll: bool = True) -> None:
         super().__init__()
         self.store = store
+        # Read (and cached) before the event loop starts, so the UI thread never waits on
+        # SQLite; every later read happens in a worker.
+        self.plan = store.plan
         self.replay = store.readonly
         self.blink = blink
         self.poll = poll
@@ -151,7 +154,7 @@ class CutoverApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        plan = self.store.plan
+        plan = self.plan
         self._header_info = HeaderInfo(
             plan.name,
             plan.clusters.source.bootstrap_servers,
