@@ -36,6 +36,19 @@ def external_plan(source, target) -> str:
     )
 
 
+def fill(bootstrap: str, topic: str, *, partitions: int, records: int) -> Producer:
+    """Create ``topic`` if it is missing and write ``records`` keyed records to it; returns
+    the producer, for records written later."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    if topic not in admin.list_topics(timeout=10).topics:
+        admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(records):
+        producer.produce(topic, key=f"k{i}".encode(), value=b"v")
+    producer.flush(30)
+    return producer
+
+
 def produce(bootstrap: str, count: int) -> None:
     producer = Producer({"bootstrap.servers": bootstrap})
     for i in range(count):
@@ -133,13 +146,7 @@ def test_mirrormaker2_path_is_deployed_watched_and_removed(
 
     monkeypatch.setenv("CUTOVER_DEMO_SOURCE_PASSWORD", PASSWORD)
     monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", PASSWORD)
-    admin = AdminClient({"bootstrap.servers": source.plaintext_bootstrap})
-    if MM2_TOPIC not in admin.list_topics(timeout=10).topics:
-        admin.create_topics([NewTopic(MM2_TOPIC, 1, 1)])[MM2_TOPIC].result(30)
-    producer = Producer({"bootstrap.servers": source.plaintext_bootstrap})
-    for i in range(50):
-        producer.produce(MM2_TOPIC, key=f"k{i}".encode(), value=b"v")
-    producer.flush(30)
+    fill(source.plaintext_bootstrap, MM2_TOPIC, partitions=1, records=50)
     text = mm2_plan(source, target, connect.rest_url)
     db = tmp_path / "run.db"
     Store.create(db, text, parse_plan(text)).close()
@@ -182,13 +189,7 @@ def test_builtin_mirror_is_started_measured_exactly_and_stopped(
 ):
     monkeypatch.setenv("CUTOVER_DEMO_SOURCE_PASSWORD", PASSWORD)
     monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", PASSWORD)
-    admin = AdminClient({"bootstrap.servers": source.plaintext_bootstrap})
-    if BUILTIN_TOPIC not in admin.list_topics(timeout=10).topics:
-        admin.create_topics([NewTopic(BUILTIN_TOPIC, 2, 1)])[BUILTIN_TOPIC].result(30)
-    producer = Producer({"bootstrap.servers": source.plaintext_bootstrap})
-    for i in range(200):
-        producer.produce(BUILTIN_TOPIC, key=f"k{i}".encode(), value=b"v")
-    producer.flush(30)
+    producer = fill(source.plaintext_bootstrap, BUILTIN_TOPIC, partitions=2, records=200)
     text = (
         external_plan(source, target)
         .replace(TOPIC, BUILTIN_TOPIC)
