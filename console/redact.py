@@ -25,12 +25,20 @@ def register(secret: str) -> str:
     return secret
 
 
+# A secret this short would match inside innocent words ("x" in "txn"), corrupting the
+# audit log; it is masked only where it is the whole value.
+MIN_SUBSTRING_LEN = 6
+
+
 def text(value: str) -> str:
     """A string with every registered secret masked."""
     with _lock:
         secrets = sorted(_known, key=len, reverse=True)
     for secret in secrets:
-        value = value.replace(secret, MASK)
+        if len(secret) >= MIN_SUBSTRING_LEN:
+            value = value.replace(secret, MASK)
+        elif value == secret:
+            return MASK
     return value
 
 

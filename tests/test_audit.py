@@ -128,6 +128,15 @@ def test_secrets_are_redacted_in_params(tmp_path):
     assert b"s3cr3t-value-xyz" not in blob and b"anything" not in blob
 
 
+def test_a_very_short_secret_does_not_mangle_other_text():
+    from console import redact
+
+    redact.register("q")
+    assert redact.text("sequence q") == "sequence q"
+    assert redact.text("q") == redact.MASK
+    assert redact.value({"note": "q", "topic": "quorum"}) == {"note": "***", "topic": "quorum"}
+
+
 def test_export_is_json_lines(db, tmp_path, capsys):
     out = tmp_path / "audit.jsonl"
     assert main(["audit", "export", str(db), "-o", str(out)]) == 0

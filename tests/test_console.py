@@ -120,8 +120,8 @@ async def test_command_bar_jumps_and_quits(tmp_path):
 async def test_live_comparison_stops_with_a_notice_when_it_cannot_run(tmp_path, monkeypatch):
     """`l` starts live comparison off the UI thread; a cluster nobody answers on ends it
     with a notice naming the problem, not a crash."""
-    monkeypatch.setenv("CUTOVER_DEMO_SOURCE_PASSWORD", "x")
-    monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", "x")
+    monkeypatch.setenv("CUTOVER_DEMO_SOURCE_PASSWORD", "unused-password")
+    monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", "unused-password")
     text = (
         demo_plan_text("127.0.0.1:1", "127.0.0.1:2")
         .replace("[clusters.source]\n", "[clusters.source]\nrequest_timeout_s = 1\n")
