@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from console import lag, processes, redact, steps
 from console.audit import Entry, Verdict
-from console.runbook import BY_ID, StepState
+from console.plan.steps import BY_ID, StepState
 from console.screens import DetailScreen, HelpScreen
 from console.store import Evidence, StepRow, Store, StoreError
 from widgets.audit_pane import AuditPane, AuditRow

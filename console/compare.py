@@ -1204,7 +1204,7 @@ def _merge(old: CheckResult, new: CheckResult, thresholds) -> CheckResult:
 
 def resolve_passwords(plan: Plan) -> dict[str, str | None]:
     """Both clusters' passwords (environment or keyring); raises CredentialError."""
-    from console import credentials
+    from console.plan import credentials
 
     return {name: credentials.resolve_password(plan, name) for name in ("source", "target")}
 

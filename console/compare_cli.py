@@ -23,8 +23,8 @@ from console.compare import (
 )
 from console.compare_model import Verdict
 from console.compare_view import build_view
-from console.credentials import CredentialError
 from console.inventory import Cancelled
+from console.plan.credentials import CredentialError
 from console.store import Store, StoreError
 
 _GLYPH = {"OK": "✓ OK", "WARN": "! WARN", "RED": "✗ RED", "NO_DATA": "? NO DATA"}

@@ -14,7 +14,7 @@ import threading
 from console import steps
 from console.compare import CompareError, compare, resolve_passwords, step_window
 from console.inventory import Progress
-from console.runbook import StepState
+from console.plan.steps import StepState
 from console.store import Store
 
 STEP = "compare"

@@ -24,9 +24,9 @@ from pathlib import Path
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from console import credentials, processes, redact
+from console import processes, redact
 from console.kafka import admin_client
-from console.plan import Plan, Thresholds
+from console.plan import Plan, Thresholds, credentials
 from console.store import Store
 
 SAMPLER = "sampler"

@@ -85,7 +85,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from console import credentials, offset_map, processes, provenance, redact
+from console import offset_map, processes, provenance, redact
 from console.kafka import (
     ClusterError,
     ErrorTrap,
@@ -94,7 +94,7 @@ from console.kafka import (
     connect_error,
     error_name,
 )
-from console.plan import Plan
+from console.plan import Plan, credentials
 from console.store import Store, StoreError
 
 PROCESS = "mirror"

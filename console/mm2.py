@@ -1323,8 +1323,8 @@ def estimate_external_progress(
 
 
 def resolve_passwords(plan: Plan) -> dict[str, str | None]:
-    """Both clusters' passwords, from the environment or keyring (see console.credentials)."""
-    from console import credentials
+    """Both clusters' passwords, from the environment or keyring (see console.plan.credentials)."""
+    from console.plan import credentials
 
     return {name: credentials.resolve_password(plan, name) for name in ("source", "target")}
 

@@ -16,9 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-from console import credentials, lag, processes, steps
+from console import lag, processes, steps
 from console.inventory import Progress
-from console.runbook import StepState
+from console.plan import credentials
+from console.plan.steps import StepState
 from console.steps import StepOutcome
 from console.store import Store
 

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from console import credentials, redact
+from console import redact
 from console.inventory import Cancelled, Progress, take_inventory
-from console.runbook import StepDef, StepState, step_def
+from console.plan import credentials
+from console.plan.steps import StepDef, StepState, step_def
 from console.store import Store
 
 

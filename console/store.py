@@ -21,7 +21,7 @@ import sqlite_utils
 
 from console import audit, redact
 from console.plan import Plan, parse_plan
-from console.runbook import STEPS, StepState, step_def
+from console.plan.steps import STEPS, StepState, step_def
 
 APPLICATION_ID = 0x43555430  # "CUT0"
 SCHEMA_VERSION = 1

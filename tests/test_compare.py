@@ -34,7 +34,7 @@ from console.compare_align import AlignSettings
 from console.compare_view import build_view
 from console.inventory import Cancelled
 from console.plan import parse_plan
-from console.runbook import StepState
+from console.plan.steps import StepState
 from console.store import Store
 from tests.helpers import demo_plan_text
 

@@ -9,9 +9,8 @@ import keyring
 import keyring.backends.fail
 import pytest
 
-from console import credentials
 from console.cli import main
-from console.plan import load_plan
+from console.plan import credentials, load_plan
 from tests.helpers import DEMO_PLAN, MemoryKeyring
 
 

@@ -12,7 +12,7 @@ from console import demo
 from console.app import CutoverApp
 from console.cli import main
 from console.plan import parse_plan
-from console.runbook import StepState
+from console.plan.steps import StepState
 from console.store import Store
 from tests.helpers import demo_plan_text, fixed_clock
 from widgets.gate_dialog import GateDialog

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from console.app import CutoverApp
 from console.plan import parse_plan
-from console.runbook import StepState
+from console.plan.steps import StepState
 from console.store import Store
 from tests.helpers import demo_plan_text, fixed_clock
 

@@ -11,7 +11,7 @@ import pytest
 from console import steps
 from console.cli import main
 from console.plan import parse_plan
-from console.runbook import StepState
+from console.plan.steps import StepState
 from console.store import SCHEMA_VERSION, Store, StoreError
 from tests.helpers import ROOT, demo_plan_text
 
@@ -69,7 +69,7 @@ def test_missing_file(tmp_path):
 KILLED_MID_STEP = """
 import os, signal, sys
 from console.store import Store
-from console.runbook import StepState
+from console.plan.steps import StepState
 store = Store.open(sys.argv[1])
 store.log("gate.confirmed", step="inventory", outcome="confirmed")
 store.log("step.started", step="inventory", params={"pid": os.getpid()})

@@ -1,0 +1,34 @@
+"""The plan: what the migration is (model), the runbook's steps (steps), and where the
+clusters' passwords come from (credentials). Nothing here talks to Kafka or SQLite.
+
+The plan model's public names are re-exported here, so ``from console.plan import Plan``
+reads as what it is.
+"""
+
+from console.plan.model import (
+    ClusterSpec,
+    GroupSpec,
+    Plan,
+    PlanError,
+    Problem,
+    SecretRef,
+    ShadowSpec,
+    Thresholds,
+    TopicSpec,
+    load_plan,
+    parse_plan,
+)
+
+__all__ = [
+    "ClusterSpec",
+    "GroupSpec",
+    "Plan",
+    "PlanError",
+    "Problem",
+    "SecretRef",
+    "ShadowSpec",
+    "Thresholds",
+    "TopicSpec",
+    "load_plan",
+    "parse_plan",
+]
