@@ -23,10 +23,10 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from console import lag, processes, redact, steps
-from console.audit import Entry, Verdict
 from console.plan.steps import BY_ID, StepState
 from console.screens import DetailScreen, HelpScreen
 from console.store import Evidence, StepRow, Store, StoreError
+from console.store.audit import Entry, Verdict
 from widgets.audit_pane import AuditPane, AuditRow
 from widgets.comparison_pane import ComparisonPane
 from widgets.gate_dialog import GateDialog, GateView

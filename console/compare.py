@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from console import audit, redact
+from console import redact
 from console.compare_align import (
     NEED_SOURCE,
     NEED_TARGET,
@@ -77,6 +77,7 @@ from console.compare_view import ComparisonView, WindowInfo, build_view
 from console.inventory import Cancelled
 from console.kafka import ClusterError
 from console.plan import Plan
+from console.store import audit
 
 Progress = Callable[[str], None]
 

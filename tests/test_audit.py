@@ -7,10 +7,9 @@ import sqlite3
 
 import pytest
 
-from console import audit
 from console.cli import main
 from console.plan import parse_plan
-from console.store import Store
+from console.store import Store, audit
 from tests.helpers import demo_plan_text, fixed_clock
 
 

@@ -19,9 +19,10 @@ from typing import Any
 
 import sqlite_utils
 
-from console import audit, redact
+from console import redact
 from console.plan import Plan, parse_plan
 from console.plan.steps import STEPS, StepState, step_def
+from console.store import audit
 
 APPLICATION_ID = 0x43555430  # "CUT0"
 SCHEMA_VERSION = 1
