@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-from console import provenance  # noqa: E402
+from console.kafka import provenance  # noqa: E402
 from console.plan import parse_plan  # noqa: E402
 
 

@@ -74,8 +74,8 @@ from console.compare_resolve import (
 )
 from console.compare_schema import registry_result
 from console.compare_view import ComparisonView, WindowInfo, build_view
-from console.inventory import Cancelled
-from console.kafka import ClusterError
+from console.kafka.client import ClusterError
+from console.kafka.inventory import Cancelled
 from console.plan import Plan
 from console.store import audit
 

@@ -33,8 +33,8 @@ import bisect
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from console import provenance
 from console.compare_model import Example, display_key
+from console.kafka import provenance
 
 PROV = provenance.HEADER
 

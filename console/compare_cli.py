@@ -23,7 +23,7 @@ from console.compare import (
 )
 from console.compare_model import Verdict
 from console.compare_view import build_view
-from console.inventory import Cancelled
+from console.kafka.inventory import Cancelled
 from console.plan.credentials import CredentialError
 from console.store import Store, StoreError
 

@@ -24,10 +24,16 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import OffsetSpec
 
-from console import provenance
 from console.compare_align import Pending, fingerprint
-from console.inventory import Cancelled
-from console.kafka import ClusterError, admin_client, client_config, connect_error, error_name
+from console.kafka import provenance
+from console.kafka.client import (
+    ClusterError,
+    admin_client,
+    client_config,
+    connect_error,
+    error_name,
+)
+from console.kafka.inventory import Cancelled
 from console.plan import ClusterSpec
 
 # Per-consumer fetch limits. They bound memory per partition stream (librdkafka keeps

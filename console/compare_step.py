@@ -13,7 +13,7 @@ import threading
 
 from console import steps
 from console.compare import CompareError, compare, resolve_passwords, step_window
-from console.inventory import Progress
+from console.kafka.inventory import Progress
 from console.plan.steps import StepState
 from console.store import Store
 

@@ -25,7 +25,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from console import processes, redact
-from console.kafka import admin_client
+from console.kafka.client import admin_client
 from console.plan import Plan, Thresholds, credentials
 from console.store import Store
 

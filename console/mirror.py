@@ -85,8 +85,9 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from console import offset_map, processes, provenance, redact
-from console.kafka import (
+from console import offset_map, processes, redact
+from console.kafka import provenance
+from console.kafka.client import (
     ClusterError,
     ErrorTrap,
     admin_client,

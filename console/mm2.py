@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from console import kafka, redact
+from console import redact
+from console.kafka import client as kafka
 from console.plan import ClusterSpec, Plan
 
 if TYPE_CHECKING:

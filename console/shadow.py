@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from console import lag, processes, steps
-from console.inventory import Progress
+from console.kafka.inventory import Progress
 from console.plan import credentials
 from console.plan.steps import StepState
 from console.steps import StepOutcome

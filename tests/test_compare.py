@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from console import provenance, steps
+from console import steps
 from console.cli import main
 from console.compare import (
     Bound,
@@ -32,7 +32,8 @@ from console.compare import (
 )
 from console.compare_align import AlignSettings
 from console.compare_view import build_view
-from console.inventory import Cancelled
+from console.kafka import provenance
+from console.kafka.inventory import Cancelled
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.store import Store

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from console import provenance
 from console.compare import Bound, CompareError, Report, _fold_chain, parse_bound
 from console.compare_align import (
     NEED_SOURCE,
@@ -26,6 +25,7 @@ from console.compare_model import CheckResult, Example, Verdict, judge_count, wo
 from console.compare_resolve import PartitionWindow, TopicWindow, resolve_topic
 from console.compare_schema import registry_result
 from console.compare_view import WindowInfo, build_view, detail_lines
+from console.kafka import provenance
 from console.plan import Thresholds, parse_plan
 from tests.helpers import demo_plan_text
 

@@ -23,7 +23,8 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from console import mirror, offset_map, processes, provenance, workload
+from console import mirror, offset_map, processes, workload
+from console.kafka import provenance
 from console.plan import parse_plan
 from console.sandbox import SANDBOX_PASSWORDS
 from console.sandbox.plans import sandbox_plan_text

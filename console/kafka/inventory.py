@@ -26,7 +26,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from console.kafka import (
+from console.kafka.client import (
     ClusterError,
     admin_client,
     broker_release,
