@@ -47,7 +47,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-from console import mirror, offset_map  # noqa: E402
 from console.plan import parse_plan  # noqa: E402
 from console.sandbox import (  # noqa: E402
     ADMIN_USER,
@@ -58,6 +57,8 @@ from console.sandbox import (  # noqa: E402
     default_sandbox_dir,
 )
 from console.sandbox.plans import sandbox_plan_text  # noqa: E402
+from console.shadow.mirror import copier as mirror  # noqa: E402
+from console.shadow.mirror import offset_map
 from console.store import Store  # noqa: E402
 
 PASSWORD_ENV = "CUTOVER_BENCH_MIRROR_PASSWORD"

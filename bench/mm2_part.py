@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from confluent_kafka import Consumer, KafkaException, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-from console import mm2  # noqa: E402
 from console.plan import parse_plan  # noqa: E402
 from console.sandbox import (  # noqa: E402
     ADMIN_USER,
@@ -45,6 +44,7 @@ from console.sandbox import (  # noqa: E402
 )
 from console.sandbox.connect import ConnectWorker  # noqa: E402
 from console.sandbox.plans import sandbox_plan_text  # noqa: E402
+from console.shadow.mm2 import connect as mm2  # noqa: E402
 
 # Measured on 2 shared cores: 4 tasks (3 partitions each) beat 1 and 2 at exactly-once, where
 # each task commits its own transactions; at-least-once did not care.

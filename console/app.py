@@ -22,9 +22,11 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from console import lag, processes, redact, steps
+from console import processes, redact
 from console.plan.steps import BY_ID, StepState
+from console.runbook import execute as steps
 from console.screens import DetailScreen, HelpScreen
+from console.shadow import lag
 from console.store import Evidence, StepRow, Store, StoreError
 from console.store.audit import Entry, Verdict
 from widgets.audit_pane import AuditPane, AuditRow

@@ -14,9 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-from console import __version__, steps
+from console import __version__
 from console.plan import PlanError, credentials, load_plan
 from console.plan.steps import STEPS
+from console.runbook import execute as steps
 from console.store import Store, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

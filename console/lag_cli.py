@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from console import lag
+from console.shadow import lag
 from console.store import Store
 
 

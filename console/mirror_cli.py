@@ -29,7 +29,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_mirror(args) -> int:
-    from console import mirror
+    from console.shadow.mirror import copier as mirror
 
     return mirror.run(Path(args.db), _stop_on_signals())
 

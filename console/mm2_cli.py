@@ -21,7 +21,8 @@ import json
 import sys
 from typing import Any
 
-from console import mm2, redact
+from console import redact
+from console.shadow.mm2 import connect as mm2
 from console.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -21,7 +21,6 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from console import steps
 from console.cli import main
 from console.compare import (
     Bound,
@@ -36,6 +35,7 @@ from console.kafka import provenance
 from console.kafka.inventory import Cancelled
 from console.plan import parse_plan
 from console.plan.steps import StepState
+from console.runbook import execute as steps
 from console.store import Store
 from tests.helpers import demo_plan_text
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from console.lag import Sample, judge
 from console.plan import Thresholds
+from console.shadow.lag import Sample, judge
 
 LIMITS = Thresholds(max_shadow_lag_records=1000, max_shadow_lag_seconds=30)
 

@@ -23,12 +23,14 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from console import mirror, offset_map, processes, workload
+from console import processes, workload
 from console.kafka import provenance
 from console.plan import parse_plan
 from console.sandbox import SANDBOX_PASSWORDS
 from console.sandbox.plans import sandbox_plan_text
 from console.sandbox.restart import restart_broker
+from console.shadow.mirror import copier as mirror
+from console.shadow.mirror import offset_map
 from console.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

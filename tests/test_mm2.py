@@ -22,12 +22,13 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from console import mm2, redact
+from console import redact
 from console.cli import main
 from console.plan import Plan, parse_plan
 from console.sandbox import ADMIN_USER, SANDBOX_PASSWORDS
 from console.sandbox.connect import ConnectWorker
 from console.sandbox.plans import sandbox_plan_text
+from console.shadow.mm2 import connect as mm2
 from console.store import Store
 from tests.connect_fixture import CONNECT_ENV
 

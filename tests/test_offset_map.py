@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from console import offset_map
-from console.offset_map import Run
 from console.plan import parse_plan
+from console.shadow.mirror import offset_map
+from console.shadow.mirror.offset_map import Run
 from console.store import Store
 from tests.helpers import demo_plan_text
 

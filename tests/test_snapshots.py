@@ -127,7 +127,7 @@ class TestShadowPath:
 
     def test_lag_pane_80x24(self, snap_compare, tmp_path):
         """Worst partitions first, totals per topic, sparkline, STALE with no sampler."""
-        from console import lag
+        from console.shadow import lag
 
         app = make_app(tmp_path)
         store = app.store

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 
-from console import steps
 from console.compare import CompareError, compare, resolve_passwords, step_window
 from console.kafka.inventory import Progress
 from console.plan.steps import StepState
+from console.runbook import execute as steps
 from console.store import Store
 
 STEP = "compare"

@@ -85,7 +85,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from console import offset_map, processes, redact
+from console import processes, redact
 from console.kafka import provenance
 from console.kafka.client import (
     ClusterError,
@@ -96,6 +96,7 @@ from console.kafka.client import (
     error_name,
 )
 from console.plan import Plan, credentials
+from console.shadow.mirror import offset_map
 from console.store import Store, StoreError
 
 PROCESS = "mirror"

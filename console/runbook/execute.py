@@ -78,7 +78,7 @@ def load_runners() -> None:
     _LOADED = True
     import importlib
 
-    for module in ("console.shadow", "console.compare_step"):
+    for module in ("console.runbook.shadow", "console.runbook.compare"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -16,11 +16,13 @@ import threading
 import time
 from pathlib import Path
 
-from console import lag, processes, steps
+from console import processes
 from console.kafka.inventory import Progress
 from console.plan import credentials
 from console.plan.steps import StepState
-from console.steps import StepOutcome
+from console.runbook import execute as steps
+from console.runbook.execute import StepOutcome
+from console.shadow import lag
 from console.store import Store
 
 MIRROR = "mirror"
@@ -28,7 +30,7 @@ MIRROR = "mirror"
 
 def mm2_settings(plan):
     """MirrorMaker 2 settings from the plan's [shadow] section."""
-    from console.mm2 import Mm2Settings
+    from console.shadow.mm2.connect import Mm2Settings
 
     shadow = plan.shadow
     interval = shadow.mm2_interval_s
@@ -129,7 +131,7 @@ def start(store: Store, cancel: threading.Event, progress: Progress) -> StepOutc
 
 def _deploy_mm2(store: Store, passwords: dict[str, str | None]) -> str:
     """Deploy the MirrorMaker 2 connectors, logging intent before and result after."""
-    from console import mm2
+    from console.shadow.mm2 import connect as mm2
 
     plan = store.plan
     intent = store.log(
@@ -159,7 +161,7 @@ def stop(store: Store, cancel: threading.Event, progress: Progress) -> StepOutco
         store.log("process.stop", step="shadow-stop", ref=intent.seq, outcome=result)
         results.append(f"mirror {result}")
     elif plan.shadow.path == "mirrormaker2":
-        from console import mm2
+        from console.shadow.mm2 import connect as mm2
 
         intent = store.log(
             "mm2.remove", step="shadow-stop", params={"url": plan.shadow.connect_url}
@@ -237,7 +239,7 @@ def preview_start(store: Store) -> list[str]:
     topics = ", ".join(t.name for t in plan.topics)
     lines = []
     if plan.shadow.path == "builtin":
-        from console import mirror
+        from console.shadow.mirror import copier as mirror
 
         lines += [
             "Starts the built-in mirror as its own process, exactly once:",
@@ -265,7 +267,7 @@ def preview_start(store: Store) -> list[str]:
 
 def _topic_lines(store: Store) -> list[str]:
     """What happens to each plan topic on the target, read from both clusters now."""
-    from console import mirror
+    from console.shadow.mirror import copier as mirror
 
     try:
         checks = mirror.check_topics(store.plan, _passwords(store), timeout=5)

@@ -1,0 +1,1 @@
+"""The built-in exactly-once mirror and its exact offset map."""
