@@ -244,7 +244,7 @@ def _tree_rss(pid: int) -> int:
 def measure_compare(
     source: str, target: str, topic: str, end: int | None, workers: int, executor: str = "auto"
 ) -> dict:
-    from console.compare import Bound, CompareRequest, compare
+    from console.compare.engine import Bound, CompareRequest, compare
 
     plan = plan_for(source, target, topic)
     request = CompareRequest(
@@ -271,7 +271,7 @@ def measure_compare(
 
 
 def _read_partition(bootstrap: str, topic: str, partitions: list[int], out: list) -> None:
-    from console.compare_kafka import _FETCH
+    from console.compare.reader import _FETCH
 
     consumer = Consumer(
         {

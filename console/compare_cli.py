@@ -14,15 +14,15 @@ import sys
 import threading
 
 from console.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
-from console.compare import (
+from console.compare.engine import (
     CompareError,
     CompareRequest,
     compare,
     parse_bound,
     resolve_passwords,
 )
-from console.compare_model import Verdict
-from console.compare_view import build_view
+from console.compare.model import Verdict
+from console.compare.view import build_view
 from console.kafka.inventory import Cancelled
 from console.plan.credentials import CredentialError
 from console.store import Store, StoreError

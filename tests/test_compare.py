@@ -22,15 +22,15 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console.cli import main
-from console.compare import (
+from console.compare.align import AlignSettings
+from console.compare.engine import (
     Bound,
     CompareRequest,
     compare,
     load_results,
     load_view,
 )
-from console.compare_align import AlignSettings
-from console.compare_view import build_view
+from console.compare.view import build_view
 from console.kafka import provenance
 from console.kafka.inventory import Cancelled
 from console.plan import parse_plan

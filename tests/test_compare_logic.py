@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.compare import Bound, CompareError, Report, _fold_chain, parse_bound
-from console.compare_align import (
+from console.compare.align import (
     NEED_SOURCE,
     NEED_TARGET,
     AlignSettings,
@@ -21,10 +20,11 @@ from console.compare_align import (
     fingerprint,
     wire_id,
 )
-from console.compare_model import CheckResult, Example, Verdict, judge_count, worst
-from console.compare_resolve import PartitionWindow, TopicWindow, resolve_topic
-from console.compare_schema import registry_result
-from console.compare_view import WindowInfo, build_view, detail_lines
+from console.compare.engine import Bound, CompareError, Report, _fold_chain, parse_bound
+from console.compare.model import CheckResult, Example, Verdict, judge_count, worst
+from console.compare.resolve import PartitionWindow, TopicWindow, resolve_topic
+from console.compare.schema import registry_result
+from console.compare.view import WindowInfo, build_view, detail_lines
 from console.kafka import provenance
 from console.plan import Thresholds, parse_plan
 from tests.helpers import demo_plan_text

@@ -9,8 +9,8 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from console.compare_model import CheckResult, Example, Verdict
-from console.compare_view import WindowInfo, build_view
+from console.compare.model import CheckResult, Example, Verdict
+from console.compare.view import WindowInfo, build_view
 from widgets.comparison_pane import ComparisonPane, records, verdict_text
 
 WINDOW = WindowInfo(

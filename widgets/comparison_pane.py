@@ -22,7 +22,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from console.compare_view import ComparisonView, ResultRow, detail_lines
+from console.compare.view import ComparisonView, ResultRow, detail_lines
 
 _VERDICTS = {
     "OK": ("✓ OK", "green"),

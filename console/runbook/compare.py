@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from console.compare import CompareError, compare, resolve_passwords, step_window
+from console.compare.engine import CompareError, compare, resolve_passwords, step_window
 from console.kafka.inventory import Progress
 from console.plan.steps import StepState
 from console.runbook import execute as steps

@@ -24,7 +24,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import OffsetSpec
 
-from console.compare_align import Pending, fingerprint
+from console.compare.align import Pending, fingerprint
 from console.kafka import provenance
 from console.kafka.client import (
     ClusterError,

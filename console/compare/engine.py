@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console import redact
-from console.compare_align import (
+from console.compare.align import (
     NEED_SOURCE,
     NEED_TARGET,
     AlignSettings,
@@ -51,14 +51,7 @@ from console.compare_align import (
     PartitionAligner,
     PartitionTally,
 )
-from console.compare_kafka import (
-    PartitionReader,
-    Side,
-    TopicState,
-    TopicVanished,
-    classify_extras,
-)
-from console.compare_model import (
+from console.compare.model import (
     CHECK_BY_NAME,
     CheckResult,
     Example,
@@ -66,14 +59,21 @@ from console.compare_model import (
     judge_count,
     threshold,
 )
-from console.compare_resolve import (
+from console.compare.reader import (
+    PartitionReader,
+    Side,
+    TopicState,
+    TopicVanished,
+    classify_extras,
+)
+from console.compare.resolve import (
     PartitionWindow,
     TopicOutcome,
     TopicWindow,
     resolve_topic,
 )
-from console.compare_schema import registry_result
-from console.compare_view import ComparisonView, WindowInfo, build_view
+from console.compare.schema import registry_result
+from console.compare.view import ComparisonView, WindowInfo, build_view
 from console.kafka.client import ClusterError
 from console.kafka.inventory import Cancelled
 from console.plan import Plan

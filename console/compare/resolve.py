@@ -25,8 +25,8 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from console.compare_align import Finding, PartitionTally, Pending
-from console.compare_model import (
+from console.compare.align import Finding, PartitionTally, Pending
+from console.compare.model import (
     CHECK_BY_NAME,
     CHECK_NAMES,
     CheckResult,

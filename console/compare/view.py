@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from console.compare_model import CHECK_BY_NAME, CHECK_NAMES, CheckResult, Verdict, worst
+from console.compare.model import CHECK_BY_NAME, CHECK_NAMES, CheckResult, Verdict, worst
 
 # The figure each check's row shows in its count column.
 HEADLINE = {

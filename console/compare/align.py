@@ -33,7 +33,7 @@ import bisect
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from console.compare_model import Example, display_key
+from console.compare.model import Example, display_key
 from console.kafka import provenance
 
 PROV = provenance.HEADER

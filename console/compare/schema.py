@@ -14,7 +14,7 @@ import json
 import urllib.error
 import urllib.request
 
-from console.compare_model import CheckResult, Example, Verdict
+from console.compare.model import CheckResult, Example, Verdict
 from console.plan import Plan
 
 MAX_IDS = 200  # ids looked up per topic; more than this in one window is itself suspicious
