@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from console.cli import main
+from console.cli.main import main
 from console.plan import parse_plan
 from console.store import Store, audit
 from tests.helpers import demo_plan_text, fixed_clock

@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from console.cli import main
+from console.cli.main import main
 from console.compare.align import AlignSettings
 from console.compare.engine import (
     Bound,

@@ -9,7 +9,7 @@ import keyring
 import keyring.backends.fail
 import pytest
 
-from console.cli import main
+from console.cli.main import main
 from console.plan import credentials, load_plan
 from tests.helpers import DEMO_PLAN, MemoryKeyring
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
-from console import demo, processes
-from console.cli import main
+from console import processes
+from console.cli.main import main
+from console.sandbox import demo
 from console.store import Store
 
 

@@ -8,11 +8,11 @@ import socket
 
 import pytest
 
-from console import demo
 from console.app import CutoverApp
-from console.cli import main
+from console.cli.main import main
 from console.plan import parse_plan
 from console.plan.steps import StepState
+from console.sandbox import demo
 from console.store import Store
 from tests.helpers import demo_plan_text, fixed_clock
 from widgets.gate_dialog import GateDialog

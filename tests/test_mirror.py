@@ -23,10 +23,10 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from console import processes, workload
+from console import processes
 from console.kafka import provenance
 from console.plan import parse_plan
-from console.sandbox import SANDBOX_PASSWORDS
+from console.sandbox import SANDBOX_PASSWORDS, workload
 from console.sandbox.plans import sandbox_plan_text
 from console.sandbox.restart import restart_broker
 from console.shadow.mirror import copier as mirror

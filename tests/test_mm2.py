@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import redact
-from console.cli import main
+from console.cli.main import main
 from console.plan import Plan, parse_plan
 from console.sandbox import ADMIN_USER, SANDBOX_PASSWORDS
 from console.sandbox.connect import ConnectWorker

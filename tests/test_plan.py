@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.cli import main
+from console.cli.main import main
 from console.plan import PlanError, load_plan, parse_plan
 from tests.helpers import DEMO_PLAN, demo_plan_text
 

@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import console.sandbox.cluster as cluster_mod
+from console.cli.sandbox import add_subparser
 from console.sandbox import (
     APP_USER,
     SANDBOX_PASSWORDS,
@@ -25,7 +26,6 @@ from console.sandbox import (
     api_versions,
     fetch_jars,
 )
-from console.sandbox.cli import add_subparser
 
 CLUSTERS = ["source", "target"]
 # librdkafka logs go to Python logging, which pytest captures, instead of raw stderr.

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import processes
-from console.cli import main
+from console.cli.main import main
 from console.plan import parse_plan
 from console.store import Store
 from tests.helpers import demo_plan_text

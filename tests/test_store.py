@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from console.cli import main
+from console.cli.main import main
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.runbook import execute as steps

@@ -211,7 +211,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from console import demo
+    from console.sandbox import demo
 
     db = demo.prepare(Path(args.dir), path=args.path, progress=lambda m: print(m, file=sys.stderr))
     if args.prepare_only:
@@ -296,11 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     for module in (
-        "console.sandbox.cli",
-        "console.mirror_cli",
-        "console.mm2_cli",
-        "console.compare_cli",
-        "console.lag_cli",
+        "console.cli.sandbox",
+        "console.cli.mirror",
+        "console.cli.mm2",
+        "console.cli.compare",
+        "console.cli.lag",
     ):
         try:
             importlib.import_module(module).add_subparser(sub)

@@ -35,7 +35,7 @@ def cmd_mirror(args) -> int:
 
 
 def cmd_workload(args) -> int:
-    from console import workload
+    from console.sandbox import workload
 
     progress = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     try:

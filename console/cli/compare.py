@@ -13,7 +13,7 @@ import json
 import sys
 import threading
 
-from console.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from console.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
 from console.compare.engine import (
     CompareError,
     CompareRequest,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from console.demo import DEMO_TOPICS
+from console.sandbox.demo import DEMO_TOPICS
 
 CLIENT_PREFIX = "cutover-workload-"
 

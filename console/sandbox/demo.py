@@ -159,7 +159,7 @@ def prepare(
     progress(f"  source {source.sasl_bootstrap}, target {target.sasl_bootstrap}")
     connect_url = None
     if path == "mirrormaker2":
-        from console.sandbox.cli import connect_worker
+        from console.cli.sandbox import connect_worker
 
         progress("Starting a Kafka Connect worker with MirrorMaker 2…")
         connect_url = connect_worker(state).rest_url

@@ -1,0 +1,1 @@
+"""The ``cutover`` command line: one module per command group, listed in ``main``."""
