@@ -7,12 +7,12 @@ flow against real clusters is in test_inventory.py.
 
 from __future__ import annotations
 
-from console.app import CutoverApp
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.store import Store
+from console.tui.app import CutoverApp
+from console.tui.screens.gate import GateDialog
 from tests.helpers import demo_plan_text, fixed_clock
-from widgets.gate_dialog import GateDialog
 
 
 def make_store(tmp_path, *, readonly=False) -> Store:

@@ -8,14 +8,14 @@ import socket
 
 import pytest
 
-from console.app import CutoverApp
 from console.cli.main import main
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.sandbox import demo
 from console.store import Store
+from console.tui.app import CutoverApp
+from console.tui.screens.gate import GateDialog
 from tests.helpers import demo_plan_text, fixed_clock
-from widgets.gate_dialog import GateDialog
 
 PASSWORD = "admin-sandbox-pw"
 

@@ -7,10 +7,10 @@ pictures only change when the screen does. Update them with
 
 from __future__ import annotations
 
-from console.app import CutoverApp
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.store import Store
+from console.tui.app import CutoverApp
 from tests.helpers import demo_plan_text, fixed_clock
 
 INVENTORY_BODY = {

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from widgets.state_style import number
+from widgets.style import number
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from widgets.state_style import number
+from widgets.style import number
 
 BARS = "▁▂▃▄▅▆▇█"
 VERDICTS = {

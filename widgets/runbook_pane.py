@@ -9,7 +9,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from widgets.state_style import state_text
+from widgets.style import state_text
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from widgets.state_style import state_text
+from widgets.style import state_text
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ def _print_inventory(body: dict) -> None:
 
 
 def cmd_run(args) -> int:
-    from console.app import run_console  # Textual loads only for the console itself
+    from console.tui.app import run_console  # Textual loads only for the console itself
 
     return run_console(Path(args.db), replay=args.replay)
 
@@ -217,7 +217,7 @@ def cmd_demo(args) -> int:
     if args.prepare_only:
         print(db)
         return EXIT_OK
-    from console.app import run_console
+    from console.tui.app import run_console
 
     return run_console(db, replay=False)
 

@@ -25,13 +25,13 @@ from textual.worker import Worker, WorkerState
 from console import processes, redact
 from console.plan.steps import BY_ID, StepState
 from console.runbook import execute as steps
-from console.screens import DetailScreen, HelpScreen
 from console.shadow import lag
 from console.store import Evidence, StepRow, Store, StoreError
 from console.store.audit import Entry, Verdict
+from console.tui.screens.gate import GateDialog, GateView
+from console.tui.screens.help import DetailScreen, HelpScreen
 from widgets.audit_pane import AuditPane, AuditRow
 from widgets.comparison_pane import ComparisonPane
-from widgets.gate_dialog import GateDialog, GateView
 from widgets.header_bar import HeaderBar, HeaderInfo
 from widgets.inventory_pane import GroupRow, InventoryPane, InventoryView, TopicRow
 from widgets.lag_pane import LagPane, LagRow, LagView
@@ -101,7 +101,7 @@ class StepFinished(Message):
 class CutoverApp(App[int]):
     """The operator's console for one run database."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = "styles/app.tcss"
     TITLE = "Cutover Console"
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="help"),

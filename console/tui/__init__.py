@@ -1,0 +1,1 @@
+"""The Textual console: the only part of ``console`` that imports Textual."""
