@@ -31,8 +31,8 @@ from console.compare.engine import (
     load_view,
 )
 from console.compare.view import build_view
+from console.errors import Cancelled
 from console.kafka import provenance
-from console.kafka.inventory import Cancelled
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.runbook import execute as steps

@@ -23,7 +23,7 @@ from console.compare.engine import (
 )
 from console.compare.model import Verdict
 from console.compare.view import build_view
-from console.kafka.inventory import Cancelled
+from console.errors import Cancelled
 from console.plan.credentials import CredentialError
 from console.store import Store, StoreError
 

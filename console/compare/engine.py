@@ -35,7 +35,6 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -74,12 +73,10 @@ from console.compare.resolve import (
 )
 from console.compare.schema import registry_result
 from console.compare.view import ComparisonView, WindowInfo, build_view
+from console.errors import Cancelled, Progress
 from console.kafka.client import ClusterError
-from console.kafka.inventory import Cancelled
 from console.plan import Plan
 from console.store import audit
-
-Progress = Callable[[str], None]
 
 # Target window padding when it is found by time: copies may carry the producer's
 # timestamp (a little before) or the target's append time (after, by the copy lag).

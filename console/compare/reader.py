@@ -25,6 +25,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import OffsetSpec
 
 from console.compare.align import Pending, fingerprint
+from console.errors import Cancelled
 from console.kafka import provenance
 from console.kafka.client import (
     ClusterError,
@@ -33,7 +34,6 @@ from console.kafka.client import (
     connect_error,
     error_name,
 )
-from console.kafka.inventory import Cancelled
 from console.plan import ClusterSpec
 
 # Per-consumer fetch limits. They bound memory per partition stream (librdkafka keeps

@@ -10,7 +10,6 @@ Read-only; every request has a timeout, and a cancel event is checked between th
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from console.errors import Cancelled, Progress
 from console.kafka.client import (
     ClusterError,
     admin_client,
@@ -47,10 +47,6 @@ KEY_CONFIGS = (
     "compression.type",
     "segment.bytes",
 )
-
-
-class Cancelled(Exception):
-    """The operator cancelled the step."""
 
 
 @dataclass(frozen=True)
@@ -145,9 +141,6 @@ def risk_class(topic: TopicSpec) -> str:
     if topic.idempotent_producers or topic.tolerated_replay_records == 0:
         return "medium"
     return "low"
-
-
-Progress = Callable[[str], None]
 
 
 def take_inventory(

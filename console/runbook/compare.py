@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 from console.compare.engine import CompareError, compare, resolve_passwords, step_window
-from console.kafka.inventory import Progress
+from console.errors import Progress
 from console.plan.steps import StepState
 from console.runbook import execute as steps
 from console.store import Store

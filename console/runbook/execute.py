@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from console import redact
-from console.kafka.inventory import Cancelled, Progress, take_inventory
+from console.errors import Cancelled, Progress
+from console.kafka.inventory import take_inventory
 from console.plan import credentials
 from console.plan.steps import StepDef, StepState, step_def
 from console.store import Store

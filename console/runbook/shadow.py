@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from console import processes
-from console.kafka.inventory import Progress
+from console.errors import Progress
 from console.plan import credentials
 from console.plan.steps import StepState
 from console.runbook import execute as steps

@@ -86,6 +86,7 @@ from confluent_kafka.admin import (
 )
 
 from console import processes, redact
+from console.errors import Progress
 from console.kafka import provenance
 from console.kafka.client import (
     ClusterError,
@@ -195,9 +196,6 @@ class MirrorStats:
     runs_recorded: int
     recovered: int
     elapsed_s: float
-
-
-Progress = Callable[[str], None]
 
 
 def _say(message: str) -> None:
