@@ -57,7 +57,7 @@ from console.sandbox import (  # noqa: E402
     default_sandbox_dir,
 )
 from console.sandbox.plans import sandbox_plan_text  # noqa: E402
-from console.shadow.mirror import copier as mirror  # noqa: E402
+from console.shadow import mirror  # noqa: E402
 from console.shadow.mirror import offset_map
 from console.store import Store  # noqa: E402
 

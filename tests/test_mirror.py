@@ -29,7 +29,7 @@ from console.plan import parse_plan
 from console.sandbox import SANDBOX_PASSWORDS, workload
 from console.sandbox.plans import sandbox_plan_text
 from console.sandbox.restart import restart_broker
-from console.shadow.mirror import copier as mirror
+from console.shadow import mirror
 from console.shadow.mirror import offset_map
 from console.store import Store
 

@@ -29,7 +29,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_mirror(args) -> int:
-    from console.shadow.mirror import copier as mirror
+    from console.shadow import mirror
 
     return mirror.run(Path(args.db), _stop_on_signals())
 

@@ -239,7 +239,7 @@ def preview_start(store: Store) -> list[str]:
     topics = ", ".join(t.name for t in plan.topics)
     lines = []
     if plan.shadow.path == "builtin":
-        from console.shadow.mirror import copier as mirror
+        from console.shadow import mirror
 
         lines += [
             "Starts the built-in mirror as its own process, exactly once:",
@@ -267,7 +267,7 @@ def preview_start(store: Store) -> list[str]:
 
 def _topic_lines(store: Store) -> list[str]:
     """What happens to each plan topic on the target, read from both clusters now."""
-    from console.shadow.mirror import copier as mirror
+    from console.shadow import mirror
 
     try:
         checks = mirror.check_topics(store.plan, _passwords(store), timeout=5)

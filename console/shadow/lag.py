@@ -27,6 +27,8 @@ from confluent_kafka.admin import OffsetSpec
 from console import processes, redact
 from console.kafka.client import admin_client
 from console.plan import Plan, Thresholds, credentials
+from console.shadow.mirror.positions import mirror_positions
+from console.shadow.mm2 import connect as mm2
 from console.store import Store
 
 SAMPLER = "sampler"
@@ -259,18 +261,12 @@ def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float | Non
     passwords = {n: credentials.resolve_password(plan, n) for n in ("source", "target")}
     positions: PositionReader | None = None
     if plan.shadow.path == "builtin":
-        from console.shadow.mirror import (
-            copier as mirror,  # the built-in mirror knows its own positions
-        )
-
+        # The built-in mirror knows its own positions.
         def positions() -> dict[tuple[str, int], int]:
-            return mirror.mirror_positions(plan, passwords)
+            return mirror_positions(plan, passwords)
 
     elif plan.shadow.path == "mirrormaker2":
-        from console.shadow.mm2 import (
-            connect as mm2,  # Connect's committed source offsets: exact at exactly-once
-        )
-
+        # Connect's committed source offsets: exact at exactly-once.
         def positions() -> dict[tuple[str, int], int]:
             return mm2.source_positions(plan, timeout=10)
 
@@ -310,8 +306,6 @@ MM2 = "mm2"
 def _watch_mm2(store: Store, plan: Plan, passwords: dict, *, collect_syncs: bool) -> None:
     """Record the connectors' state for the console (a row named ``mm2`` in processes),
     and now and then keep our own copy of MM2's offset syncs: its topic is compacted."""
-    from console.shadow.mm2 import connect as mm2
-
     try:
         states = mm2.status(plan, timeout=5)
     except mm2.Mm2Error as exc:

@@ -54,19 +54,16 @@ were committed to Kafka but whose runs never reached SQLite (a crash in between)
 recovered by reading the target partition's tail.
 
 This is an engine module: no Textual. ``run`` is the body of the ``cutover mirror``
-background process (see ``console.mirror_cli``).
+background process (see :mod:`console.shadow.mirror.process`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -78,70 +75,39 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import (
-    AdminClient,
-    ConfigResource,
     NewTopic,
     OffsetSpec,
-    ResourceType,
 )
 
-from console import processes, redact
+from console import redact
 from console.errors import Progress
 from console.kafka import provenance
 from console.kafka.client import (
-    ClusterError,
     ErrorTrap,
-    admin_client,
     client_config,
-    connect_error,
     error_name,
 )
-from console.plan import Plan, credentials
+from console.plan import Plan
 from console.shadow.mirror import offset_map
-from console.store import Store, StoreError
-
-PROCESS = "mirror"
-STEP = "shadow-start"
-
-# The provenance header and batch overhead a copied record gains; target topics the
-# mirror creates get this much more max.message.bytes than the source, so a record
-# at the source's limit still fits.
-HEADROOM_BYTES = 1024
-
-# Topic configs that change what a topic keeps or accepts, copied when the mirror
-# creates a target topic. Deliberately not copied: min.insync.replicas and
-# unclean.leader.election.enable (they depend on the target's replication layout),
-# segment sizes (storage tuning), and message.timestamp.difference.max.ms (removed in
-# Kafka 4.0; its successors below are copied).
-COPIED_CONFIGS = (
-    "cleanup.policy",
-    "retention.ms",
-    "retention.bytes",
-    "max.message.bytes",
-    "message.timestamp.type",
-    "message.timestamp.before.max.ms",
-    "message.timestamp.after.max.ms",
-    "min.compaction.lag.ms",
-    "max.compaction.lag.ms",
-    "delete.retention.ms",
-    "min.cleanable.dirty.ratio",
-    "compression.type",
+from console.shadow.mirror.positions import (
+    POSITIONS_CONFIG,
+    committed_reader,
+    position_key,
+    positions_topic,
+    read_positions,
+    read_range,
 )
-NOT_COPIED = ("min.insync.replicas", "unclean.leader.election.enable")
-
-
-def mirror_id(plan_name: str) -> str:
-    """A plan's mirror id: ``cutover-shadow-mirror-<plan>``.
-
-    Used as the target producer's ``transactional.id`` (so a restarted mirror fences
-    the old one) and as the source consumer's group id, which a consumer must have but
-    the mirror never joins or commits to.
-    """
-    return f"{provenance.SHADOW_CLIENT_PREFIX}mirror-{plan_name}"
-
-
-class MirrorError(Exception):
-    """The mirror cannot go on; the message is one line that says what to do."""
+from console.shadow.mirror.topics import (
+    HEADROOM_BYTES,
+    STEP,
+    MirrorError,
+    TopicCheck,
+    admin_for,
+    ensure_target_topics,
+    mirror_id,
+    wait_for_leaders,
+)
+from console.store import Store, StoreError
 
 
 class _Abortable(Exception):
@@ -171,22 +137,6 @@ class MirrorSettings:
 
 
 @dataclass(frozen=True)
-class TopicCheck:
-    """One plan topic on both sides, and what the mirror does about it."""
-
-    name: str
-    source_partitions: int | None
-    target_partitions: int | None
-    action: Literal["ok", "create", "missing", "too-few-partitions", "no-source"]
-    configs: dict[str, str] = field(default_factory=dict)
-    note: str = ""
-    source_max_bytes: int | None = None
-    """The source topic's max.message.bytes."""
-    target_max_bytes: int | None = None
-    """The target topic's max.message.bytes (when it exists)."""
-
-
-@dataclass(frozen=True)
 class MirrorStats:
     """What the mirror did in this process."""
 
@@ -198,368 +148,8 @@ class MirrorStats:
     elapsed_s: float
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
-
-
-# -- topics ------------------------------------------------------------------------------------
-
-
-def _admin(plan: Plan, passwords: dict[str, str | None], side: str) -> AdminClient:
-    """An admin client for ``source`` or ``target`` with the mirror's client id."""
-    spec = getattr(plan.clusters, side)
-    admin, _ = admin_client(spec, passwords.get(side), client_id=f"{mirror_id(plan.name)}-admin")
-    return admin
-
-
-def _probe(
-    plan: Plan, passwords: dict[str, str | None], side: str, timeout: float
-) -> tuple[AdminClient, dict]:
-    """An admin client that answered, and the cluster's topic metadata.
-
-    The first request is where a wrong password or an unreachable cluster shows;
-    ``connect_error`` words both for the operator.
-    """
-    spec = getattr(plan.clusters, side)
-    admin, trap = admin_client(spec, passwords.get(side), client_id=f"{mirror_id(plan.name)}-admin")
-    try:
-        return admin, admin.list_topics(timeout=timeout).topics
-    except KafkaException as exc:
-        raise connect_error(side, spec, admin, trap, exc) from None
-
-
-def _describe(admin: AdminClient, names: list[str], timeout: float) -> dict[str, dict[str, str]]:
-    if not names:
-        return {}
-    futures = admin.describe_configs(
-        [ConfigResource(ResourceType.TOPIC, n) for n in names], request_timeout=timeout
-    )
-    out = {}
-    for resource, future in futures.items():
-        entries = future.result(timeout=timeout)
-        out[resource.name] = {k: e.value for k, e in entries.items() if e.value is not None}
-    return out
-
-
-def check_topics(
-    plan: Plan, passwords: dict[str, str | None], *, timeout: float = 10.0
-) -> list[TopicCheck]:
-    """Each plan topic on source and target and what the mirror will do (for the gate)."""
-    src_admin, src_meta = _probe(plan, passwords, "source", timeout)
-    dst_admin, dst_meta = _probe(plan, passwords, "target", timeout)
-    checks: list[TopicCheck] = []
-    to_create: list[str] = []
-    existing: list[str] = []
-    for topic in plan.topics:
-        src = src_meta.get(topic.name)
-        dst = dst_meta.get(topic.name)
-        src_n = len(src.partitions) if src is not None and src.error is None else None
-        dst_n = len(dst.partitions) if dst is not None and dst.error is None else None
-        if src_n is None:
-            checks.append(TopicCheck(topic.name, None, dst_n, "no-source", note="not on source"))
-        elif dst_n is None:
-            action = "create" if topic.create_on_target else "missing"
-            checks.append(TopicCheck(topic.name, src_n, None, action))
-            if topic.create_on_target:
-                to_create.append(topic.name)
-        elif dst_n < src_n:
-            checks.append(
-                TopicCheck(
-                    topic.name,
-                    src_n,
-                    dst_n,
-                    "too-few-partitions",
-                    note=f"target has {dst_n} partitions, source {src_n}",
-                )
-            )
-        else:
-            checks.append(TopicCheck(topic.name, src_n, dst_n, "ok"))
-            existing.append(topic.name)
-    try:
-        src_configs = _describe(src_admin, to_create + existing, timeout)
-        dst_configs = _describe(dst_admin, existing, timeout)
-    except KafkaException as exc:
-        raise ClusterError(
-            f"reading topic configs failed ({error_name(exc)}); the plan's users need "
-            "DESCRIBE_CONFIGS on the plan's topics"
-        ) from None
-    out = []
-    for check in checks:
-        source = src_configs.get(check.name, {})
-        src_max = int(source.get("max.message.bytes", 0) or 0) or None
-        dst_max = int(dst_configs.get(check.name, {}).get("max.message.bytes", 0) or 0) or None
-        sizes = {"source_max_bytes": src_max, "target_max_bytes": dst_max}
-        if check.action == "create":
-            configs = {k: source[k] for k in COPIED_CONFIGS if k in source}
-            if src_max:
-                configs["max.message.bytes"] = str(src_max + HEADROOM_BYTES)
-            skipped = [k for k in NOT_COPIED if k in source]
-            note = f"not copied: {', '.join(skipped)}" if skipped else ""
-            out.append(TopicCheck(**{**check.__dict__, "configs": configs, "note": note, **sizes}))
-        elif check.action == "ok":
-            note = ""
-            if src_max and dst_max and dst_max < src_max + HEADROOM_BYTES:
-                note = (
-                    f"target max.message.bytes {dst_max} < source {src_max} + "
-                    f"{HEADROOM_BYTES} for the provenance header; the largest records may "
-                    "not fit"
-                )
-            out.append(TopicCheck(**{**check.__dict__, "note": note, **sizes}))
-        else:
-            out.append(check)
-    return out
-
-
-def ensure_target_topics(
-    plan: Plan,
-    passwords: dict[str, str | None],
-    *,
-    store: Store | None = None,
-    timeout: float = 30.0,
-    progress: Progress = lambda _m: None,
-) -> list[TopicCheck]:
-    """Create the target topics the plan allows; fail naming every one that cannot be used.
-
-    With ``store``, every creation is written to the audit log before it is attempted
-    and its result after, referring back.
-    """
-    checks = check_topics(plan, passwords, timeout=timeout)
-    problems = []
-    for check in checks:
-        if check.action == "no-source":
-            problems.append(f"'{check.name}' is not on the source (fix the plan's topics)")
-        elif check.action == "missing":
-            problems.append(
-                f"'{check.name}' is missing on the target and the plan does not allow creating "
-                "it (create it with the source's partition count, or set create_on_target)"
-            )
-        elif check.action == "too-few-partitions":
-            problems.append(
-                f"'{check.name}' has {check.target_partitions} partitions on the target but "
-                f"{check.source_partitions} on the source (add partitions on the target)"
-            )
-    if problems:
-        raise MirrorError("cannot mirror: " + "; ".join(problems))
-    creating = [c for c in checks if c.action == "create"]
-    if not creating:
-        return checks
-    dst_admin = _admin(plan, passwords, "target")
-    client = f"{mirror_id(plan.name)}-admin"
-    for check in creating:
-        intent = None
-        if store is not None:
-            intent = store.log(
-                "mirror.create_topic",
-                step=STEP,
-                params={
-                    "topic": check.name,
-                    "partitions": check.source_partitions,
-                    "replication_factor": "target default",
-                    "configs": check.configs,
-                    "created_by": client,
-                    "note": check.note,
-                },
-            )
-        progress(f"creating {check.name} on the target ({check.source_partitions} partitions)")
-        future = dst_admin.create_topics(
-            [NewTopic(check.name, check.source_partitions, config=check.configs)],
-            request_timeout=timeout,
-        )[check.name]
-        try:
-            future.result(timeout=timeout)
-            outcome = "created"
-        except KafkaException as exc:
-            name = error_name(exc)
-            outcome = "already existed" if name == "TOPIC_ALREADY_EXISTS" else f"failed: {name}"
-        if store is not None and intent is not None:
-            store.log("mirror.create_topic", step=STEP, ref=intent.seq, outcome=outcome)
-        if outcome.startswith("failed"):
-            raise MirrorError(
-                f"creating '{check.name}' on the target {outcome}; the target user needs "
-                "CREATE on the topic, or create it by hand with "
-                f"{check.source_partitions} partitions"
-            )
-    _wait_for_leaders(dst_admin, {c.name: c.source_partitions or 0 for c in creating}, timeout)
-    return check_topics(plan, passwords, timeout=timeout)
-
-
-def _wait_for_leaders(admin: AdminClient, topics: dict[str, int], timeout: float) -> None:
-    # A new topic is in the controller's metadata before every broker serves it; the
-    # group coordinator refuses offsets for topics it does not know yet.
-    deadline = time.monotonic() + timeout
-    while True:
-        meta = admin.list_topics(timeout=timeout).topics
-        ready = all(
-            name in meta
-            and meta[name].error is None
-            and len(meta[name].partitions) >= count
-            and all(p.leader >= 0 for p in meta[name].partitions.values())
-            for name, count in topics.items()
-        )
-        if ready:
-            return
-        if time.monotonic() > deadline:
-            raise MirrorError(
-                f"the target did not bring {', '.join(topics)} online within {timeout:g} s; "
-                "check the target cluster's health and retry"
-            )
-        time.sleep(0.2)
-
-
-# -- positions ---------------------------------------------------------------------------------
-
-
-def positions_topic(plan_name: str) -> str:
-    """The compacted target topic holding the mirror's source positions."""
-    return f"{mirror_id(plan_name)}.positions"
-
-
-# Compacted, so it keeps the newest position per partition; segments roll every ten
-# minutes so the cleaner can actually drop the old ones.
-POSITIONS_CONFIG = {
-    "cleanup.policy": "compact",
-    "min.compaction.lag.ms": "0",
-    "segment.ms": "600000",
-    "min.cleanable.dirty.ratio": "0.1",
-}
-
-
-def _position_key(topic: str, partition: int) -> bytes:
-    # Topic names never contain ':', so "<topic>:<partition>" is unambiguous.
-    return f"{topic}:{partition}".encode()
-
-
-def _parse_position(key: bytes | None, value: bytes | None) -> tuple[tuple[str, int], int] | None:
-    if not key or not value:
-        return None
-    topic, sep, partition = key.decode(errors="replace").rpartition(":")
-    text = value.decode(errors="replace")
-    if not sep or not partition.isdigit() or not text.isdigit():
-        return None
-    return (topic, int(partition)), int(text)
-
-
-def _reader(spec, password: str | None, client_id: str) -> Consumer:
-    """A read_committed consumer on a cluster that never joins or commits a group."""
-    conf = client_config(spec, password, client_id=client_id)
-    conf.update(
-        {
-            "group.id": client_id,
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": False,
-        }
-    )
-    return Consumer(conf)
-
-
-def _read_range(reader: Consumer, tp: TopicPartition, begin: int, end: int, deadline: float):
-    """Committed records of one partition in [begin, end), in order."""
-    reader.assign([TopicPartition(tp.topic, tp.partition, begin)])
-    out = []
-    while True:
-        for msg in reader.consume(5000, 0.2):
-            if msg.error() is not None:
-                continue  # transient fetch trouble; the deadline bounds it
-            if msg.offset() >= end:
-                break
-            out.append(msg)
-        position = reader.position([TopicPartition(tp.topic, tp.partition)])[0].offset
-        if position >= end:
-            return out
-        if time.monotonic() > deadline:
-            raise MirrorError(
-                f"reading {tp.topic}[{tp.partition}] on the target up to offset {end} stalled at "
-                f"{position}; check the target is healthy and retry"
-            )
-
-
-def read_positions(
-    plan: Plan,
-    passwords: dict[str, str | None],
-    keys: set[tuple[str, int]] | None = None,
-    *,
-    timeout: float = 10.0,
-) -> dict[tuple[str, int], int]:
-    """The newest committed position per (topic, partition) in the positions topic.
-
-    Every mirror transaction writes the positions of all its partitions, so the newest
-    committed transaction holds each of them: this reads backwards from the last
-    committed offset in growing windows until every wanted key is found (or the topic's
-    start is reached), which keeps it cheap however long the mirror has run.
-    """
-    deadline = time.monotonic() + timeout
-    topic = positions_topic(plan.name)
-    tp = TopicPartition(topic, 0)
-    dst_spec = plan.clusters.target
-    password = passwords.get("target")
-    admin, topics = _probe(plan, passwords, "target", timeout)
-    if topic not in topics:
-        return {}  # the mirror never ran for this plan
-    try:
-        low = admin.list_offsets({tp: OffsetSpec.earliest()}, request_timeout=timeout)[tp]
-        end = admin.list_offsets(
-            {tp: OffsetSpec.latest()},
-            isolation_level=IsolationLevel.READ_COMMITTED,
-            request_timeout=timeout,
-        )[tp]
-        low_offset, end_offset = low.result(timeout).offset, end.result(timeout).offset
-    except (KafkaException, TimeoutError) as exc:
-        raise ClusterError(
-            f"target: reading the offsets of {topic} failed ({error_name(exc)}); check the "
-            "target is healthy and the plan's target user may describe it"
-        ) from None
-    found: dict[tuple[str, int], int] = {}
-    if end_offset <= low_offset:
-        return found
-    reader = _reader(dst_spec, password, f"{mirror_id(plan.name)}-positions")
-    try:
-        window = 2 * (len(keys) + 1) if keys else 1000
-        upper = end_offset
-        while upper > low_offset:
-            lower = max(low_offset, upper - window)
-            newest: dict[tuple[str, int], int] = {}
-            for msg in _read_range(reader, tp, lower, upper, deadline):
-                parsed = _parse_position(msg.key(), msg.value())
-                if parsed is not None:
-                    newest[parsed[0]] = parsed[1]
-            for key, value in newest.items():
-                found.setdefault(key, value)  # a later window already had a newer value
-            if keys is not None and keys <= found.keys():
-                break
-            upper = lower
-            window *= 4
-    finally:
-        reader.close()
-    return found
-
-
-def mirror_positions(
-    plan: Plan, passwords: dict[str, str | None], *, timeout: float = 10.0
-) -> dict[tuple[str, int], int]:
-    """Next source offset to copy, per partition of the plan's topics, as stored on the target.
-
-    Partitions absent from the result have nothing recorded yet (the mirror has not
-    committed since it first saw them). Only committed positions are read, so this
-    never waits for the mirror's open transaction.
-    """
-    names = {t.name for t in plan.topics}
-    _, meta = _probe(plan, passwords, "source", timeout)
-    keys = {
-        (name, p)
-        for name in names
-        if name in meta and meta[name].error is None
-        for p in meta[name].partitions
-    }
-    try:
-        positions = read_positions(plan, passwords, keys, timeout=timeout)
-    except KafkaException as exc:
-        raise ClusterError(
-            f"target: reading the mirror's positions failed ({error_name(exc)}); check the "
-            "target is healthy"
-        ) from None
-    return {key: value for key, value in positions.items() if key[0] in names}
 
 
 # -- the copy --------------------------------------------------------------------------------
@@ -617,7 +207,7 @@ class Mirror:
         store: Store,
         *,
         settings: MirrorSettings | None = None,
-        progress: Progress = _say,
+        progress: Progress = say,
     ):
         self.plan = plan
         self.passwords = passwords
@@ -882,8 +472,8 @@ class Mirror:
         """
         s = self.settings
         tp = TopicPartition(topic, partition)
-        admin = _admin(self.plan, self.passwords, "target")
-        reader = _reader(
+        admin = admin_for(self.plan, self.passwords, "target")
+        reader = committed_reader(
             self.plan.clusters.target, self.passwords.get("target"), f"{self.id}-readback"
         )
         try:
@@ -901,7 +491,7 @@ class Mirror:
                 return []
             pairs = []
             deadline = time.monotonic() + s.op_timeout_s * 2
-            for msg in _read_range(reader, tp, begin, until, deadline):
+            for msg in read_range(reader, tp, begin, until, deadline):
                 found = provenance.find(msg.headers())
                 if found and found[0] == partition and src_from <= found[1] < src_below:
                     pairs.append((found[1], msg.offset()))
@@ -1072,7 +662,7 @@ class Mirror:
         while True:
             try:
                 self._producer.produce(
-                    self.positions, str(position).encode(), _position_key(topic, partition), 0
+                    self.positions, str(position).encode(), position_key(topic, partition), 0
                 )
                 return
             except BufferError:
@@ -1086,7 +676,7 @@ class Mirror:
     def _ensure_positions_topic(self) -> None:
         """Create the compacted positions topic on the target if missing (audited)."""
         s = self.settings
-        admin = _admin(self.plan, self.passwords, "target")
+        admin = admin_for(self.plan, self.passwords, "target")
         if self.positions in admin.list_topics(timeout=s.op_timeout_s).topics:
             return
         intent = self.store.log(
@@ -1117,7 +707,7 @@ class Mirror:
                 "the target user needs CREATE on it, or create it by hand (1 partition, "
                 "cleanup.policy=compact)"
             )
-        _wait_for_leaders(admin, {self.positions: 1}, s.op_timeout_s)
+        wait_for_leaders(admin, {self.positions: 1}, s.op_timeout_s)
 
     def _begin(self) -> None:
         assert self._producer is not None
@@ -1332,67 +922,3 @@ class Mirror:
             self.recovered,
             time.monotonic() - self._started_at,
         )
-
-
-# -- the process body ----------------------------------------------------------------------------
-
-
-def run(
-    db_path: Path,
-    stop: threading.Event,
-    *,
-    progress: Progress = _say,
-    settings: MirrorSettings | None = None,
-) -> int:
-    """The ``cutover mirror RUN.db`` process: copy until ``stop`` is set; returns the exit code.
-
-    Writes its heartbeat to the run database's ``processes`` table, its Kafka
-    mutations to the audit log (before and after), and the offset map. Exits 0 when
-    stopped, 1 with a one-line message (in its log and in the process row) on failure.
-    """
-    store = Store.open(db_path)
-    try:
-        return _run(store, stop, progress, settings)
-    finally:
-        store.close()
-
-
-def _run(
-    store: Store, stop: threading.Event, progress: Progress, settings: MirrorSettings | None
-) -> int:
-    processes.heartbeat(store, PROCESS, "starting", state="starting")
-    mirror: Mirror | None = None
-    try:
-        plan = store.plan
-        passwords = {n: credentials.resolve_password(plan, n) for n in ("source", "target")}
-        mirror = Mirror(plan, passwords, store, settings=settings, progress=progress)
-        mirror.open()
-        processes.heartbeat(store, PROCESS, mirror.describe())
-
-        def beat(detail: str) -> None:
-            processes.heartbeat(store, PROCESS, detail)
-            progress(detail)
-
-        mirror.run(stop, on_beat=beat)
-        detail = f"stopped: {mirror.describe()}"
-        store.log("mirror.copy", step=STEP, ref=mirror.intent_seq, outcome=detail)
-        processes.finished(store, PROCESS, "stopped", detail)
-        progress(detail)
-        return 0
-    except (MirrorError, ClusterError, credentials.CredentialError, StoreError) as exc:
-        message = redact.text(str(exc))
-    except KafkaException as exc:
-        message = redact.text(f"Kafka error {error_name(exc)}; restart the mirror")
-    except Exception as exc:  # noqa: BLE001 - a background process must say why it died
-        message = redact.text(f"internal error {type(exc).__name__}: {exc}")
-    finally:
-        if mirror is not None:
-            mirror.close()
-    # Failed: say so everywhere the operator looks (process row, audit log, its log file).
-    if mirror is not None:
-        message = f"{message} ({mirror.describe()} before)"
-        if mirror.intent_seq is not None:
-            store.log("mirror.copy", step=STEP, ref=mirror.intent_seq, outcome=f"failed: {message}")
-    processes.finished(store, PROCESS, "failed", message)
-    print(f"cutover mirror: {message}", file=sys.stderr, flush=True)
-    return 1
