@@ -44,7 +44,7 @@ from console.sandbox import (  # noqa: E402
 )
 from console.sandbox.connect import ConnectWorker  # noqa: E402
 from console.sandbox.plans import sandbox_plan_text  # noqa: E402
-from console.shadow.mm2 import connect as mm2  # noqa: E402
+from console.shadow import mm2  # noqa: E402
 
 # Measured on 2 shared cores: 4 tasks (3 partitions each) beat 1 and 2 at exactly-once, where
 # each task commits its own transactions; at-least-once did not care.

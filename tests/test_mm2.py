@@ -28,7 +28,7 @@ from console.plan import Plan, parse_plan
 from console.sandbox import ADMIN_USER, SANDBOX_PASSWORDS
 from console.sandbox.connect import ConnectWorker
 from console.sandbox.plans import sandbox_plan_text
-from console.shadow.mm2 import connect as mm2
+from console.shadow import external, mm2
 from console.store import Store
 from tests.connect_fixture import CONNECT_ENV
 
@@ -168,7 +168,7 @@ def test_mirrors_records_under_the_same_name_and_runs(mirrored):
             )
     assert all(s.running for s in mm2.status(mirrored.plan, timeout=10))
     # The external path's estimate, taken here where the copy is known to be complete.
-    progress = mm2.estimate_external_progress(mirrored.plan, PASSWORDS, timeout=20)
+    progress = external.estimate_external_progress(mirrored.plan, PASSWORDS, timeout=20)
     assert [(e.partition, e.records_behind, e.estimate) for e in progress] == [
         (p, 0, True) for p in range(PARTITIONS)
     ]

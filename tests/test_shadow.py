@@ -142,7 +142,7 @@ def mm2_plan(source, target, connect_url: str) -> str:
 def test_mirrormaker2_path_is_deployed_watched_and_removed(
     tmp_path, source, target, connect, monkeypatch, capsys
 ):
-    from console.shadow.mm2 import connect as mm2
+    from console.shadow import mm2
 
     monkeypatch.setenv("CUTOVER_DEMO_SOURCE_PASSWORD", PASSWORD)
     monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", PASSWORD)

@@ -22,7 +22,9 @@ import sys
 from typing import Any
 
 from console import redact
-from console.shadow.mm2 import connect as mm2
+from console.kafka.client import ClusterError
+from console.plan import credentials
+from console.shadow import mm2
 from console.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -86,7 +88,7 @@ def _guard(run):
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return run(args)
-        except mm2.Mm2Error as exc:
+        except (mm2.Mm2Error, ClusterError) as exc:
             print(f"cutover: {redact.text(str(exc))}", file=sys.stderr)
             return EXIT_FAILED
 
@@ -149,7 +151,7 @@ def _cmd_syncs(args: argparse.Namespace) -> int:
     store = _open(args.db, readonly=False)
     try:
         plan = store.plan
-        passwords = mm2.resolve_passwords(plan)
+        passwords = credentials.resolve_passwords(plan)
         read = mm2.read_offset_syncs(plan, passwords, location=args.location, timeout=args.timeout)
         added = mm2.store_offset_syncs(store, read)
         ends = mm2.source_end_offsets(plan, passwords, timeout=args.timeout)

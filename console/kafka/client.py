@@ -12,6 +12,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
@@ -64,6 +65,12 @@ def client_config(
     if trap is not None:
         conf["error_cb"] = trap
     return conf
+
+
+def remaining(deadline: float, cap: float = 15.0) -> float:
+    """Seconds left until a ``time.monotonic()`` deadline, for one request's timeout: at
+    least half a second (a request needs some), at most ``cap``."""
+    return max(0.5, min(cap, deadline - time.monotonic()))
 
 
 def admin_client(

@@ -17,6 +17,8 @@ import keyring.errors
 from console import redact
 from console.plan import ClusterSpec, Plan
 
+CLUSTERS = ("source", "target")
+
 
 class CredentialError(Exception):
     """A password could not be found or stored; the message says what to do."""
@@ -51,6 +53,13 @@ def resolve_password(plan: Plan, cluster: str) -> str | None:
             f"user '{account}'); run 'cutover credentials set {cluster} --plan PLAN'{hint}"
         )
     return redact.register(value)
+
+
+def resolve_passwords(plan: Plan) -> dict[str, str | None]:
+    """Both clusters' passwords, ``{"source": ..., "target": ...}``; the one place every
+    step, process and command gets them. Raises :class:`CredentialError` naming the first
+    one that cannot be found, before anything has touched a cluster."""
+    return {cluster: resolve_password(plan, cluster) for cluster in CLUSTERS}
 
 
 def store_password(plan: Plan, cluster: str, password: str) -> str:

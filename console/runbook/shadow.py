@@ -22,29 +22,10 @@ from console.plan import credentials
 from console.plan.steps import StepState
 from console.runbook import execute as steps
 from console.runbook.execute import StepOutcome
-from console.shadow import lag
+from console.shadow import lag, mirror, mm2
 from console.store import Store
 
 MIRROR = "mirror"
-
-
-def mm2_settings(plan):
-    """MirrorMaker 2 settings from the plan's [shadow] section."""
-    from console.shadow.mm2.connect import Mm2Settings
-
-    shadow = plan.shadow
-    interval = shadow.mm2_interval_s
-    return Mm2Settings(
-        replication_factor=shadow.mm2_replication_factor,
-        internal_replication_factor=shadow.mm2_replication_factor,
-        tasks_max=shadow.mm2_tasks_max,
-        offset_lag_max=shadow.mm2_offset_lag_max,
-        emit_checkpoints_interval_s=interval,
-        sync_group_offsets_interval_s=interval,
-        refresh_topics_interval_s=interval,
-        refresh_groups_interval_s=interval,
-        secrets=shadow.mm2_secrets,
-    )
 
 
 START_DEADLINE_S = 60.0
@@ -131,8 +112,6 @@ def start(store: Store, cancel: threading.Event, progress: Progress) -> StepOutc
 
 def _deploy_mm2(store: Store, passwords: dict[str, str | None]) -> str:
     """Deploy the MirrorMaker 2 connectors, logging intent before and result after."""
-    from console.shadow.mm2 import connect as mm2
-
     plan = store.plan
     intent = store.log(
         "mm2.deploy",
@@ -141,7 +120,11 @@ def _deploy_mm2(store: Store, passwords: dict[str, str | None]) -> str:
     )
     try:
         states = mm2.deploy(
-            plan, passwords, plan.shadow.connect_url, timeout=120, settings=mm2_settings(plan)
+            plan,
+            passwords,
+            plan.shadow.connect_url,
+            timeout=120,
+            settings=mm2.settings_from_plan(plan),
         )
     except mm2.Mm2Error as exc:
         store.log("mm2.deploy", step="shadow-start", ref=intent.seq, outcome=f"failed: {exc}")
@@ -161,8 +144,6 @@ def stop(store: Store, cancel: threading.Event, progress: Progress) -> StepOutco
         store.log("process.stop", step="shadow-stop", ref=intent.seq, outcome=result)
         results.append(f"mirror {result}")
     elif plan.shadow.path == "mirrormaker2":
-        from console.shadow.mm2 import connect as mm2
-
         intent = store.log(
             "mm2.remove", step="shadow-stop", params={"url": plan.shadow.connect_url}
         )
@@ -239,8 +220,6 @@ def preview_start(store: Store) -> list[str]:
     topics = ", ".join(t.name for t in plan.topics)
     lines = []
     if plan.shadow.path == "builtin":
-        from console.shadow import mirror
-
         lines += [
             "Starts the built-in mirror as its own process, exactly once:",
             f"  {plan.clusters.source.bootstrap_servers} → "
@@ -267,8 +246,6 @@ def preview_start(store: Store) -> list[str]:
 
 def _topic_lines(store: Store) -> list[str]:
     """What happens to each plan topic on the target, read from both clusters now."""
-    from console.shadow import mirror
-
     try:
         checks = mirror.check_topics(store.plan, _passwords(store), timeout=5)
     except Exception as exc:  # noqa: BLE001 - fall back to the last inventory

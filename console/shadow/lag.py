@@ -27,8 +27,8 @@ from confluent_kafka.admin import OffsetSpec
 from console import processes, redact
 from console.kafka.client import admin_client
 from console.plan import Plan, Thresholds, credentials
+from console.shadow import mm2
 from console.shadow.mirror.positions import mirror_positions
-from console.shadow.mm2 import connect as mm2
 from console.store import Store
 
 SAMPLER = "sampler"

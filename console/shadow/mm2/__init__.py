@@ -1,1 +1,71 @@
-"""MirrorMaker 2 on a Kafka Connect cluster, deployed and watched over REST."""
+"""MirrorMaker 2 on a Kafka Connect cluster: connector configs from the plan (config),
+deployed and watched over Connect's REST API (connect), and its coarse offset map
+(syncs). The names callers use are re-exported here."""
+
+from console.shadow.mm2.config import (
+    CHECKPOINTS_TOPIC,
+    IDENTITY_POLICY,
+    OFFSET_SYNCS_TOPICS,
+    Mm2Error,
+    Mm2Settings,
+    connector_configs,
+    connector_names,
+    settings_from_plan,
+)
+from console.shadow.mm2.connect import (
+    ConnectorState,
+    TaskState,
+    deploy,
+    remove,
+    source_positions,
+    status,
+    wait_running,
+)
+from console.shadow.mm2.syncs import (
+    Checkpoint,
+    Coarseness,
+    DecodeError,
+    GroupTranslation,
+    OffsetSync,
+    SyncRead,
+    coarseness,
+    collect_offset_syncs,
+    decode_checkpoint,
+    decode_offset_sync,
+    partitions_with_syncs,
+    read_offset_syncs,
+    source_end_offsets,
+    store_offset_syncs,
+)
+
+__all__ = [
+    "CHECKPOINTS_TOPIC",
+    "IDENTITY_POLICY",
+    "OFFSET_SYNCS_TOPICS",
+    "Checkpoint",
+    "Coarseness",
+    "ConnectorState",
+    "DecodeError",
+    "GroupTranslation",
+    "Mm2Error",
+    "Mm2Settings",
+    "OffsetSync",
+    "SyncRead",
+    "TaskState",
+    "coarseness",
+    "collect_offset_syncs",
+    "connector_configs",
+    "connector_names",
+    "decode_checkpoint",
+    "decode_offset_sync",
+    "deploy",
+    "partitions_with_syncs",
+    "read_offset_syncs",
+    "remove",
+    "settings_from_plan",
+    "source_end_offsets",
+    "source_positions",
+    "status",
+    "store_offset_syncs",
+    "wait_running",
+]
