@@ -12,7 +12,7 @@ own:
 * **ceiling**: read both sides completely with confluent-kafka, the same consumer
   settings and the same parallelism as the comparison, touching nothing: the best of
   thread and process parallelism;
-* **compare**: ``console.compare.compare`` over the whole window;
+* **compare**: ``console.compare.engine.compare`` over the whole window;
 * **memory**: peak RSS (the process and its worker processes, sampled every 20 ms) of
   the comparison over a small window (1/8 of the records) and the whole one, both in
   worker processes (what the engine picks for big windows) so they compare like for
@@ -244,7 +244,8 @@ def _tree_rss(pid: int) -> int:
 def measure_compare(
     source: str, target: str, topic: str, end: int | None, workers: int, executor: str = "auto"
 ) -> dict:
-    from console.compare.engine import Bound, CompareRequest, compare
+    from console.compare.engine import compare
+    from console.compare.model import Bound, CompareRequest
 
     plan = plan_for(source, target, topic)
     request = CompareRequest(

@@ -23,13 +23,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from console.cli.main import main
 from console.compare.align import AlignSettings
-from console.compare.engine import (
-    Bound,
-    CompareRequest,
-    compare,
-    load_results,
-    load_view,
-)
+from console.compare.engine import compare
+from console.compare.history import load_results, load_view
+from console.compare.model import Bound, CompareRequest
 from console.compare.view import build_view
 from console.errors import Cancelled
 from console.kafka import provenance

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import pytest
 
-from console.compare.align import (
-    NEED_SOURCE,
-    NEED_TARGET,
-    AlignSettings,
-    Bounds,
-    PartitionAligner,
-    Rec,
-    fingerprint,
-    wire_id,
+from console.compare.align import NEED_SOURCE, NEED_TARGET, AlignSettings, Bounds, PartitionAligner
+from console.compare.history import _fold_chain
+from console.compare.model import (
+    Bound,
+    CheckResult,
+    CompareError,
+    Example,
+    Report,
+    Verdict,
+    judge_count,
+    parse_bound,
+    worst,
 )
-from console.compare.engine import Bound, CompareError, Report, _fold_chain, parse_bound
-from console.compare.model import CheckResult, Example, Verdict, judge_count, worst
+from console.compare.records import Rec, fingerprint, wire_id
 from console.compare.resolve import PartitionWindow, TopicWindow, resolve_topic
 from console.compare.schema import registry_result
 from console.compare.view import WindowInfo, build_view, detail_lines

@@ -14,16 +14,11 @@ import sys
 import threading
 
 from console.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
-from console.compare.engine import (
-    CompareError,
-    CompareRequest,
-    compare,
-    parse_bound,
-    resolve_passwords,
-)
-from console.compare.model import Verdict
+from console.compare.engine import compare
+from console.compare.model import CompareError, CompareRequest, Verdict, parse_bound
 from console.compare.view import build_view
 from console.errors import Cancelled
+from console.plan import credentials
 from console.plan.credentials import CredentialError
 from console.store import Store, StoreError
 
@@ -87,7 +82,7 @@ def cmd_compare(args) -> int:
     cancel = threading.Event()
     progress = (lambda m: None) if args.json else _Progress()
     try:
-        passwords = resolve_passwords(store.plan)
+        passwords = credentials.resolve_passwords(store.plan)
         report = compare(
             store.plan, passwords, request, store=store, cancel=cancel, progress=progress
         )

@@ -19,24 +19,21 @@ timestamp() offset()``) and pairs them up as it goes:
   record can still claim them (a reordered record; an order finding), another
   partition can claim them at the end (a placement finding), and what stays
   unclaimed is sorted at the end into missing, extra, not-yet-copied or truncated by
-  :mod:`console.compare_resolve`.
+  :mod:`console.compare.resolve`.
 
-Identity for alignment is (key, value without its Confluent wire-format header): two
-independent producer sessions (dual write) produce records that differ in timestamps
-and headers but not in key and value, and a schema registry that numbers schemas
-differently changes only the 4-byte id.
+Identity for alignment is (key, value without its Confluent wire-format header); see
+:mod:`console.compare.records`.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from console.compare.model import Example, display_key
-from console.kafka import provenance
-
-PROV = provenance.HEADER
+from console.compare.records import PROV, fingerprint, provenance_of, strip_provenance, wire_id
+from console.compare.tally import PartitionTally, Pending
 
 NEED_SOURCE = 1
 NEED_TARGET = 2
@@ -74,184 +71,6 @@ class Bounds:
     source_hi: int | None = None
     time_lo_ms: int | None = None
     time_hi_ms: int | None = None
-
-
-class Rec:
-    """A record with the confluent-kafka ``Message`` accessors, for tests and replays."""
-
-    __slots__ = ("_k", "_v", "_h", "_ts", "_o", "_p")
-
-    def __init__(
-        self,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes | None]] | None = None,
-        timestamp: int = 0,
-        ts_type: int = 1,
-        partition: int = 0,
-    ) -> None:
-        self._o, self._k, self._v = offset, key, value
-        self._h = headers or None
-        self._ts = (ts_type, timestamp)
-        self._p = partition
-
-    def key(self):
-        return self._k
-
-    def value(self):
-        return self._v
-
-    def headers(self):
-        return self._h
-
-    def timestamp(self):
-        return self._ts
-
-    def offset(self):
-        return self._o
-
-    def partition(self):
-        return self._p
-
-
-def wire_id(data: bytes | None) -> int | None:
-    """The schema id of a value in the Confluent wire format (magic 0, 4-byte id), or None."""
-    if data is not None and len(data) >= 5 and data[0] == 0:
-        return int.from_bytes(data[1:5], "big")
-    return None
-
-
-def _payload(data: bytes | None) -> bytes | None:
-    return data[5:] if data is not None and len(data) >= 5 and data[0] == 0 else data
-
-
-def fingerprint(key: bytes | None, value: bytes | None) -> int:
-    """Identity used to align records: key and value, schema id aside."""
-    return hash((key, _payload(value)))
-
-
-def strip_provenance(headers):
-    """Headers without the built-in mirror's provenance header; None when none are left."""
-    if not headers:
-        return None
-    kept = [h for h in headers if h[0] != PROV]
-    return kept or None
-
-
-def provenance_of(headers) -> tuple[int, int] | None:
-    return provenance.find(headers) if headers else None
-
-
-class Pending:
-    """A record seen on one side that has no partner yet. Compact: no payload kept."""
-
-    __slots__ = (
-        "side",
-        "partition",
-        "offset",
-        "fp",
-        "key",
-        "hh",
-        "ts",
-        "prov",
-        "seq",
-        "alive",
-        "klass",
-        "sid",
-    )
-
-    def __init__(self, side, partition, offset, fp, key, hh, ts, prov, seq, sid=None):
-        self.side = side
-        self.partition = partition
-        self.offset = offset
-        self.fp = fp
-        self.key = key
-        self.hh = hh
-        self.ts = ts
-        self.prov = prov
-        self.seq = seq
-        self.alive = True
-        self.klass = ""
-        self.sid = sid
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"Pending({self.side} p{self.partition}@{self.offset} key={self.key!r})"
-
-
-@dataclass
-class Finding:
-    """How often one check found something in a partition, and the first examples."""
-
-    count: int = 0
-    examples: list[Example] = field(default_factory=list)
-
-    def add(self, example: Example, limit: int, n: int = 1) -> None:
-        self.count += n
-        if len(self.examples) < limit:
-            self.examples.append(example)
-
-
-@dataclass
-class PartitionTally:
-    """Everything one partition's alignment found, before topic-wide resolution."""
-
-    topic: str
-    partition: int
-    source_records: int = 0
-    target_records: int = 0
-    matched: int = 0
-    late_matched: int = 0
-    source_gaps: int = 0
-    source_skipped_offsets: int = 0
-    tombstones: int = 0
-    null_keys: int = 0
-    first_source: int | None = None
-    first_target: int | None = None
-    last_source: int | None = None
-    last_target: int | None = None
-    source_first_offset: int | None = None
-    source_last_offset: int | None = None
-    target_first_offset: int | None = None
-    target_last_offset: int | None = None
-    overflow_missing: int = 0
-    overflow_extra: int = 0
-    outside_window: int = 0
-    before_window: int = 0
-    before_examples: list[Example] = field(default_factory=list)
-    target_gaps: int = 0
-    key_order_breaks: int = 0
-    max_skew_ms: int = 0
-    findings: dict[str, Finding] = field(default_factory=dict)
-    pending_source: list[Pending] = field(default_factory=list)
-    pending_target: list[Pending] = field(default_factory=list)
-    schema_ids: set[int] = field(default_factory=set)
-    schema_counts: Counter = field(default_factory=Counter)
-    """Source records per schema id."""
-    schema_pairs: Counter = field(default_factory=Counter)
-    """(source id, target id) of records compared one by one."""
-    wire_records: int = 0
-
-    def id_pairs(self) -> Counter:
-        """Every (source id, target id) seen: records matched in step kept their id."""
-        pairs = Counter(self.schema_pairs)
-        elsewhere = Counter()
-        for (sid, _tid), n in self.schema_pairs.items():
-            elsewhere[sid] += n
-        for e in self.pending_source:
-            if e.sid is not None:
-                elsewhere[e.sid] += 1
-        for sid, n in self.schema_counts.items():
-            same = n - elsewhere[sid]
-            if same > 0:
-                pairs[(sid, sid)] += same
-        return pairs
-
-    def finding(self, check: str) -> Finding:
-        found = self.findings.get(check)
-        if found is None:
-            found = self.findings[check] = Finding()
-        return found
 
 
 class _Side:

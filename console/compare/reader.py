@@ -24,7 +24,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import OffsetSpec
 
-from console.compare.align import Pending, fingerprint
+from console.compare.records import fingerprint
+from console.compare.tally import Pending
 from console.errors import Cancelled
 from console.kafka import provenance
 from console.kafka.client import (

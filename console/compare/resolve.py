@@ -1,6 +1,6 @@
 """From per-partition tallies to verdicts: what the unmatched records were, topic-wide.
 
-After every partition of a topic has been aligned (:mod:`console.compare_align`), the
+After every partition of a topic has been aligned (:mod:`console.compare.align`), the
 records still unmatched on either side are sorted out here, in this order:
 
 1. **placement** — a source record whose copy sits in another target partition (a
@@ -25,7 +25,6 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from console.compare.align import Finding, PartitionTally, Pending
 from console.compare.model import (
     CHECK_BY_NAME,
     CHECK_NAMES,
@@ -36,6 +35,7 @@ from console.compare.model import (
     judge_count,
     threshold,
 )
+from console.compare.tally import Finding, PartitionTally, Pending
 
 # Checks judged per partition (the schema checks are judged per topic).
 PARTITION_CHECKS = tuple(c for c in CHECK_NAMES if c not in ("schema_ids", "schema_registry"))

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import threading
 
-from console.compare.engine import CompareError, compare, resolve_passwords, step_window
+from console.compare.engine import compare, step_window
+from console.compare.model import CompareError
 from console.errors import Progress
+from console.plan import credentials
 from console.plan.steps import StepState
 from console.runbook import execute as steps
 from console.store import Store
@@ -23,7 +25,7 @@ STEP = "compare"
 def run_step(store: Store, cancel: threading.Event, progress: Progress) -> steps.StepOutcome:
     """Compare the plan's window and judge it; never raises for cluster trouble."""
     plan = store.plan
-    passwords = resolve_passwords(plan)
+    passwords = credentials.resolve_passwords(plan)
     request = step_window(plan)
     try:
         report = compare(plan, passwords, request, store=store, cancel=cancel, progress=progress)

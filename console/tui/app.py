@@ -399,7 +399,8 @@ class CutoverApp(App[int]):
 
     @work(thread=True, exclusive=True, group="live", exit_on_error=False, description="compare")
     def _live_increment(self) -> None:
-        from console.compare.engine import CompareError, compare_live
+        from console.compare.engine import compare_live
+        from console.compare.model import CompareError
 
         cancel = self._live
         if cancel is None or cancel.is_set():
@@ -543,7 +544,7 @@ _PHASE_PANES = {"Inventory": "inventory", "Shadow path": "lag", "Comparison": "c
 
 def _comparison_view(store: Store):
     """The comparison pane's view of the latest window, or None before any."""
-    from console.compare.engine import load_view
+    from console.compare.history import load_view
 
     view = load_view(store)
     return view if view.window is not None else None

@@ -74,19 +74,12 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import (
-    NewTopic,
-    OffsetSpec,
-)
+from confluent_kafka.admin import NewTopic, OffsetSpec
 
 from console import redact
 from console.errors import Progress
 from console.kafka import provenance
-from console.kafka.client import (
-    ErrorTrap,
-    client_config,
-    error_name,
-)
+from console.kafka.client import ErrorTrap, client_config, error_name
 from console.plan import Plan
 from console.shadow.mirror import offset_map
 from console.shadow.mirror.positions import (

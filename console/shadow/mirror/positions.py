@@ -11,21 +11,10 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import (
-    Consumer,
-    IsolationLevel,
-    KafkaException,
-    TopicPartition,
-)
-from confluent_kafka.admin import (
-    OffsetSpec,
-)
+from confluent_kafka import Consumer, IsolationLevel, KafkaException, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
-from console.kafka.client import (
-    ClusterError,
-    client_config,
-    error_name,
-)
+from console.kafka.client import ClusterError, client_config, error_name
 from console.plan import Plan
 from console.shadow.mirror.topics import MirrorError, admin_with_topics, mirror_id
 

@@ -12,16 +12,11 @@ import sys
 import threading
 from pathlib import Path
 
-from confluent_kafka import (
-    KafkaException,
-)
+from confluent_kafka import KafkaException
 
 from console import processes, redact
 from console.errors import Progress
-from console.kafka.client import (
-    ClusterError,
-    error_name,
-)
+from console.kafka.client import ClusterError, error_name
 from console.plan import credentials
 from console.shadow.mirror.copier import Mirror, MirrorSettings, say
 from console.shadow.mirror.topics import STEP, MirrorError

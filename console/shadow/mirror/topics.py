@@ -13,24 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from confluent_kafka import (
-    KafkaException,
-)
-from confluent_kafka.admin import (
-    AdminClient,
-    ConfigResource,
-    NewTopic,
-    ResourceType,
-)
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from console.errors import Progress
 from console.kafka import provenance
-from console.kafka.client import (
-    ClusterError,
-    admin_client,
-    connect_error,
-    error_name,
-)
+from console.kafka.client import ClusterError, admin_client, connect_error, error_name
 from console.plan import Plan
 from console.store import Store
 

@@ -1,0 +1,315 @@
+"""Where a comparison window lies in each partition, on both sides.
+
+A window is, per partition, a source offset range and a target offset range, worked
+out from what was asked (whole log, offsets, times, or live: where the last live window
+stopped) and what the logs hold. Once read, :func:`recheck` looks again for retention
+that ran or a topic re-created during the window, so neither is mistaken for missing
+records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from console.compare.align import Bounds
+from console.compare.model import CompareError
+from console.compare.reader import TopicState
+from console.compare.resolve import PartitionWindow, TopicWindow
+
+# Target window padding when it is found by time: copies may carry the producer's
+# timestamp (a little before) or the target's append time (after, by the copy lag).
+PAD_BEFORE_MS = 5_000
+PAD_AFTER_EXTRA_MS = 5_000
+
+
+@dataclass
+class Job:
+    """One partition pair to compare: its ranges on both sides and what bounds them."""
+
+    topic: str
+    partition: int
+    source: tuple[int, int]
+    target: tuple[int, int]
+    estimate: int
+    bounds: Bounds = field(default_factory=Bounds)
+
+
+def plan_windows(plan, request, topics, source, target, src_states, tgt_states, previous):
+    """Per topic and partition, the source and target offset ranges to compare."""
+    windows: dict[str, TopicWindow] = {}
+    jobs: list[Job] = []
+    for topic in topics:
+        src: TopicState = src_states[topic]
+        tgt: TopicState = tgt_states[topic]
+        for side, state in (("source", src), ("target", tgt)):
+            if state.denied:
+                raise CompareError(
+                    f"{side}: the plan's principal may not describe topic '{topic}' "
+                    f"({state.denied}); grant DESCRIBE and READ on it"
+                )
+        if not src.exists or not tgt.exists:
+            windows[topic] = TopicWindow(
+                topic,
+                len(src.partitions),
+                len(tgt.partitions),
+                {},
+                missing_side="source" if not src.exists else "target",
+            )
+            continue
+        prev = previous.get(topic, {})
+        recreated, source_recreated = _recreation(prev, src, tgt)
+        r = _Ranges(src, tgt)
+        if request.live:
+            r.from_cursors(prev, keep_source=not source_recreated, keep_target=not recreated)
+        elif request.start is not None or request.end is not None:
+            r.narrow(request, topic, source, target, plan.thresholds.max_shadow_lag_seconds)
+        if not request.live and request.start is None:
+            # Whole log: where the source's retention already ran, target records older
+            # than the source's oldest one are set aside as copies of deleted records.
+            trimmed = [
+                p
+                for p in r.parts
+                if p in src.partitions and 0 < src.partitions[p].log_start == r.s_lo[p] < r.s_hi[p]
+            ]
+            r.first_ts.update(source.timestamps_at(topic, {p: r.s_lo[p] for p in trimmed}))
+        pws: dict[int, PartitionWindow] = {}
+        for p in r.parts:
+            pws[p] = r.window(p, recreated)
+            jobs.append(
+                Job(
+                    topic,
+                    p,
+                    (r.s_lo[p], r.s_hi[p]) if pws[p].exists_on_source else (0, 0),
+                    (r.t_lo[p], r.t_hi[p]) if pws[p].exists_on_target else (0, 0),
+                    max(0, r.s_hi[p] - r.s_lo[p]),
+                    r.bounds(p, request),
+                )
+            )
+        windows[topic] = TopicWindow(
+            topic,
+            len(src.partitions),
+            len(tgt.partitions),
+            pws,
+            open_end=request.end is None,
+            time_lo_ms=r.time_lo,
+            time_hi_ms=r.time_hi,
+            recreated=recreated,
+            source_recreated=source_recreated,
+        )
+    return windows, jobs
+
+
+def _recreation(prev: dict, src: TopicState, tgt: TopicState) -> tuple[str, str]:
+    """Whether either topic was re-created since the last window (its topic id changed)."""
+    ids = prev.get("topic_ids")
+    notes = []
+    for i, (side, state) in enumerate((("target", tgt), ("source", src))):
+        before = ids[1 - i] if ids else None
+        changed = before and before != state.topic_id
+        notes.append(
+            f"the {side} topic was re-created since window #{prev.get('window')} "
+            "(its topic id changed)"
+            if changed
+            else ""
+        )
+    return notes[0], notes[1]
+
+
+class _Ranges:
+    """The offset ranges of one topic's partitions on both sides, being narrowed."""
+
+    def __init__(self, src: TopicState, tgt: TopicState) -> None:
+        self.src, self.tgt = src, tgt
+        self.parts = sorted(set(src.partitions) | set(tgt.partitions))
+        self.s_lo: dict[int, int] = {}
+        self.s_hi: dict[int, int] = {}
+        self.t_lo: dict[int, int] = {}
+        self.t_hi: dict[int, int] = {}
+        for p in self.parts:
+            sp, tp = src.partitions.get(p), tgt.partitions.get(p)
+            self.s_lo[p], self.s_hi[p] = (sp.log_start, sp.end) if sp else (0, 0)
+            self.t_lo[p], self.t_hi[p] = (tp.log_start, tp.end) if tp else (0, 0)
+        self.first_ts: dict[int, int | None] = {}
+        self.last_ts: dict[int, int | None] = {}
+        self.time_lo: int | None = None
+        self.time_hi: int | None = None
+        self.notes_src: dict[int, str] = {}
+
+    def from_cursors(self, prev: dict, *, keep_source: bool, keep_target: bool) -> None:
+        """A live window starts where the previous live window stopped."""
+        cursors = prev.get("cursors", {}) if prev.get("live") else {}
+        for p in self.parts:
+            cur = cursors.get(str(p))
+            if cur is None:
+                continue
+            if keep_source:
+                if cur[0] < self.s_lo[p]:
+                    self.notes_src[p] = (
+                        f"the source log now starts at {self.s_lo[p]}, after the previous "
+                        f"window's end {cur[0]} (retention)"
+                    )
+                self.s_lo[p] = max(self.s_lo[p], cur[0])
+            if keep_target:  # a re-created topic numbers its offsets from 0 again
+                self.t_lo[p] = max(self.t_lo[p], cur[1])
+
+    def narrow(self, request, topic, source, target, lag_s: float) -> None:
+        """--from/--to: source offsets or times; the target range follows by time, padded."""
+        lag_ms = int(lag_s * 1000)
+        kind = (request.start or request.end).kind
+        if kind == "offset":
+            for p in self.parts:
+                if request.start is not None:
+                    self.s_lo[p] = max(self.s_lo[p], min(request.start.value, self.s_hi[p]))
+                if request.end is not None:
+                    self.s_hi[p] = max(self.s_lo[p], min(request.end.value, self.s_hi[p]))
+            filled = [p for p in self.parts if self.s_hi[p] > self.s_lo[p]]
+            self.first_ts = source.timestamps_at(topic, {p: self.s_lo[p] for p in filled})
+            if request.end is not None:
+                self.last_ts = source.timestamps_at(topic, {p: self.s_hi[p] - 1 for p in filled})
+            known_lo = [v for v in self.first_ts.values() if v is not None]
+            known_hi = [v for v in self.last_ts.values() if v is not None]
+            self.time_lo = min(known_lo) if known_lo else None
+            self.time_hi = max(known_hi) + 1 if known_hi else None
+        else:
+            self.time_lo = request.start.value if request.start is not None else None
+            self.time_hi = request.end.value if request.end is not None else None
+            _time_bounds(
+                source,
+                topic,
+                self.parts,
+                self.s_lo,
+                self.s_hi,
+                self.time_lo,
+                self.time_hi,
+                0,
+                pad=False,
+            )
+        _time_bounds(
+            target, topic, self.parts, self.t_lo, self.t_hi, self.time_lo, self.time_hi, lag_ms
+        )
+
+    def window(self, p: int, recreated: str) -> PartitionWindow:
+        sp, tp = self.src.partitions.get(p), self.tgt.partitions.get(p)
+        src_note = self.notes_src.get(p, "")
+        if not src_note and sp is not None and 0 < sp.log_start == self.s_lo[p]:
+            # The window reaches back to the oldest record the source still has, so
+            # older copies on the target are explained by the source's retention.
+            src_note = (
+                f"the source log starts at offset {sp.log_start}: retention or "
+                "delete-records removed older records"
+            )
+        tgt_note = recreated
+        if not tgt_note and tp is not None and 0 < tp.log_start >= self.t_lo[p]:
+            tgt_note = (
+                f"the target log starts at offset {tp.log_start}: retention or "
+                "delete-records removed older records"
+            )
+        return PartitionWindow(
+            p,
+            self.s_lo[p],
+            self.s_hi[p],
+            self.t_lo[p],
+            self.t_hi[p],
+            source_log_start=sp.log_start if sp else 0,
+            target_log_start=tp.log_start if tp else 0,
+            source_truncated=src_note,
+            target_truncated=tgt_note,
+            exists_on_source=sp is not None,
+            exists_on_target=tp is not None,
+        )
+
+    def bounds(self, p: int, request) -> Bounds:
+        """What the aligner needs to pass over target records outside the window."""
+        if request.start is not None and request.start.kind == "time":
+            lo_ms = request.start.value
+        else:
+            lo_ms = self.first_ts.get(p)
+        if request.end is not None and request.end.kind == "time":
+            hi_ms = request.end.value
+        else:
+            hi_ms = self.last_ts[p] + 1 if self.last_ts.get(p) is not None else None
+        return Bounds(
+            # A live window's target may re-copy older records: duplicates, not outside.
+            source_lo=0 if request.live else self.s_lo[p],
+            source_hi=self.s_hi[p],
+            time_lo_ms=lo_ms,
+            time_hi_ms=hi_ms,
+        )
+
+
+def _time_bounds(side, topic, parts, lo, hi, time_lo, time_hi, lag_ms, *, pad=True):
+    """Narrow offset ranges to a time span (padded on the target side)."""
+    if time_lo is not None:
+        start = time_lo - (PAD_BEFORE_MS if pad else 0)
+        found = side.offsets_for_times(topic, {p: start for p in parts if hi[p] > lo[p]})
+        for p, offset in found.items():
+            lo[p] = hi[p] if offset is None else max(lo[p], offset)
+    if time_hi is not None:
+        end = time_hi + ((lag_ms + PAD_AFTER_EXTRA_MS) if pad else 0)
+        found = side.offsets_for_times(topic, {p: end for p in parts if hi[p] > lo[p]})
+        for p, offset in found.items():
+            if offset is not None:
+                hi[p] = max(lo[p], min(hi[p], offset))
+
+
+def recheck(windows, source, target, topics, src_states, tgt_states, vanished):
+    """Look again once read: retention that ran or a topic re-created during the window."""
+    tgt_now = target.topic_states(topics)
+    src_now = source.topic_states(topics)
+    out = {}
+    for topic, window in windows.items():
+        if window.missing_side:
+            out[topic] = window
+            continue
+        recreated = window.recreated
+        then, now = tgt_states[topic], tgt_now[topic]
+        if not now.exists or now.topic_id != then.topic_id or topic in vanished:
+            recreated = recreated or "the target topic was deleted or re-created during the window"
+        source_recreated = window.source_recreated
+        s_then, s_now = src_states[topic], src_now[topic]
+        if not s_now.exists or s_now.topic_id != s_then.topic_id:
+            source_recreated = (
+                source_recreated or "the source topic was deleted or re-created during the window"
+            )
+        parts = {}
+        for p, pw in window.partitions.items():
+            src_note, tgt_note = pw.source_truncated, pw.target_truncated
+            sp = s_now.partitions.get(p)
+            tp = now.partitions.get(p)
+            if sp is not None and sp.log_start > pw.source_lo and not src_note:
+                src_note = (
+                    f"source retention removed records up to offset {sp.log_start} during the "
+                    "window"
+                )
+            if tp is not None and tp.log_start > pw.target_lo and not tgt_note:
+                tgt_note = (
+                    f"target retention removed records up to offset {tp.log_start} during the "
+                    "window"
+                )
+            if recreated:
+                tgt_note = recreated
+            parts[p] = PartitionWindow(
+                pw.partition,
+                pw.source_lo,
+                pw.source_hi,
+                pw.target_lo,
+                pw.target_hi,
+                sp.log_start if sp is not None else pw.source_log_start,
+                tp.log_start if tp is not None else pw.target_log_start,
+                src_note,
+                tgt_note,
+                pw.exists_on_target,
+                pw.exists_on_source,
+            )
+        out[topic] = TopicWindow(
+            topic,
+            window.source_partitions,
+            window.target_partitions,
+            parts,
+            window.open_end,
+            window.time_lo_ms,
+            window.time_hi_ms,
+            recreated,
+            source_recreated,
+        )
+    return out
