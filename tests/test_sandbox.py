@@ -13,7 +13,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-import console.sandbox.cluster as cluster_mod
+import console.sandbox.jars as jars_mod
+import console.sandbox.templates as templates_mod
 from console.cli.sandbox import add_subparser
 from console.sandbox import (
     APP_USER,
@@ -253,7 +254,7 @@ def test_cli_status_and_up_on_a_live_sandbox(
 def test_broker_that_dies_at_startup_is_reported_and_cleaned_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = cluster_mod._server_properties
+    real = templates_mod.server_properties
 
     def broken(version: str, *args: object) -> str:
         text = real(version, *args)  # type: ignore[arg-type]
@@ -264,7 +265,7 @@ def test_broker_that_dies_at_startup_is_reported_and_cleaned_up(
             )
         return text
 
-    monkeypatch.setattr(cluster_mod, "_server_properties", broken)
+    monkeypatch.setattr(templates_mod, "server_properties", broken)
     root = tmp_path / "sb"
     with pytest.raises(SandboxError) as raised:
         Sandbox(root).up(timeout=60)
@@ -374,7 +375,7 @@ def test_maven_failure_is_reported_with_its_output(
 ) -> None:
     broken_pom = tmp_path / "pom.xml"
     broken_pom.write_text("<project>this is not a POM")
-    monkeypatch.setattr(cluster_mod, "POM_PATH", broken_pom)
+    monkeypatch.setattr(jars_mod, "POM_PATH", broken_pom)
     cache = tmp_path / "cache"
     with pytest.raises(SandboxError) as raised:
         fetch_jars("3.9.1", cache_dir=cache)

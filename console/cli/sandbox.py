@@ -16,17 +16,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from console.sandbox.cluster import (
+from console.sandbox.cluster import Sandbox
+from console.sandbox.connect import CONNECT_DIR, ConnectWorker, connect_worker
+from console.sandbox.state import (
     ADMIN_USER,
     APP_TOPIC_PREFIX,
     APP_USER,
     SANDBOX_PASSWORDS,
-    Sandbox,
     SandboxError,
     SandboxState,
     default_sandbox_dir,
 )
-from console.sandbox.connect import ConnectWorker
 
 EXIT_OK = 0
 EXIT_DOWN = 1  # `status`: the sandbox is not (fully) running
@@ -176,24 +176,6 @@ def _run_up(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _guarded(run, args)
-
-
-CONNECT_DIR = "connect"
-
-
-def connect_worker(state: SandboxState) -> ConnectWorker:
-    """The sandbox's Kafka Connect worker, started if it is not running. Its environment
-    holds the sandbox admin password under the demo plan's variable names, so connector
-    configs can say ${env:...} instead of carrying it (sandbox-only credentials)."""
-    root = state.root / CONNECT_DIR
-    worker = ConnectWorker.load(root)
-    if worker is not None and worker.alive():
-        return worker
-    env = {
-        "CUTOVER_DEMO_SOURCE_PASSWORD": SANDBOX_PASSWORDS[ADMIN_USER],
-        "CUTOVER_DEMO_TARGET_PASSWORD": SANDBOX_PASSWORDS[ADMIN_USER],
-    }
-    return ConnectWorker.start(state, root, env=env)
 
 
 def _run_status(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Kafka client plumbing shared by the engine: client configs, error wording, version probe.
+"""Kafka client plumbing shared by the engine: client configs, admin clients, error wording.
 
 Everything here takes explicit timeouts and runs off the UI thread. Errors are
 turned into :class:`ClusterError` whose message names the cluster, the problem
@@ -7,10 +7,6 @@ and what to do, so no caller has to show a librdkafka code to an operator.
 
 from __future__ import annotations
 
-import hashlib
-import socket
-import ssl
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -119,83 +115,3 @@ def error_name(exc: BaseException) -> str:
 
 def is_denied(exc: BaseException) -> bool:
     return "AUTHORIZATION_FAILED" in error_name(exc)
-
-
-# -- broker version probe -----------------------------------------------------------------
-#
-# Kafka has no "what version are you" request, but every broker answers ApiVersions
-# (before authentication too), and the set of APIs and their version ranges changes
-# between releases. We compare that fingerprint with ones measured from real brokers.
-
-# Fingerprints (SHA-256 of the sorted (key, min, max) list, first 16 hex digits) measured
-# on Apache Kafka brokers of these releases. An exact match names the release; otherwise
-# the major version is inferred from Kafka 4.0 having dropped old protocol versions
-# (KIP-896 raised Fetch's minimum version to 4), and marked as a guess.
-_FINGERPRINTS = {
-    "9fcbb62b9d7e593a": "3.9",
-    "b73e4dedfd0d5fcc": "4.1",
-}
-_FETCH = 1
-
-
-@dataclass(frozen=True)
-class ApiVersions:
-    """What a broker said it supports: api key to (min, max)."""
-
-    ranges: dict[int, tuple[int, int]]
-
-    @property
-    def fingerprint(self) -> str:
-        ranges = sorted((k, lo, hi) for k, (lo, hi) in self.ranges.items())
-        return hashlib.sha256(repr(ranges).encode()).hexdigest()[:16]
-
-    def release(self) -> str:
-        """The Kafka release these ranges match: '3.9', or a guess such as '4.x?'."""
-        known = _FINGERPRINTS.get(self.fingerprint)
-        if known:
-            return known
-        if _FETCH not in self.ranges:
-            return "unknown"
-        return "4.x?" if self.ranges[_FETCH][0] >= 4 else "3.x?"
-
-
-def probe_api_versions(
-    host: str, port: int, *, tls: bool = False, timeout: float = 5.0
-) -> ApiVersions:
-    """Send ApiVersions v0 to one broker and return its answer."""
-    client_id = b"cutover-probe"
-    body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
-    with socket.create_connection((host, port), timeout=timeout) as raw:
-        sock = raw
-        if tls:
-            sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
-        sock.sendall(struct.pack(">i", len(body)) + body)
-        size = struct.unpack(">i", _read(sock, 4))[0]
-        payload = _read(sock, size)
-    _corr, error, count = struct.unpack(">ihi", payload[:10])
-    if error != 0:
-        raise ClusterError(f"broker {host}:{port} refused ApiVersions (error {error})")
-    ranges = {}
-    for i in range(count):
-        key, lo, hi = struct.unpack(">hhh", payload[10 + 6 * i : 16 + 6 * i])
-        ranges[key] = (lo, hi)
-    return ApiVersions(ranges)
-
-
-def _read(sock: socket.socket, size: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < size:
-        chunk = sock.recv(size - len(buf))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        buf += chunk
-    return bytes(buf)
-
-
-def broker_release(host: str, port: int, protocol: str, timeout: float = 5.0) -> str:
-    """Best-effort Kafka release of a broker, marked as inferred; never raises."""
-    try:
-        versions = probe_api_versions(host, port, tls=protocol.endswith("SSL"), timeout=timeout)
-    except (OSError, ClusterError, struct.error):
-        return "unknown"
-    return versions.release()

@@ -29,11 +29,11 @@ from console.errors import Cancelled, Progress
 from console.kafka.client import (
     ClusterError,
     admin_client,
-    broker_release,
     connect_error,
     error_name,
     is_denied,
 )
+from console.kafka.probe import broker_release
 from console.plan import ClusterSpec, Plan, TopicSpec
 
 # Topic configs whose difference between the sides matters for a migration.

@@ -38,16 +38,17 @@ from pathlib import Path
 from typing import Any
 
 from console.pids import command_line_has, pid_alive
-from console.sandbox.cluster import (
-    JVM_OPTIONS,
-    SandboxError,
-    SandboxState,
-    fetch_jars,
-    find_java,
-    tail_file,
-)
+from console.sandbox.jars import JVM_OPTIONS, fetch_jars, find_java, tail_file
+from console.sandbox.state import ADMIN_USER, SANDBOX_PASSWORDS, SandboxError, SandboxState
 
-__all__ = ["CONNECT_VERSION", "ENV_PROVIDER", "MIRROR_SOURCE_CLASS", "ConnectWorker"]
+__all__ = [
+    "CONNECT_DIR",
+    "CONNECT_VERSION",
+    "ENV_PROVIDER",
+    "MIRROR_SOURCE_CLASS",
+    "ConnectWorker",
+    "connect_worker",
+]
 
 CONNECT_VERSION = "4.1.1"
 MIRROR_SOURCE_CLASS = "org.apache.kafka.connect.mirror.MirrorSourceConnector"
@@ -360,3 +361,21 @@ class ConnectWorker:
 
 class _PortClash(Exception):
     """The REST port was taken between choosing it and the worker binding it."""
+
+
+CONNECT_DIR = "connect"
+
+
+def connect_worker(state: SandboxState) -> ConnectWorker:
+    """The sandbox's Kafka Connect worker, started if it is not running. Its environment
+    holds the sandbox admin password under the demo plan's variable names, so connector
+    configs can say ${env:...} instead of carrying it (sandbox-only credentials)."""
+    root = state.root / CONNECT_DIR
+    worker = ConnectWorker.load(root)
+    if worker is not None and worker.alive():
+        return worker
+    env = {
+        "CUTOVER_DEMO_SOURCE_PASSWORD": SANDBOX_PASSWORDS[ADMIN_USER],
+        "CUTOVER_DEMO_TARGET_PASSWORD": SANDBOX_PASSWORDS[ADMIN_USER],
+    }
+    return ConnectWorker.start(state, root, env=env)

@@ -20,10 +20,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import processes
 from console.plan import parse_plan
-from console.sandbox.cluster import SANDBOX_PASSWORDS, ClusterInfo, Sandbox, default_sandbox_dir
+from console.sandbox.cluster import Sandbox
+from console.sandbox.connect import connect_worker
+from console.sandbox.state import SANDBOX_PASSWORDS, ClusterInfo, default_sandbox_dir
 from console.store import Store
 
-PLAN_TEMPLATE = Path(__file__).resolve().parent.parent / "plans" / "demo.toml"
+PLAN_TEMPLATE = Path(__file__).resolve().parents[2] / "plans" / "demo.toml"
 TEMPLATE_SOURCE, TEMPLATE_TARGET = "127.0.0.1:19093", "127.0.0.1:29093"
 WORKLOAD = "workload"
 
@@ -159,8 +161,6 @@ def prepare(
     progress(f"  source {source.sasl_bootstrap}, target {target.sasl_bootstrap}")
     connect_url = None
     if path == "mirrormaker2":
-        from console.cli.sandbox import connect_worker
-
         progress("Starting a Kafka Connect worker with MirrorMaker 2…")
         connect_url = connect_worker(state).rest_url
         progress(f"  Connect REST {connect_url}")

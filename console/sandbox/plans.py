@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from console.sandbox.cluster import ADMIN_USER
+from console.sandbox.state import ADMIN_USER
 
 
 def sandbox_plan_text(

@@ -17,26 +17,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from console.sandbox.cluster import (
-    STATE_FILE,
-    ClusterInfo,
-    Sandbox,
-    SandboxError,
-    SandboxState,
-    probe_cluster,
-)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
+from console.pids import pid_alive
+from console.sandbox.cluster import Sandbox, probe_cluster
+from console.sandbox.state import STATE_FILE, ClusterInfo, SandboxError, SandboxState
 
 
 def restart_broker(
@@ -70,7 +53,7 @@ def restart_broker(
             if str(info.root_dir / "server.properties") not in command:
                 raise SandboxError(f"pid {info.pid} is not the {cluster} broker of {root}")
             os.kill(info.pid, signal.SIGKILL if hard else signal.SIGTERM)
-            while _alive(info.pid):
+            while pid_alive(info.pid):
                 if time.monotonic() > deadline:
                     os.kill(info.pid, signal.SIGKILL)
                 time.sleep(0.05)
