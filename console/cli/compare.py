@@ -13,11 +13,11 @@ import json
 import sys
 import threading
 
-from console.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from console.cli.handler import CommandError, command
 from console.compare.engine import compare
 from console.compare.model import CompareError, CompareRequest, Verdict, parse_bound
 from console.compare.view import build_view
-from console.errors import Cancelled
+from console.errors import Cancelled, ExitCode
 from console.plan import credentials
 from console.plan.credentials import CredentialError
 from console.store import Store, StoreError
@@ -25,7 +25,7 @@ from console.store import Store, StoreError
 _GLYPH = {"OK": "✓ OK", "WARN": "! WARN", "RED": "✗ RED", "NO_DATA": "? NO DATA"}
 
 
-def add_subparser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_subparser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "compare",
         help="compare source and target copies of the plan's topics over a window",
@@ -66,6 +66,7 @@ def add_subparser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+@command
 def cmd_compare(args) -> int:
     try:
         start, end = parse_bound(args.start), parse_bound(args.end)
@@ -91,7 +92,7 @@ def cmd_compare(args) -> int:
     except (Cancelled, KeyboardInterrupt):
         cancel.set()
         raise CommandError(
-            "comparison interrupted; the window is recorded as cancelled", 130
+            "comparison interrupted; the window is recorded as cancelled", ExitCode.INTERRUPTED
         ) from None
     finally:
         if isinstance(progress, _Progress):
@@ -101,13 +102,13 @@ def cmd_compare(args) -> int:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
         _print(report)
-    return EXIT_FAILED if report.red else EXIT_OK
+    return ExitCode.FAILED if report.red else ExitCode.OK
 
 
 def _cannot(args, message: str) -> int:
     if args.json:
         print(json.dumps({"error": message, "results": []}, indent=2))
-    raise CommandError(f"comparison could not run: {message}", EXIT_USAGE)
+    raise CommandError(f"comparison could not run: {message}", ExitCode.USAGE)
 
 
 class _Progress:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from console.cli.handler import command
 from console.shadow import lag
 from console.store import Store
 
@@ -13,7 +14,7 @@ def add_subparser(sub) -> None:
     p = sub.add_parser("sampler", help="sample shadow lag into the run database (a process)")
     p.add_argument("db")
     p.add_argument("--interval", type=float, help="seconds between rounds (default: the plan's)")
-    p.set_defaults(func=lambda a: lag.sampler_main(Path(a.db), a.interval))
+    p.set_defaults(func=cmd_sampler)
 
     p = sub.add_parser("lag", help="shadow lag per partition with trend verdicts")
     p.add_argument("db")
@@ -22,6 +23,12 @@ def add_subparser(sub) -> None:
     p.set_defaults(func=cmd_lag)
 
 
+@command
+def cmd_sampler(args) -> int:
+    return lag.sampler_main(Path(args.db), args.interval)
+
+
+@command
 def cmd_lag(args) -> int:
     store = Store.open(args.db, readonly=True)
     try:

@@ -5,15 +5,20 @@ SIGINT, when it commits the transaction in flight and exits 0. The shadow-start 
 starts it in the background with ``processes.spawn(store, "mirror", ["mirror", db])``.
 
 ``cutover workload --bootstrap HOST:PORT`` writes production-shaped traffic to the
-demo's topics for a bounded time (see ``console.workload``).
+demo's topics for a bounded time (see :mod:`console.sandbox.workload`).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
+
+from console.cli.handler import CommandError, command
+from console.sandbox import workload
+from console.shadow import mirror
 
 
 def _stop_on_signals() -> threading.Event:
@@ -28,31 +33,25 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+@command
 def cmd_mirror(args) -> int:
-    from console.shadow import mirror
-
     return mirror.run(Path(args.db), _stop_on_signals())
 
 
+@command
 def cmd_workload(args) -> int:
-    from console.sandbox import workload
-
     progress = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
-    try:
-        spec = workload.WorkloadSpec(
-            rate=args.rate,
-            duration_s=args.duration,
-            max_records=args.records,
-            aborted_every=args.abort_every,
-            group=None if args.no_group else args.group,
-            topics={r: f"{args.prefix}{r}" for r in ("orders", "payments", "customers")},
-        )
-        result = workload.run(
-            args.bootstrap, spec, _stop_on_signals(), config=_security(args), progress=progress
-        )
-    except workload.WorkloadError as exc:
-        print(f"cutover workload: {exc}", file=sys.stderr)
-        return 1
+    spec = workload.WorkloadSpec(
+        rate=args.rate,
+        duration_s=args.duration,
+        max_records=args.records,
+        aborted_every=args.abort_every,
+        group=None if args.no_group else args.group,
+        topics={r: f"{args.prefix}{r}" for r in ("orders", "payments", "customers")},
+    )
+    result = workload.run(
+        args.bootstrap, spec, _stop_on_signals(), config=_security(args), progress=progress
+    )
     print(result.summary())
     return 0
 
@@ -61,12 +60,10 @@ def _security(args) -> dict:
     """Client settings for a SASL listener; the password only from the environment."""
     if not args.sasl_username:
         return {}
-    import os
-
     password = os.environ.get(args.password_env or "")
     if not password:
-        raise SystemExit(
-            f"cutover workload: --sasl-username needs the password in ${args.password_env}; "
+        raise CommandError(
+            f"--sasl-username needs the password in ${args.password_env}; "
             f"export {args.password_env} and retry"
         )
     return {

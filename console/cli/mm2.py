@@ -10,7 +10,7 @@ step, which calls :func:`console.mm2.deploy` after the typed confirmation is log
   says, per partition, how coarse the offset map is.
 
 Failures end as one ``cutover: <what>; <what to do>`` line on stderr and exit code 1,
-never a traceback.
+never a traceback (:mod:`console.cli.handler`).
 """
 
 from __future__ import annotations
@@ -18,19 +18,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from typing import Any
 
 from console import redact
-from console.kafka.client import ClusterError
+from console.cli.handler import CommandError, command
+from console.errors import ExitCode
 from console.plan import credentials
 from console.shadow import mm2
 from console.store import Store
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-
-def add_subparser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_subparser(sub) -> argparse.ArgumentParser:
     """Add ``mm2`` with ``config``, ``status`` and ``syncs`` to the top-level parser."""
     parser = sub.add_parser(
         "mm2",
@@ -57,14 +55,14 @@ def add_subparser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--sandbox", action="store_true", help="1-second intervals and replication factor 1"
     )
-    p.set_defaults(func=_guard(_cmd_config))
+    p.set_defaults(func=_cmd_config)
 
     p = commands.add_parser("status", help="connector and task states (exit 1 unless all run)")
     p.add_argument("db", help="run database")
     p.add_argument("--json", action="store_true")
     p.add_argument("--connect-url", help="Kafka Connect REST URL (default: shadow.connect_url)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
-    p.set_defaults(func=_guard(_cmd_status))
+    p.set_defaults(func=_cmd_status)
 
     p = commands.add_parser(
         "syncs", help="read offset syncs and checkpoints into the run database; show coarseness"
@@ -78,21 +76,8 @@ def add_subparser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="where the offset-syncs topic is (default: look on the target, then the source)",
     )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
-    p.set_defaults(func=_guard(_cmd_syncs))
+    p.set_defaults(func=_cmd_syncs)
     return parser
-
-
-def _guard(run):
-    """Turn engine errors into the CLI's one-line failure and exit code 1."""
-
-    def wrapped(args: argparse.Namespace) -> int:
-        try:
-            return run(args)
-        except (mm2.Mm2Error, ClusterError) as exc:
-            print(f"cutover: {redact.text(str(exc))}", file=sys.stderr)
-            return EXIT_FAILED
-
-    return wrapped
 
 
 def _open(db: str, *, readonly: bool) -> Store:
@@ -103,6 +88,7 @@ def _emit(data: Any) -> None:
     print(json.dumps(redact.value(data), indent=2, sort_keys=True))
 
 
+@command
 def _cmd_config(args: argparse.Namespace) -> int:
     store = _open(args.db, readonly=True)
     try:
@@ -113,8 +99,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"secrets": args.secrets}
     if args.replication_factor is not None:
         if args.replication_factor < 1:
-            print("cutover: --replication-factor must be 1 or more", file=sys.stderr)
-            return EXIT_USAGE
+            raise CommandError("--replication-factor must be 1 or more", ExitCode.USAGE)
         overrides["replication_factor"] = args.replication_factor
         overrides["internal_replication_factor"] = args.replication_factor
     settings = dataclasses.replace(settings, **overrides)
@@ -122,15 +107,16 @@ def _cmd_config(args: argparse.Namespace) -> int:
     configs = redact.value(mm2.connector_configs(plan, None, settings))
     if args.json:
         _emit(configs)
-        return EXIT_OK
+        return ExitCode.OK
     for name, config in configs.items():
         print(f"# {name}")
         for key in sorted(config):
             print(f"{key}={config[key]}")
         print()
-    return EXIT_OK
+    return ExitCode.OK
 
 
+@command
 def _cmd_status(args: argparse.Namespace) -> int:
     store = _open(args.db, readonly=True)
     try:
@@ -144,9 +130,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     else:
         for state in states:
             print(("OK   " if state.running else "WARN ") + state.summary())
-    return EXIT_OK if ok else EXIT_FAILED
+    return ExitCode.OK if ok else ExitCode.FAILED
 
 
+@command
 def _cmd_syncs(args: argparse.Namespace) -> int:
     store = _open(args.db, readonly=False)
     try:
@@ -179,7 +166,7 @@ def _cmd_syncs(args: argparse.Namespace) -> int:
     }
     if args.json:
         _emit({**summary, "partitions": [c.to_dict() for c in report], "unknown_topics": empty})
-        return EXIT_OK
+        return ExitCode.OK
     where = read.offset_syncs_location or "nowhere yet"
     print(
         f"Read {len(read.syncs)} offset sync(s) (topic on the {where}) and "
@@ -193,4 +180,4 @@ def _cmd_syncs(args: argparse.Namespace) -> int:
         print(item.describe())
     for topic in empty:
         print(f"NOTE {topic}: not on the source and no offset syncs stored; check the plan")
-    return EXIT_OK
+    return ExitCode.OK

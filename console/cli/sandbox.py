@@ -3,19 +3,20 @@
 Wired into the top-level ``cutover`` parser via :func:`add_subparser`. Every sub-command
 takes ``--dir`` (default ``$CUTOVER_SANDBOX_DIR`` or ``~/.local/state/cutover/sandbox``)
 and ``--json``. Failures print a single ``cutover: <what went wrong>; <what to do>`` line
-on stderr and exit non-zero; they never show a traceback.
+on stderr and exit non-zero (:mod:`console.cli.handler`); they never show a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from console.cli.handler import command
+from console.errors import ExitCode
 from console.sandbox.cluster import Sandbox
 from console.sandbox.connect import CONNECT_DIR, ConnectWorker, connect_worker
 from console.sandbox.state import (
@@ -23,21 +24,16 @@ from console.sandbox.state import (
     APP_TOPIC_PREFIX,
     APP_USER,
     SANDBOX_PASSWORDS,
-    SandboxError,
     SandboxState,
     default_sandbox_dir,
 )
 
-EXIT_OK = 0
-EXIT_DOWN = 1  # `status`: the sandbox is not (fully) running
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+EXIT_DOWN = ExitCode.FAILED  # `status`: the sandbox is not (fully) running
 
 _CREDENTIALS_NOTE = "sandbox-only throwaway credentials for the loopback clusters"
 
 
-def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_subparser(subparsers) -> argparse.ArgumentParser:
     """Add ``sandbox`` with ``up``, ``status`` and ``down`` to a top-level parser's subparsers.
 
     Each leaf parser sets ``func`` (taking the parsed namespace, returning an exit code),
@@ -50,6 +46,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     )
     commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,status,down}")
     commands.required = True
+    # What Ctrl-C in the middle of `up` leaves behind is cleaned up by `down`.
+    sandbox.set_defaults(on_interrupt="run `cutover sandbox down` to clean up")
 
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -92,33 +90,6 @@ def _sandbox(args: argparse.Namespace) -> Sandbox:
     return Sandbox(args.dir if args.dir is not None else default_sandbox_dir())
 
 
-def _fail(message: str) -> int:
-    # Keep to one line even when a message embeds a multi-line cause.
-    print(f"cutover: {' '.join(message.split())}", file=sys.stderr)
-    return EXIT_ERROR
-
-
-def _guarded(run: Any, args: argparse.Namespace) -> int:
-    try:
-        return run(args)
-    except SandboxError as exc:
-        return _fail(exc.one_line())
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) went away: stop writing, as `cat` would. Point stdout
-        # at /dev/null so the interpreter's final flush does not raise again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
-        print("cutover: interrupted; run `cutover sandbox down` to clean up", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # the CLI promise: one line, never a traceback
-        return _fail(
-            f"sandbox {args.sandbox_command} failed unexpectedly "
-            f"({type(exc).__name__}: {exc}); please report this with the broker logs"
-        )
-
-
 def _credentials() -> dict[str, Any]:
     return {
         "note": _CREDENTIALS_NOTE,
@@ -146,81 +117,75 @@ def _print_clusters(state: SandboxState) -> None:
             print(f"  problem: {health.detail}")
 
 
+@command
 def _run_up(args: argparse.Namespace) -> int:
-    def run(args: argparse.Namespace) -> int:
-        sandbox = _sandbox(args)
-        started = time.monotonic()
-        state = sandbox.up(timeout=args.timeout)
-        worker = connect_worker(state) if args.connect else None
-        elapsed = time.monotonic() - started
-        if args.json:
-            data = state.to_dict()
-            data["credentials"] = _credentials()
-            if worker is not None:
-                data["connect"] = {"rest_url": worker.rest_url, "pid": worker.pid}
-            print(json.dumps(data, indent=2))
-            return EXIT_OK
-        print(f"Sandbox up in {state.root} ({elapsed:.1f} s)")
-        _print_clusters(state)
+    sandbox = _sandbox(args)
+    started = time.monotonic()
+    state = sandbox.up(timeout=args.timeout)
+    worker = connect_worker(state) if args.connect else None
+    elapsed = time.monotonic() - started
+    if args.json:
+        data = state.to_dict()
+        data["credentials"] = _credentials()
         if worker is not None:
-            print(f"connect Kafka Connect 4.1.1 with MirrorMaker 2  (pid {worker.pid})")
-            print(f"  REST                            {worker.rest_url}")
-            print(f"  logs                            {worker.log_path}")
-        print(f"Credentials ({_CREDENTIALS_NOTE}), SCRAM-SHA-512:")
-        print(f"  {ADMIN_USER} / {SANDBOX_PASSWORDS[ADMIN_USER]}  (super user)")
-        print(
-            f"  {APP_USER} / {SANDBOX_PASSWORDS[APP_USER]}  (topics and groups "
-            f"{APP_TOPIC_PREFIX}* only)"
-        )
-        print("Stop with: cutover sandbox down" + (f" --dir {args.dir}" if args.dir else ""))
-        return EXIT_OK
+            data["connect"] = {"rest_url": worker.rest_url, "pid": worker.pid}
+        print(json.dumps(data, indent=2))
+        return ExitCode.OK
+    print(f"Sandbox up in {state.root} ({elapsed:.1f} s)")
+    _print_clusters(state)
+    if worker is not None:
+        print(f"connect Kafka Connect 4.1.1 with MirrorMaker 2  (pid {worker.pid})")
+        print(f"  REST                            {worker.rest_url}")
+        print(f"  logs                            {worker.log_path}")
+    print(f"Credentials ({_CREDENTIALS_NOTE}), SCRAM-SHA-512:")
+    print(f"  {ADMIN_USER} / {SANDBOX_PASSWORDS[ADMIN_USER]}  (super user)")
+    print(
+        f"  {APP_USER} / {SANDBOX_PASSWORDS[APP_USER]}  (topics and groups "
+        f"{APP_TOPIC_PREFIX}* only)"
+    )
+    print("Stop with: cutover sandbox down" + (f" --dir {args.dir}" if args.dir else ""))
+    return ExitCode.OK
 
-    return _guarded(run, args)
 
-
+@command
 def _run_status(args: argparse.Namespace) -> int:
-    def run(args: argparse.Namespace) -> int:
-        sandbox = _sandbox(args)
-        state = sandbox.status()
-        if state is None:
-            if args.json:
-                print(json.dumps({"root": str(sandbox.root), "up": False, "clusters": {}}))
-            print(
-                f"cutover: no sandbox is running in {sandbox.root}; run `cutover sandbox up`",
-                file=sys.stderr,
-            )
-            return EXIT_DOWN
+    sandbox = _sandbox(args)
+    state = sandbox.status()
+    if state is None:
         if args.json:
-            print(json.dumps(state.to_dict(), indent=2))
-        else:
-            _print_clusters(state)
-        if not state.is_up:
-            down = [n for n, h in state.health.items() if not h.up]
-            print(
-                f"cutover: sandbox cluster(s) {', '.join(down)} in {sandbox.root} are not up; "
-                "run `cutover sandbox up`",
-                file=sys.stderr,
-            )
-            return EXIT_DOWN
-        return EXIT_OK
+            print(json.dumps({"root": str(sandbox.root), "up": False, "clusters": {}}))
+        print(
+            f"cutover: no sandbox is running in {sandbox.root}; run `cutover sandbox up`",
+            file=sys.stderr,
+        )
+        return EXIT_DOWN
+    if args.json:
+        print(json.dumps(state.to_dict(), indent=2))
+    else:
+        _print_clusters(state)
+    if not state.is_up:
+        down = [n for n, h in state.health.items() if not h.up]
+        print(
+            f"cutover: sandbox cluster(s) {', '.join(down)} in {sandbox.root} are not up; "
+            "run `cutover sandbox up`",
+            file=sys.stderr,
+        )
+        return EXIT_DOWN
+    return ExitCode.OK
 
-    return _guarded(run, args)
 
-
+@command
 def _run_down(args: argparse.Namespace) -> int:
-    def run(args: argparse.Namespace) -> int:
-        sandbox = _sandbox(args)
-        worker = ConnectWorker.load(sandbox.root / CONNECT_DIR)
-        connect_outcome = worker.stop(timeout=args.timeout) if worker is not None else None
-        outcome = sandbox.down(timeout=args.timeout)
-        if connect_outcome is not None:
-            outcome = {"connect": connect_outcome, **outcome}
-        if args.json:
-            print(json.dumps({"root": str(sandbox.root), "clusters": outcome}))
-        elif not outcome:
-            print(f"No sandbox recorded in {sandbox.root}; nothing to stop.")
-        else:
-            print(", ".join(f"{name}: {what}" for name, what in outcome.items()))
-        return EXIT_OK
-
-    return _guarded(run, args)
+    sandbox = _sandbox(args)
+    worker = ConnectWorker.load(sandbox.root / CONNECT_DIR)
+    connect_outcome = worker.stop(timeout=args.timeout) if worker is not None else None
+    outcome = sandbox.down(timeout=args.timeout)
+    if connect_outcome is not None:
+        outcome = {"connect": connect_outcome, **outcome}
+    if args.json:
+        print(json.dumps({"root": str(sandbox.root), "clusters": outcome}))
+    elif not outcome:
+        print(f"No sandbox recorded in {sandbox.root}; nothing to stop.")
+    else:
+        print(", ".join(f"{name}: {what}" for name, what in outcome.items()))
+    return ExitCode.OK

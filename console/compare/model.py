@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from console.errors import CutoverError, ExitCode
+
 
 class Verdict(StrEnum):
     """A check's outcome. The string values are what ``--json`` and the database hold."""
@@ -250,8 +252,10 @@ def display_key(key: bytes | None, limit: int = 40) -> str | None:
 # -- what to compare, and what a window reported -----------------------------------------
 
 
-class CompareError(Exception):
+class CompareError(CutoverError):
     """The comparison could not run; the message says why and what to do (one line)."""
+
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)

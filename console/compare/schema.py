@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 
 from console.compare.model import CheckResult, Example, Verdict
+from console.errors import CutoverError
 from console.plan import Plan
 
 MAX_IDS = 200  # ids looked up per topic; more than this in one window is itself suspicious
@@ -100,7 +101,7 @@ def registry_result(
     )
 
 
-class RegistryError(Exception):
+class RegistryError(CutoverError):
     """A registry could not be asked, or lacks an id; the message says what to do."""
 
     def __init__(self, message: str, *, unknown_id: bool = False) -> None:

@@ -15,10 +15,11 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from console import redact
+from console.errors import CutoverError
 from console.plan import ClusterSpec
 
 
-class ClusterError(Exception):
+class ClusterError(CutoverError):
     """A cluster could not be used; the message says which, why and what to do."""
 
 

@@ -15,12 +15,13 @@ import keyring
 import keyring.errors
 
 from console import redact
+from console.errors import CutoverError
 from console.plan import ClusterSpec, Plan
 
 CLUSTERS = ("source", "target")
 
 
-class CredentialError(Exception):
+class CredentialError(CutoverError):
     """A password could not be found or stored; the message says what to do."""
 
 

@@ -20,6 +20,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from console.errors import CutoverError
+
 SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 OffsetStrategy = Literal["translate", "reset-to-timestamp", "restart-from-known-point"]
@@ -289,12 +291,19 @@ class Problem:
         )
 
 
-class PlanError(Exception):
+class PlanError(CutoverError):
     """A plan file that cannot be used; ``problems`` lists every reason."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+    def lines(self) -> list[str]:
+        """One line per problem, then what to do about them."""
+        return [*(str(p) for p in self.problems), self.summary()]
+
+    def summary(self) -> str:
+        return f"{len(self.problems)} problem(s); fix the plan and run again"
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.errors import CutoverError, ExitCode
+
 # Sandbox-only throwaway credentials. They protect nothing: the clusters listen on
 # 127.0.0.1 only and are wiped on every `up`. They are fixed so that tests, the demo and a
 # person at the terminal can all log in without a secret store. We never write them to a
@@ -32,25 +34,22 @@ CLUSTER_VERSIONS: dict[str, str] = {"source": "3.9.1", "target": "4.1.1"}
 STATE_FILE = "state.json"
 
 
-class SandboxError(Exception):
+class SandboxError(CutoverError):
     """The sandbox could not be fetched, started, probed or stopped.
 
     ``message`` says what went wrong and ``hint`` what to do, both one line; ``details``
-    (possibly many lines, e.g. a log tail) only appears in ``str()``.
+    (possibly many lines, e.g. a log tail) only appears in ``str()``, never on the
+    command line.
     """
 
-    def __init__(self, message: str, *, hint: str = "", details: str = "") -> None:
-        self.message = message
-        self.hint = hint
-        self.details = details
-        super().__init__(message)
+    exit_code = ExitCode.USAGE
 
-    def one_line(self) -> str:
-        """Message and hint on a single line, for CLI output."""
-        return f"{self.message}; {self.hint}" if self.hint else self.message
+    def __init__(self, message: str, hint: str = "", *, details: str = "") -> None:
+        super().__init__(message, hint)
+        self.details = details
 
     def __str__(self) -> str:
-        text = self.one_line()
+        text = super().__str__()
         return f"{text}\n{self.details}" if self.details else text
 
 

@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from console.errors import CutoverError
 from console.sandbox.demo import DEMO_TOPICS
 
 CLIENT_PREFIX = "cutover-workload-"
 
 
-class WorkloadError(Exception):
+class WorkloadError(CutoverError):
     """The workload could not run; the message says what to do."""
 
 

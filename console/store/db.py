@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from console import redact
+from console.errors import CutoverError
 from console.plan import Plan, parse_plan
 from console.plan.steps import STEPS, StepState, step_def
 from console.store import audit
@@ -87,7 +88,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class StoreError(Exception):
+class StoreError(CutoverError):
     """The run database cannot be used; the message says why and what to do."""
 
 

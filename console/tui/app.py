@@ -8,10 +8,8 @@ re-arms only after the previous read finished, so a slow disk never stacks reads
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -26,7 +24,7 @@ from console import processes, redact
 from console.plan.steps import BY_ID, StepState
 from console.runbook import execute as steps
 from console.shadow import lag
-from console.store import Evidence, StepRow, Store, StoreError
+from console.store import Evidence, StepRow, Store
 from console.store.audit import Entry, Verdict
 from console.tui.screens.gate import GateDialog, GateView
 from console.tui.screens.help import DetailScreen, HelpScreen
@@ -731,15 +729,6 @@ def _with_releases(info: HeaderInfo, evidence: Evidence) -> HeaderInfo:
     )
 
 
-def run_console(db: Path, *, replay: bool) -> int:
-    """Open the console on a run database; returns the exit code."""
-    try:
-        store = Store.open(db, readonly=replay)
-    except StoreError as exc:
-        print(f"cutover: {exc}", file=sys.stderr)
-        return 1
-    try:
-        result = CutoverApp(store).run()
-    finally:
-        store.close()
-    return int(result or 0)
+def run_console(store: Store) -> int:
+    """Run the console on an open run database (read-only means replay); the exit code."""
+    return int(CutoverApp(store).run() or 0)

@@ -16,7 +16,7 @@ from typing import Literal
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from console.errors import Progress
+from console.errors import CutoverError, Progress
 from console.kafka import provenance
 from console.kafka.client import ClusterError, admin_client, connect_error, error_name
 from console.plan import Plan
@@ -62,7 +62,7 @@ def mirror_id(plan_name: str) -> str:
     return f"{provenance.SHADOW_CLIENT_PREFIX}mirror-{plan_name}"
 
 
-class MirrorError(Exception):
+class MirrorError(CutoverError):
     """The mirror cannot go on; the message is one line that says what to do."""
 
 

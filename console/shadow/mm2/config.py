@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from console import redact
+from console.errors import CutoverError
 from console.plan import ClusterSpec, Plan
 
 SOURCE_ALIAS = "source"
@@ -47,7 +48,7 @@ _LOGIN_MODULES = {
 }
 
 
-class Mm2Error(Exception):
+class Mm2Error(CutoverError):
     """The MirrorMaker 2 path could not do its job; the message is one line saying what to do."""
 
 

@@ -1,0 +1,113 @@
+"""``cutover status`` and ``cutover step``: the run's steps, and one step run headless
+behind the same gate and with the same audit entries as in the console."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from console.cli.handler import CommandError, command
+from console.errors import ExitCode
+from console.plan.steps import STEPS, StepState
+from console.runbook import execute
+from console.store import Store
+
+
+def emit(data: dict) -> None:
+    """One JSON object on stdout, the way every ``--json`` of ours looks."""
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+@command
+def cmd_status(args) -> int:
+    store = Store.open(args.db, readonly=True)
+    try:
+        rows = store.steps()
+        verdict = store.audit_verify()
+        plan = store.plan
+    finally:
+        store.close()
+    if args.json:
+        emit(
+            {
+                "plan": plan.name,
+                "audit": {"ok": verdict.ok, "entries": verdict.count, "problem": verdict.problem},
+                "steps": [
+                    {"step": r.id, "phase": r.phase, "state": r.state.value, "reason": r.reason}
+                    for r in rows
+                ],
+            }
+        )
+        return ExitCode.OK
+    print(f"Plan {plan.name}  audit: {'OK' if verdict.ok else 'BROKEN'} ({verdict.count} entries)")
+    for r in rows:
+        reason = f"  {r.reason}" if r.reason else ""
+        print(f"  {r.state.value.upper():8} {r.phase:22} {r.id}{reason}")
+    return ExitCode.OK
+
+
+@command
+def cmd_step(args) -> int:
+    store = Store.open(args.db)
+    try:
+        for message in execute.recover(store):
+            print(f"note: {message}", file=sys.stderr)
+        opened, message = execute.decide(store, args.step, args.confirm, via="cli")
+        if not opened:
+            raise CommandError(f"gate for '{args.step}' stayed shut: {message}", ExitCode.USAGE)
+        progress = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda m: None)
+        outcome = execute.run(store, args.step, progress=progress)
+    finally:
+        store.close()
+    if args.json:
+        emit(
+            {
+                "step": outcome.step,
+                "state": outcome.state.value,
+                "reason": outcome.reason,
+                "evidence_id": outcome.evidence_id,
+                "evidence": outcome.detail,
+            }
+        )
+    else:
+        print(
+            f"{outcome.step}: {outcome.state.value.upper()}"
+            + (f": {outcome.reason}" if outcome.reason else "")
+        )
+        if outcome.detail and outcome.step == "inventory":
+            _print_inventory(outcome.detail)
+    return ExitCode.OK if outcome.state is StepState.PASSED else ExitCode.FAILED
+
+
+def add_subparser(sub) -> None:
+    """Add ``status`` and ``step``."""
+    p = sub.add_parser("status", help="the steps of a run and their states")
+    p.add_argument("db")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("step", help="run one step headless, behind the same gate")
+    p.add_argument("db")
+    p.add_argument("step", choices=[s.id for s in STEPS])
+    p.add_argument("--confirm", required=True, help="the word the gate asks for")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_step)
+
+
+def _print_inventory(body: dict) -> None:
+    for side in ("source", "target"):
+        inv = body.get(side)
+        if not inv:
+            continue
+        brokers = ", ".join(
+            f"{b['id']}@{b['host']}:{b['port']} Kafka {b['release']}" for b in inv["brokers"]
+        )
+        user_topics = [t for t in inv["topics"] if not t["internal"]]
+        print(
+            f"  {side}: cluster {inv['cluster_id']}  brokers {brokers}  "
+            f"{len(user_topics)} topics  {len(inv['groups'])} groups"
+        )
+    for problem in body.get("problems", []):
+        print(f"  problem: {problem}")
+    for note in body.get("notes", []):
+        print(f"  note: {note}")
