@@ -15,85 +15,20 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from console.pids import pid_alive
 from console.store import Store
-
-STALE_AFTER_S = 15.0
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    """A background process as recorded, with whether it is really alive now."""
-
-    name: str
-    pid: int | None
-    state: str  # starting | running | stopping | stopped | failed
-    started_at: str | None
-    heartbeat_at: str | None
-    detail: str
-    log_path: str | None
-    alive: bool
-
-    @property
-    def heartbeat_age_s(self) -> float | None:
-        if not self.heartbeat_at:
-            return None
-        then = datetime.fromisoformat(self.heartbeat_at.replace("Z", "+00:00"))
-        return (datetime.now(UTC) - then).total_seconds()
-
-    @property
-    def status(self) -> str:
-        """One word for the operator: RUNNING, STALE, STOPPED, FAILED, DEAD."""
-        if self.state in ("running", "starting", "stopping") and not self.alive:
-            return "DEAD"
-        if self.alive:
-            age = self.heartbeat_age_s
-            if age is not None and age > STALE_AFTER_S:
-                return "STALE"
-            return self.state.upper()
-        return self.state.upper()
+from console.store.processes import ProcessInfo
 
 
 def get(store: Store, name: str) -> ProcessInfo | None:
-    with store.lock:
-        row = store.conn.execute(
-            "SELECT name, pid, state, started_at, heartbeat_at, detail, log_path "
-            "FROM processes WHERE name = ?",
-            (name,),
-        ).fetchone()
-    if row is None:
-        return None
-    return ProcessInfo(*row, alive=pid_alive(row[1]))
+    """A background process as recorded, and whether it really runs now."""
+    return store.processes.get(name)
 
 
 def all_processes(store: Store) -> list[ProcessInfo]:
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT name, pid, state, started_at, heartbeat_at, detail, log_path "
-            "FROM processes ORDER BY name"
-        ).fetchall()
-    return [ProcessInfo(*row, alive=pid_alive(row[1])) for row in rows]
-
-
-def _upsert(store: Store, name: str, **fields) -> None:
-    with store.lock:
-        existing = store.conn.execute("SELECT 1 FROM processes WHERE name = ?", (name,)).fetchone()
-        if existing:
-            sets = ", ".join(f"{k} = ?" for k in fields)
-            store.conn.execute(
-                f"UPDATE processes SET {sets} WHERE name = ?", (*fields.values(), name)
-            )
-        else:
-            fields = {"state": "starting", **fields}
-            cols = ", ".join(["name", *fields])
-            marks = ", ".join("?" * (len(fields) + 1))
-            store.conn.execute(
-                f"INSERT INTO processes ({cols}) VALUES ({marks})", (name, *fields.values())
-            )
+    return store.processes.all()
 
 
 def log_dir(store: Store) -> Path:
@@ -118,8 +53,7 @@ def spawn(store: Store, name: str, args: list[str]) -> ProcessInfo:
             start_new_session=True,
             cwd=Path(__file__).resolve().parent.parent,
         )
-    _upsert(
-        store,
+    store.processes.upsert(
         name,
         pid=proc.pid,
         state="starting",
@@ -133,18 +67,20 @@ def spawn(store: Store, name: str, args: list[str]) -> ProcessInfo:
 
 def heartbeat(store: Store, name: str, detail: str = "", state: str = "running") -> None:
     """Called by the background process itself, every few seconds."""
-    _upsert(store, name, pid=os.getpid(), state=state, heartbeat_at=store.clock(), detail=detail)
+    store.processes.upsert(
+        name, pid=os.getpid(), state=state, heartbeat_at=store.clock(), detail=detail
+    )
 
 
 def record(store: Store, name: str, state: str, detail: str) -> None:
     """Record something the console watches but does not run (MirrorMaker 2 connectors):
     a state and a line, with no process of ours behind it."""
-    _upsert(store, name, pid=None, state=state, heartbeat_at=store.clock(), detail=detail)
+    store.processes.upsert(name, pid=None, state=state, heartbeat_at=store.clock(), detail=detail)
 
 
 def finished(store: Store, name: str, state: str, detail: str) -> None:
     """Called by the background process as it exits (stopped or failed)."""
-    _upsert(store, name, state=state, heartbeat_at=store.clock(), detail=detail)
+    store.processes.upsert(name, state=state, heartbeat_at=store.clock(), detail=detail)
 
 
 def stop(store: Store, name: str, timeout: float = 30.0) -> str:
@@ -152,7 +88,7 @@ def stop(store: Store, name: str, timeout: float = 30.0) -> str:
     info = get(store, name)
     if info is None or not info.alive:
         return "not running"
-    _upsert(store, name, state="stopping")
+    store.processes.upsert(name, state="stopping")
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

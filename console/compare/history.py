@@ -9,9 +9,6 @@ up. The SQL itself is the store's (:mod:`console.store.results`).
 
 from __future__ import annotations
 
-import json
-
-from console import redact
 from console.compare.model import (
     CHECK_BY_NAME,
     CheckResult,
@@ -27,13 +24,8 @@ from console.compare.view import ComparisonView, WindowInfo, build_view
 
 def previous(store, request: CompareRequest) -> dict[str, dict]:
     """Per topic: the topic ids seen last time and, for live windows, where it stopped."""
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT id, spec FROM compare_windows WHERE status = 'done' ORDER BY id DESC LIMIT 50"
-        ).fetchall()
     out: dict[str, dict] = {}
-    for window_id, spec_text in rows:
-        spec = json.loads(spec_text)
+    for window_id, spec in store.results.done_specs(50):
         for topic, ids in spec.get("topic_ids", {}).items():
             entry = out.setdefault(topic, {})
             if "topic_ids" not in entry:
@@ -50,50 +42,31 @@ def previous(store, request: CompareRequest) -> dict[str, dict]:
 
 
 def open_window(store, request: CompareRequest, started_at: str, previous) -> int:
+    """Record a window as running; a live window joins the chain of the last live one,
+    or starts its own."""
     chain = None
     if request.live:
         chains = [v.get("chain") for v in previous.values() if v.get("chain")]
         chain = max(chains) if chains else None
     spec = {"request": request.to_json(), "label": request.label(), "chain": chain}
-    with store.lock:
-        cur = store.conn.execute(
-            "INSERT INTO compare_windows(started_at, status, spec) VALUES (?, 'running', ?)",
-            (started_at, json.dumps(spec, sort_keys=True)),
-        )
-        window_id = int(cur.lastrowid)
-        if request.live and chain is None:
-            spec["chain"] = window_id
-            store.conn.execute(
-                "UPDATE compare_windows SET spec = ? WHERE id = ?",
-                (json.dumps(spec, sort_keys=True), window_id),
-            )
-    return window_id
+    return store.results.open_window(started_at, spec, own_chain=request.live and chain is None)
 
 
 def close_window(store, window_id, status: str, finished_at: str, extra: dict) -> None:
-    with store.lock:
-        row = store.conn.execute(
-            "SELECT spec FROM compare_windows WHERE id = ?", (window_id,)
-        ).fetchone()
-        spec = json.loads(row[0]) if row else {}
-        spec.update(redact.value(extra))
-        store.conn.execute(
-            "UPDATE compare_windows SET status = ?, finished_at = ?, spec = ? WHERE id = ?",
-            (status, finished_at, json.dumps(spec, sort_keys=True), window_id),
-        )
+    store.results.close_window(window_id, status, finished_at, extra)
 
 
 def record(store, report: Report, src_states, tgt_states) -> None:
-    rows = [
+    """Store a finished window's results and mark it done, in one transaction."""
+    results = [
         (
-            report.window_id,
             r.topic,
             r.partition,
             r.check,
             r.verdict.value,
-            redact.text(r.reason),
-            json.dumps(r.counts, sort_keys=True),
-            json.dumps(redact.value([e.to_json() for e in r.examples])),
+            r.reason,
+            r.counts,
+            [e.to_json() for e in r.examples],
         )
         for r in report.results
     ]
@@ -107,30 +80,11 @@ def record(store, report: Report, src_states, tgt_states) -> None:
         "elapsed_s": round(report.elapsed_s, 3),
         "summary": report.summary()["verdicts"],
     }
-    with store.lock:
-        conn = store.conn
-        conn.execute("BEGIN")
-        try:
-            conn.executemany(
-                "INSERT INTO compare_results(window_id, topic, partition, check_name, verdict, "
-                "reason, counts, examples) VALUES (?,?,?,?,?,?,?,?)",
-                rows,
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        close_window(store, report.window_id, "done", report.finished_at, extra)
+    store.results.save_results(report.window_id, results, report.finished_at, extra)
 
 
 def load_results(store, window_id: int) -> list[CheckResult]:
     """The stored results of one window, in the order they were judged."""
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT topic, partition, check_name, verdict, reason, counts, examples "
-            "FROM compare_results WHERE window_id = ? ORDER BY rowid",
-            (window_id,),
-        ).fetchall()
     return [
         CheckResult(
             topic,
@@ -138,26 +92,21 @@ def load_results(store, window_id: int) -> list[CheckResult]:
             check,
             Verdict(verdict),
             reason,
-            json.loads(counts),
-            [Example.from_json(e) for e in json.loads(examples)],
+            counts,
+            [Example.from_json(e) for e in examples],
         )
-        for topic, partition, check, verdict, reason, counts, examples in rows
+        for topic, partition, check, verdict, reason, counts, examples in store.results.results(
+            window_id
+        )
     ]
 
 
 def windows(store, limit: int = 50) -> list[WindowInfo]:
     """The latest comparison windows, newest first."""
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
-            "ORDER BY id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-    return [_info(*row) for row in rows]
+    return [_info(*row) for row in store.results.windows(limit)]
 
 
-def _info(window_id, started_at, finished_at, status, spec_text) -> WindowInfo:
-    spec = json.loads(spec_text or "{}")
+def _info(window_id, started_at, finished_at, status, spec: dict) -> WindowInfo:
     return WindowInfo(
         window_id,
         started_at,
@@ -173,32 +122,16 @@ def load_view(
 ) -> ComparisonView:
     """What the comparison pane shows: a window's results (the latest finished one by
     default); a live window shows its whole chain, counts added up. Reads only."""
-    with store.lock:
-        if window_id is None:
-            row = store.conn.execute(
-                "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
-                "WHERE status = 'done' ORDER BY id DESC LIMIT 1"
-            ).fetchone()
-        else:
-            row = store.conn.execute(
-                "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
-                "WHERE id = ?",
-                (window_id,),
-            ).fetchone()
+    row = store.results.window(window_id)
     if row is None:
         return ComparisonView(None, progress=progress)
     info = _info(*row)
-    spec = json.loads(row[4] or "{}")
-    chain = spec.get("chain")
+    chain = row[4].get("chain")
     if chain is None or info.status != "done":
         return build_view(info, load_results(store, info.id), progress)
-    with store.lock:
-        members = store.conn.execute(
-            "SELECT id, spec FROM compare_windows WHERE status = 'done' AND id <= ? ORDER BY id",
-            (info.id,),
-        ).fetchall()
-    ids = [i for i, s in members if json.loads(s or "{}").get("chain") == chain]
-    records = sum(int(json.loads(s or "{}").get("records", 0)) for i, s in members if i in ids)
+    members = store.results.done_up_to(info.id)
+    ids = [i for i, spec in members if spec.get("chain") == chain]
+    records = sum(int(spec.get("records", 0)) for i, spec in members if i in ids)
     results = _fold_chain([load_results(store, i) for i in ids], store.plan.thresholds)
     label = f"live since window #{chain}, {len(ids)} window(s)"
     info = WindowInfo(info.id, info.started_at, info.finished_at, info.status, label, records)

@@ -134,15 +134,7 @@ def latest_trends(store: Store, plan: Plan) -> list[Trend]:
     """Verdicts for every sampled partition, worst first."""
     interval_s = plan.shadow.sample_interval_s
     window = plan.thresholds.lag_trend_window_samples
-    with store.lock:
-        top = store.conn.execute("SELECT MAX(round) FROM lag_samples").fetchone()[0]
-        if top is None:
-            return []
-        rows = store.conn.execute(
-            "SELECT round, ts, topic, partition, source_end, mirrored, lag_records, lag_seconds "
-            "FROM lag_samples WHERE round > ? ORDER BY topic, partition, round",
-            (top - max(window, 20),),
-        ).fetchall()
+    rows = store.samples.recent(max(window, 20))
     by_tp: dict[tuple[str, int], list[Sample]] = defaultdict(list)
     for row in rows:
         by_tp[(row[2], row[3])].append(Sample(*row))
@@ -156,28 +148,12 @@ def latest_trends(store: Store, plan: Plan) -> list[Trend]:
 
 
 def last_sample_time(store: Store) -> str | None:
-    with store.lock:
-        row = store.conn.execute("SELECT MAX(ts) FROM lag_samples").fetchone()
-    return row[0] if row else None
+    return store.samples.last_time()
 
 
 def write_round(store: Store, ts: str, samples: Iterable[tuple]) -> int:
     """Store one round (topic, partition, source_end, mirrored, lag_records, lag_seconds)."""
-    with store.lock:
-        conn = store.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            top = conn.execute("SELECT COALESCE(MAX(round), 0) FROM lag_samples").fetchone()[0]
-            number = top + 1
-            conn.executemany(
-                "INSERT INTO lag_samples VALUES (?,?,?,?,?,?,?,?)",
-                [(number, ts, *s) for s in samples],
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return number
+    return store.samples.write_round(ts, samples)
 
 
 # -- measuring --------------------------------------------------------------------------------
@@ -258,7 +234,7 @@ def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float | Non
     store = Store.open(db_path)
     plan = store.plan
     interval_s = interval_s or plan.shadow.sample_interval_s
-    passwords = {n: credentials.resolve_password(plan, n) for n in ("source", "target")}
+    passwords = credentials.resolve_passwords(plan)
     positions: PositionReader | None = None
     if plan.shadow.path == "builtin":
         # The built-in mirror knows its own positions.

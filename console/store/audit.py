@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console import redact
+from console.store.connection import Connection
 
 GENESIS = "0" * 64
 
@@ -99,7 +100,7 @@ def current_actor() -> tuple[str, str | None]:
 
 
 def append(
-    conn: sqlite3.Connection,
+    db: Connection,
     action: str,
     *,
     step: str | None = None,
@@ -110,56 +111,48 @@ def append(
 ) -> Entry:
     """Durably append one entry and return it.
 
-    ``BEGIN IMMEDIATE`` serialises writers across processes (console, mirror,
-    sampler), so two appends can never chain to the same predecessor.
+    The store's immediate transaction serialises writers across processes (console,
+    mirror, sampler), so two appends can never chain to the same predecessor; it commits
+    with ``synchronous=FULL``, so the entry is on disk before the caller goes on.
     """
     user, ssh = current_actor()
-    conn.execute("PRAGMA synchronous=FULL")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            draft = Entry(
-                seq=seq,
-                ts=clock(),
-                actor=user,
-                ssh_client=ssh,
-                action=action,
-                step=step,
-                params=redact.value(params or {}),
-                outcome=redact.text(outcome) if outcome else outcome,
-                ref=ref,
-                prev_hash=prev,
-                hash="",
-            )
-            entry = Entry(**{**asdict(draft), "hash": entry_hash(prev, draft.canonical())})
-            conn.execute(
-                "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    entry.seq,
-                    entry.ts,
-                    entry.actor,
-                    entry.ssh_client,
-                    entry.action,
-                    entry.step,
-                    json.dumps(entry.params, sort_keys=True),
-                    entry.outcome,
-                    entry.ref,
-                    entry.prev_hash,
-                    entry.hash,
-                ),
-            )
-            conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('audit_head', ?)",
-                (f"{entry.seq}:{entry.hash}",),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.execute("PRAGMA synchronous=NORMAL")
+    with db.transaction(durable=True) as conn:
+        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        draft = Entry(
+            seq=seq,
+            ts=clock(),
+            actor=user,
+            ssh_client=ssh,
+            action=action,
+            step=step,
+            params=redact.value(params or {}),
+            outcome=redact.text(outcome) if outcome else outcome,
+            ref=ref,
+            prev_hash=prev,
+            hash="",
+        )
+        entry = Entry(**{**asdict(draft), "hash": entry_hash(prev, draft.canonical())})
+        conn.execute(
+            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                entry.seq,
+                entry.ts,
+                entry.actor,
+                entry.ssh_client,
+                entry.action,
+                entry.step,
+                json.dumps(entry.params, sort_keys=True),
+                entry.outcome,
+                entry.ref,
+                entry.prev_hash,
+                entry.hash,
+            ),
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('audit_head', ?)",
+            (f"{entry.seq}:{entry.hash}",),
+        )
     return entry
 
 

@@ -20,10 +20,15 @@ from typing import Any
 import sqlite_utils
 
 from console import redact
-from console.errors import CutoverError
+from console.pids import pid_alive
 from console.plan import Plan, parse_plan
 from console.plan.steps import STEPS, StepState, step_def
 from console.store import audit
+from console.store.connection import Connection, StoreError, dumps
+from console.store.offsets import OffsetTable
+from console.store.processes import ProcessTable
+from console.store.results import ResultTable
+from console.store.samples import SampleTable
 
 APPLICATION_ID = 0x43555430  # "CUT0"
 SCHEMA_VERSION = 1
@@ -78,20 +83,6 @@ CREATE INDEX compare_results_by_window ON compare_results(window_id, topic, part
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class StoreError(CutoverError):
-    """The run database cannot be used; the message says why and what to do."""
-
-
 @dataclass(frozen=True)
 class StepRow:
     """A step's state as recorded."""
@@ -128,9 +119,16 @@ class Store:
         self.path = path
         self.readonly = readonly
         self.clock = clock
-        self._conn = conn
-        self._lock = threading.RLock()
+        self._db = Connection(conn, path, readonly=readonly, clock=clock)
         self._plan: Plan | None = None
+        self.processes = ProcessTable(self._db)
+        """Background processes that outlive the console (:mod:`console.store.processes`)."""
+        self.offsets = OffsetTable(self._db)
+        """The shadow paths' offset maps (:mod:`console.store.offsets`)."""
+        self.samples = SampleTable(self._db)
+        """Shadow lag samples (:mod:`console.store.samples`)."""
+        self.results = ResultTable(self._db)
+        """Comparison windows and results (:mod:`console.store.results`)."""
 
     # -- opening -------------------------------------------------------------------------
 
@@ -170,7 +168,7 @@ class Store:
                 for i, s in enumerate(STEPS)
             )
             audit.append(
-                conn,
+                Connection(conn, tmp, readonly=False, clock=clock),
                 "plan.imported",
                 params={"plan": plan.name, "topics": [t.name for t in plan.topics]},
                 outcome="ok",
@@ -231,26 +229,23 @@ class Store:
         return cls(path, conn, readonly=readonly, clock=clock)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     # -- plan ----------------------------------------------------------------------------
 
     @property
     def plan(self) -> Plan:
         if self._plan is None:
-            with self._lock:
-                text = self._conn.execute("SELECT toml FROM plan WHERE id = 1").fetchone()[0]
+            text = self._db.one("SELECT toml FROM plan WHERE id = 1")[0]
             self._plan = parse_plan(text, f"{self.path} (stored plan)")
         return self._plan
 
     # -- steps ---------------------------------------------------------------------------
 
     def steps(self) -> list[StepRow]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, phase, state, reason, updated_at FROM steps ORDER BY position"
-            ).fetchall()
+        rows = self._db.all(
+            "SELECT id, phase, state, reason, updated_at FROM steps ORDER BY position"
+        )
         return [StepRow(r[0], r[1], StepState(r[2]), r[3], r[4]) for r in rows]
 
     def step(self, step_id: str) -> StepRow:
@@ -261,40 +256,31 @@ class Store:
         self, step_id: str, state: StepState, reason: str = "", *, runner_pid: int | None = None
     ) -> None:
         """Record a step's state; ``runner_pid`` names the process running it."""
-        self._writable()
-        with self._lock:
-            self._conn.execute(
-                "UPDATE steps SET state = ?, reason = ?, updated_at = ?, runner_pid = ? "
-                "WHERE id = ?",
-                (state.value, redact.text(reason), self.clock(), runner_pid, step_id),
-            )
+        self._db.write(
+            "UPDATE steps SET state = ?, reason = ?, updated_at = ?, runner_pid = ? WHERE id = ?",
+            (state.value, redact.text(reason), self.clock(), runner_pid, step_id),
+        )
 
     def orphaned_steps(self) -> list[tuple[str, int]]:
         """Steps recorded as running whose process is gone (killed console, lost session)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, runner_pid FROM steps WHERE state = 'running'"
-            ).fetchall()
-        return [(sid, pid or 0) for sid, pid in rows if not pid or not _alive(pid)]
+        rows = self._db.all("SELECT id, runner_pid FROM steps WHERE state = 'running'")
+        return [(sid, pid or 0) for sid, pid in rows if not pid_alive(pid)]
 
     # -- evidence ------------------------------------------------------------------------
 
     def add_evidence(self, step_id: str, kind: str, body: dict[str, Any]) -> int:
-        self._writable()
-        with self._lock:
-            cur = self._conn.execute(
-                "INSERT INTO evidence(step, kind, created_at, body) VALUES (?,?,?,?)",
-                (step_id, kind, self.clock(), json.dumps(redact.value(body), sort_keys=True)),
-            )
-            return int(cur.lastrowid)
+        cur = self._db.write(
+            "INSERT INTO evidence(step, kind, created_at, body) VALUES (?,?,?,?)",
+            (step_id, kind, self.clock(), dumps(redact.value(body))),
+        )
+        return int(cur.lastrowid)
 
     def latest_evidence(self, step_id: str, kind: str) -> Evidence | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT id, step, kind, created_at, body FROM evidence "
-                "WHERE step = ? AND kind = ? ORDER BY id DESC LIMIT 1",
-                (step_id, kind),
-            ).fetchone()
+        row = self._db.one(
+            "SELECT id, step, kind, created_at, body FROM evidence "
+            "WHERE step = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+            (step_id, kind),
+        )
         if row is None:
             return None
         return Evidence(row[0], row[1], row[2], row[3], json.loads(row[4]))
@@ -303,36 +289,34 @@ class Store:
 
     def log(self, action: str, **kwargs) -> audit.Entry:
         """Append an audit entry, durably, before returning."""
-        self._writable()
-        with self._lock:
-            return audit.append(self._conn, action, clock=self.clock, **kwargs)
+        return audit.append(self._db, action, clock=self.clock, **kwargs)
 
     def audit_latest(self, count: int) -> list[audit.Entry]:
-        with self._lock:
-            return audit.latest(self._conn, count)
+        with self._db.lock:
+            return audit.latest(self._db.raw, count)
 
     def audit_since(self, seq: int) -> list[audit.Entry]:
-        with self._lock:
-            return audit.entries(self._conn, since=seq)
+        with self._db.lock:
+            return audit.entries(self._db.raw, since=seq)
 
     def audit_verify(self) -> audit.Verdict:
-        with self._lock:
-            return audit.verify(self._conn)
+        with self._db.lock:
+            return audit.verify(self._db.raw)
 
     def audit_export(self):
-        with self._lock:
-            return list(audit.export_jsonl(self._conn))
+        with self._db.lock:
+            return list(audit.export_jsonl(self._db.raw))
+
+    # -- for tests and forensics only ----------------------------------------------------
 
     @property
-    def conn(self):
-        """The connection, for engine modules with tables of their own (offset map, samples,
-        comparison results). Hold ``lock`` around any use; never from the UI thread."""
-        return self._conn
+    def conn(self) -> sqlite3.Connection:
+        """The raw connection, for tests that poke at the file as an attacker or a crash
+        would. Nothing in ``console/`` or ``widgets/`` may use it (tests/test_architecture.py
+        checks): everything else calls a typed method of the store or of its tables."""
+        return self._db.raw
 
     @property
     def lock(self) -> threading.RLock:
-        return self._lock
-
-    def _writable(self) -> None:
-        if self.readonly:
-            raise StoreError(f"{self.path} is open read-only; nothing can change in replay")
+        """The lock guarding :attr:`conn`; hold it around any use of it."""
+        return self._db.lock

@@ -8,9 +8,9 @@ transaction markers, aborted records and compaction gaps; on the target, the
 mirror's own transaction markers (one after every mirror transaction) and any
 record some other producer wrote in between.
 
-Runs are stored in the run database's ``offset_runs`` table (``path='builtin'``),
-written after the Kafka transaction that copied the records committed, in one
-SQLite transaction per mirror transaction.
+Runs are stored in the run database's ``offset_runs`` table (``path='builtin'``, see
+:mod:`console.store.offsets`), written after the Kafka transaction that copied the
+records committed, in one SQLite transaction per mirror transaction.
 
 Translation (:func:`translate`) answers for a *position* (the next offset a consumer
 would read, which is what a consumer group commits): inside a run it is exact; in a
@@ -18,8 +18,9 @@ gap between two runs it is exact too, because the mirror copied everything a
 read_committed consumer can see and the gap holds nothing such a consumer reads;
 outside the mapped range it says so and by how many offsets.
 
-This module holds the pure logic (building runs, translating) and the SQLite side; it
-does no Kafka I/O. The mirror (``console.mirror``) feeds it.
+This module holds the pure logic (building runs, translating) and reads and writes the
+map through the store; it does no Kafka I/O. The mirror (:mod:`console.shadow.mirror`)
+feeds it.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def translate_in(
 
     The runs must all belong to one partition; an empty list translates nothing.
     ``mirrored_to`` is the mirror's committed source position for the partition (see
-    ``console.mirror.mirror_positions``): up to it, offsets after the last run are
+    ``console.shadow.mirror.mirror_positions``): up to it, offsets after the last run are
     known to hold no committed record (a trailing transaction marker, say), so a
     position there is still exact.
     """
@@ -237,44 +238,18 @@ def record_runs(store: Store, runs: Iterable[Run]) -> int:
     Re-recording a run that starts at the same source offset replaces it, so a
     recovery that rebuilds a tail it already wrote cannot leave two rows behind.
     """
-    rows = [(r.topic, r.partition, r.src_start, r.tgt_start, r.length, PATH) for r in runs]
-    if not rows:
-        return 0
-    with store.lock:
-        conn = store.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
-                "INSERT OR REPLACE INTO offset_runs "
-                "(topic, partition, src_start, tgt_start, length, path) VALUES (?,?,?,?,?,?)",
-                rows,
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return len(rows)
+    rows = [(r.topic, r.partition, r.src_start, r.tgt_start, r.length) for r in runs]
+    return store.offsets.record_runs(rows, PATH)
 
 
 def runs_for(store: Store, topic: str, partition: int) -> list[Run]:
     """Every run of one partition, by source offset."""
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT src_start, tgt_start, length FROM offset_runs "
-            "WHERE topic = ? AND partition = ? AND path = ? ORDER BY src_start",
-            (topic, partition, PATH),
-        ).fetchall()
-    return [Run(topic, partition, s, t, n) for s, t, n in rows]
+    return [Run(topic, partition, *row) for row in store.offsets.runs(topic, partition, PATH)]
 
 
 def last_run(store: Store, topic: str, partition: int) -> Run | None:
     """The run with the highest source offsets of a partition, if any."""
-    with store.lock:
-        row = store.conn.execute(
-            "SELECT src_start, tgt_start, length FROM offset_runs "
-            "WHERE topic = ? AND partition = ? AND path = ? ORDER BY src_start DESC LIMIT 1",
-            (topic, partition, PATH),
-        ).fetchone()
+    row = store.offsets.last_run(topic, partition, PATH)
     return Run(topic, partition, *row) if row else None
 
 
@@ -287,18 +262,7 @@ def translate(
     the mirror's committed position as ``mirrored_to`` when known (see
     :func:`translate_in`).
     """
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT * FROM ("
-            "  SELECT src_start, tgt_start, length FROM offset_runs"
-            "  WHERE topic = ? AND partition = ? AND path = ? AND src_start <= ?"
-            "  ORDER BY src_start DESC LIMIT 1)"
-            " UNION ALL SELECT * FROM ("
-            "  SELECT src_start, tgt_start, length FROM offset_runs"
-            "  WHERE topic = ? AND partition = ? AND path = ? AND src_start > ?"
-            "  ORDER BY src_start LIMIT 1)",
-            (topic, partition, PATH, src_offset) * 2,
-        ).fetchall()
+    rows = store.offsets.runs_around(topic, partition, src_offset, PATH)
     if not rows:
         return Translation(
             topic,
@@ -315,10 +279,4 @@ def translate(
 
 def mapped_count(store: Store, topic: str | None = None) -> int:
     """How many records the map covers (all topics, or one)."""
-    query = "SELECT COALESCE(SUM(length), 0) FROM offset_runs WHERE path = ?"
-    args: tuple = (PATH,)
-    if topic is not None:
-        query += " AND topic = ?"
-        args += (topic,)
-    with store.lock:
-        return int(store.conn.execute(query, args).fetchone()[0])
+    return store.offsets.mapped_count(PATH, topic)

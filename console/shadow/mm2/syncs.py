@@ -267,26 +267,7 @@ def store_offset_syncs(store: Store, read: SyncRead) -> int:
         (c.topic, c.partition, c.upstream, c.downstream, "checkpoint", c.group)
         for c in read.checkpoints
     ]
-    added = 0
-    with store.lock:
-        conn = store.conn
-        conn.execute("BEGIN")
-        try:
-            for topic, partition, src, tgt, kind, group in dict.fromkeys(rows):
-                cur = conn.execute(
-                    "INSERT INTO offset_syncs(topic, partition, src_offset, tgt_offset, kind, "
-                    "group_id, observed_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS ("
-                    "SELECT 1 FROM offset_syncs WHERE topic = ? AND partition = ? AND "
-                    "src_offset = ? AND tgt_offset = ? AND kind = ? AND group_id IS ?)",
-                    (topic, partition, src, tgt, kind, group, now)
-                    + (topic, partition, src, tgt, kind, group),
-                )
-                added += cur.rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return added
+    return store.offsets.add_syncs(rows, now)
 
 
 def collect_offset_syncs(
@@ -411,17 +392,8 @@ def coarseness(
     between two syncs re-reads at most ``gap - 1`` records, where ``gap`` is their distance
     in source offsets (fewer where the source skips offsets for transaction markers).
     """
-    with store.lock:
-        sync_rows = store.conn.execute(
-            "SELECT DISTINCT src_offset, tgt_offset FROM offset_syncs WHERE topic = ? AND "
-            "partition = ? AND kind = 'offset-sync' ORDER BY src_offset, tgt_offset",
-            (topic, partition),
-        ).fetchall()
-        cp_rows = store.conn.execute(
-            "SELECT group_id, src_offset, tgt_offset FROM offset_syncs WHERE topic = ? AND "
-            "partition = ? AND kind = 'checkpoint' ORDER BY rowid",
-            (topic, partition),
-        ).fetchall()
+    sync_rows = store.offsets.syncs(topic, partition, "offset-sync")
+    cp_rows = store.offsets.group_syncs(topic, partition, "checkpoint")
     ups = sorted({r[0] for r in sync_rows})
     gaps = [b - a for a, b in zip(ups, ups[1:], strict=False)]
     latest: dict[str, tuple[int, int]] = {}
@@ -473,12 +445,7 @@ def _translation(
 
 def partitions_with_syncs(store: Store, topic: str) -> list[int]:
     """Partitions of ``topic`` that have any stored sync or checkpoint."""
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT DISTINCT partition FROM offset_syncs WHERE topic = ? ORDER BY partition",
-            (topic,),
-        ).fetchall()
-    return [r[0] for r in rows]
+    return store.offsets.partitions_with_syncs(topic)
 
 
 def source_end_offsets(
