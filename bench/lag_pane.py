@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from textual.app import App, ComposeResult  # noqa: E402
 
-from widgets.lag_pane import LagPane, LagRow, LagView  # noqa: E402
+from console.views.lag import LagRow, LagView  # noqa: E402
+from widgets.lag_pane import LagPane  # noqa: E402
 
 
 class PaneApp(App):

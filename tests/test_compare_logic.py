@@ -26,9 +26,10 @@ from console.compare.model import (
 from console.compare.records import Rec, fingerprint, wire_id
 from console.compare.resolve import PartitionWindow, TopicWindow, resolve_topic
 from console.compare.schema import registry_result
-from console.compare.view import WindowInfo, build_view, detail_lines
+from console.compare.view import build_view
 from console.kafka import provenance
 from console.plan import Thresholds, parse_plan
+from console.views.comparison import WindowInfo, detail_lines
 from tests.helpers import demo_plan_text
 
 PROV = provenance.HEADER

@@ -10,7 +10,8 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from console.compare.model import CheckResult, Example, Verdict
-from console.compare.view import WindowInfo, build_view
+from console.compare.view import build_view
+from console.views.comparison import WindowInfo
 from widgets.comparison_pane import ComparisonPane, records, verdict_text
 
 WINDOW = WindowInfo(

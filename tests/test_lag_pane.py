@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from widgets.lag_pane import LagPane, LagRow, LagView, sparkline
+from console.views.lag import LagRow, LagView
+from widgets.lag_pane import LagPane, sparkline
 
 
 class PaneApp(App):

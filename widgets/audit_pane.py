@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.widgets import DataTable
 
-
-@dataclass(frozen=True)
-class AuditRow:
-    """One audit entry as the pane shows it."""
-
-    seq: int
-    time: str
-    actor: str
-    action: str
-    step: str
-    outcome: str
+from console.views.audit import AuditRow
 
 
 class AuditPane(DataTable):

@@ -1,9 +1,10 @@
 """The comparison pane: one row per topic and check, drilled down to partitions and examples.
 
-It renders a :class:`console.compare_view.ComparisonView` it is given (the console
-builds one in a worker with ``console.compare.load_view``) and never reads Kafka or
-the run database. Verdicts are a glyph and a word (``✓ OK``, ``! WARN``, ``✗ RED``,
-``? NO DATA``), colour only as a bonus; figures are right-aligned with their unit.
+It renders a :class:`console.views.comparison.ComparisonView` it is given (the console
+builds one in a worker with ``console.compare.history.load_view``) and never reads
+Kafka or the run database. Verdicts read from the one status table (``✓ OK``,
+``! WARN``, ``✗ RED``, ``? NO DATA``), colour only as a bonus; figures are right-aligned
+with their unit.
 Rows are updated in place by key, so a live comparison refreshing every few seconds
 keeps the cursor where the operator left it.
 
@@ -22,14 +23,9 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from console.compare.view import ComparisonView, ResultRow, detail_lines
-
-_VERDICTS = {
-    "OK": ("✓ OK", "green"),
-    "WARN": ("! WARN", "yellow"),
-    "RED": ("✗ RED", "bold red"),
-    "NO_DATA": ("? NO DATA", "magenta"),
-}
+from console.views.comparison import ComparisonView, ResultRow, detail_lines
+from console.views.status import status
+from widgets.style import number, status_text
 
 # Widths that fit the 43 columns inside the pane's border at 80x24 (with one cell of
 # padding each side of each column); wider panes add the two sides' record counts,
@@ -44,30 +40,12 @@ REASON_FROM = 118
 
 def verdict_text(verdict: str) -> Text:
     """A verdict as glyph plus word, padded so columns line up."""
-    word, style = _VERDICTS.get(verdict, (f"? {verdict}", ""))
-    return Text(word.ljust(9), style=style)
+    return status_text(verdict, width=9)
 
 
 def records(value: int | None) -> Text:
     """A record count in at most 9 cells, right-aligned, with its unit."""
-    if value is None:
-        return Text("-", justify="right", style="dim")
-    # Truncated, not rounded, so 99,999 reads 99.9k and never grows a digit.
-    if value < 10_000:
-        figure = f"{value:,}"
-    elif value < 100_000:
-        figure = f"{value // 100 / 10:.1f}k"
-    elif value < 1_000_000:
-        figure = f"{value // 1000}k"
-    elif value < 10_000_000:
-        figure = f"{value // 10_000 / 100:.2f}M"
-    elif value < 100_000_000:
-        figure = f"{value // 100_000 / 10:.1f}M"
-    elif value < 1_000_000_000:
-        figure = f"{value // 1_000_000}M"
-    else:
-        figure = f"{value // 10_000_000 / 100:.2f}G"
-    return Text(f"{figure} rec", justify="right")
+    return number(value, "rec")
 
 
 class ComparisonPane(Vertical):
@@ -205,11 +183,14 @@ class ComparisonPane(Vertical):
             state = "" if w.status == "done" else f" {w.status.upper()}"
             line.append(f"#{w.id}{state} {w.label} · ")
             if view.red:
-                line.append(f"✗ {view.red} RED", style="bold red")
+                red = status("RED")
+                line.append(f"{red.glyph} {view.red} {red.word}", style=red.style)
             elif view.no_data:
-                line.append(f"? {view.no_data} NO DATA", style="magenta")
+                gap = status("NO_DATA")
+                line.append(f"{gap.glyph} {view.no_data} {gap.word}", style=gap.style)
             else:
-                line.append("✓ no RED", style="green")
+                ok = status("OK")
+                line.append(f"{ok.glyph} no RED", style=ok.style)
         self.query_one(".cmp-summary", Static).update(line)
 
     def on_resize(self, event) -> None:

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.widgets import Static
 
-
-@dataclass(frozen=True)
-class HeaderInfo:
-    """What the header shows."""
-
-    plan: str
-    source: str
-    target: str
-    source_release: str = "?"
-    target_release: str = "?"
-    mode: str = "LIVE"
+from console.views.header import HeaderInfo
 
 
 class HeaderBar(Static):

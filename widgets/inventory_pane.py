@@ -3,50 +3,15 @@ does not add up. Figures are right-aligned with their units."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from console.views.inventory import GroupRow, InventoryView, TopicRow
+from console.views.status import status
 from widgets.style import number
-
-
-@dataclass(frozen=True)
-class TopicRow:
-    """A plan topic on both sides."""
-
-    name: str
-    risk: str
-    source_partitions: int | None
-    target_partitions: int | None
-    source_records: int | None
-    target_records: int | None
-
-
-@dataclass(frozen=True)
-class GroupRow:
-    """A consumer group on one side."""
-
-    side: str
-    id: str
-    state: str
-    members: int
-    lag: int | None
-
-
-@dataclass(frozen=True)
-class InventoryView:
-    """Everything the pane shows."""
-
-    as_of: str
-    clusters: list[str]
-    topics: list[TopicRow]
-    groups: list[GroupRow]
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 class InventoryPane(Vertical):
@@ -105,9 +70,13 @@ class InventoryPane(Vertical):
         self.border_subtitle = f"as of {view.as_of[11:19]} UTC"
         text = Text("\n".join(view.clusters), no_wrap=True, overflow="ellipsis")
         if view.problems:
-            text.append(f"\nRED  {len(view.problems)} problem(s): {view.problems[0]}", "bold red")
+            red = status("RED")
+            text.append(
+                f"\n{red.label} {len(view.problems)} problem(s): {view.problems[0]}", red.style
+            )
         if view.notes:
-            text.append(f"\nNOTE {len(view.notes)}: {view.notes[0]}", style="yellow")
+            note = status("NOTE")
+            text.append(f"\n{note.label} {len(view.notes)}: {view.notes[0]}", style=note.style)
         if view.problems or view.notes:
             text.append("\nenter on a row: everything, in full", style="dim")
         summary.update(text)

@@ -8,54 +8,15 @@ samples are old the pane says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from widgets.style import number
+from console.views.lag import LagRow, LagView
+from widgets.style import number, status_text
 
 BARS = "▁▂▃▄▅▆▇█"
-VERDICTS = {
-    "OK": ("✓ OK", "green"),
-    "WARN": ("▲ WARN", "yellow"),
-    "RED": ("✗ RED", "bold red"),
-    "NO_DATA": ("? NO DATA", "dim"),
-}
-
-
-@dataclass(frozen=True)
-class LagRow:
-    """A partition, or a topic's total when ``partition`` is None."""
-
-    topic: str
-    partition: int | None
-    verdict: str
-    trend: str
-    lag_records: int | None
-    lag_seconds: float | None
-    source_end: int | None
-    mirrored: int | None
-    history: list[int] = field(default_factory=list)
-    eta_seconds: float | None = None
-
-    @property
-    def key(self) -> str:
-        return self.topic if self.partition is None else f"{self.topic}/{self.partition}"
-
-
-@dataclass(frozen=True)
-class LagView:
-    """Everything the pane shows."""
-
-    as_of: str | None
-    stale: bool
-    path: str
-    processes: list[str]
-    rows: list[LagRow]
-    exact: bool = True
 
 
 class _Label(Text):
@@ -74,8 +35,8 @@ def sparkline(values: list[int], width: int = 8) -> str:
 
 
 def verdict_text(verdict: str) -> Text:
-    word, style = VERDICTS.get(verdict, (verdict, ""))
-    return Text(word, style=style)
+    """A verdict as glyph plus word, from the one status table."""
+    return status_text(verdict)
 
 
 class LagPane(Vertical):

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from console.views.runbook import StepView
 from widgets.style import state_text
-
-
-@dataclass(frozen=True)
-class StepView:
-    """One step as the pane shows it."""
-
-    id: str
-    phase: str
-    title: str
-    state: str
-    available: bool
 
 
 class RunbookPane(OptionList):

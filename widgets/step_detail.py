@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.widgets import Static
 
+from console.views.runbook import StepDetail
 from widgets.style import state_text
-
-
-@dataclass(frozen=True)
-class StepDetail:
-    """What the pane shows for one step."""
-
-    title: str
-    phase: str
-    summary: str
-    state: str
-    reason: str
-    updated_at: str
-    available: bool
-    confirm: str
-    progress: str = ""
 
 
 class StepDetailPane(Static):

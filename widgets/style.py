@@ -1,40 +1,59 @@
-"""How a step state or verdict reads: a glyph and a word first, colour only as a bonus.
+"""The one look of a status and of a figure, for every pane.
 
-Operators on a 16-colour SSH terminal or with NO_COLOR=1 must read status from the
-text alone, so every status carries a word.
+:func:`status_text` renders the one status table (:mod:`console.views.status`): a
+glyph and a word first, colour only as a bonus, so operators on a 16-colour SSH
+terminal or with ``NO_COLOR=1`` read the status from the text alone. :func:`number`
+is the one number formatter: right-aligned, with its unit, short enough for 80x24
+columns, and the same symbol for a figure that is not known.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
 
-_STYLES = {
-    "pending": ("·", "PENDING", "dim"),
-    "running": ("▶", "RUNNING", "bold yellow"),
-    "passed": ("✓", "PASSED", "bold green"),
-    "failed": ("✗", "FAILED", "bold red"),
-    "blocked": ("■", "BLOCKED", "magenta"),
-    "waived": ("~", "WAIVED", "cyan"),
-}
+from console.views.status import UNKNOWN, status
+
+
+def status_text(key: str, *, width: int = 0) -> Text:
+    """A step state or verdict as glyph plus word, padded to ``width`` so columns line up."""
+    found = status(key)
+    return Text(found.label.ljust(width), style=found.style)
 
 
 def state_text(state: str, *, width: int = 9) -> Text:
     """A step state as glyph plus word, padded so columns line up."""
-    glyph, word, style = _STYLES.get(state, ("?", state.upper(), ""))
-    return Text(f"{glyph} {word}".ljust(width), style=style)
+    return status_text(state, width=width)
+
+
+def figure(value: int | float) -> str:
+    """A figure in at most 5 characters from 10,000 up (``12.3k``, ``4.56M``).
+
+    Truncated, not rounded, so 99,999 reads 99.9k and never grows a digit; below 10,000
+    it is exact (``9,999``, or ``12.5`` for a fraction).
+    """
+    if isinstance(value, float) and abs(value) < 10_000:
+        return f"{value:,.1f}"
+    value = int(value)
+    sign, value = ("-", -value) if value < 0 else ("", value)
+    if value < 10_000:
+        text = f"{value:,}"
+    elif value < 100_000:
+        text = f"{value // 100 / 10:.1f}k"
+    elif value < 1_000_000:
+        text = f"{value // 1000}k"
+    elif value < 10_000_000:
+        text = f"{value // 10_000 / 100:.2f}M"
+    elif value < 100_000_000:
+        text = f"{value // 100_000 / 10:.1f}M"
+    elif value < 1_000_000_000:
+        text = f"{value // 1_000_000}M"
+    else:
+        text = f"{value // 10_000_000 / 100:.2f}G"
+    return sign + text
 
 
 def number(value: int | float | None, unit: str = "") -> Text:
-    """A right-aligned figure with its unit; unknown values say so.
-
-    Figures of a million or more are shortened (1.23M) so columns stay narrow at 80x24.
-    """
+    """A right-aligned figure with its unit; an unknown one reads as the one symbol."""
     if value is None:
-        return Text("n/a", justify="right", style="dim")
-    if abs(value) >= 1_000_000:
-        figure = f"{value / 1_000_000:.2f}M"
-    elif isinstance(value, int):
-        figure = f"{value:,}"
-    else:
-        figure = f"{value:,.1f}"
-    return Text(f"{figure} {unit}".rstrip(), justify="right")
+        return Text(UNKNOWN, justify="right", style="dim")
+    return Text(f"{figure(value)} {unit}".rstrip(), justify="right")

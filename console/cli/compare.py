@@ -21,8 +21,7 @@ from console.errors import Cancelled, ExitCode
 from console.plan import credentials
 from console.plan.credentials import CredentialError
 from console.store import Store, StoreError
-
-_GLYPH = {"OK": "✓ OK", "WARN": "! WARN", "RED": "✗ RED", "NO_DATA": "? NO DATA"}
+from console.views.status import status
 
 
 def add_subparser(sub) -> argparse.ArgumentParser:
@@ -138,7 +137,8 @@ def _print(report) -> None:
     )
     for row in view.rows:
         figure = "" if row.count is None else f"{row.count:>12,} "
-        print(f"  {_GLYPH[row.verdict]:<10} {row.topic:<16} {row.label:<10} {figure}{row.reason}")
+        verdict = status(row.verdict).label
+        print(f"  {verdict:<10} {row.topic:<16} {row.label:<10} {figure}{row.reason}")
         if row.verdict in (Verdict.RED.value, Verdict.WARN.value):
             for example in row.examples[:3]:
                 print(f"{'':14}{example}")

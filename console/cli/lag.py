@@ -8,6 +8,7 @@ from pathlib import Path
 from console.cli.handler import command
 from console.shadow import lag
 from console.store import Store
+from console.views.status import UNKNOWN
 
 
 def add_subparser(sub) -> None:
@@ -39,7 +40,7 @@ def cmd_lag(args) -> int:
     if args.json:
         print(
             json.dumps(
-                {"as_of": as_of, "partitions": [t.__dict__ for t in trends]},
+                {"as_of": as_of, "partitions": [lag.row_json(t) for t in trends]},
                 indent=2,
                 default=str,
             )
@@ -51,8 +52,8 @@ def cmd_lag(args) -> int:
         print(f"Shadow lag as of {as_of}  (worst first)")
         print(f"{'VERDICT':8} {'TREND':12} {'TOPIC':>16} {'P':>4} {'LAG rec':>12} {'LAG s':>8}")
         for t in trends if args.all else trends[:20]:
-            lag_rec = "n/a" if t.lag_records is None else f"{t.lag_records:,}"
-            lag_s = "n/a" if t.lag_seconds is None else f"{t.lag_seconds:.1f}"
+            lag_rec = UNKNOWN if t.lag_records is None else f"{t.lag_records:,}"
+            lag_s = UNKNOWN if t.lag_seconds is None else f"{t.lag_seconds:.1f}"
             print(
                 f"{t.verdict:8} {t.trend:12} {t.topic:>16} {t.partition:>4} "
                 f"{lag_rec:>12} {lag_s:>8}"

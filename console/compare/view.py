@@ -1,7 +1,8 @@
 """What the comparison pane shows, built from stored results: plain data, no I/O.
 
-The pane (``widgets/comparison_pane.py``) renders a :class:`ComparisonView`; the
-console builds one with :func:`console.compare.load_view` in a worker thread. One row
+The pane (``widgets/comparison_pane.py``) renders a
+:class:`~console.views.comparison.ComparisonView`; the console builds one with
+:func:`console.compare.history.load_view` in a worker thread. One row
 per topic and check folds the partitions together (worst verdict wins; partitions
 idle on both sides are left out unless all are); drilling down shows the partitions
 of that row, then one row's reason and examples in full.
@@ -9,9 +10,8 @@ of that row, then one row's reason and examples in full.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from console.compare.model import CHECK_BY_NAME, CHECK_NAMES, CheckResult, Verdict, worst
+from console.views.comparison import ComparisonView, ResultRow, WindowInfo
 
 # The figure each check's row shows in its count column.
 HEADLINE = {
@@ -49,69 +49,6 @@ SHORT = {
 }
 
 
-@dataclass(frozen=True)
-class ResultRow:
-    """One line of the pane: a topic's check, or one partition of it."""
-
-    topic: str
-    partition: int | None
-    """None on a topic row (all partitions folded, or a topic-wide check)."""
-    check: str
-    verdict: str
-    """``OK``, ``WARN``, ``RED`` or ``NO_DATA``."""
-    count: int | None
-    """The check's headline figure (records), None when it has none."""
-    source: int | None
-    """Source records in the window (records)."""
-    target: int | None
-    """Target records in the window (records)."""
-    reason: str
-    examples: tuple[str, ...] = ()
-    """Offending records, one line each: partition and offset on each side, key, what."""
-    partitions: int = 0
-    """On a topic row: how many partition rows it folds."""
-
-    @property
-    def key(self) -> str:
-        """Stable identity, so the pane updates rows in place."""
-        part = "*" if self.partition is None else str(self.partition)
-        return f"{self.topic}/{self.check}/{part}"
-
-    @property
-    def label(self) -> str:
-        return SHORT.get(self.check, self.check)
-
-
-@dataclass(frozen=True)
-class WindowInfo:
-    """Which comparison the rows come from."""
-
-    id: int
-    started_at: str
-    finished_at: str | None
-    status: str
-    """``running``, ``done``, ``cancelled`` or ``failed``."""
-    label: str
-    """What was compared, in words (``whole log``, ``offsets 100..200``, ``live, 4 windows``)."""
-    records: int
-    """Source records compared (records)."""
-
-
-@dataclass(frozen=True)
-class ComparisonView:
-    """Everything the comparison pane shows."""
-
-    window: WindowInfo | None
-    rows: tuple[ResultRow, ...] = ()
-    """One per topic and check, in the checks' order."""
-    detail: dict[str, tuple[ResultRow, ...]] = field(default_factory=dict)
-    """Per topic row key: its partition rows (and topic-wide row)."""
-    progress: str | None = None
-    """A running comparison's progress, in words; None when none runs."""
-    red: int = 0
-    no_data: int = 0
-
-
 def _headline(check: str, counts: dict) -> int | None:
     name = HEADLINE.get(check)
     if name is None:
@@ -132,6 +69,7 @@ def result_row(r: CheckResult) -> ResultRow:
         counts.get("target") if r.check == "counts" else None,
         r.reason,
         tuple(e.line() for e in r.examples),
+        **_names(r.check),
     )
 
 
@@ -190,30 +128,25 @@ def _fold(topic: str, check: str, found: list[CheckResult]) -> ResultRow:
         reason = f"{len(bad)} of {len(parts)} partitions: {lead.reason}"
     examples = tuple(e.line() for r in judged for e in r.examples)[:10]
     return ResultRow(
-        topic, None, check, verdict.value, headline, source, target, reason, examples, len(found)
+        topic,
+        None,
+        check,
+        verdict.value,
+        headline,
+        source,
+        target,
+        reason,
+        examples,
+        len(found),
+        **_names(check),
     )
 
 
-def detail_lines(row: ResultRow, window: WindowInfo | None) -> tuple[str, list[str]]:
-    """A row in full, for a detail screen: verdict, reason, then every example."""
-    what = CHECK_BY_NAME.get(row.check)
-    where = row.topic if row.partition is None else f"{row.topic}[{row.partition}]"
-    title = f"{where} · {what.title if what else row.check}"
-    verdict = "NO DATA" if row.verdict == Verdict.NO_DATA.value else row.verdict
-    lines = [f"{verdict}  {row.reason}", ""]
-    if what is not None:
-        lines.append(f"Checks: {what.what}.")
-    if window is not None:
-        lines.append(
-            f"Window #{window.id} ({window.label}), started {window.started_at}, {window.status}"
-        )
-    if row.source is not None or row.target is not None:
-        lines.append(f"Records: source {row.source}, target {row.target}")
-    lines.append("")
-    if row.examples:
-        lines.append("First examples (fetch one with e.g. kafka-console-consumer")
-        lines.append("  --topic T --partition P --offset O --max-messages 1):")
-        lines.extend(f"  {e}" for e in row.examples)
-    else:
-        lines.append("No examples.")
-    return title, lines
+def _names(check: str) -> dict[str, str]:
+    """A check's short label, full title and description, for the row."""
+    found = CHECK_BY_NAME.get(check)
+    return {
+        "label": SHORT.get(check, check),
+        "title": found.title if found else check,
+        "what": found.what if found else "",
+    }

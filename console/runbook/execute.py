@@ -20,18 +20,7 @@ from console.kafka.inventory import take_inventory
 from console.plan import credentials
 from console.plan.steps import StepDef, StepState, step_def
 from console.store import Store
-
-
-@dataclass(frozen=True)
-class GatePreview:
-    """What a gate shows before the operator decides."""
-
-    step: str
-    title: str
-    lines: list[str]
-    confirm: str
-    mutating: bool
-    blocked: str | None
+from console.views.gate import GateView
 
 
 @dataclass(frozen=True)
@@ -101,7 +90,7 @@ def recover(store: Store) -> list[str]:
     return messages
 
 
-def preview(store: Store, step_id: str) -> GatePreview:
+def preview(store: Store, step_id: str) -> GateView:
     """The gate for a step: what it will read or change, and what must be typed."""
     step = step_def(step_id)
     plan = store.plan
@@ -124,7 +113,7 @@ def preview(store: Store, step_id: str) -> GatePreview:
             lines = [step.summary, f"(could not work out the details: {redact.text(str(exc))})"]
     else:
         lines = [step.summary]
-    return GatePreview(step.id, step.title, lines, step.confirm, step.mutating, blocked)
+    return GateView(step.id, step.title, lines, step.confirm, step.mutating, blocked)
 
 
 def _principal(spec) -> str:

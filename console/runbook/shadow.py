@@ -168,7 +168,9 @@ def judge_lag(store: Store, cancel: threading.Event, progress: Progress) -> Step
     as_of = lag.last_sample_time(store)
     body = {
         "as_of": as_of,
-        "partitions": [{k: v for k, v in t.__dict__.items() if k != "history"} for t in trends],
+        "partitions": [
+            {k: v for k, v in lag.row_json(t).items() if k != "history"} for t in trends
+        ],
     }
     if not trends:
         return StepOutcome(

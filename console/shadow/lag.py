@@ -18,7 +18,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from confluent_kafka import TopicPartition
@@ -30,6 +30,7 @@ from console.plan import Plan, Thresholds, credentials
 from console.shadow import mm2
 from console.shadow.mirror.positions import mirror_positions
 from console.store import Store
+from console.views.lag import LagRow
 
 SAMPLER = "sampler"
 STALE_AFTER_S = 30.0
@@ -49,25 +50,9 @@ class Sample:
     lag_seconds: float | None
 
 
-@dataclass(frozen=True)
-class Trend:
-    """The verdict for one partition over the trend window."""
-
-    topic: str
-    partition: int
-    trend: str  # steady | catching up | growing | stalled | no data
-    verdict: str  # OK | WARN | RED | NO_DATA
-    reason: str
-    lag_records: int | None
-    lag_seconds: float | None
-    source_end: int | None
-    mirrored: int | None
-    history: list[int] = field(default_factory=list)
-    eta_seconds: float | None = None
-
-
-def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -> Trend:
-    """Judge one partition's recent samples (oldest first)."""
+def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -> LagRow:
+    """Judge one partition's recent samples (oldest first): its trend and verdict, as the
+    row the lag pane shows."""
     window = samples[-thresholds.lag_trend_window_samples :]
     last = window[-1] if window else None
     known = [s for s in window if s.lag_records is not None]
@@ -82,7 +67,7 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
         history=history,
     )
     if len(known) < 3 or last is None or last.lag_records is None:
-        return Trend(
+        return LagRow(
             trend="no data",
             verdict="NO_DATA",
             reason=f"{len(known)} of at least 3 samples; lag is not judged on fewer",
@@ -95,10 +80,10 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
         f"{thresholds.max_shadow_lag_records:,} rec / {thresholds.max_shadow_lag_seconds:g} s"
     )
     if 0 in history[-3:]:
-        return Trend(trend="steady", verdict="OK", reason="caught up within the window", **base)
+        return LagRow(trend="steady", verdict="OK", reason="caught up within the window", **base)
     positions = [s.mirrored for s in known if s.mirrored is not None]
     if positions and len(set(positions)) == 1:
-        return Trend(
+        return LagRow(
             trend="stalled",
             verdict="RED",
             reason=f"position stuck at {positions[0]:,} for {len(positions)} samples "
@@ -107,7 +92,7 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
         )
     rises = all(b > a for a, b in zip(history, history[1:], strict=False))
     if rises:
-        return Trend(
+        return LagRow(
             trend="growing",
             verdict="RED" if over else "WARN",
             reason=f"lag rose at every one of {len(history)} samples; {limits}",
@@ -115,14 +100,14 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
         )
     if history[-1] < history[0]:
         rate = (history[0] - history[-1]) / max(interval_s * (len(history) - 1), 1e-9)
-        return Trend(
+        return LagRow(
             trend="catching up",
             verdict="WARN" if over else "OK",
             reason=f"lag falling about {rate:,.0f} rec/s; {limits}",
             eta_seconds=history[-1] / rate if rate > 0 else None,
             **base,
         )
-    return Trend(
+    return LagRow(
         trend="steady",
         verdict="RED" if over else "OK",
         reason=f"lag level; {limits}",
@@ -130,7 +115,7 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
     )
 
 
-def latest_trends(store: Store, plan: Plan) -> list[Trend]:
+def latest_trends(store: Store, plan: Plan) -> list[LagRow]:
     """Verdicts for every sampled partition, worst first."""
     interval_s = plan.shadow.sample_interval_s
     window = plan.thresholds.lag_trend_window_samples
@@ -141,10 +126,27 @@ def latest_trends(store: Store, plan: Plan) -> list[Trend]:
     trends = []
     for series in by_tp.values():
         trend = judge(series, plan.thresholds, interval_s=interval_s)
-        trends.append(Trend(**{**trend.__dict__, "history": [s.lag_records or 0 for s in series]}))
+        trends.append(replace(trend, history=[s.lag_records or 0 for s in series]))
     order = {"RED": 0, "NO_DATA": 1, "WARN": 2, "OK": 3}
     trends.sort(key=lambda t: (order[t.verdict], -(t.lag_records or 0), t.topic, t.partition))
     return trends
+
+
+def row_json(row: LagRow) -> dict:
+    """A partition's verdict as ``cutover lag --json`` and the step's evidence give it."""
+    return {
+        "topic": row.topic,
+        "partition": row.partition,
+        "trend": row.trend,
+        "verdict": row.verdict,
+        "reason": row.reason,
+        "lag_records": row.lag_records,
+        "lag_seconds": row.lag_seconds,
+        "source_end": row.source_end,
+        "mirrored": row.mirrored,
+        "history": row.history,
+        "eta_seconds": row.eta_seconds,
+    }
 
 
 def last_sample_time(store: Store) -> str | None:

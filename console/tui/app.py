@@ -26,15 +26,21 @@ from console.runbook import execute as steps
 from console.shadow import lag
 from console.store import Evidence, StepRow, Store
 from console.store.audit import Entry, Verdict
-from console.tui.screens.gate import GateDialog, GateView
+from console.tui.screens.gate import GateDialog
 from console.tui.screens.help import DetailScreen, HelpScreen
-from widgets.audit_pane import AuditPane, AuditRow
+from console.views.audit import AuditRow
+from console.views.gate import GateView
+from console.views.header import HeaderInfo
+from console.views.inventory import GroupRow, InventoryView, TopicRow
+from console.views.lag import LagRow, LagView
+from console.views.runbook import StepDetail, StepView
+from widgets.audit_pane import AuditPane
 from widgets.comparison_pane import ComparisonPane
-from widgets.header_bar import HeaderBar, HeaderInfo
-from widgets.inventory_pane import GroupRow, InventoryPane, InventoryView, TopicRow
-from widgets.lag_pane import LagPane, LagRow, LagView
-from widgets.runbook_pane import RunbookPane, StepView
-from widgets.step_detail import StepDetail, StepDetailPane
+from widgets.header_bar import HeaderBar
+from widgets.inventory_pane import InventoryPane
+from widgets.lag_pane import LagPane
+from widgets.runbook_pane import RunbookPane
+from widgets.step_detail import StepDetailPane
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 POLL_SECONDS = 2.0
@@ -305,10 +311,7 @@ class CutoverApp(App[int]):
 
     @work(thread=True, group="gate", exit_on_error=False, description="prepare gate")
     def _prepare_gate(self, step_id: str) -> None:
-        p = steps.preview(self.store, step_id)
-        self.post_message(
-            GatePrepared(GateView(p.step, p.title, p.lines, p.confirm, p.mutating, p.blocked))
-        )
+        self.post_message(GatePrepared(steps.preview(self.store, step_id)))
 
     def on_gate_prepared(self, message: GatePrepared) -> None:
         gate = message.gate

@@ -8,8 +8,6 @@ records the decision in the audit log before anything runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,17 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-
-@dataclass(frozen=True)
-class GateView:
-    """What the gate shows."""
-
-    step: str
-    title: str
-    lines: list[str]
-    confirm: str
-    mutating: bool
-    blocked: str | None
+from console.views.gate import GateView
 
 
 class GateDialog(ModalScreen[str | None]):

@@ -1,0 +1,32 @@
+"""What the runbook pane and the step detail pane show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One step as the runbook pane shows it."""
+
+    id: str
+    phase: str
+    """The phase's title, shown as a heading."""
+    title: str
+    state: str
+    available: bool
+
+
+@dataclass(frozen=True)
+class StepDetail:
+    """What the step detail pane shows for the highlighted step."""
+
+    title: str
+    phase: str
+    summary: str
+    state: str
+    reason: str
+    updated_at: str
+    available: bool
+    confirm: str
+    progress: str = ""
