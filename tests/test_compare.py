@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from console import runbook as steps
 from console.cli.main import main
 from console.compare.align import AlignSettings
 from console.compare.engine import compare
@@ -31,7 +32,6 @@ from console.errors import Cancelled
 from console.kafka import provenance
 from console.plan import parse_plan
 from console.plan.steps import StepState
-from console.runbook import execute as steps
 from console.store import Store
 from tests.helpers import demo_plan_text
 

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
+from console import runbook as steps
 from console.cli.main import main
 from console.plan import parse_plan
 from console.plan.steps import StepState
-from console.runbook import execute as steps
 from console.store import SCHEMA_VERSION, Store, StoreError
 from tests.helpers import ROOT, demo_plan_text
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import sys
 
+from console import runbook
 from console.cli.handler import CommandError, command
 from console.errors import ExitCode
 from console.plan.steps import STEPS, StepState
-from console.runbook import execute
 from console.store import Store
 
 
@@ -50,13 +50,13 @@ def cmd_status(args) -> int:
 def cmd_step(args) -> int:
     store = Store.open(args.db)
     try:
-        for message in execute.recover(store):
+        for message in runbook.recover(store):
             print(f"note: {message}", file=sys.stderr)
-        opened, message = execute.decide(store, args.step, args.confirm, via="cli")
+        opened, message = runbook.decide(store, args.step, args.confirm, via="cli")
         if not opened:
             raise CommandError(f"gate for '{args.step}' stayed shut: {message}", ExitCode.USAGE)
         progress = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda m: None)
-        outcome = execute.run(store, args.step, progress=progress)
+        outcome = runbook.run(store, args.step, progress=progress)
     finally:
         store.close()
     if args.json:
@@ -74,8 +74,8 @@ def cmd_step(args) -> int:
             f"{outcome.step}: {outcome.state.value.upper()}"
             + (f": {outcome.reason}" if outcome.reason else "")
         )
-        if outcome.detail and outcome.step == "inventory":
-            _print_inventory(outcome.detail)
+        for line in runbook.report_lines(outcome):
+            print(line)
     return ExitCode.OK if outcome.state is StepState.PASSED else ExitCode.FAILED
 
 
@@ -92,22 +92,3 @@ def add_subparser(sub) -> None:
     p.add_argument("--confirm", required=True, help="the word the gate asks for")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_step)
-
-
-def _print_inventory(body: dict) -> None:
-    for side in ("source", "target"):
-        inv = body.get(side)
-        if not inv:
-            continue
-        brokers = ", ".join(
-            f"{b['id']}@{b['host']}:{b['port']} Kafka {b['release']}" for b in inv["brokers"]
-        )
-        user_topics = [t for t in inv["topics"] if not t["internal"]]
-        print(
-            f"  {side}: cluster {inv['cluster_id']}  brokers {brokers}  "
-            f"{len(user_topics)} topics  {len(inv['groups'])} groups"
-        )
-    for problem in body.get("problems", []):
-        print(f"  problem: {problem}")
-    for note in body.get("notes", []):
-        print(f"  note: {note}")

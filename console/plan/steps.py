@@ -2,8 +2,9 @@
 
 This is data, not behaviour: which steps exist, in which phase and order, what
 an operator must type to open each gate, and whether the step can run in this
-version. :mod:`console.steps` runs them; a step without a registered runner is listed
-but its gate stays shut.
+version. :mod:`console.runbook` runs them; a step without a runner in
+:mod:`console.runbook.registry` is listed but its gate stays shut. Phases and steps are
+known by id; their titles are only for people.
 """
 
 from __future__ import annotations
@@ -19,11 +20,28 @@ class StepState(StrEnum):
     RUNNING = "running"
     PASSED = "passed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    """The operator cancelled it while it ran; nothing it would have recorded was."""
     BLOCKED = "blocked"
     WAIVED = "waived"
 
 
-PHASES = ("Inventory", "Shadow path", "Safe consumers", "Comparison", "Cutover and rollback")
+@dataclass(frozen=True)
+class PhaseDef:
+    """One phase of the runbook."""
+
+    id: str
+    title: str
+
+
+PHASES: tuple[PhaseDef, ...] = (
+    PhaseDef("inventory", "Inventory"),
+    PhaseDef("shadow", "Shadow path"),
+    PhaseDef("safe-consumers", "Safe consumers"),
+    PhaseDef("comparison", "Comparison"),
+    PhaseDef("cutover", "Cutover and rollback"),
+)
+PHASE_BY_ID = {phase.id: phase for phase in PHASES}
 
 
 @dataclass(frozen=True)
@@ -32,16 +50,21 @@ class StepDef:
 
     id: str
     phase: str
+    """The id of its phase (see :data:`PHASES`)."""
     title: str
     summary: str
     confirm: str
     mutating: bool
 
+    @property
+    def phase_title(self) -> str:
+        return PHASE_BY_ID[self.phase].title
+
 
 STEPS: tuple[StepDef, ...] = (
     StepDef(
         "inventory",
-        "Inventory",
+        "inventory",
         "Read both clusters",
         "Brokers and versions, topics, partitions, configs, ACLs, consumer groups with "
         "members and committed offsets, from source and target; read-only.",
@@ -50,7 +73,7 @@ STEPS: tuple[StepDef, ...] = (
     ),
     StepDef(
         "shadow-start",
-        "Shadow path",
+        "shadow",
         "Start shadow copy",
         "Copy the plan's topics from source to target with the built-in mirror.",
         confirm="start-mirror",
@@ -58,7 +81,7 @@ STEPS: tuple[StepDef, ...] = (
     ),
     StepDef(
         "shadow-stop",
-        "Shadow path",
+        "shadow",
         "Stop shadow copy",
         "Stop the built-in mirror or remove the MirrorMaker 2 connectors; the target keeps "
         "what was copied.",
@@ -67,7 +90,7 @@ STEPS: tuple[StepDef, ...] = (
     ),
     StepDef(
         "shadow-lag",
-        "Shadow path",
+        "shadow",
         "Shadow lag in bounds",
         "The copy keeps up: lag steady or catching up over the trend window.",
         confirm="shadow-lag",
@@ -75,7 +98,7 @@ STEPS: tuple[StepDef, ...] = (
     ),
     StepDef(
         "safe-consumers",
-        "Safe consumers",
+        "safe-consumers",
         "Start safe consumers",
         "Shadow-only group ids and credentials on the target, safe sinks only.",
         confirm="safe-consumers",
@@ -83,7 +106,7 @@ STEPS: tuple[StepDef, ...] = (
     ),
     StepDef(
         "compare",
-        "Comparison",
+        "comparison",
         "Compare both sides",
         "Counts, missing, duplicates, order, keys, values, headers, timestamps, schema ids.",
         confirm="compare",
@@ -91,7 +114,7 @@ STEPS: tuple[StepDef, ...] = (
     ),
     StepDef(
         "cutover-consumers",
-        "Cutover and rollback",
+        "cutover",
         "Move consumer groups",
         "Translate committed offsets source to target for one group, apply, verify.",
         confirm="<group id>",
@@ -99,7 +122,7 @@ STEPS: tuple[StepDef, ...] = (
     ),
     StepDef(
         "cutover-producers",
-        "Cutover and rollback",
+        "cutover",
         "Move producers",
         "Point one producer class at the target; the source stops receiving its writes.",
         confirm="<producer class>",
@@ -107,7 +130,7 @@ STEPS: tuple[StepDef, ...] = (
     ),
     StepDef(
         "rollback-window",
-        "Cutover and rollback",
+        "cutover",
         "Hold rollback window",
         "Reverse translation ready; target-only records listed.",
         confirm="rollback-window",

@@ -1,10 +1,10 @@
 """The runbook's Comparison step: compare the plan's last window, pass only on evidence.
 
-Registered with :mod:`console.steps` at import (``steps.load_runners`` imports this
-module lazily). The step compares the last ``comparison_window_minutes`` of every plan
-topic, records the per-check rows in ``compare_results`` and a summary as evidence,
-and passes only when no check is RED and no required check is NO DATA. Read-only on
-Kafka; the gate and the audit entries around it belong to :func:`console.steps.run`.
+Listed in :mod:`console.runbook.registry`. The step compares the last
+``comparison_window_minutes`` of every plan topic, records the per-check rows and a
+summary as evidence, and passes only when no check is RED and no required check is NO
+DATA. Read-only on Kafka; the gate and the audit entries around it belong to
+:mod:`console.runbook.gate` and :func:`console.runbook.execute.run`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from console.compare.model import CompareError
 from console.errors import Progress
 from console.plan import credentials
 from console.plan.steps import StepState
-from console.runbook import execute as steps
+from console.runbook.outcome import StepOutcome
 from console.store import Store
 
 STEP = "compare"
 
 
-def run_step(store: Store, cancel: threading.Event, progress: Progress) -> steps.StepOutcome:
+def run(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
     """Compare the plan's window and judge it; never raises for cluster trouble."""
     plan = store.plan
     passwords = credentials.resolve_passwords(plan)
@@ -30,12 +30,12 @@ def run_step(store: Store, cancel: threading.Event, progress: Progress) -> steps
     try:
         report = compare(plan, passwords, request, store=store, cancel=cancel, progress=progress)
     except CompareError as exc:
-        return steps.StepOutcome(STEP, StepState.FAILED, str(exc), None)
+        return StepOutcome(STEP, StepState.FAILED, str(exc), None)
     summary = report.summary()
     evidence_id = store.add_evidence(STEP, "comparison", summary)
     red, gaps = report.red, report.missing_evidence
     if not red and not gaps:
-        return steps.StepOutcome(STEP, StepState.PASSED, "", evidence_id, summary)
+        return StepOutcome(STEP, StepState.PASSED, "", evidence_id, summary)
     first = red[0] if red else gaps[0]
     word = "RED" if red else "NO DATA"
     where = first.topic if first.partition is None else f"{first.topic}[{first.partition}]"
@@ -43,7 +43,7 @@ def run_step(store: Store, cancel: threading.Event, progress: Progress) -> steps
     more = len(red) + len(gaps) - 1
     if more:
         reason += f" (and {more} more; see window #{report.window_id})"
-    return steps.StepOutcome(STEP, StepState.FAILED, reason, evidence_id, summary)
+    return StepOutcome(STEP, StepState.FAILED, reason, evidence_id, summary)
 
 
 def preview(store: Store) -> list[str]:
@@ -62,6 +62,3 @@ def preview(store: Store) -> list[str]:
         "Passes when nothing is RED and no required check lacks data.",
         "Changes nothing on either cluster.",
     ]
-
-
-steps.register(STEP, run_step, preview)

@@ -5,9 +5,10 @@ mirror (a process of ours), MirrorMaker 2 connectors on a Kafka Connect cluster,
 an external link the console only observes. In every case the lag sampler runs as
 its own process, so the lag pane and a later replay have the same series.
 
-Each runner is called by :func:`console.steps.run` after the gate was confirmed and
-logged; every change it makes is logged again just before it is made, with the
-result logged after, referring back.
+Each runner is listed in :mod:`console.runbook.registry` and called by
+:func:`console.runbook.execute.run` after the gate was confirmed and logged; every
+change it makes is logged again just before it is made, with the result logged after,
+referring back.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from console import processes
 from console.errors import Progress
 from console.plan import credentials
 from console.plan.steps import StepState
-from console.runbook import execute as steps
-from console.runbook.execute import StepOutcome
+from console.runbook.outcome import StepOutcome
 from console.shadow import lag, mirror, mm2
 from console.store import Store
 
@@ -29,11 +29,6 @@ MIRROR = "mirror"
 
 
 START_DEADLINE_S = 60.0
-
-
-def _passwords(store: Store) -> dict[str, str | None]:
-    plan = store.plan
-    return {name: credentials.resolve_password(plan, name) for name in ("source", "target")}
 
 
 def _log_tail(info: processes.ProcessInfo | None, lines: int = 3) -> str:
@@ -87,7 +82,8 @@ def _start_process(
 def start(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
     """Start the copy (per the plan's path) and the lag sampler."""
     plan = store.plan
-    passwords = _passwords(store)  # fail before changing anything if a password is missing
+    # Fail before changing anything if a password is missing.
+    passwords = credentials.resolve_passwords(store.plan)
     path = plan.shadow.path
     try:
         if path == "builtin":
@@ -249,7 +245,9 @@ def preview_start(store: Store) -> list[str]:
 def _topic_lines(store: Store) -> list[str]:
     """What happens to each plan topic on the target, read from both clusters now."""
     try:
-        checks = mirror.check_topics(store.plan, _passwords(store), timeout=5)
+        checks = mirror.check_topics(
+            store.plan, credentials.resolve_passwords(store.plan), timeout=5
+        )
     except Exception as exc:  # noqa: BLE001 - fall back to the last inventory
         missing = _missing_on_target(store)
         note = f"(could not read the clusters now: {str(exc).splitlines()[0][:80]})"
@@ -292,8 +290,3 @@ def preview_lag(store: Store) -> list[str]:
         f"partition, trend over {t.lag_trend_window_samples} samples.",
         "Passes when every partition is OK or WARN and the sampler is running.",
     ]
-
-
-steps.register("shadow-start", start, preview_start)
-steps.register("shadow-stop", stop, preview_stop)
-steps.register("shadow-lag", judge_lag, preview_lag)

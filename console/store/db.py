@@ -160,7 +160,7 @@ class Store:
                 {
                     "id": s.id,
                     "position": i,
-                    "phase": s.phase,
+                    "phase": s.phase_title,
                     "state": StepState.PENDING.value,
                     "reason": "",
                     "updated_at": now,

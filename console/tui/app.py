@@ -21,8 +21,8 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from console import processes, redact
+from console import runbook as steps
 from console.plan.steps import BY_ID, StepState
-from console.runbook import execute as steps
 from console.shadow import lag
 from console.store import Evidence, StepRow, Store
 from console.store.audit import Entry, Verdict
@@ -259,7 +259,7 @@ class CutoverApp(App[int]):
         self.query_one(StepDetailPane).show(
             StepDetail(
                 d.title,
-                d.phase,
+                d.phase_title,
                 d.summary,
                 row.state.value,
                 row.reason,
@@ -540,7 +540,7 @@ class CutoverApp(App[int]):
 
 
 _SIDE = {"source": "src", "target": "tgt"}
-_PHASE_PANES = {"Inventory": "inventory", "Shadow path": "lag", "Comparison": "comparison"}
+_PHASE_PANES = {"inventory": "inventory", "shadow": "lag", "comparison": "comparison"}
 
 
 def _comparison_view(store: Store):

@@ -1,0 +1,70 @@
+"""How a step ends, and what a step runner is: the types every runner module shares.
+
+A runner module (``inventory``, ``shadow``, ``compare``) provides, per step, a function
+that runs it and one that says what its gate shows; :mod:`console.runbook.registry`
+lists them. Runners return a :class:`StepOutcome`; the console and the command line
+report an :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from console.errors import Progress
+from console.plan.steps import StepState
+from console.store import Store
+
+
+class Outcome(StrEnum):
+    """How a gate and the step behind it ended, as the operator is told."""
+
+    PASSED = "passed"
+    """The step ran and passed."""
+    FAILED = "failed"
+    """The step ran and failed, or could not run (a cluster, a password)."""
+    CANCELLED = "cancelled"
+    """The operator cancelled: at the gate, or while the step ran."""
+    REFUSED = "refused"
+    """The gate stayed shut: what was typed did not match."""
+    BLOCKED = "blocked"
+    """The gate could not open: replay, a step not built yet, or already running."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """How a step ended."""
+
+    step: str
+    state: StepState
+    reason: str
+    evidence_id: int | None
+    detail: dict[str, Any] | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.state is StepState.PASSED:
+            return Outcome.PASSED
+        if self.state is StepState.CANCELLED:
+            return Outcome.CANCELLED
+        return Outcome.FAILED
+
+
+Runner = Callable[[Store, threading.Event, Progress], StepOutcome]
+"""Runs a step whose gate was confirmed; checks the cancel event between requests."""
+Previewer = Callable[[Store], list[str]]
+"""The lines its gate shows: exactly what will be read or changed."""
+Reporter = Callable[[dict[str, Any]], list[str]]
+"""Lines ``cutover step`` prints under the outcome, from the step's evidence."""
+
+
+@dataclass(frozen=True)
+class StepRunner:
+    """What makes a step runnable."""
+
+    run: Runner
+    preview: Previewer
+    report: Reporter | None = None

@@ -1,0 +1,32 @@
+"""Which steps this version can run: the one list, step id to runner.
+
+A new step gets its definition in :mod:`console.plan.steps`, its runner and gate
+preview in a runner module of this package, and one line here. A step listed in the
+plan but not here is shown with its gate shut ("cannot run in this version yet").
+"""
+
+from __future__ import annotations
+
+from console.plan.steps import step_def
+from console.runbook import compare, inventory, shadow
+from console.runbook.outcome import StepRunner
+
+RUNNERS: dict[str, StepRunner] = {
+    "inventory": StepRunner(inventory.run, inventory.preview, inventory.report),
+    "shadow-start": StepRunner(shadow.start, shadow.preview_start),
+    "shadow-stop": StepRunner(shadow.stop, shadow.preview_stop),
+    "shadow-lag": StepRunner(shadow.judge_lag, shadow.preview_lag),
+    "compare": StepRunner(compare.run, compare.preview),
+}
+
+for _step in RUNNERS:
+    step_def(_step)  # a runner for a step the runbook does not define is a bug: fail at import
+
+
+def available(step_id: str) -> bool:
+    """Whether this version can run the step (otherwise its gate stays shut)."""
+    return step_id in RUNNERS
+
+
+def runner(step_id: str) -> StepRunner:
+    return RUNNERS[step_id]
