@@ -11,15 +11,6 @@ from console.views.audit import AuditRow
 class AuditPane(DataTable):
     """Keeps the last ``keep`` entries; new rows are added, old ones dropped, never refilled."""
 
-    DEFAULT_CSS = """
-    AuditPane {
-        height: 6;
-        border: round $primary;
-        border-title-align: left;
-    }
-    AuditPane:focus { border: round $accent; }
-    """
-
     def __init__(self, *, keep: int = 200, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.keep = keep

@@ -51,19 +51,6 @@ def records(value: int | None) -> Text:
 class ComparisonPane(Vertical):
     """Shows a comparison window's verdicts, or says there is none yet."""
 
-    DEFAULT_CSS = """
-    ComparisonPane {
-        height: 1fr;
-        border: round $primary;
-        border-title-align: left;
-        border-subtitle-align: right;
-    }
-    ComparisonPane > .cmp-summary {
-        height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
-    }
-    ComparisonPane > DataTable { height: 1fr; }
-    """
-
     BINDINGS = [
         Binding("escape", "back", "Back", show=False, id="comparison.back"),
     ]
@@ -87,7 +74,7 @@ class ComparisonPane(Vertical):
         self._reason = False
 
     def compose(self) -> ComposeResult:
-        yield Static("No comparison yet: run the Comparison step.", classes="cmp-summary")
+        yield Static("No comparison yet: run the Comparison step.", classes="cmp-summary summary")
         yield DataTable(id="cmp-table", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:

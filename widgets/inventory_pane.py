@@ -17,18 +17,6 @@ from widgets.style import number
 class InventoryPane(Vertical):
     """Shows the latest inventory, or says there is none yet."""
 
-    DEFAULT_CSS = """
-    InventoryPane {
-        height: 1fr;
-        border: round $primary;
-        border-title-align: left;
-    }
-    InventoryPane > .inv-summary {
-        height: auto; max-height: 4; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
-    }
-    InventoryPane > DataTable { height: 1fr; }
-    """
-
     class DetailRequested(Message):
         """The operator pressed enter on a row: show everything about it."""
 
@@ -38,7 +26,7 @@ class InventoryPane(Vertical):
             super().__init__()
 
     def compose(self) -> ComposeResult:
-        yield Static("No inventory yet: run the Inventory step.", classes="inv-summary")
+        yield Static("No inventory yet: run the Inventory step.", classes="inv-summary summary")
         yield DataTable(id="inv-topics", cursor_type="row", cell_padding=1)
         yield DataTable(id="inv-groups", cursor_type="row", cell_padding=1)
 

@@ -42,18 +42,6 @@ def verdict_text(verdict: str) -> Text:
 class LagPane(Vertical):
     """Shows the latest lag view."""
 
-    DEFAULT_CSS = """
-    LagPane {
-        height: 1fr;
-        border: round $primary;
-        border-title-align: left;
-    }
-    LagPane > .lag-summary {
-        height: auto; max-height: 4; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
-    }
-    LagPane > DataTable { height: 1fr; }
-    """
-
     COLUMNS = (
         ("part", "Partition", 12, False),
         ("verdict", "Verdict", 9, False),
@@ -72,7 +60,7 @@ class LagPane(Vertical):
         self._order: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("No lag samples yet: start the shadow path.", classes="lag-summary")
+        yield Static("No lag samples yet: start the shadow path.", classes="lag-summary summary")
         yield DataTable(id="lag-table", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:

@@ -14,17 +14,6 @@ from widgets.style import state_text
 class RunbookPane(OptionList):
     """Phases as headings, steps under them. ``enter`` asks to run the highlighted step."""
 
-    DEFAULT_CSS = """
-    RunbookPane {
-        width: 33;
-        height: 1fr;
-        border: round $primary;
-        border-title-align: left;
-        padding: 0;
-    }
-    RunbookPane:focus { border: round $accent; }
-    """
-
     class StepChosen(Message):
         """The operator pressed enter on a step."""
 

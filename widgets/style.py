@@ -15,9 +15,16 @@ from console.views.status import UNKNOWN, status
 
 
 def status_text(key: str, *, width: int = 0) -> Text:
-    """A step state or verdict as glyph plus word, padded to ``width`` so columns line up."""
+    """A step state or verdict as glyph plus word, padded to ``width`` so columns line up.
+
+    Where glyph and word do not fit the column (``CANCELLED`` in the runbook pane), the
+    word alone stands: it is what carries the meaning.
+    """
     found = status(key)
-    return Text(found.label.ljust(width), style=found.style)
+    label = found.label
+    if width and len(label) > width and len(found.word) <= width:
+        label = found.word
+    return Text(label.ljust(width), style=found.style)
 
 
 def state_text(state: str, *, width: int = 9) -> Text:

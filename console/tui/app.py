@@ -1,39 +1,49 @@
 """The Textual console: wires the run database and the engine to the panes.
 
-Only wiring lives here. Every read of the run database and every Kafka call runs in
-a thread worker that posts a past-tense message back (``StateLoaded``,
-``GatePrepared``, ``StepFinished``); widgets get plain view objects. The poll loop
-re-arms only after the previous read finished, so a slow disk never stacks reads.
+Only wiring lives here: the layout, which pane shows beside the runbook, the workers
+and the handlers of their messages. Every read of the run database and every Kafka
+call runs in a thread worker that posts a past-tense message back
+(:mod:`console.tui.messages`); what the panes show is worked out by
+:mod:`console.tui.present`; what each key and ``:`` command does is the command table
+(:mod:`console.tui.commands`). The poll loop re-arms only after the previous read
+finished, so a slow disk never stacks reads.
 """
 
 from __future__ import annotations
 
+import io
 import threading
 from dataclasses import dataclass
 
-from rich.text import Text
+from rich.console import Console
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from console import processes, redact
-from console import runbook as steps
-from console.plan.steps import BY_ID, StepState
-from console.shadow import lag
-from console.store import Evidence, StepRow, Store
-from console.store.audit import Entry, Verdict
+from console import redact, runbook
+from console.compare.engine import compare_live
+from console.compare.model import CompareError
+from console.errors import CutoverError
+from console.plan.steps import BY_ID
+from console.runbook import Outcome
+from console.store import Store
+from console.tui import commands, present
+from console.tui.keymap import Keymap, keymap_path, load_keymap
+from console.tui.messages import (
+    ComparisonProgressed,
+    GatePrepared,
+    LiveCompared,
+    StateLoaded,
+    StepFinished,
+    StepProgressed,
+)
+from console.tui.screens.detail import DetailScreen
 from console.tui.screens.gate import GateDialog
-from console.tui.screens.help import DetailScreen, HelpScreen
-from console.views.audit import AuditRow
-from console.views.gate import GateView
+from console.tui.screens.help import HelpScreen
 from console.views.header import HeaderInfo
-from console.views.inventory import GroupRow, InventoryView, TopicRow
-from console.views.lag import LagRow, LagView
-from console.views.runbook import StepDetail, StepView
+from console.views.status import status
 from widgets.audit_pane import AuditPane
 from widgets.comparison_pane import ComparisonPane
 from widgets.header_bar import HeaderBar
@@ -47,82 +57,40 @@ POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    """One read of the run database."""
+class PaneDef:
+    """A data pane beside the runbook, and the phase whose steps it follows."""
 
-    steps: list[StepRow]
-    audit: list[Entry]
-    inventory: Evidence | None
-    verdict: Verdict | None
-    recovered: list[str]
-    lag: LagView | None = None
-    comparison: object | None = None  # console.compare_view.ComparisonView
+    id: str
+    phase: str
+    shows_progress: bool = False
+    """It shows a running step's progress (the steps of its phase)."""
 
 
-class StateLoaded(Message):
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        super().__init__()
-
-
-class GatePrepared(Message):
-    def __init__(self, gate: GateView) -> None:
-        self.gate = gate
-        super().__init__()
-
-
-class StepProgressed(Message):
-    def __init__(self, step_id: str, text: str) -> None:
-        self.step_id = step_id
-        self.text = text
-        super().__init__()
-
-
-class ComparisonProgressed(Message):
-    """A live comparison increment got further (posted from its worker thread)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        super().__init__()
-
-
-class LiveCompared(Message):
-    """One live comparison increment ended (``error`` says why when it could not run)."""
-
-    def __init__(self, error: str | None) -> None:
-        self.error = error
-        super().__init__()
-
-
-class StepFinished(Message):
-    def __init__(self, step_id: str, state: str, reason: str) -> None:
-        self.step_id = step_id
-        self.state = state
-        self.reason = reason
-        super().__init__()
+PANES = (
+    PaneDef("inventory", "inventory"),
+    PaneDef("lag", "shadow"),
+    PaneDef("comparison", "comparison", shows_progress=True),
+)
+PANE_BY_ID = {pane.id: pane for pane in PANES}
+PANE_FOR_PHASE = {pane.phase: pane for pane in PANES}
 
 
 class CutoverApp(App[int]):
     """The operator's console for one run database."""
 
-    CSS_PATH = "styles/app.tcss"
+    CSS_PATH = ["styles/app.tcss", "styles/panes.tcss"]
     TITLE = "Cutover Console"
-    BINDINGS = [
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("colon", "command_bar", "Command", id="command"),
-        Binding("g", "gate", "Run step", id="run-step"),
-        Binding("1", "pane('inventory')", "Inventory", id="pane-inventory", show=False),
-        Binding("2", "pane('lag')", "Lag", id="pane-lag", show=False),
-        Binding("3", "pane('comparison')", "Comparison", id="pane-comparison", show=False),
-        Binding("l", "live", "Live compare", id="live-compare", show=False),
-        Binding("r", "refresh", "Refresh", id="refresh"),
-        Binding("p", "pause", "Pause", id="pause"),
-        Binding("x", "cancel_step", "Cancel step", id="cancel-step", show=False),
-        Binding("escape", "back", "Back", show=False, id="back"),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
-    ]
+    BINDINGS = commands.bindings()
+    COMMANDS = App.COMMANDS | {commands.CommandsProvider}
 
-    def __init__(self, store: Store, *, blink: bool = True, poll: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        blink: bool = True,
+        poll: bool = True,
+        keymap: Keymap | None = None,
+    ) -> None:
         super().__init__()
         self.store = store
         # Read (and cached) before the event loop starts, so the UI thread never waits on
@@ -131,15 +99,22 @@ class CutoverApp(App[int]):
         self.replay = store.readonly
         self.blink = blink
         self.poll = poll
+        self.keymap = keymap or Keymap()
+        """The user's keys by binding id (applied on mount; the help screen shows them)."""
         self.paused = False
         self._cancel: threading.Event | None = None
         self._running_step: str | None = None
         self._progress: dict[str, str] = {}
-        self._snapshot: Snapshot | None = None
+        self._snapshot: present.Snapshot | None = None
         self._timer = None
-        self._verdict_text: str | None = None
         self._live: threading.Event | None = None
         self._live_timer = None
+        # Textual reports a crash with a traceback whose locals can hold credentials; it
+        # goes here instead, and run_console says what happened in one line.
+        self.crash_report = io.StringIO()
+        self.error_console = Console(
+            file=self.crash_report, width=200, color_system=None, markup=False, highlight=False
+        )
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -150,7 +125,7 @@ class CutoverApp(App[int]):
                 yield RunbookPane(id="runbook")
                 with Vertical(id="right"):
                     yield StepDetailPane(id="detail")
-                    with ContentSwitcher(initial="inventory", id="panes"):
+                    with ContentSwitcher(initial=PANES[0].id, id="panes"):
                         yield InventoryPane(id="inventory")
                         yield LagPane(id="lag")
                         yield ComparisonPane(id="comparison")
@@ -160,6 +135,10 @@ class CutoverApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.keymap.keys:
+            self.set_keymap(self.keymap.keys)
+        for problem in self.keymap.problems:
+            self.notify(problem, title="Keymap", severity="warning", timeout=15)
         plan = self.plan
         self._header_info = HeaderInfo(
             plan.name,
@@ -189,17 +168,8 @@ class CutoverApp(App[int]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="read db")
     def load(self, verify: bool = False) -> None:
-        store = self.store
-        recovered = [] if store.readonly or self._running_step else steps.recover(store)
-        snapshot = Snapshot(
-            steps=store.steps(),
-            audit=store.audit_latest(200),
-            inventory=store.latest_evidence("inventory", "inventory"),
-            verdict=store.audit_verify() if verify else None,
-            recovered=recovered,
-            lag=_lag_view(store),
-            comparison=_comparison_view(store),
-        )
+        recover_steps = not (self.store.readonly or self._running_step)
+        snapshot = present.load_snapshot(self.store, verify=verify, recover_steps=recover_steps)
         self.post_message(StateLoaded(snapshot))
 
     def on_state_loaded(self, message: StateLoaded) -> None:
@@ -207,16 +177,8 @@ class CutoverApp(App[int]):
         self._snapshot = snap
         for note in snap.recovered:
             self.notify(note, title="Step interrupted", severity="warning", timeout=10)
-        if snap.verdict is not None:
-            v = snap.verdict
-            stamp = snap.audit[-1].ts[11:19] if snap.audit else "--:--:--"
-            self._verdict_text = (
-                f"chain OK, {v.count} entries, verified {stamp} UTC"
-                if v.ok
-                else f"CHAIN BROKEN: {v.problem}"
-            )
-            if not v.ok:
-                self.notify(v.problem or "", title="Audit chain broken", severity="error")
+        if snap.verdict is not None and not snap.verdict.ok:
+            self.notify(snap.verdict.problem or "", title="Audit chain broken", severity="error")
         self._render_snapshot()
         if self.poll and not self.paused:
             self._timer = self.set_timer(POLL_SECONDS, self.load)
@@ -226,60 +188,48 @@ class CutoverApp(App[int]):
         if snap is None:
             return
         pane = self.query_one(RunbookPane)
-        pane.show(
-            [
-                StepView(r.id, r.phase, BY_ID[r.id].title, r.state.value, steps.available(r.id))
-                for r in snap.steps
-            ]
-        )
-        self.query_one(AuditPane).append(
-            [
-                AuditRow(
-                    e.seq, e.ts[11:19], e.actor, e.action, e.step or "", _short(e.outcome or "")
-                )
-                for e in snap.audit
-            ],
-            verified=self._verdict_text,
-        )
-        view = _inventory_view(snap.inventory)
-        self.query_one(InventoryPane).show(view)
+        pane.show(present.step_views(snap))
+        audit = self.query_one(AuditPane)
+        verified = present.chain_line(snap)
+        audit.append(present.audit_rows(snap), verified=verified)
+        self.query_one(InventoryPane).show(present.inventory_view(snap.inventory))
         self.query_one(LagPane).show(snap.lag)
         self.query_one(ComparisonPane).show(snap.comparison)
         if snap.inventory is not None:
-            self.query_one(HeaderBar).show(_with_releases(self._header_info, snap.inventory))
+            self.query_one(HeaderBar).show(present.with_releases(self._header_info, snap.inventory))
         self._show_detail(pane.current_step)
 
     def _show_detail(self, step_id: str | None) -> None:
         if step_id is None or self._snapshot is None:
             return
-        row = next((r for r in self._snapshot.steps if r.id == step_id), None)
-        if row is None:
-            return
-        d = BY_ID[step_id]
-        self.query_one(StepDetailPane).show(
-            StepDetail(
-                d.title,
-                d.phase_title,
-                d.summary,
-                row.state.value,
-                row.reason,
-                row.updated_at,
-                steps.available(step_id) and not self.replay,
-                d.confirm,
-                self._progress.get(step_id, "") if self._running_step == step_id else "",
-            )
-        )
+        progress = self._progress.get(step_id, "") if self._running_step == step_id else ""
+        detail = present.step_detail(self._snapshot, step_id, replay=self.replay, progress=progress)
+        if detail is not None:
+            self.query_one(StepDetailPane).show(detail)
 
     @on(RunbookPane.StepFocused)
     def _step_focused(self, message: RunbookPane.StepFocused) -> None:
         self._show_detail(message.step_id)
-        pane = _PHASE_PANES.get(BY_ID[message.step_id].phase)
-        if pane:
-            self.action_pane(pane)
+        pane = PANE_FOR_PHASE.get(BY_ID[message.step_id].phase)
+        if pane is not None:
+            self.action_show_pane(pane.id)
 
-    def action_pane(self, name: str) -> None:
-        """Show one of the data panes beside the runbook."""
-        self.query_one("#panes", ContentSwitcher).current = name
+    def action_show_pane(self, pane_id: str, focus: bool = False) -> None:
+        """Show one of the data panes beside the runbook; with ``focus``, its table too."""
+        self.query_one("#panes", ContentSwitcher).current = PANE_BY_ID[pane_id].id
+        if focus:
+            self.query_one(f"#{pane_id}").query_one(DataTable).focus()
+
+    def action_focus_pane(self, pane_id: str) -> None:
+        """Move the focus to the runbook or the audit log."""
+        self.query_one(f"#{pane_id}").focus()
+
+    def _progress_pane(self, step_id: str) -> ComparisonPane | None:
+        """The pane that shows a running step's progress, if its phase has one."""
+        pane = PANE_FOR_PHASE.get(BY_ID[step_id].phase)
+        if pane is None or not pane.shows_progress:
+            return None
+        return self.query_one(f"#{pane.id}", ComparisonPane)
 
     @on(ComparisonPane.DetailRequested)
     def _comparison_detail(self, message: ComparisonPane.DetailRequested) -> None:
@@ -289,7 +239,7 @@ class CutoverApp(App[int]):
     def _inventory_detail(self, message: InventoryPane.DetailRequested) -> None:
         if self._snapshot is None or self._snapshot.inventory is None:
             return
-        title, lines = _inventory_detail(self._snapshot.inventory, message.kind, message.key)
+        title, lines = present.inventory_detail(self._snapshot.inventory, message.kind, message.key)
         self.push_screen(DetailScreen(title, lines))
 
     # -- gates and steps ------------------------------------------------------------------
@@ -298,8 +248,13 @@ class CutoverApp(App[int]):
     def _step_chosen(self, message: RunbookPane.StepChosen) -> None:
         self.open_gate(message.step_id)
 
-    def action_gate(self) -> None:
-        step_id = self.query_one(RunbookPane).current_step
+    def action_gate(self, step_id: str | None = None) -> None:
+        """Open the gate of a step: the highlighted one, or the one named."""
+        if step_id is None:
+            step_id = self.query_one(RunbookPane).current_step
+        elif step_id not in BY_ID:
+            self.notify(f"No step '{step_id}'. Steps: {', '.join(BY_ID)}", severity="error")
+            return
         if step_id:
             self.open_gate(step_id)
 
@@ -311,29 +266,26 @@ class CutoverApp(App[int]):
 
     @work(thread=True, group="gate", exit_on_error=False, description="prepare gate")
     def _prepare_gate(self, step_id: str) -> None:
-        self.post_message(GatePrepared(steps.preview(self.store, step_id)))
+        self.post_message(GatePrepared(runbook.preview(self.store, step_id)))
 
     def on_gate_prepared(self, message: GatePrepared) -> None:
         gate = message.gate
         self.push_screen(
             GateDialog(gate, blink=self.blink),
-            lambda typed: self._decided(gate.step, typed),
+            lambda typed: self._decide_and_run(gate.step, typed),
         )
-
-    def _decided(self, step_id: str, typed: str | None) -> None:
-        self._decide_and_run(step_id, typed)
 
     @work(thread=True, group="step", exit_on_error=False, description="run step")
     def _decide_and_run(self, step_id: str, typed: str | None) -> None:
-        opened, message = steps.decide(self.store, step_id, typed, via="console")
-        if not opened:
-            self.post_message(StepFinished(step_id, "", message))
+        decision = runbook.decide(self.store, step_id, typed, via="console")
+        if not decision.opened:
+            self.post_message(StepFinished(step_id, decision.outcome, decision.message, gate=True))
             return
         cancel = threading.Event()
         self._cancel, self._running_step = cancel, step_id
         try:
             self.load()
-            outcome = steps.run(
+            outcome = runbook.run(
                 self.store,
                 step_id,
                 cancel=cancel,
@@ -341,26 +293,33 @@ class CutoverApp(App[int]):
             )
         finally:
             self._cancel, self._running_step = None, None
-        self.post_message(StepFinished(step_id, outcome.state.value, outcome.reason))
+        self.post_message(StepFinished(step_id, outcome.outcome, outcome.reason, gate=False))
 
     def on_step_progressed(self, message: StepProgressed) -> None:
         self._progress[message.step_id] = message.text
         self._show_detail(message.step_id)
-        if message.step_id == "compare":
-            self.query_one(ComparisonPane).show_progress(message.text)
+        pane = self._progress_pane(message.step_id)
+        if pane is not None:
+            pane.show_progress(message.text)
 
     def on_step_finished(self, message: StepFinished) -> None:
         self._progress.pop(message.step_id, None)
-        if message.step_id == "compare":
-            self.query_one(ComparisonPane).show_progress(None)
+        pane = self._progress_pane(message.step_id)
+        if pane is not None:
+            pane.show_progress(None)
         title = BY_ID[message.step_id].title
-        if not message.state:
+        word = status(message.outcome.value).word
+        if message.gate:
             self.notify(message.reason, title=f"Gate: {title}", severity="warning")
-        elif message.state == StepState.PASSED.value:
-            self.notify(f"{title}: PASSED", title="Step finished")
+        elif message.outcome is Outcome.PASSED:
+            self.notify(f"{title}: {word}", title="Step finished")
+        elif message.outcome is Outcome.CANCELLED:
+            self.notify(
+                f"{title}: {word}: {message.reason}", title="Step finished", severity="warning"
+            )
         else:
             self.notify(
-                f"{title}: {message.state.upper()}: {message.reason}",
+                f"{title}: {word}: {message.reason}",
                 title="Step finished",
                 severity="error",
                 timeout=15,
@@ -386,7 +345,7 @@ class CutoverApp(App[int]):
             self.notify("Live comparison off")
             return
         self._live = threading.Event()
-        self.action_pane("comparison")
+        self.action_show_pane("comparison")
         self.notify("Live comparison on (l or x stops it)")
         self._live_increment()
 
@@ -400,9 +359,6 @@ class CutoverApp(App[int]):
 
     @work(thread=True, exclusive=True, group="live", exit_on_error=False, description="compare")
     def _live_increment(self) -> None:
-        from console.compare.engine import compare_live
-        from console.compare.model import CompareError
-
         cancel = self._live
         if cancel is None or cancel.is_set():
             return
@@ -445,13 +401,21 @@ class CutoverApp(App[int]):
         return not (self.replay and action in ("gate", "cancel_step", "live"))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(commands.help_rows(self.keymap.keys)))
 
     def action_refresh(self) -> None:
         self.load(verify=True)
 
+    def action_verify(self) -> None:
+        self.load(verify=True)
+
     def action_pause(self) -> None:
-        self.paused = not self.paused
+        self.action_set_paused(not self.paused)
+
+    def action_set_paused(self, paused: bool) -> None:
+        if paused == self.paused:
+            return
+        self.paused = paused
         if self.paused and self._timer is not None:
             self._timer.stop()
         if not self.paused:
@@ -474,40 +438,26 @@ class CutoverApp(App[int]):
             self.query_one(RunbookPane).focus()
 
     @on(Input.Submitted, "#command-bar")
-    def _command(self, event: Input.Submitted) -> None:
+    async def _command(self, event: Input.Submitted) -> None:
         event.input.remove_class("-open")
         self.query_one(RunbookPane).focus()
-        words = event.value.strip().lstrip(":").split()
-        if not words:
+        if not event.value.strip().lstrip(":"):
             return
-        verb, args = words[0].lower(), words[1:]
-        if verb in ("q", "quit"):
-            self.exit(0)
-        elif verb == "run" and args:
-            if args[0] not in BY_ID:
-                self.notify(f"No step '{args[0]}'. Steps: {', '.join(BY_ID)}", severity="error")
-            else:
-                self.open_gate(args[0])
-        elif verb in ("runbook", "audit"):
-            self.query_one(RunbookPane if verb == "runbook" else AuditPane).focus()
-        elif verb == "live":
-            self.action_live()
-        elif verb in ("inventory", "lag", "comparison"):
-            self.action_pane(verb)
-            self.query_one(f"#{verb}").query_one("DataTable").focus()
-        elif verb == "refresh":
-            self.action_refresh()
-        elif verb in ("pause", "resume"):
-            if (verb == "pause") != self.paused:
-                self.action_pause()
-        elif verb == "verify":
-            self.load(verify=True)
-        elif verb == "help":
-            self.action_help()
-        else:
+        command, args = commands.find(event.value)
+        if command is None:
             self.notify(
-                f"Unknown command ':{event.value.strip()}'. Press ? for help.", severity="error"
+                f"Unknown command ':{event.value.strip().lstrip(':')}'. Press ? for help.",
+                severity="error",
             )
+            return
+        if command.args and not args:
+            self.notify(
+                f"':{command.verbs[0]}' needs {command.args}, e.g. :{command.verbs[0]} "
+                f"{next(iter(BY_ID))}",
+                severity="error",
+            )
+            return
+        await self.run_action(commands.action_with(command, args))
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -523,215 +473,31 @@ class CutoverApp(App[int]):
             if event.worker.group == "load" and self.poll and not self.paused:
                 self._timer = self.set_timer(POLL_SECONDS * 2, self.load)
 
-    def _fatal_error(self) -> None:
-        # Textual's default prints a traceback with local variables, which can hold
-        # credentials. Say what happened in one line instead.
-        error = self._exception
-        self._exit_renderables.append(
-            Text(
-                redact.text(
-                    f"cutover: the console stopped on an internal error "
-                    f"({type(error).__name__}: {error}); the run database is intact — "
-                    "reopen it with 'cutover run', and please report this"
-                )
-            )
+    def crash_summary(self) -> str:
+        """The last line of a crash report (``ErrorType: message``), secrets masked."""
+        lines = [line.strip() for line in self.crash_report.getvalue().splitlines()]
+        lines = [line for line in lines if line]
+        return redact.text(lines[-1]) if lines else "no details"
+
+
+def known_binding_ids() -> list[str]:
+    """Every binding id a keymap may name: the app's and its screens' and panes'."""
+    owners = (CutoverApp, HelpScreen, DetailScreen, GateDialog, ComparisonPane)
+    return [b.id for owner in owners for b in owner.BINDINGS if getattr(b, "id", None)]
+
+
+def run_console(store: Store, *, headless: bool = False) -> int:
+    """Run the console on an open run database (read-only means replay); the exit code.
+
+    The user's keymap (:mod:`console.tui.keymap`) applies. A crash ends the console with
+    one line, never a traceback.
+    """
+    keymap = load_keymap(keymap_path(), known_binding_ids())
+    app = CutoverApp(store, keymap=keymap)
+    result = app.run(headless=headless)
+    if app.return_code == 1 and app.crash_report.getvalue():
+        raise CutoverError(
+            f"the console stopped on an internal error ({app.crash_summary()})",
+            "the run database is intact — reopen it with 'cutover run', and please report this",
         )
-        self._close_messages_no_wait()
-
-
-_SIDE = {"source": "src", "target": "tgt"}
-_PHASE_PANES = {"inventory": "inventory", "shadow": "lag", "comparison": "comparison"}
-
-
-def _comparison_view(store: Store):
-    """The comparison pane's view of the latest window, or None before any."""
-    from console.compare.history import load_view
-
-    view = load_view(store)
-    return view if view.window is not None else None
-
-
-def _lag_view(store: Store) -> LagView | None:
-    """The lag pane's view: topic totals over their partitions, worst first."""
-    procs = [p for p in processes.all_processes(store) if p.name in ("mirror", "sampler", "mm2")]
-    trends = lag.latest_trends(store, store.plan)
-    if not procs and not trends:
-        return None
-    as_of = lag.last_sample_time(store)
-    lines = []
-    for p in procs:
-        age = p.heartbeat_age_s
-        if p.name == "mm2":  # connectors on a Connect cluster: no process of ours
-            seen = f" as of {age:.0f} s ago" if age is not None else ""
-            lines.append(f"MM2 {p.state.upper()}{seen}: {_short(p.detail, 120)}")
-            continue
-        beat = f", heartbeat {age:.0f} s ago" if age is not None else ""
-        lines.append(f"{p.name} {p.status} pid {p.pid}{beat}: {_short(p.detail, 50)}")
-    rank = {"RED": 0, "NO_DATA": 1, "WARN": 2, "OK": 3}
-    by_topic: dict[str, list] = {}
-    for t in trends:
-        by_topic.setdefault(t.topic, []).append(t)
-    rows: list[LagRow] = []
-    for topic, parts in sorted(
-        by_topic.items(), key=lambda kv: min(rank[t.verdict] for t in kv[1])
-    ):
-        known = [t.lag_records for t in parts if t.lag_records is not None]
-        seconds = [t.lag_seconds for t in parts if t.lag_seconds is not None]
-        worst = min(parts, key=lambda t: rank[t.verdict])
-        rows.append(
-            LagRow(
-                topic,
-                None,
-                worst.verdict,
-                f"{len(parts)} partitions",
-                sum(known) if known else None,
-                max(seconds) if seconds else None,
-                None,
-                None,
-            )
-        )
-        rows.extend(
-            LagRow(
-                t.topic,
-                t.partition,
-                t.verdict,
-                t.trend,
-                t.lag_records,
-                t.lag_seconds,
-                t.source_end,
-                t.mirrored,
-                t.history,
-                t.eta_seconds,
-            )
-            for t in parts
-        )
-    stale = False
-    if as_of:
-        sampler = next((p for p in procs if p.name == "sampler"), None)
-        stale = sampler is None or sampler.status != "RUNNING"
-    return LagView(
-        as_of, stale, store.plan.shadow.path, lines, rows, store.plan.shadow.path != "external"
-    )
-
-
-def _short(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _inventory_view(evidence: Evidence | None) -> InventoryView | None:
-    """Turn stored inventory evidence into what the pane shows."""
-    if evidence is None:
-        return None
-    body = evidence.body
-    sides = {name: body.get(name) for name in ("source", "target")}
-    clusters = []
-    for name, inv in sides.items():
-        if not inv:
-            clusters.append(f"{name}: not read")
-            continue
-        releases = sorted({b["release"] for b in inv["brokers"]})
-        topics = sum(1 for t in inv["topics"] if not t["internal"])
-        clusters.append(
-            f"{_SIDE[name]} {'/'.join(releases)}: {len(inv['brokers'])} broker(s), "
-            f"{topics} topics, {len(inv['groups'])} groups"
-        )
-
-    def topic(side, name):
-        inv = sides.get(side)
-        return next((t for t in inv["topics"] if t["name"] == name), None) if inv else None
-
-    def records(t):
-        if t is None or any(p["latest"] is None or p["earliest"] is None for p in t["partitions"]):
-            return None
-        return sum(p["latest"] - p["earliest"] for p in t["partitions"])
-
-    topic_rows = []
-    for name, risk in body.get("risk", {}).items():
-        s, t = topic("source", name), topic("target", name)
-        topic_rows.append(
-            TopicRow(
-                name,
-                risk,
-                len(s["partitions"]) if s else None,
-                len(t["partitions"]) if t else None,
-                records(s),
-                records(t),
-            )
-        )
-    group_rows = []
-    for side, inv in sides.items():
-        if not inv:
-            continue
-        ends = {
-            f"{t['name']}:{p['id']}": p["latest"]
-            for t in inv["topics"]
-            for p in t["partitions"]
-            if p["latest"] is not None
-        }
-        for g in inv["groups"]:
-            lags = [ends[k] - v for k, v in g["offsets"].items() if k in ends]
-            group_rows.append(
-                GroupRow(side, g["id"], g["state"], len(g["members"]), sum(lags) if lags else None)
-            )
-    return InventoryView(
-        evidence.created_at, clusters, topic_rows, group_rows, body["problems"], body["notes"]
-    )
-
-
-def _inventory_detail(evidence: Evidence, kind: str, key: str) -> tuple[str, list[str]]:
-    """All problems and notes, then everything known about one topic or group."""
-    body = evidence.body
-    lines = [f"Inventory as of {evidence.created_at}", ""]
-    lines += [f"RED   {p}" for p in body["problems"]] or ["No problems."]
-    lines += [f"NOTE  {n}" for n in body["notes"]]
-    lines.append("")
-    for side in ("source", "target"):
-        inv = body.get(side)
-        if not inv:
-            lines.append(f"{side}: not read")
-            continue
-        if kind == "topic":
-            topic = next((t for t in inv["topics"] if t["name"] == key), None)
-            if topic is None:
-                lines.append(f"{side}: topic '{key}' is not there")
-                continue
-            lines.append(f"{side}: {len(topic['partitions'])} partitions")
-            for p in topic["partitions"]:
-                lines.append(
-                    f"  p{p['id']:<3} leader {p['leader']}  replicas {p['replicas']}  "
-                    f"isr {p['isr']}  offsets {p['earliest']}..{p['latest']}"
-                )
-            for name, value in sorted(topic["configs"].items()):
-                lines.append(f"  {name} = {value}")
-        else:
-            side_name, _, group_id = key.partition("/")
-            if side != side_name:
-                continue
-            group = next((g for g in inv["groups"] if g["id"] == group_id), None)
-            if group is None:
-                continue
-            lines.append(f"{side}: group {group_id}, {group['state']}")
-            for m in group["members"]:
-                lines.append(
-                    f"  member {m['client_id']} on {m['host']}: {', '.join(m['partitions'])}"
-                )
-            for tp, offset in group["offsets"].items():
-                lines.append(f"  committed {tp} = {offset}")
-    return f"{kind} {key}", lines
-
-
-def _with_releases(info: HeaderInfo, evidence: Evidence) -> HeaderInfo:
-    def release(side):
-        inv = evidence.body.get(side)
-        if not inv or not inv["brokers"]:
-            return "?"
-        return "/".join(sorted({b["release"] for b in inv["brokers"]}))
-
-    return HeaderInfo(
-        info.plan, info.source, info.target, release("source"), release("target"), info.mode
-    )
-
-
-def run_console(store: Store) -> int:
-    """Run the console on an open run database (read-only means replay); the exit code."""
-    return int(CutoverApp(store).run() or 0)
+    return int(result or 0)

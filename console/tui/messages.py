@@ -1,0 +1,66 @@
+"""What the console's workers tell the UI thread: past-tense facts, posted as messages.
+
+Thread workers never touch widgets; they post one of these and the app's handlers
+(on the UI thread) update the panes.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from console.runbook import Outcome
+from console.tui.present import Snapshot
+from console.views.gate import GateView
+
+
+class StateLoaded(Message):
+    """The run database was read."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        super().__init__()
+
+
+class GatePrepared(Message):
+    """A gate's preview was worked out and can be shown."""
+
+    def __init__(self, gate: GateView) -> None:
+        self.gate = gate
+        super().__init__()
+
+
+class StepProgressed(Message):
+    """A running step got further."""
+
+    def __init__(self, step_id: str, text: str) -> None:
+        self.step_id = step_id
+        self.text = text
+        super().__init__()
+
+
+class StepFinished(Message):
+    """A gate stayed shut (``gate`` True: refused, cancelled or blocked), or the step
+    behind it ran and ended (passed, failed or cancelled)."""
+
+    def __init__(self, step_id: str, outcome: Outcome, reason: str, *, gate: bool) -> None:
+        self.step_id = step_id
+        self.outcome = outcome
+        self.reason = reason
+        self.gate = gate
+        super().__init__()
+
+
+class ComparisonProgressed(Message):
+    """A live comparison increment got further."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__()
+
+
+class LiveCompared(Message):
+    """One live comparison increment ended (``error`` says why when it could not run)."""
+
+    def __init__(self, error: str | None) -> None:
+        self.error = error
+        super().__init__()

@@ -1,0 +1,300 @@
+"""From the run database to what the panes show: the console's presentation layer.
+
+Everything here runs in a worker thread (it reads SQLite) and returns the view
+dataclasses of :mod:`console.views`, which the panes render on the UI thread. Stored
+evidence (JSON) is turned into views here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from console import processes
+from console.compare.history import load_view
+from console.plan.steps import BY_ID
+from console.runbook import available, recover
+from console.shadow import lag, mirror
+from console.store import Evidence, StepRow, Store
+from console.store.audit import Entry, Verdict
+from console.views.audit import AuditRow
+from console.views.comparison import ComparisonView
+from console.views.header import HeaderInfo
+from console.views.inventory import GroupRow, InventoryView, TopicRow
+from console.views.lag import LagRow, LagView
+from console.views.runbook import StepDetail, StepView
+
+SHADOW_PROCESSES = (mirror.PROCESS, lag.SAMPLER, lag.MM2)
+"""The rows of the processes table the lag pane shows: the copy, the sampler, and the
+MirrorMaker 2 connectors the sampler watches."""
+AUDIT_ROWS = 200
+"""Audit entries the console keeps on screen."""
+INVENTORY = ("inventory", "inventory")
+"""The step and evidence kind the inventory pane and the header read."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of the run database."""
+
+    steps: list[StepRow]
+    audit: list[Entry]
+    inventory: Evidence | None
+    verdict: Verdict | None
+    recovered: list[str]
+    lag: LagView | None = None
+    comparison: ComparisonView | None = None
+
+
+def load_snapshot(store: Store, *, verify: bool, recover_steps: bool) -> Snapshot:
+    """Read everything the panes show (in a worker: SQLite is never read on the UI
+    thread); ``recover_steps`` marks steps whose process died, as :func:`recover` does."""
+    recovered = recover(store) if recover_steps else []
+    return Snapshot(
+        steps=store.steps(),
+        audit=store.audit_latest(AUDIT_ROWS),
+        inventory=store.latest_evidence(*INVENTORY),
+        verdict=store.audit_verify() if verify else None,
+        recovered=recovered,
+        lag=lag_view(store),
+        comparison=comparison_view(store),
+    )
+
+
+def step_views(snapshot: Snapshot) -> list[StepView]:
+    """The runbook pane's rows."""
+    return [
+        StepView(r.id, r.phase, BY_ID[r.id].title, r.state.value, available(r.id))
+        for r in snapshot.steps
+    ]
+
+
+def step_detail(
+    snapshot: Snapshot, step_id: str, *, replay: bool, progress: str
+) -> StepDetail | None:
+    """The step detail pane for one step, or None when it is not in the snapshot."""
+    row = next((r for r in snapshot.steps if r.id == step_id), None)
+    if row is None:
+        return None
+    d = BY_ID[step_id]
+    return StepDetail(
+        d.title,
+        d.phase_title,
+        d.summary,
+        row.state.value,
+        row.reason,
+        row.updated_at,
+        available(step_id) and not replay,
+        d.confirm,
+        progress,
+    )
+
+
+def audit_rows(snapshot: Snapshot) -> list[AuditRow]:
+    """The audit pane's rows."""
+    return [
+        AuditRow(e.seq, e.ts[11:19], e.actor, e.action, e.step or "", short(e.outcome or ""))
+        for e in snapshot.audit
+    ]
+
+
+def chain_line(snapshot: Snapshot) -> str | None:
+    """The audit pane's subtitle: the chain as just verified (None when not verified)."""
+    v = snapshot.verdict
+    if v is None:
+        return None
+    stamp = snapshot.audit[-1].ts[11:19] if snapshot.audit else "--:--:--"
+    return (
+        f"chain OK, {v.count} entries, verified {stamp} UTC"
+        if v.ok
+        else f"CHAIN BROKEN: {v.problem}"
+    )
+
+
+_SIDE = {"source": "src", "target": "tgt"}
+
+
+def comparison_view(store: Store) -> ComparisonView | None:
+    """The comparison pane's view of the latest window, or None before any."""
+    view = load_view(store)
+    return view if view.window is not None else None
+
+
+def lag_view(store: Store) -> LagView | None:
+    """The lag pane's view: topic totals over their partitions, worst first."""
+    procs = [p for p in processes.all_processes(store) if p.name in SHADOW_PROCESSES]
+    trends = lag.latest_trends(store, store.plan)
+    if not procs and not trends:
+        return None
+    as_of = lag.last_sample_time(store)
+    lines = []
+    for p in procs:
+        age = p.heartbeat_age_s
+        if not p.ours:  # connectors on a Connect cluster: no process of ours
+            seen = f" as of {age:.0f} s ago" if age is not None else ""
+            lines.append(f"{p.name.upper()} {p.state.upper()}{seen}: {short(p.detail, 120)}")
+            continue
+        beat = f", heartbeat {age:.0f} s ago" if age is not None else ""
+        lines.append(f"{p.name} {p.status} pid {p.pid}{beat}: {short(p.detail, 50)}")
+    rank = {"RED": 0, "NO_DATA": 1, "WARN": 2, "OK": 3}
+    by_topic: dict[str, list] = {}
+    for t in trends:
+        by_topic.setdefault(t.topic, []).append(t)
+    rows: list[LagRow] = []
+    for topic, parts in sorted(
+        by_topic.items(), key=lambda kv: min(rank[t.verdict] for t in kv[1])
+    ):
+        known = [t.lag_records for t in parts if t.lag_records is not None]
+        seconds = [t.lag_seconds for t in parts if t.lag_seconds is not None]
+        worst = min(parts, key=lambda t: rank[t.verdict])
+        rows.append(
+            LagRow(
+                topic,
+                None,
+                worst.verdict,
+                f"{len(parts)} partitions",
+                sum(known) if known else None,
+                max(seconds) if seconds else None,
+                None,
+                None,
+            )
+        )
+        rows.extend(
+            LagRow(
+                t.topic,
+                t.partition,
+                t.verdict,
+                t.trend,
+                t.lag_records,
+                t.lag_seconds,
+                t.source_end,
+                t.mirrored,
+                t.history,
+                t.eta_seconds,
+            )
+            for t in parts
+        )
+    stale = False
+    if as_of:
+        sampler = next((p for p in procs if p.name == lag.SAMPLER), None)
+        stale = sampler is None or sampler.status != "RUNNING"
+    return LagView(
+        as_of, stale, store.plan.shadow.path, lines, rows, store.plan.shadow.path != "external"
+    )
+
+
+def short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def inventory_view(evidence: Evidence | None) -> InventoryView | None:
+    """Turn stored inventory evidence into what the pane shows."""
+    if evidence is None:
+        return None
+    body = evidence.body
+    sides = {name: body.get(name) for name in ("source", "target")}
+    clusters = []
+    for name, inv in sides.items():
+        if not inv:
+            clusters.append(f"{name}: not read")
+            continue
+        releases = sorted({b["release"] for b in inv["brokers"]})
+        topics = sum(1 for t in inv["topics"] if not t["internal"])
+        clusters.append(
+            f"{_SIDE[name]} {'/'.join(releases)}: {len(inv['brokers'])} broker(s), "
+            f"{topics} topics, {len(inv['groups'])} groups"
+        )
+
+    def topic(side, name):
+        inv = sides.get(side)
+        return next((t for t in inv["topics"] if t["name"] == name), None) if inv else None
+
+    def records(t):
+        if t is None or any(p["latest"] is None or p["earliest"] is None for p in t["partitions"]):
+            return None
+        return sum(p["latest"] - p["earliest"] for p in t["partitions"])
+
+    topic_rows = []
+    for name, risk in body.get("risk", {}).items():
+        s, t = topic("source", name), topic("target", name)
+        topic_rows.append(
+            TopicRow(
+                name,
+                risk,
+                len(s["partitions"]) if s else None,
+                len(t["partitions"]) if t else None,
+                records(s),
+                records(t),
+            )
+        )
+    group_rows = []
+    for side, inv in sides.items():
+        if not inv:
+            continue
+        ends = {
+            f"{t['name']}:{p['id']}": p["latest"]
+            for t in inv["topics"]
+            for p in t["partitions"]
+            if p["latest"] is not None
+        }
+        for g in inv["groups"]:
+            lags = [ends[k] - v for k, v in g["offsets"].items() if k in ends]
+            group_rows.append(
+                GroupRow(side, g["id"], g["state"], len(g["members"]), sum(lags) if lags else None)
+            )
+    return InventoryView(
+        evidence.created_at, clusters, topic_rows, group_rows, body["problems"], body["notes"]
+    )
+
+
+def inventory_detail(evidence: Evidence, kind: str, key: str) -> tuple[str, list[str]]:
+    """All problems and notes, then everything known about one topic or group."""
+    body = evidence.body
+    lines = [f"Inventory as of {evidence.created_at}", ""]
+    lines += [f"RED   {p}" for p in body["problems"]] or ["No problems."]
+    lines += [f"NOTE  {n}" for n in body["notes"]]
+    lines.append("")
+    for side in ("source", "target"):
+        inv = body.get(side)
+        if not inv:
+            lines.append(f"{side}: not read")
+            continue
+        if kind == "topic":
+            topic = next((t for t in inv["topics"] if t["name"] == key), None)
+            if topic is None:
+                lines.append(f"{side}: topic '{key}' is not there")
+                continue
+            lines.append(f"{side}: {len(topic['partitions'])} partitions")
+            for p in topic["partitions"]:
+                lines.append(
+                    f"  p{p['id']:<3} leader {p['leader']}  replicas {p['replicas']}  "
+                    f"isr {p['isr']}  offsets {p['earliest']}..{p['latest']}"
+                )
+            for name, value in sorted(topic["configs"].items()):
+                lines.append(f"  {name} = {value}")
+        else:
+            side_name, _, group_id = key.partition("/")
+            if side != side_name:
+                continue
+            group = next((g for g in inv["groups"] if g["id"] == group_id), None)
+            if group is None:
+                continue
+            lines.append(f"{side}: group {group_id}, {group['state']}")
+            for m in group["members"]:
+                lines.append(
+                    f"  member {m['client_id']} on {m['host']}: {', '.join(m['partitions'])}"
+                )
+            for tp, offset in group["offsets"].items():
+                lines.append(f"  committed {tp} = {offset}")
+    return f"{kind} {key}", lines
+
+
+def with_releases(info: HeaderInfo, evidence: Evidence) -> HeaderInfo:
+    def release(side):
+        inv = evidence.body.get(side)
+        if not inv or not inv["brokers"]:
+            return "?"
+        return "/".join(sorted({b["release"] for b in inv["brokers"]}))
+
+    return HeaderInfo(
+        info.plan, info.source, info.target, release("source"), release("target"), info.mode
+    )
