@@ -2,7 +2,7 @@
 
 There is deliberately no ``deploy`` here: deploying connectors changes the target (and
 starts copying production traffic), so it only happens through the gated shadow-start
-step, which calls :func:`console.mm2.deploy` after the typed confirmation is logged.
+step, which calls :func:`console.shadow.mm2.deploy` after the typed confirmation is logged.
 
 * ``config`` prints the connector configs the plan produces, passwords masked.
 * ``status`` shows each connector and task state (exit 0 only when all run).

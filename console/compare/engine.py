@@ -63,7 +63,7 @@ def compare(
     """Compare the plan's topics over one window; record it when a store is given.
 
     Raises :class:`CompareError` when the comparison cannot run (a cluster down, a
-    topic not in the plan) and :class:`~console.inventory.Cancelled` when cancelled;
+    topic not in the plan) and :class:`~console.errors.Cancelled` when cancelled;
     the window is then recorded as failed or cancelled, without results.
 
     Windows of :data:`PROCESS_FROM` records or more are compared in worker processes

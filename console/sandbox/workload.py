@@ -14,7 +14,7 @@ count is reached or it is stopped (SIGTERM via ``cutover workload``):
 and it runs a consumer group (``billing`` by default) that reads ``orders`` with
 read_committed and commits after processing, so the group has live offsets and lag.
 
-Missing topics are created with the demo's layout (``console.demo.DEMO_TOPICS``).
+Missing topics are created with the demo's layout (``console.sandbox.demo.DEMO_TOPICS``).
 Client ids start with ``cutover-workload-``: this stands in for production traffic,
 so it deliberately does not carry the shadow prefix.
 """

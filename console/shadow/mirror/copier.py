@@ -2,7 +2,7 @@
 
 Every committed source record is copied to the same topic and partition on the target
 with its key, value, headers and timestamp, plus one provenance header
-(``console.provenance.HEADER`` = ``"<partition>:<offset>"``) naming where it came from.
+(``console.kafka.provenance.HEADER`` = ``"<partition>:<offset>"``) naming where it came from.
 
 How "exactly once" is kept across two clusters:
 
@@ -43,7 +43,7 @@ change behaviour, see :data:`COPIED_CONFIGS`) only when the plan's
 missing topic. Kafka topics carry no tags, so each creation is written to the audit
 log, before and after, with the client id that made it.
 
-The exact offset map (``console.offset_map``) is fed from the producer's delivery
+The exact offset map (:mod:`console.shadow.mirror.offset_map`) is fed from the producer's delivery
 reports: only the first and last record of each partition's slice of a consumed
 batch carry a callback (per-record callbacks cost a third of the throughput); the
 records in between are contiguous exactly when ``last - first + 1`` equals their
