@@ -45,3 +45,16 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
 
     def delete_password(self, service, username):
         self.store.pop((service, username), None)
+
+
+def screen_lines(app) -> list[str]:
+    """The current screen as the operator sees it, one string per terminal row.
+
+    Read from the screen's compositor (what is drawn), so a widget that exists but was
+    squeezed out of its row, or hidden under another, does not count as shown.
+    """
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def screen_text(app) -> str:
+    return "\n".join(screen_lines(app))

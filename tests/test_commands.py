@@ -73,7 +73,9 @@ def test_keymap_file_rebinds_by_id_and_says_what_is_wrong(tmp_path, monkeypatch)
 
 async def test_a_rebound_key_opens_the_gate_and_the_help_shows_it(tmp_path):
     store = make_store(tmp_path)
-    app = CutoverApp(store, blink=False, poll=False, keymap=Keymap({"run-step": "f2"}))
+    app = CutoverApp(
+        store, blink=False, poll=False, gate_guard_s=0, keymap=Keymap({"run-step": "f2"})
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("g")
@@ -94,7 +96,7 @@ async def test_a_rebound_key_opens_the_gate_and_the_help_shows_it(tmp_path):
 
 async def test_the_command_bar_runs_a_step_by_name_and_refuses_an_unknown_one(tmp_path):
     store = make_store(tmp_path)
-    app = CutoverApp(store, blink=False, poll=False)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("colon", *"lag", "enter")

@@ -30,7 +30,7 @@ def actions(store: Store) -> list[str]:
 
 async def test_gate_opens_with_focus_on_cancel_and_esc_cancels(tmp_path):
     store = make_store(tmp_path)
-    app = CutoverApp(store, blink=False, poll=False)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("enter")
@@ -49,7 +49,7 @@ async def test_gate_opens_with_focus_on_cancel_and_esc_cancels(tmp_path):
 
 async def test_wrong_word_keeps_the_gate_shut(tmp_path):
     store = make_store(tmp_path)
-    app = CutoverApp(store, blink=False, poll=False)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("g")
@@ -66,7 +66,7 @@ async def test_wrong_word_keeps_the_gate_shut(tmp_path):
 
 async def test_steps_not_built_yet_say_so_at_the_gate(tmp_path):
     store = make_store(tmp_path)
-    app = CutoverApp(store, blink=False, poll=False)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("colon", *"run cutover-consumers", "enter")
@@ -79,7 +79,7 @@ async def test_steps_not_built_yet_say_so_at_the_gate(tmp_path):
 
 async def test_replay_mode_cannot_run_steps(tmp_path):
     store = make_store(tmp_path, readonly=True)
-    app = CutoverApp(store, blink=False, poll=False)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("g", "enter")
@@ -92,7 +92,7 @@ async def test_replay_mode_cannot_run_steps(tmp_path):
 
 async def test_small_terminal_gets_a_message_not_a_broken_screen(tmp_path):
     store = make_store(tmp_path)
-    app = CutoverApp(store, blink=False, poll=False)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(70, 20)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -106,7 +106,7 @@ async def test_small_terminal_gets_a_message_not_a_broken_screen(tmp_path):
 
 async def test_command_bar_jumps_and_quits(tmp_path):
     store = make_store(tmp_path)
-    app = CutoverApp(store, blink=False, poll=False)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("colon", *"audit", "enter")
@@ -128,7 +128,7 @@ async def test_live_comparison_stops_with_a_notice_when_it_cannot_run(tmp_path, 
         .replace("[clusters.target]\n", "[clusters.target]\nrequest_timeout_s = 1\n")
     )
     store = Store.create(tmp_path / "run.db", text, parse_plan(text), clock=fixed_clock())
-    app = CutoverApp(store, blink=False, poll=False)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("l")

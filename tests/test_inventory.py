@@ -161,7 +161,7 @@ def test_no_secret_reaches_the_run_database(tmp_path, seeded, target, env, capsy
 async def test_console_gate_runs_inventory_and_logs_it(tmp_path, seeded, target, env):
     db = run_db(tmp_path, seeded, target)
     store = Store.open(db, clock=fixed_clock())
-    app = CutoverApp(store, blink=False, poll=False)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("enter")

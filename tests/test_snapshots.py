@@ -68,7 +68,7 @@ def make_app(tmp_path, *, with_inventory=False) -> CutoverApp:
         store.add_evidence("inventory", "inventory", INVENTORY_BODY)
         store.set_step("inventory", StepState.PASSED)
         store.log("step.finished", step="inventory", ref=started.seq, outcome="passed")
-    return CutoverApp(store, blink=False, poll=False)
+    return CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
 
 
 async def _settle(pilot) -> None:
@@ -111,6 +111,31 @@ class TestGate:
 
         assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=open_gate)
 
+    def test_inventory_gate_word_typed_80x24(self, snap_compare, tmp_path):
+        """The confirmation field shows what was typed (here a typo) and has the focus;
+        Confirm stays disabled until the word matches."""
+
+        async def type_word(pilot):
+            await _settle(pilot)
+            await pilot.press("enter")
+            await _settle(pilot)
+            await pilot.press("tab", *"inventroy")
+            await pilot.pause()
+
+        assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=type_word)
+
+    def test_inventory_gate_word_typed_wide(self, snap_compare, tmp_path):
+        """The same at 120x40: the field's text row is not squeezed out there either."""
+
+        async def type_word(pilot):
+            await _settle(pilot)
+            await pilot.press("enter")
+            await _settle(pilot)
+            await pilot.press("tab", *"inventory")
+            await pilot.pause()
+
+        assert snap_compare(make_app(tmp_path), terminal_size=(120, 40), run_before=type_word)
+
     def test_help_80x24(self, snap_compare, tmp_path):
         """Every key and command in one place."""
 
@@ -120,6 +145,20 @@ class TestGate:
             await pilot.pause()
 
         assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=open_help)
+
+
+class TestCommandBar:
+    """The ``:`` command bar."""
+
+    def test_command_typed_80x24(self, snap_compare, tmp_path):
+        """What is typed shows on its own row above the footer."""
+
+        async def type_command(pilot):
+            await _settle(pilot)
+            await pilot.press("colon", *"run compare")
+            await pilot.pause()
+
+        assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=type_command)
 
 
 class TestShadowPath:

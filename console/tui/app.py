@@ -90,6 +90,7 @@ class CutoverApp(App[int]):
         blink: bool = True,
         poll: bool = True,
         keymap: Keymap | None = None,
+        gate_guard_s: float = GateDialog.GUARD_S,
     ) -> None:
         super().__init__()
         self.store = store
@@ -101,7 +102,14 @@ class CutoverApp(App[int]):
         self.poll = poll
         self.keymap = keymap or Keymap()
         """The user's keys by binding id (applied on mount; the help screen shows them)."""
+        self.gate_guard_s = gate_guard_s
+        """How long a new gate drops keys (seconds); tests that type at once set 0."""
         self.paused = False
+        self._gate_pending = False
+        """A gate was asked for and is being prepared or shown: no second one opens,
+        and keys meant for it do nothing else meanwhile."""
+        self._held: list[tuple[str, dict]] = []
+        """Notices that arrived while a gate was open, shown when it closes."""
         self._cancel: threading.Event | None = None
         self._running_step: str | None = None
         self._progress: dict[str, str] = {}
@@ -131,7 +139,9 @@ class CutoverApp(App[int]):
                         yield ComparisonPane(id="comparison")
             yield AuditPane(id="audit")
         yield Static("", id="too-small")
-        yield Input(placeholder=":command  (? for help)", id="command-bar")
+        # In the flow above the footer, not docked: two widgets docked at the bottom
+        # overlap, and the footer hid everything typed here.
+        yield Input(placeholder=":command  (? for help)", id="command-bar", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -262,6 +272,9 @@ class CutoverApp(App[int]):
         if self.replay:
             self.notify("Replay is read-only: steps cannot run here.", severity="warning")
             return
+        if self._gate_pending:
+            return  # an enter pressed again while the first gate is being prepared
+        self._gate_pending = True
         self._prepare_gate(step_id)
 
     @work(thread=True, group="gate", exit_on_error=False, description="prepare gate")
@@ -271,9 +284,25 @@ class CutoverApp(App[int]):
     def on_gate_prepared(self, message: GatePrepared) -> None:
         gate = message.gate
         self.push_screen(
-            GateDialog(gate, blink=self.blink),
-            lambda typed: self._decide_and_run(gate.step, typed),
+            GateDialog(gate, blink=self.blink, guard_s=self.gate_guard_s),
+            lambda typed: self._gate_closed(gate.step, typed),
         )
+
+    def _gate_closed(self, step_id: str, typed: str | None) -> None:
+        self._gate_pending = False
+        held, self._held = self._held, []
+        for message, kwargs in held:
+            self.notify(message, **kwargs)
+        self._decide_and_run(step_id, typed)
+
+    def notify(self, message: str, **kwargs) -> None:
+        """A notice; while a gate is open it is held (a toast would hide the gate's
+        buttons or what it says) and shown when the gate closes."""
+        if isinstance(self.screen, GateDialog):
+            self._held.append((message, kwargs))
+            self.screen.held(len(self._held))
+            return
+        super().notify(message, **kwargs)
 
     @work(thread=True, group="step", exit_on_error=False, description="run step")
     def _decide_and_run(self, step_id: str, typed: str | None) -> None:
@@ -396,6 +425,10 @@ class CutoverApp(App[int]):
     # -- keys and commands ------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # While a gate is being prepared the operator may type ahead: keys meant for it
+        # (its word has r, p, l, x in it) must not refresh, pause or cancel meanwhile.
+        if self._gate_pending and not isinstance(self.screen, GateDialog):
+            return action == "quit"
         # Replay can look at everything and change nothing, and opens no connection:
         # running steps and live comparison do not exist there.
         return not (self.replay and action in ("gate", "cancel_step", "live"))
@@ -427,19 +460,29 @@ class CutoverApp(App[int]):
 
     def action_command_bar(self) -> None:
         bar = self.query_one("#command-bar", Input)
-        bar.add_class("-open")
         bar.value = ""
+        self._show_command_bar(True)
         bar.focus()
+
+    def _show_command_bar(self, show: bool) -> None:
+        # The bar takes the footer's row while it is open (the footer then only says
+        # ctrl+q), so the panes above do not shrink and re-wrap each time it opens.
+        self.query_one("#command-bar", Input).set_class(show, "-open")
+        self.query_one(Footer).display = not show
 
     def action_back(self) -> None:
         bar = self.query_one("#command-bar", Input)
         if bar.has_class("-open"):
-            bar.remove_class("-open")
+            self._show_command_bar(False)
             self.query_one(RunbookPane).focus()
+
+    @on(Input.Blurred, "#command-bar")
+    def _command_bar_left(self) -> None:
+        self._show_command_bar(False)
 
     @on(Input.Submitted, "#command-bar")
     async def _command(self, event: Input.Submitted) -> None:
-        event.input.remove_class("-open")
+        self._show_command_bar(False)
         self.query_one(RunbookPane).focus()
         if not event.value.strip().lstrip(":"):
             return
@@ -470,6 +513,8 @@ class CutoverApp(App[int]):
                 severity="error",
                 timeout=20,
             )
+            if event.worker.group == "gate":
+                self._gate_pending = False
             if event.worker.group == "load" and self.poll and not self.paused:
                 self._timer = self.set_timer(POLL_SECONDS * 2, self.load)
 

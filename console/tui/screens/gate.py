@@ -2,13 +2,22 @@
 the typed confirmation word.
 
 Focus starts on Cancel and ``esc`` cancels, so a stray ``enter`` never runs
-anything. The dialog only returns what was typed (or None for cancel); the caller
-records the decision in the audit log before anything runs.
+anything. A key pressed before the gate was on screen (the operator kept typing while
+a slow preview was worked out) or within a short guard after it appeared is dropped,
+so it can neither cancel nor confirm a gate nobody has read yet. The dialog only
+returns what was typed (or None for cancel); the caller records the decision in the
+audit log before anything runs.
+
+Notices are not shown over the gate (they could hide its buttons or what it says);
+the app holds the ones that arrive while it is open and the gate says how many wait.
 """
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -34,9 +43,12 @@ class GateDialog(ModalScreen[str | None]):
     }
     GateDialog .gate-title { text-style: bold; }
     GateDialog .gate-lines { height: auto; max-height: 12; margin: 1 0 0 0; }
-    GateDialog .gate-error { color: $error; height: 1; }
-    GateDialog Input { height: 1; border: none; padding: 0 1; background: $boost; }
+    GateDialog .gate-error { color: $error; width: 100%; height: auto; }
+    GateDialog .gate-held { color: $text-muted; width: 100%; height: auto; }
+    GateDialog Input { padding: 0 1; background: $boost; }
     GateDialog Input:focus { background: $primary 40%; }
+    /* Toasts stay off the gate: the app holds new ones until it closes. */
+    GateDialog ToastHolder { display: none; }
     GateDialog Horizontal { height: 1; align-horizontal: right; margin-top: 1; }
     GateDialog #gate-cancel, GateDialog #gate-confirm {
         margin-left: 1; min-width: 12; height: 1; border: none;
@@ -47,10 +59,18 @@ class GateDialog(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="gate.cancel"),
     ]
 
-    def __init__(self, gate: GateView, *, blink: bool = True) -> None:
+    GUARD_S = 0.4
+    """Keys pressed within this long after the gate appeared are dropped (seconds)."""
+
+    def __init__(self, gate: GateView, *, blink: bool = True, guard_s: float = GUARD_S) -> None:
         super().__init__()
         self.gate = gate
         self.blink = blink
+        self.guard_s = guard_s
+        self.shown_at: float | None = None
+        """When the gate was first on screen (``time.monotonic``, as key events are
+        stamped); None until then. Keys stamped earlier, or within ``guard_s`` after,
+        are dropped."""
 
     def compose(self) -> ComposeResult:
         gate = self.gate
@@ -64,13 +84,17 @@ class GateDialog(ModalScreen[str | None]):
             with VerticalScroll(classes="gate-lines", can_focus=False):
                 yield Static("\n".join(gate.lines), markup=False)
             if gate.blocked:
+                # Wrapped, never cut: the reason is what the operator acts on.
                 yield Label(Text(f"BLOCKED: {gate.blocked}", style="bold"), classes="gate-error")
             else:
                 yield Label(Text.assemble("Type ", (gate.confirm, "bold"), " to proceed:"))
-                field = Input(placeholder=gate.confirm, id="gate-input")
+                # Compact: one row with the text in it. The bordered default is three rows
+                # and, squeezed into the dialog, showed only its borders.
+                field = Input(placeholder="(type here)", id="gate-input", compact=True)
                 field.cursor_blink = self.blink
                 yield field
                 yield Label("", classes="gate-error", id="gate-error")
+            yield Label("", classes="gate-held", id="gate-held")
             with Horizontal():
                 yield Button("Cancel", id="gate-cancel", variant="default")
                 if not gate.blocked:
@@ -78,6 +102,24 @@ class GateDialog(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#gate-cancel", Button).focus()
+        self.query_one("#gate-held", Label).display = False
+        self.call_after_refresh(self._shown)
+
+    def _shown(self) -> None:
+        self.shown_at = time.monotonic()
+
+    def on_key(self, event: events.Key) -> None:
+        # Runs as the key bubbles up from the focused widget, before the app looks up
+        # bindings (a button's enter, tab, esc): stopping it here drops the key.
+        if self.shown_at is None or event.time < self.shown_at + self.guard_s:
+            event.stop()
+            event.prevent_default()
+
+    def held(self, count: int) -> None:
+        """Say how many notices wait until the gate closes."""
+        label = self.query_one("#gate-held", Label)
+        label.display = count > 0
+        label.update(f"{count} notice(s) held until this gate closes")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         matches = event.value.strip() == self.gate.confirm

@@ -1,0 +1,149 @@
+"""The gate and the command bar as the operator sees them: typed text visible, keys that
+arrive before the gate was on screen dropped, no notice over the gate's buttons.
+
+No Kafka: every gate here is cancelled or refused before a cluster is touched. What is
+checked is what is drawn (the screen's rows), not widget state, so a field that exists
+but has no row to show its text in fails.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from textual.widgets import Button, Input
+from textual.widgets._toast import Toast
+
+from console import runbook
+from console.plan import parse_plan
+from console.store import Store
+from console.tui.app import CutoverApp
+from console.tui.screens.gate import GateDialog
+from tests.helpers import demo_plan_text, fixed_clock, screen_lines
+
+
+def make_store(tmp_path) -> Store:
+    text = demo_plan_text()
+    return Store.create(tmp_path / "run.db", text, parse_plan(text), clock=fixed_clock())
+
+
+def actions(store: Store) -> list[str]:
+    return [e.action for e in store.audit_latest(50)]
+
+
+def row_of(app, widget) -> str:
+    """The terminal row a one-row widget is drawn on."""
+    return screen_lines(app)[widget.region.y]
+
+
+async def settle(app, pilot) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_gate_field_shows_what_is_typed(tmp_path, size):
+    """A typo must be visible before the operator presses enter on it."""
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("tab", *"inventroy")
+        await pilot.pause()
+        field = app.screen.query_one("#gate-input", Input)
+        assert app.focused is field
+        assert field.content_region.height >= 1
+        assert "inventroy" in row_of(app, field)
+        await pilot.press("enter")
+        await pilot.pause()
+        error = app.screen.query_one("#gate-error")
+        assert "That is not 'inventory'" in "".join(screen_lines(app)[error.region.y :])
+        assert "inventroy" in row_of(app, field)  # still there to be corrected
+    assert actions(store) == ["plan.imported"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_command_bar_shows_what_is_typed(tmp_path, size):
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"comparisno")
+        await pilot.pause()
+        bar = app.query_one("#command-bar", Input)
+        assert app.focused is bar
+        assert "comparisno" in row_of(app, bar)
+        # It takes the footer's row, so the panes above keep their size.
+        assert bar.region.y == size[1] - 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "comparisno" not in "\n".join(screen_lines(app))
+        assert "Quit" in screen_lines(app)[-1]
+
+
+async def test_keys_pressed_before_the_gate_appeared_do_not_decide_it(tmp_path, monkeypatch):
+    """Under load the gate took seconds to appear; the enter pressed meanwhile was taken
+    as Cancel and logged. Keys typed ahead (and any within the guard after the gate
+    appeared) are dropped: they neither decide the gate nor refresh, pause or cancel."""
+    store = make_store(tmp_path)
+    release = threading.Event()
+    slow_preview = runbook.preview
+
+    def preview(store_, step_id):
+        assert release.wait(10)
+        return slow_preview(store_, step_id)
+
+    monkeypatch.setattr(runbook, "preview", preview)
+    app = CutoverApp(store, blink=False, poll=False)  # the real guard
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")  # asks for the gate; the preview is slow
+        await pilot.pause()
+        assert not isinstance(app.screen, GateDialog)
+        await pilot.press("enter", "p", "escape", "enter")  # typed ahead
+        await pilot.pause()
+        assert not app.paused
+        release.set()
+        await settle(app, pilot)
+        gate = app.screen
+        assert isinstance(gate, GateDialog)
+        assert len(app.screen_stack) == 2  # one gate, not one per enter
+        await pilot.press("enter")  # within the guard: dropped
+        await pilot.pause()
+        assert app.screen is gate and app.focused.id == "gate-cancel"
+        # The operator has now read it (the gate's own clock moved past the guard):
+        gate.shown_at -= gate.guard_s
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, GateDialog)
+    assert actions(store) == ["plan.imported", "gate.cancelled"]
+
+
+async def test_notices_never_cover_the_gate(tmp_path):
+    """A toast at the bottom right sat on the gate's buttons at 80x24. Notices already
+    up are hidden on the gate; new ones are held, counted, and shown after it closes."""
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(app, pilot)
+        app.notify("an older notice, still up", timeout=60)
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        gate = app.screen
+        assert isinstance(gate, GateDialog)
+        for n in range(3):
+            app.notify(f"Step finished {n}", title="Step finished", timeout=60)
+        await pilot.pause()
+        for button in gate.query(Button):
+            region = button.region
+            for x in range(region.x, region.right):
+                assert gate.get_widget_at(x, region.y)[0] is button
+        assert not [t for t in gate.query(Toast) if t.region.area]
+        assert "3 notice(s) held until this gate closes" in "\n".join(screen_lines(app))
+        await pilot.press("escape")
+        await settle(app, pilot)
+        shown = "\n".join(screen_lines(app))
+        assert "Step finished 2" in shown
