@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from console import processes
@@ -258,10 +265,24 @@ def spawn_mirror(db: Path, log: Path) -> subprocess.Popen:
         )
 
 
+_NEW_PARTITION_ERRORS = (
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+)
+
+
 def wait_for(predicate, what: str, timeout: float = DEADLINE_S, interval: float = 0.1):
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except KafkaException as exc:
+            # A partition created a moment ago answers NOT_LEADER until its leader is
+            # elected: the condition is not true yet, and the deadline still bounds it.
+            if exc.args[0].code() not in _NEW_PARTITION_ERRORS:
+                raise
+            value = None
         if value:
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
