@@ -29,6 +29,9 @@ class ExitCode(IntEnum):
     USAGE = 2
     """It could not run as asked: a gate stayed shut, arguments that cannot work
     together, a comparison that could not start, the sandbox that could not."""
+    NO_DATA = 3
+    """It ran and found nothing RED, but a required check had nothing to judge (one side
+    empty, a topic absent, too few lag samples): missing evidence, never a pass."""
     INTERRUPTED = 130
     """Ctrl-C or a cancel: stopped after the request in flight (128 + SIGINT)."""
     BROKEN_PIPE = 141

@@ -28,7 +28,7 @@ from console.compare.engine import compare
 from console.compare.history import load_results, load_view
 from console.compare.model import Bound, CompareRequest
 from console.compare.view import build_view
-from console.errors import Cancelled
+from console.errors import Cancelled, ExitCode
 from console.kafka import provenance
 from console.plan import parse_plan
 from console.plan.steps import StepState
@@ -882,6 +882,21 @@ class TestCommandAndStep:
         assert "✗ RED" in text and "missing" in text and "src p0@7" in text
         for path in tmp_path.iterdir():
             assert PASSWORD.encode() not in path.read_bytes(), path
+
+    def test_cli_no_data_is_its_own_failing_exit_code(
+        self, source, target, tmp_path, demo_env, capsys
+    ):
+        """A pipeline must not read missing evidence as a pass: the target topic does not
+        exist, every check is NO DATA, and the exit code is 3 (neither 0 nor RED's 1)."""
+        topic = new_topic("cli-absent")
+        seed(source.plaintext_bootstrap, topic, partitions=1, per_partition=5)
+        db = _demo_db(tmp_path, source, target, topic)
+        assert main(["compare", str(db), "--json"]) == ExitCode.NO_DATA == 3
+        out = json.loads(capsys.readouterr().out)
+        assert {r["verdict"] for r in out["results"]} == {"NO_DATA"}
+        assert out["summary"]["no_data"] and not out["summary"]["red"]
+        assert main(["compare", str(db)]) == 3
+        assert "NO DATA" in capsys.readouterr().out
 
     def test_cli_cannot_run_is_exit_2_in_one_line(self, source, target, tmp_path, demo_env, capsys):
         import socket

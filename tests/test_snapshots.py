@@ -170,11 +170,12 @@ class TestShadowPath:
 
         app = make_app(tmp_path)
         store = app.store
-        for round_no in range(6):
+        # A full trend window: under the limits, no verdict is given on fewer samples.
+        for round_no in range(store.plan.thresholds.lag_trend_window_samples):
             rows = [
                 ("orders", 0, 1000 + 100 * round_no, 1000, 100 * round_no, 2.0 * round_no),
                 ("orders", 1, 800, 800, 0, 0.0),
-                ("customers", 0, 500, 480 + 4 * round_no, 20 - 4 * round_no, 0.5),
+                ("customers", 0, 500, 460 + 4 * round_no, 40 - 4 * round_no, 0.5),
             ]
             lag.write_round(store, f"2026-11-25T12:00:{10 + round_no:02d}.000Z", rows)
 

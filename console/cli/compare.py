@@ -2,8 +2,10 @@
 
 Prints one line per topic and check (or, with ``--json``, one object whose
 ``results`` list holds every partition's and topic's checks), records the window in
-the run database, and exits 0 when nothing is RED, 1 when something is, 2 when the
-comparison could not run (cluster down, no password, bad window).
+the run database, and exits 0 when every check passed, 1 when something is RED, 3 when
+nothing is RED but a required check had no data (missing evidence is never a pass for
+a pipeline), 2 when the comparison could not run (cluster down, no password, bad
+window).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def add_subparser(sub) -> argparse.ArgumentParser:
         description="Compare the source and target copies of each plan topic, partition by "
         "partition: counts, missing, duplicates, extra, order, placement, values, headers, "
         "timestamps, nulls, aborted transactions, schema ids, truncation. Exit 0 when "
-        "nothing is RED, 1 when something is, 2 when the comparison could not run.",
+        "every check passed, 1 when something is RED, 3 when nothing is RED but a required "
+        "check had no data, 2 when the comparison could not run.",
     )
     p.add_argument("db", help="run database (cutover plan import ...)")
     p.add_argument(
@@ -101,7 +104,9 @@ def cmd_compare(args) -> int:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
         _print(report)
-    return ExitCode.FAILED if report.red else ExitCode.OK
+    if report.red:
+        return ExitCode.FAILED
+    return ExitCode.NO_DATA if report.missing_evidence else ExitCode.OK
 
 
 def _cannot(args, message: str) -> int:

@@ -1,4 +1,6 @@
-"""``cutover sampler`` (the lag sampler's process body) and ``cutover lag`` (the verdicts)."""
+"""``cutover sampler`` (the lag sampler's process body) and ``cutover lag`` (the verdicts:
+exit 1 when a partition is RED, 3 when none is but one has no verdict or nothing was
+sampled yet)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 from pathlib import Path
 
 from console.cli.handler import command
+from console.errors import ExitCode
 from console.shadow import lag
 from console.store import Store
 from console.views.status import UNKNOWN
@@ -48,7 +51,7 @@ def cmd_lag(args) -> int:
     else:
         if not trends:
             print("No lag samples yet: start the shadow path (its step starts the sampler).")
-            return 1
+            return ExitCode.NO_DATA
         print(f"Shadow lag as of {as_of}  (worst first)")
         print(f"{'VERDICT':8} {'TREND':12} {'TOPIC':>16} {'P':>4} {'LAG rec':>12} {'LAG s':>8}")
         for t in trends if args.all else trends[:20]:
@@ -58,4 +61,8 @@ def cmd_lag(args) -> int:
                 f"{t.verdict:8} {t.trend:12} {t.topic:>16} {t.partition:>4} "
                 f"{lag_rec:>12} {lag_s:>8}"
             )
-    return 1 if any(t.verdict == "RED" for t in trends) else 0
+    if any(t.verdict == "RED" for t in trends):
+        return ExitCode.FAILED
+    if not trends or any(t.verdict == "NO_DATA" for t in trends):
+        return ExitCode.NO_DATA
+    return ExitCode.OK

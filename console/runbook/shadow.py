@@ -158,7 +158,8 @@ def stop(store: Store, cancel: threading.Event, progress: Progress) -> StepOutco
 
 
 def judge_lag(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
-    """Pass only when every partition's lag trend is OK or WARN on fresh samples."""
+    """Pass only when every partition's lag trend is OK or WARN on fresh samples: growing
+    lag is RED whatever its size, and a partition without a full window is NO DATA."""
     plan = store.plan
     trends = lag.latest_trends(store, plan)
     as_of = lag.last_sample_time(store)
@@ -288,5 +289,6 @@ def preview_lag(store: Store) -> list[str]:
         "Judges the lag samples already recorded; reads nothing from the clusters.",
         f"Limits: {t.max_shadow_lag_records:,} rec and {t.max_shadow_lag_seconds:g} s per "
         f"partition, trend over {t.lag_trend_window_samples} samples.",
-        "Passes when every partition is OK or WARN and the sampler is running.",
+        "Passes when every partition is OK or WARN over a full window (none stalled,",
+        "growing or over a limit without falling) and the sampler is running.",
     ]

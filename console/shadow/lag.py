@@ -5,15 +5,28 @@ growing while nobody watches; each round is written in one SQLite transaction, s
 the console and a later replay read exactly the same data.
 
 A single reading says little, so a partition's verdict is judged over the last
-``lag_trend_window_samples`` rounds, in the manner of Burrow's consumer evaluation:
-caught up anywhere in the window is fine; a position that does not move while lag
-is non-zero is stalled; lag that rises at every step is growing; falling lag is
-catching up; otherwise steady — and any of them is RED beyond the plan's thresholds.
+``lag_trend_window_samples`` rounds, in the manner of Burrow's consumer evaluation.
+In order: a position that does not move while lag is non-zero is **stalled** (RED);
+lag whose floor keeps rising is **growing** (RED, whatever its size: the runbook names
+shadow lag that grows under normal load as evidence that blocks cutover); then lag
+over the plan's limits is never OK (RED, or WARN while it is falling); under the
+limits, falling lag is **catching up** and the rest **steady** (OK). Growth can only
+be told over a whole window, so until the window is full a partition under its limits
+is NO DATA, never OK; stalled and over-limit lag are RED from the third sample.
+
+Growth is judged on the lower envelope, not on every sample, because copiers commit
+in bursts: MirrorMaker 2 and the built-in mirror move their position a transaction at
+a time, so lag is a sawtooth even when the copy keeps up. The window is cut into
+thirds; the lag is growing when the lowest sample of each third is above the median of
+the third before it **and** the lowest of the last third is above the highest of the
+first (the rise is larger than the copier's own swing). A sawtooth that keeps coming
+back down is therefore steady, however high its teeth (see :func:`growth`).
 """
 
 from __future__ import annotations
 
 import signal
+import statistics
 import threading
 import time
 from collections import defaultdict
@@ -50,6 +63,28 @@ class Sample:
     lag_seconds: float | None
 
 
+def growth(history: list[int]) -> tuple[int, int, int, int] | None:
+    """The lower envelope of a lag series (oldest first) when it rises across the whole
+    window: the lowest sample of each third and the highest of the first third; None
+    when the lag is not growing.
+
+    Cut in thirds, the lag grows when the lowest sample of each third is above the
+    median of the third before it, and the lowest of the last third is above every
+    sample of the first: the floor rose all along, by more than the copier's own swing.
+    A sawtooth that keeps coming back down, or lag that rose once and then stayed
+    level, does not.
+    """
+    n = len(history)
+    if n < 3:
+        return None
+    first, middle, last = history[: n // 3], history[n // 3 : 2 * n // 3], history[2 * n // 3 :]
+    floors = (min(first), min(middle), min(last))
+    rising = floors[1] > statistics.median(first) and floors[2] > statistics.median(middle)
+    if rising and floors[2] > max(first):
+        return (*floors, max(first))
+    return None
+
+
 def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -> LagRow:
     """Judge one partition's recent samples (oldest first): its trend and verdict, as the
     row the lag pane shows."""
@@ -73,16 +108,17 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
             reason=f"{len(known)} of at least 3 samples; lag is not judged on fewer",
             **base,
         )
+    full = len(known) >= thresholds.lag_trend_window_samples
     lag, seconds = last.lag_records, last.lag_seconds or 0.0
-    over = lag > thresholds.max_shadow_lag_records or seconds > thresholds.max_shadow_lag_seconds
+    over_records = lag > thresholds.max_shadow_lag_records
+    over_seconds = seconds > thresholds.max_shadow_lag_seconds
+    over = over_records or over_seconds
     limits = (
         f"{lag:,} rec / {seconds:.1f} s against limits of "
         f"{thresholds.max_shadow_lag_records:,} rec / {thresholds.max_shadow_lag_seconds:g} s"
     )
-    if 0 in history[-3:]:
-        return LagRow(trend="steady", verdict="OK", reason="caught up within the window", **base)
     positions = [s.mirrored for s in known if s.mirrored is not None]
-    if positions and len(set(positions)) == 1:
+    if lag > 0 and len(positions) == len(known) and len(set(positions)) == 1:
         return LagRow(
             trend="stalled",
             verdict="RED",
@@ -90,27 +126,67 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
             f"with {lag:,} rec behind",
             **base,
         )
-    rises = all(b > a for a, b in zip(history, history[1:], strict=False))
-    if rises:
+    rise = growth(history) if full else None
+    if rise is not None:
+        low, mid, high, top = rise
         return LagRow(
             trend="growing",
-            verdict="RED" if over else "WARN",
-            reason=f"lag rose at every one of {len(history)} samples; {limits}",
+            verdict="RED",
+            reason=f"lag keeps growing: its floor rose {low:,} → {mid:,} → {high:,} rec over "
+            f"{len(history)} samples, above the {top:,} rec it started at; {limits}",
             **base,
         )
-    if history[-1] < history[0]:
-        rate = (history[0] - history[-1]) / max(interval_s * (len(history) - 1), 1e-9)
+    falling = history[-1] < history[0]
+    rate = (history[0] - history[-1]) / max(interval_s * (len(history) - 1), 1e-9)
+    eta = history[-1] / rate if falling and rate > 0 else None
+    if over:
+        which = (
+            "records and seconds"
+            if over_records and over_seconds
+            else ("records" if over_records else "seconds")
+        )
+        if falling:
+            return LagRow(
+                trend="catching up",
+                verdict="WARN",
+                reason=f"over the limit in {which} but falling about {rate:,.0f} rec/s; {limits}",
+                eta_seconds=eta,
+                **base,
+            )
+        return LagRow(
+            trend="steady",
+            verdict="RED",
+            reason=f"over the limit in {which} and not falling; {limits}",
+            **base,
+        )
+    if not full:
+        # Under the limits, but whether it grows cannot be told yet: not OK until then.
+        return LagRow(
+            trend="no data",
+            verdict="NO_DATA",
+            reason=f"{len(known)} of {thresholds.lag_trend_window_samples} samples: too few "
+            f"to tell whether lag grows; {limits}",
+            **base,
+        )
+    if 0 in history[-3:]:
+        return LagRow(
+            trend="steady",
+            verdict="OK",
+            reason=f"caught up within the last samples; {limits}",
+            **base,
+        )
+    if falling:
         return LagRow(
             trend="catching up",
-            verdict="WARN" if over else "OK",
+            verdict="OK",
             reason=f"lag falling about {rate:,.0f} rec/s; {limits}",
-            eta_seconds=history[-1] / rate if rate > 0 else None,
+            eta_seconds=eta,
             **base,
         )
     return LagRow(
         trend="steady",
-        verdict="RED" if over else "OK",
-        reason=f"lag level; {limits}",
+        verdict="OK",
+        reason=f"lag level (its floor is not rising); {limits}",
         **base,
     )
 
