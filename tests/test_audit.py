@@ -145,3 +145,250 @@ def test_export_is_json_lines(db, tmp_path, capsys):
     assert first["seq"] == 1 and first["action"] == "plan.imported"
     assert first["prev_hash"] == audit.GENESIS
     assert json.loads(lines[1])["prev_hash"] == first["hash"]
+
+
+# -- streaming verification, the checkpoint, grouped appends ------------------------------------
+
+
+def full_and_incremental(path) -> tuple[audit.Verdict, audit.Verdict]:
+    store = Store.open(path, readonly=True)
+    try:
+        return store.audit_verify(full=True), store.audit_verify(full=False)
+    finally:
+        store.close()
+
+
+def set_checkpoint(path, seq: int) -> None:
+    """Record a checkpoint at entry ``seq``, as an intact verification that far would."""
+    conn = raw(path)
+    entry = audit.entries(conn, since=seq - 1, limit=1)[0]
+    assert audit.write_checkpoint(conn, audit.Verdict(True, seq, entry.hash))
+
+
+def edit(conn):
+    conn.execute("UPDATE audit SET params = ? WHERE seq = 4", (json.dumps({"n": 99}),))
+
+
+def rehash(conn):
+    entry = audit.entries(conn, since=4, limit=1)[0]
+    forged = audit.Entry(**{**entry.__dict__, "outcome": "failed"})
+    new_hash = audit.entry_hash(forged.prev_hash, forged.canonical())
+    conn.execute("UPDATE audit SET outcome='failed', hash=? WHERE seq=5", (new_hash,))
+
+
+def remove(conn):
+    conn.execute("DELETE FROM audit WHERE seq = 6")
+
+
+def remove_and_renumber(conn):
+    remove(conn)
+    conn.execute("UPDATE audit SET seq = seq - 1 WHERE seq > 6")
+
+
+def insert(conn):
+    prev = audit.entries(conn, since=2, limit=1)[0]
+    conn.execute("UPDATE audit SET seq = -(seq + 1) WHERE seq > 3")
+    conn.execute("UPDATE audit SET seq = -seq WHERE seq < 0")
+    fake = audit.Entry(4, prev.ts, "m", None, "gate.confirmed", "x", {}, "ok", None, prev.hash, "")
+    h = audit.entry_hash(prev.hash, fake.canonical())
+    conn.execute(
+        "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (4, fake.ts, fake.actor, None, fake.action, fake.step, "{}", "ok", None, prev.hash, h),
+    )
+
+
+def reorder(conn):
+    conn.execute("UPDATE audit SET seq = -1 WHERE seq = 7")
+    conn.execute("UPDATE audit SET seq = 7 WHERE seq = 8")
+    conn.execute("UPDATE audit SET seq = 8 WHERE seq = -1")
+
+
+def cut_tail(conn):
+    conn.execute("DELETE FROM audit WHERE seq > 8")
+
+
+TAMPERS = {
+    "edit": (edit, 4, "entry 4 was edited: its contents no longer match its hash"),
+    "edit and rehash": (
+        rehash,
+        6,
+        "an entry was removed before entry 6, or entry 5 was rewritten: "
+        "the hash it was chained to is gone",
+    ),
+    "remove": (remove, 6, "entry 6 was removed"),
+    "remove and renumber": (
+        remove_and_renumber,
+        6,
+        "an entry was removed before entry 6, or entry 5 was rewritten: "
+        "the hash it was chained to is gone",
+    ),
+    "insert": (insert, 4, "entry 4 was inserted: entry 5 was chained directly after entry 3"),
+    "reorder": (
+        reorder,
+        7,
+        "entry 7 is out of order: it was chained after entry 8, which now comes later",
+    ),
+    "cut tail": (
+        cut_tail,
+        9,
+        "the log ends at entry 8 but entry 10 was written: the newest entries were removed",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", TAMPERS)
+def test_streaming_verify_names_each_tamper_the_same_way_with_or_without_checkpoint(db, kind):
+    """The streamed walk gives the messages the in-memory walk gave; an incremental walk
+    from a checkpoint before the damage names it exactly as the full walk does."""
+    tamper, seq, problem = TAMPERS[kind]
+    set_checkpoint(db, 2)
+    tamper(raw(db))
+    full, incremental = full_and_incremental(db)
+    assert (full.ok, full.seq, full.problem) == (False, seq, problem)
+    assert (incremental.ok, incremental.seq, incremental.problem) == (False, seq, problem)
+
+
+def test_checkpoint_limits_incremental_verify_to_new_entries(db):
+    store = Store.open(db)
+    assert store.save_audit_checkpoint(store.audit_verify())
+    for i in range(3):
+        store.log("test.more", params={"i": i})
+    full, incremental = store.audit_verify(full=True), store.audit_verify(full=False)
+    store.close()
+    assert (full.ok, full.count, full.since, full.checked) == (True, 13, 0, 13)
+    assert (incremental.ok, incremental.count, incremental.since, incremental.checked) == (
+        True,
+        13,
+        10,
+        3,
+    )
+    assert incremental.head_hash == full.head_hash
+
+
+def test_edit_behind_the_checkpoint_is_found_by_audit_verify(db, capsys):
+    """The checkpoint is a cache for status and the console; `audit verify` walks it all."""
+    set_checkpoint(db, 10)
+    edit(raw(db))
+    full, incremental = full_and_incremental(db)
+    assert incremental.ok and incremental.since == 10 and incremental.checked == 0
+    assert not full.ok and full.problem.startswith("entry 4 was edited")
+    assert main(["status", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "(up to entry 10 verified earlier; 'cutover audit verify' checks all)" in out
+    assert main(["audit", "verify", str(db)]) == 1
+    assert "BROKEN: entry 4 was edited" in capsys.readouterr().err
+
+
+def test_edited_checkpoint_entry_is_found(db):
+    set_checkpoint(db, 8)
+    raw(db).execute("UPDATE audit SET outcome = 'forged' WHERE seq = 8")
+    full, incremental = full_and_incremental(db)
+    assert not incremental.ok
+    assert (
+        incremental.problem
+        == full.problem
+        == ("entry 8 was edited: its contents no longer match its hash")
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["10:" + "f" * 64, "999:" + "0" * 64, "garbage", "10:", "-3:" + "a" * 64]
+)
+def test_a_checkpoint_that_does_not_match_the_chain_is_not_trusted(db, value):
+    """A forged or damaged checkpoint row costs a full walk, never a skipped entry."""
+    raw(db).execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (audit.CHECKPOINT_KEY, value)
+    )
+    edit(raw(db))
+    _, incremental = full_and_incremental(db)
+    assert not incremental.ok and incremental.problem.startswith("entry 4 was edited")
+
+
+def test_forged_checkpoint_over_an_edit_does_not_fool_audit_verify(db, capsys):
+    edit(raw(db))
+    set_checkpoint(db, 10)  # what someone covering the edit would write
+    assert main(["audit", "verify", str(db)]) == 1
+    assert "entry 4 was edited" in capsys.readouterr().err
+
+
+def test_status_checks_only_what_is_new_and_remembers_it(db, capsys):
+    def status() -> dict:
+        assert main(["status", str(db), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["audit"]
+
+    assert status() == {
+        "ok": True,
+        "entries": 10,
+        "problem": None,
+        "checked": 10,
+        "checked_earlier": 0,
+    }
+    again = status()
+    assert (again["checked"], again["checked_earlier"]) == (0, 10)
+    store = Store.open(db)
+    store.log("test.more")
+    store.close()
+    after = status()
+    assert (after["checked"], after["checked_earlier"], after["entries"]) == (1, 10, 11)
+
+
+def test_audit_verify_writes_nothing(db):
+    before = db.read_bytes()
+    assert main(["audit", "verify", str(db)]) == 0
+    assert db.read_bytes() == before
+    assert audit.read_checkpoint(raw(db)) is None
+
+
+def test_entries_sqlite_renders_differently_verify_and_their_edits_are_found(tmp_path):
+    """Non-ASCII parameters, control characters, awkward numbers: whatever the fast
+    rendering makes of them, an intact entry verifies and an edited one is named."""
+    text = demo_plan_text()
+    store = Store.create(tmp_path / "r.db", text, parse_plan(text), clock=fixed_clock())
+    odd = [
+        {"topic": "zahlungen-ü", "note": "→ ✓", "ключ": "значение"},
+        {"tiny": 1e-7, "huge": 2**70, "neg": -0.0, "list": [1.5, "x\u2028y", None, True]},
+        {"ctrl": 'a\x01b\x1fc\td\ne\\f"g', "nested": {"b": 1, "a": {"z": [], "y": {}}}},
+    ]
+    for i, params in enumerate(odd):
+        store.log("test.odd", step="inventory", params=params, outcome=f"Ausgang {i} ✓\x02")
+    store.log_many([audit.Draft("test.odd", params=p) for p in odd])
+    assert store.audit_verify().ok and store.audit_verify().count == 7
+    store.close()
+    raw(tmp_path / "r.db").execute(
+        "UPDATE audit SET params = ? WHERE seq = 3", (json.dumps({"tiny": 1e-6}),)
+    )
+    v = verdict(tmp_path / "r.db")
+    assert not v.ok and v.problem == "entry 3 was edited: its contents no longer match its hash"
+
+
+def test_grouped_appends_make_one_chain_with_single_ones(db):
+    store = Store.open(db)
+    store.log("gate.confirmed", step="inventory", outcome="confirmed")
+    made = store.log_many(
+        [audit.Draft("lag.sample", step="shadow-lag", params={"round": i}) for i in range(50)]
+    )
+    store.log("step.finished", step="inventory", outcome="passed")
+    entries = store.audit_since(0)
+    v = store.audit_verify()
+    store.close()
+    assert [e.seq for e in made] == list(range(12, 62))
+    assert made[0].prev_hash == entries[10].hash and entries[61].prev_hash == made[-1].hash
+    assert v.ok and v.count == 62 and v.head_hash == entries[-1].hash
+
+
+def test_gate_decisions_are_never_grouped(db):
+    store = Store.open(db)
+    with pytest.raises(ValueError, match=r"gate\.confirmed must be appended on its own"):
+        store.log_many([audit.Draft("lag.sample"), audit.Draft("gate.confirmed")])
+    assert store.log_many([]) == []
+    assert store.audit_verify().count == 10
+    store.close()
+
+
+def test_a_group_that_fails_appends_nothing(db):
+    store = Store.open(db)
+    with pytest.raises(TypeError):
+        store.log_many([audit.Draft("lag.sample"), audit.Draft("x", params={"o": object()})])
+    v = store.audit_verify()
+    store.close()
+    assert v.ok and v.count == 10

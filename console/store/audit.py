@@ -10,17 +10,29 @@ head (last sequence and hash) is also kept in ``meta`` so a truncated tail is
 found too.
 
 Entries are committed with ``synchronous=FULL`` before the action they record
-runs; the outcome is a second entry that refers to the first by sequence.
+runs; the outcome is a second entry that refers to the first by sequence. Entries
+that come in volume may share one durable commit (:func:`append_many`); a gate
+decision never does.
+
+Verification streams: it holds one entry at a time, never the chain, so a million
+entries verify in seconds and in constant memory. Telling an insert from a reorder
+needs to know where a hash sits in the chain; that is looked up in the database
+only once a mismatch is found. A **checkpoint** (sequence and hash of the last
+verified entry, in ``meta``) lets frequent readers (``status``, the console) check
+only what is new. It is a cache, never a source of trust: it is used only when
+its entry is still there with that hash and still hashes right, any problem found
+after it is re-diagnosed by a full walk, and ``cutover audit verify`` ignores it.
 """
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +41,7 @@ from console import redact
 from console.store.connection import Connection
 
 GENESIS = "0" * 64
+CHECKPOINT_KEY = "audit_checkpoint"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -45,6 +58,8 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 """
+
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass(frozen=True)
@@ -65,20 +80,62 @@ class Entry:
 
     def canonical(self) -> str:
         """The bytes the hash covers (everything but seq and the hash itself)."""
-        body = asdict(self)
-        del body["seq"], body["hash"], body["prev_hash"]
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return _canonical(
+            self.ts, self.actor, self.ssh_client, self.action, self.step, self.params,
+            self.outcome, self.ref,
+        )  # fmt: skip
+
+
+def _canonical(ts, actor, ssh_client, action, step, params, outcome, ref) -> str:
+    return _canonical_json(
+        {
+            "action": action,
+            "actor": actor,
+            "outcome": outcome,
+            "params": params,
+            "ref": ref,
+            "ssh_client": ssh_client,
+            "step": step,
+            "ts": ts,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An entry not yet appended: what :func:`append_many` takes, one per entry."""
+
+    action: str
+    step: str | None = None
+    params: dict[str, Any] | None = None
+    outcome: str | None = None
+    ref: int | None = None
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What :func:`verify` found."""
+    """What :func:`verify` found.
+
+    ``count`` is how many entries, from the first, verify; ``head_hash`` is the hash of
+    the last of them. ``since`` is how many of those were taken from the checkpoint
+    without being hashed again (0 for a full walk), ``checked`` how many were hashed.
+    """
 
     ok: bool
     count: int
     head_hash: str
     problem: str | None = None
     seq: int | None = None
+    checked: int = 0
+    since: int = 0
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last entry a verification reached: where the next incremental one starts."""
+
+    seq: int
+    hash: str
 
 
 def entry_hash(prev_hash: str, canonical: str) -> str:
@@ -89,14 +146,22 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@functools.cache
 def current_actor() -> tuple[str, str | None]:
-    """The OS user and, in an SSH session, the client's address."""
+    """The OS user and, in an SSH session, the client's address.
+
+    Read once per process: neither changes while it runs, and the password-database
+    lookup was a third of an append's own cost (27 of 90 µs, measured).
+    """
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         user = f"uid:{os.getuid()}"
     ssh = os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_CLIENT")
     return user, (ssh.split()[0] if ssh else None)
+
+
+# -- appending ----------------------------------------------------------------------------
 
 
 def append(
@@ -109,51 +174,81 @@ def append(
     ref: int | None = None,
     clock: Callable[[], str] = utc_now,
 ) -> Entry:
-    """Durably append one entry and return it.
+    """Durably append one entry (its own commit, synced to disk) and return it."""
+    return _commit(db, [Draft(action, step, params, outcome, ref)], clock)[0]
+
+
+def append_many(
+    db: Connection, drafts: Sequence[Draft], *, clock: Callable[[], str] = utc_now
+) -> list[Entry]:
+    """Durably append several entries in one commit, for entries that come in volume
+    (samples, live comparison increments): one disk sync for all of them.
+
+    Gate decisions are refused here: each must be on disk on its own before the action
+    it allows starts, never waiting for a group to fill.
+    """
+    gated = sorted({d.action for d in drafts if d.action.startswith("gate.")})
+    if gated:
+        raise ValueError(
+            f"{', '.join(gated)} must be appended on its own with append(), not in a group"
+        )
+    return _commit(db, drafts, clock) if drafts else []
+
+
+def _commit(db: Connection, drafts: Sequence[Draft], clock: Callable[[], str]) -> list[Entry]:
+    """Chain and insert ``drafts`` in one durable transaction.
 
     The store's immediate transaction serialises writers across processes (console,
     mirror, sampler), so two appends can never chain to the same predecessor; it commits
-    with ``synchronous=FULL``, so the entry is on disk before the caller goes on.
+    with ``synchronous=FULL``, so the entries are on disk before the caller goes on.
     """
     user, ssh = current_actor()
     with db.transaction(durable=True) as conn:
         row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-        draft = Entry(
-            seq=seq,
-            ts=clock(),
-            actor=user,
-            ssh_client=ssh,
-            action=action,
-            step=step,
-            params=redact.value(params or {}),
-            outcome=redact.text(outcome) if outcome else outcome,
-            ref=ref,
-            prev_hash=prev,
-            hash="",
-        )
-        entry = Entry(**{**asdict(draft), "hash": entry_hash(prev, draft.canonical())})
-        conn.execute(
+        seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+        made: list[Entry] = []
+        for d in drafts:
+            seq += 1
+            ts = clock()
+            params = redact.value(d.params or {})
+            outcome = redact.text(d.outcome) if d.outcome else d.outcome
+            digest = entry_hash(
+                prev, _canonical(ts, user, ssh, d.action, d.step, params, outcome, d.ref)
+            )
+            made.append(
+                Entry(seq, ts, user, ssh, d.action, d.step, params, outcome, d.ref, prev, digest)
+            )
+            prev = digest
+        conn.executemany(
             "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                entry.seq,
-                entry.ts,
-                entry.actor,
-                entry.ssh_client,
-                entry.action,
-                entry.step,
-                json.dumps(entry.params, sort_keys=True),
-                entry.outcome,
-                entry.ref,
-                entry.prev_hash,
-                entry.hash,
-            ),
+            [
+                (
+                    e.seq,
+                    e.ts,
+                    e.actor,
+                    e.ssh_client,
+                    e.action,
+                    e.step,
+                    json.dumps(e.params, sort_keys=True),
+                    e.outcome,
+                    e.ref,
+                    e.prev_hash,
+                    e.hash,
+                )
+                for e in made
+            ],
         )
+        # An upsert changes the head's row in place; INSERT OR REPLACE would delete and
+        # re-insert it, touching the key's index page too on every commit.
         conn.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES ('audit_head', ?)",
-            (f"{entry.seq}:{entry.hash}",),
+            "INSERT INTO meta(key, value) VALUES ('audit_head', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (f"{seq}:{prev}",),
         )
-    return entry
+    return made
+
+
+# -- reading ------------------------------------------------------------------------------
 
 
 def _row_to_entry(row: sqlite3.Row | tuple) -> Entry:
@@ -186,67 +281,169 @@ def iter_all(conn: sqlite3.Connection) -> Iterator[Entry]:
         yield _row_to_entry(tuple(row))
 
 
-def verify(conn: sqlite3.Connection) -> Verdict:
-    """Walk the chain and name the first entry that was edited, removed, inserted or moved."""
-    chain = list(iter_all(conn))
-    position = {e.hash: i for i, e in enumerate(chain)}
-    expected_prev = GENESIS
-    expected_seq = 1
-    for i, entry in enumerate(chain):
-        if entry.seq != expected_seq:
+# -- verifying ----------------------------------------------------------------------------
+
+# What each entry's hash covers, assembled by SQLite: "<prev_hash>\n<canonical JSON>" as
+# UTF-8 bytes. Building the JSON in C rather than with json.loads/json.dumps per row is
+# what makes a million entries verify in seconds (measured: 8.4 s in Python, 2.5 s so).
+# SQLite renders the same bytes as Entry.canonical() for what we write (keys in sorted
+# order, compact separators, UTF-8 unescaped); where it renders something differently
+# (a float, a \u escape, unreadable params) the hash will not match and the entry is
+# checked again the exact way (_rehashes) before anything is called edited. A match is
+# sound either way: equal JSON text means equal content.
+_MATERIAL = """CAST(prev_hash || char(10) || json_object(
+    'action', action, 'actor', actor, 'outcome', outcome,
+    'params', CASE WHEN json_valid(params) THEN json(params) END,
+    'ref', ref, 'ssh_client', ssh_client, 'step', step, 'ts', ts) AS BLOB)"""
+_WALK_ALL = f"SELECT seq, prev_hash, hash, {_MATERIAL} FROM audit ORDER BY seq"
+_WALK_AFTER = f"SELECT seq, prev_hash, hash, {_MATERIAL} FROM audit WHERE seq > ? ORDER BY seq"
+
+
+def verify(conn: sqlite3.Connection, *, checkpoint: Checkpoint | None = None) -> Verdict:
+    """Walk the chain and name the first entry that was edited, removed, inserted or moved.
+
+    Without ``checkpoint`` every entry is checked. With one, only entries after it are,
+    provided the checkpoint's entry is still there, still has that hash and still hashes
+    right; otherwise, and whenever a problem turns up, the whole chain is walked, so the
+    problem is named exactly as a full walk names it.
+    """
+    own = not conn.in_transaction
+    if own:
+        # One read snapshot for the walk and the head pointer: entries appended meanwhile
+        # by another process are neither half-seen nor mistaken for a cut tail.
+        conn.execute("BEGIN")
+    try:
+        if checkpoint is not None and _holds(conn, checkpoint):
+            verdict = _walk(conn, checkpoint.seq, checkpoint.hash)
+            if verdict.ok:
+                return verdict
+        return _walk(conn, 0, GENESIS)
+    finally:
+        if own:
+            conn.execute("ROLLBACK")
+
+
+def _walk(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict:
+    """Check every entry after seq ``after`` (0: all), chained on from ``after_hash``."""
+    sha256 = hashlib.sha256
+    expected_seq, expected_prev = after + 1, after_hash
+    rows = conn.execute(_WALK_AFTER, (after,)) if after else conn.execute(_WALK_ALL)
+    for seq, prev, digest, material in rows:
+        verified = expected_seq - 1
+        if seq != expected_seq:
             gap = (
                 f"entry {expected_seq} was removed"
-                if entry.seq == expected_seq + 1
-                else f"entries {expected_seq} to {entry.seq - 1} were removed"
+                if seq == expected_seq + 1
+                else f"entries {expected_seq} to {seq - 1} were removed"
             )
-            return _broken(chain, i, gap, expected_seq)
-        if entry_hash(entry.prev_hash, entry.canonical()) != entry.hash:
-            return _broken(
-                chain,
-                i,
-                f"entry {entry.seq} was edited: its contents no longer match its hash",
-                entry.seq,
+            return Verdict(False, verified, expected_prev, gap, expected_seq, verified - after)
+        if sha256(material).hexdigest() != digest and not _rehashes(conn, seq):
+            return Verdict(
+                False,
+                verified,
+                expected_prev,
+                f"entry {seq} was edited: its contents no longer match its hash",
+                seq,
+                verified - after,
             )
-        if entry.prev_hash != expected_prev:
-            j = position.get(entry.prev_hash)
-            if j is not None and j > i:
-                problem = (
-                    f"entry {entry.seq} is out of order: it was chained after entry "
-                    f"{chain[j].seq}, which now comes later"
-                )
-            elif j is not None and j < i - 1:
-                problem = (
-                    f"entry {chain[j + 1].seq} was inserted: entry {entry.seq} was chained "
-                    f"directly after entry {chain[j].seq}"
-                )
-                return _broken(chain, i, problem, chain[j + 1].seq)
-            else:
-                problem = (
-                    f"an entry was removed before entry {entry.seq}, or entry {entry.seq - 1} "
-                    "was rewritten: the hash it was chained to is gone"
-                )
-            return _broken(chain, i, problem, entry.seq)
-        expected_prev = entry.hash
+        if prev != expected_prev:
+            problem, named = _misplaced(conn, seq, prev)
+            return Verdict(False, verified, expected_prev, problem, named, verified - after)
+        expected_prev = digest
         expected_seq += 1
+    last = expected_seq - 1
     head = conn.execute("SELECT value FROM meta WHERE key='audit_head'").fetchone()
-    if head and chain:
+    if head and last:
         head_seq, _, head_hash = head[0].partition(":")
-        if int(head_seq) != chain[-1].seq or head_hash != chain[-1].hash:
-            return _broken(
-                chain,
-                len(chain),
-                f"the log ends at entry {chain[-1].seq} but entry {head_seq} was written: "
+        if int(head_seq) != last or head_hash != expected_prev:
+            return Verdict(
+                False,
+                last,
+                expected_prev,
+                f"the log ends at entry {last} but entry {head_seq} was written: "
                 "the newest entries were removed",
-                chain[-1].seq + 1,
+                last + 1,
+                last - after,
             )
-    elif head and not chain:
+    elif head:
         return Verdict(False, 0, GENESIS, "every entry was removed", 1)
-    return Verdict(True, len(chain), chain[-1].hash if chain else GENESIS)
+    return Verdict(True, last, expected_prev, checked=last - after, since=after)
 
 
-def _broken(chain: list[Entry], upto: int, problem: str, seq: int) -> Verdict:
-    head = chain[upto - 1].hash if upto else GENESIS
-    return Verdict(False, upto, head, problem, seq)
+def _rehashes(conn: sqlite3.Connection, seq: int) -> bool:
+    """Whether entry ``seq`` hashes right when rebuilt exactly as it was written."""
+    row = conn.execute("SELECT * FROM audit WHERE seq = ?", (seq,)).fetchone()
+    entry = _row_to_entry(tuple(row))
+    return entry_hash(entry.prev_hash, entry.canonical()) == entry.hash
+
+
+def _misplaced(conn: sqlite3.Connection, seq: int, prev: str) -> tuple[str, int]:
+    """Why entry ``seq`` is chained to ``prev`` instead of to the entry before it.
+
+    Entries 1..seq-1 were found in order, so the one ``prev`` belongs to (the last, if a
+    forger made two alike) says what happened: a later entry means a reorder, an earlier
+    one an insert after it, none a removal or a rewrite. Only reached once a mismatch is
+    found, so scanning for the hash costs nothing on an intact chain.
+    """
+    row = conn.execute(
+        "SELECT seq FROM audit WHERE hash = ? ORDER BY seq DESC LIMIT 1", (prev,)
+    ).fetchone()
+    owner = row[0] if row else None
+    if owner is not None and owner > seq:
+        return (
+            f"entry {seq} is out of order: it was chained after entry {owner}, "
+            "which now comes later",
+            seq,
+        )
+    if owner is not None and owner < seq - 1:
+        return (
+            f"entry {owner + 1} was inserted: entry {seq} was chained directly after entry {owner}",
+            owner + 1,
+        )
+    return (
+        f"an entry was removed before entry {seq}, or entry {seq - 1} was rewritten: "
+        "the hash it was chained to is gone",
+        seq,
+    )
+
+
+def _holds(conn: sqlite3.Connection, checkpoint: Checkpoint) -> bool:
+    """Whether the checkpoint's entry is still there, with that hash, hashing right."""
+    row = conn.execute("SELECT * FROM audit WHERE seq = ?", (checkpoint.seq,)).fetchone()
+    if row is None:
+        return False
+    entry = _row_to_entry(tuple(row))
+    return entry.hash == checkpoint.hash and (
+        entry_hash(entry.prev_hash, entry.canonical()) == entry.hash
+    )
+
+
+def read_checkpoint(conn: sqlite3.Connection) -> Checkpoint | None:
+    """The recorded checkpoint, or None when there is none or it is not readable."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (CHECKPOINT_KEY,)).fetchone()
+    if row is None:
+        return None
+    seq, _, digest = str(row[0]).partition(":")
+    if not seq.isdigit() or len(digest) != len(GENESIS):
+        return None
+    return Checkpoint(int(seq), digest)
+
+
+def write_checkpoint(conn: sqlite3.Connection, verdict: Verdict) -> bool:
+    """Record where an intact verification ended; returns whether anything changed.
+
+    Not synced to disk on its own: a lost checkpoint only means the next incremental
+    verification walks further.
+    """
+    if not verdict.ok or verdict.count == 0:
+        return False
+    if read_checkpoint(conn) == Checkpoint(verdict.count, verdict.head_hash):
+        return False
+    conn.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+        (CHECKPOINT_KEY, f"{verdict.count}:{verdict.head_hash}"),
+    )
+    return True
 
 
 def export_jsonl(conn: sqlite3.Connection) -> Iterator[str]:

@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -291,21 +291,63 @@ class Store:
         """Append an audit entry, durably, before returning."""
         return audit.append(self._db, action, clock=self.clock, **kwargs)
 
+    def log_many(self, drafts: Sequence[audit.Draft]) -> list[audit.Entry]:
+        """Append entries that come in volume in one durable commit; never a gate decision."""
+        return audit.append_many(self._db, drafts, clock=self.clock)
+
     def audit_latest(self, count: int) -> list[audit.Entry]:
         with self._db.lock:
             return audit.latest(self._db.raw, count)
 
-    def audit_since(self, seq: int) -> list[audit.Entry]:
+    def audit_since(self, seq: int, limit: int | None = None) -> list[audit.Entry]:
         with self._db.lock:
-            return audit.entries(self._db.raw, since=seq)
+            return audit.entries(self._db.raw, since=seq, limit=limit)
 
-    def audit_verify(self) -> audit.Verdict:
-        with self._db.lock:
-            return audit.verify(self._db.raw)
+    def audit_verify(self, *, full: bool = True) -> audit.Verdict:
+        """Verify the chain: all of it, or (``full=False``) what is new since the checkpoint.
+
+        Runs on a read-only connection of its own, so a long walk never holds the store's
+        lock: steps go on logging meanwhile, and the walk sees one snapshot.
+        """
+        reader = self._reader()
+        try:
+            checkpoint = None if full else audit.read_checkpoint(reader)
+            return audit.verify(reader, checkpoint=checkpoint)
+        finally:
+            reader.close()
+
+    def save_audit_checkpoint(self, verdict: audit.Verdict) -> bool:
+        """Remember how far an intact verification got, so the next one starts there.
+
+        A cache: returns False, changing nothing, when the verdict is not intact or the
+        file is busy or cannot be written (refused outright in replay).
+        """
+        try:
+            with self._db.transaction() as conn:
+                return audit.write_checkpoint(conn, verdict)
+        except sqlite3.OperationalError:
+            return False
 
     def audit_export(self):
         with self._db.lock:
             return list(audit.export_jsonl(self._db.raw))
+
+    def pragmas(self) -> dict[str, str]:
+        """The SQLite settings this store's connection runs with (benchmarks, bug reports).
+
+        ``synchronous`` is the resting value; every audit commit raises it to ``FULL``
+        for its own transaction.
+        """
+        names = ("journal_mode", "synchronous", "page_size", "cache_size", "wal_autocheckpoint")
+        names += ("busy_timeout", "mmap_size", "temp_store", "locking_mode")
+        return {n: str(self._db.one(f"PRAGMA {n}")[0]) for n in names}
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+        )
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
 
     # -- for tests and forensics only ----------------------------------------------------
 
