@@ -7,12 +7,17 @@ flow against real clusters is in test_inventory.py.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+
 from console.plan import parse_plan
 from console.plan.steps import StepState
-from console.store import Store
+from console.store import Store, audit
 from console.tui.app import CutoverApp
 from console.tui.screens.gate import GateDialog
 from tests.helpers import demo_plan_text, fixed_clock
+from widgets.audit_pane import AuditPane
+from widgets.runbook_pane import RunbookPane
 
 
 def make_store(tmp_path, *, readonly=False) -> Store:
@@ -139,3 +144,50 @@ async def test_live_comparison_stops_with_a_notice_when_it_cannot_run(tmp_path, 
         assert app._live is None  # stopped itself
         notices = [n.message for n in app._notifications]
         assert any("no broker answered at 127.0.0.1:" in m for m in notices), notices
+
+
+async def test_step_states_draw_while_the_chain_is_still_being_verified(tmp_path, monkeypatch):
+    """A long chain (a million entries takes seconds) must not keep the runbook blank: the
+    verification is held here until the step states are on screen, as a slow walk would."""
+    store = make_store(tmp_path)
+    release = threading.Event()
+    verify = store.audit_verify
+
+    def held_verify(**kwargs):
+        assert release.wait(10), "the test never let the verification finish"
+        return verify(**kwargs)
+
+    monkeypatch.setattr(store, "audit_verify", held_verify)
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        try:
+            for worker in [w for w in app.workers if w.group == "load"]:
+                await worker.wait()
+            await pilot.pause()
+            runbook = app.query_one(RunbookPane)
+            assert "PENDING" in str(runbook.get_option_at_index(1).prompt)
+            assert app.query_one(AuditPane).border_subtitle == "verifying the audit chain…"
+        finally:
+            release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.query_one(AuditPane).border_subtitle.startswith("chain OK, 1 entries")
+
+
+async def test_live_console_remembers_the_verified_head_and_replay_writes_nothing(tmp_path):
+    store = make_store(tmp_path)
+    async with CutoverApp(store, blink=False, poll=False).run_test(size=(80, 24)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    head = store.audit_latest(1)[0]
+    store.close()
+    conn = sqlite3.connect(tmp_path / "run.db", isolation_level=None)
+    assert audit.read_checkpoint(conn) == audit.Checkpoint(1, head.hash)
+    conn.execute("DELETE FROM meta WHERE key = ?", (audit.CHECKPOINT_KEY,))
+    conn.close()
+    replay = Store.open(tmp_path / "run.db", readonly=True)
+    async with CutoverApp(replay, blink=False, poll=False).run_test(size=(80, 24)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert pilot.app.query_one(AuditPane).border_subtitle.startswith("chain OK")
+    assert audit.read_checkpoint(sqlite3.connect(tmp_path / "run.db")) is None

@@ -32,6 +32,7 @@ from console.store import Store
 from console.tui import commands, present
 from console.tui.keymap import Keymap, keymap_path, load_keymap
 from console.tui.messages import (
+    ChainVerified,
     ComparisonProgressed,
     GatePrepared,
     LiveCompared,
@@ -115,6 +116,8 @@ class CutoverApp(App[int]):
         self._progress: dict[str, str] = {}
         self._snapshot: present.Snapshot | None = None
         self._timer = None
+        self._chain_line = present.CHAIN_PENDING
+        self._verifying = False
         self._live: threading.Event | None = None
         self._live_timer = None
         # Textual reports a crash with a traceback whose locals can hold credentials; it
@@ -159,7 +162,8 @@ class CutoverApp(App[int]):
         self.query_one(HeaderBar).show(self._header_info)
         self.query_one(RunbookPane).focus()
         self._check_size(self.size.width, self.size.height)
-        self.load(verify=True)
+        self.load()
+        self._verify()
 
     def on_resize(self, event) -> None:
         self._check_size(event.size.width, event.size.height)
@@ -177,9 +181,9 @@ class CutoverApp(App[int]):
     # -- loading --------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="read db")
-    def load(self, verify: bool = False) -> None:
+    def load(self) -> None:
         recover_steps = not (self.store.readonly or self._running_step)
-        snapshot = present.load_snapshot(self.store, verify=verify, recover_steps=recover_steps)
+        snapshot = present.load_snapshot(self.store, recover_steps=recover_steps)
         self.post_message(StateLoaded(snapshot))
 
     def on_state_loaded(self, message: StateLoaded) -> None:
@@ -187,11 +191,38 @@ class CutoverApp(App[int]):
         self._snapshot = snap
         for note in snap.recovered:
             self.notify(note, title="Step interrupted", severity="warning", timeout=10)
-        if snap.verdict is not None and not snap.verdict.ok:
-            self.notify(snap.verdict.problem or "", title="Audit chain broken", severity="error")
         self._render_snapshot()
         if self.poll and not self.paused:
             self._timer = self.set_timer(POLL_SECONDS, self.load)
+
+    def _verify(self, full: bool = False) -> None:
+        """Start a verification unless one is running: a walk cannot be interrupted, and two
+        at once would only share the CPU and finish later."""
+        if self._verifying:
+            if full:
+                self.notify("The audit chain is being verified; ask again when it is done.")
+            return
+        self._verifying = True
+        if full:
+            self._show_chain(present.CHAIN_PENDING_FULL)
+        self.verify_chain(full)
+
+    @work(thread=True, group="verify", exit_on_error=False, description="verify audit chain")
+    def verify_chain(self, full: bool = False) -> None:
+        """A worker of its own, on a database connection of its own: step states draw at
+        once however long the chain is, and the verdict follows when the walk ends."""
+        verdict, line = present.verify_chain(self.store, full=full)
+        self.post_message(ChainVerified(verdict, line))
+
+    def on_chain_verified(self, message: ChainVerified) -> None:
+        self._verifying = False
+        if not message.verdict.ok:
+            self.notify(message.verdict.problem or "", title="Audit chain broken", severity="error")
+        self._show_chain(message.line)
+
+    def _show_chain(self, line: str) -> None:
+        self._chain_line = line
+        self.query_one(AuditPane).append([], verified=line)
 
     def _render_snapshot(self) -> None:
         snap = self._snapshot
@@ -199,9 +230,7 @@ class CutoverApp(App[int]):
             return
         pane = self.query_one(RunbookPane)
         pane.show(present.step_views(snap))
-        audit = self.query_one(AuditPane)
-        verified = present.chain_line(snap)
-        audit.append(present.audit_rows(snap), verified=verified)
+        self.query_one(AuditPane).append(present.audit_rows(snap), verified=self._chain_line)
         self.query_one(InventoryPane).show(present.inventory_view(snap.inventory))
         self.query_one(LagPane).show(snap.lag)
         self.query_one(ComparisonPane).show(snap.comparison)
@@ -437,10 +466,11 @@ class CutoverApp(App[int]):
         self.push_screen(HelpScreen(commands.help_rows(self.keymap.keys)))
 
     def action_refresh(self) -> None:
-        self.load(verify=True)
+        self.load()
+        self._verify()
 
     def action_verify(self) -> None:
-        self.load(verify=True)
+        self._verify(full=True)
 
     def action_pause(self) -> None:
         self.action_set_paused(not self.paused)
@@ -517,6 +547,9 @@ class CutoverApp(App[int]):
                 self._gate_pending = False
             if event.worker.group == "load" and self.poll and not self.paused:
                 self._timer = self.set_timer(POLL_SECONDS * 2, self.load)
+            if event.worker.group == "verify":
+                self._verifying = False
+                self._show_chain(present.CHAIN_FAILED)
 
     def crash_summary(self) -> str:
         """The last line of a crash report (``ErrorType: message``), secrets masked."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from console.runbook import Outcome
+from console.store.audit import Verdict
 from console.tui.present import Snapshot
 from console.views.gate import GateView
 
@@ -18,6 +19,15 @@ class StateLoaded(Message):
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        super().__init__()
+
+
+class ChainVerified(Message):
+    """The audit chain was verified; ``line`` is what the audit pane says about it."""
+
+    def __init__(self, verdict: Verdict, line: str) -> None:
+        self.verdict = verdict
+        self.line = line
         super().__init__()
 
 

@@ -39,13 +39,12 @@ class Snapshot:
     steps: list[StepRow]
     audit: list[Entry]
     inventory: Evidence | None
-    verdict: Verdict | None
     recovered: list[str]
     lag: LagView | None = None
     comparison: ComparisonView | None = None
 
 
-def load_snapshot(store: Store, *, verify: bool, recover_steps: bool) -> Snapshot:
+def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
     """Read everything the panes show (in a worker: SQLite is never read on the UI
     thread); ``recover_steps`` marks steps whose process died, as :func:`recover` does."""
     recovered = recover(store) if recover_steps else []
@@ -53,7 +52,6 @@ def load_snapshot(store: Store, *, verify: bool, recover_steps: bool) -> Snapsho
         steps=store.steps(),
         audit=store.audit_latest(AUDIT_ROWS),
         inventory=store.latest_evidence(*INVENTORY),
-        verdict=store.audit_verify() if verify else None,
         recovered=recovered,
         lag=lag_view(store),
         comparison=comparison_view(store),
@@ -97,17 +95,27 @@ def audit_rows(snapshot: Snapshot) -> list[AuditRow]:
     ]
 
 
-def chain_line(snapshot: Snapshot) -> str | None:
-    """The audit pane's subtitle: the chain as just verified (None when not verified)."""
-    v = snapshot.verdict
-    if v is None:
-        return None
-    stamp = snapshot.audit[-1].ts[11:19] if snapshot.audit else "--:--:--"
-    return (
-        f"chain OK, {v.count} entries, verified {stamp} UTC"
-        if v.ok
-        else f"CHAIN BROKEN: {v.problem}"
-    )
+CHAIN_PENDING = "verifying the audit chain…"
+CHAIN_PENDING_FULL = "verifying every audit entry…"
+CHAIN_FAILED = "chain NOT VERIFIED: see the error notice"
+"""The audit pane's subtitle before a verdict, during a full walk, and when it failed."""
+
+
+def verify_chain(store: Store, *, full: bool) -> tuple[Verdict, str]:
+    """Verify the audit chain and say so as the audit pane's subtitle (in a worker).
+
+    Live, only what is new since the last intact verification is checked, and where it
+    ended is remembered; ``full`` and replay check every entry: a reviewer trusts no cache
+    kept in the file under review.
+    """
+    verdict = store.audit_verify(full=full or store.readonly)
+    if verdict.ok and not store.readonly:
+        store.save_audit_checkpoint(verdict)
+    if not verdict.ok:
+        return verdict, f"CHAIN BROKEN: {verdict.problem}"
+    head = store.audit_since(verdict.count - 1, limit=1) if verdict.count else []
+    stamp = head[0].ts[11:19] if head else "--:--:--"
+    return verdict, f"chain OK, {verdict.count} entries, verified {stamp} UTC"
 
 
 _SIDE = {"source": "src", "target": "tgt"}
