@@ -1,0 +1,288 @@
+"""The audit chain at scale: durable appends against the disk's own fsync rate, grouped
+appends, and verifying 100,000 and 1,000,000 entries (seconds and peak memory).
+
+No Kafka. Everything runs on one file system (``--dir``, a temporary directory by
+default, removed afterwards):
+
+- ``fsync_per_s``: the baseline, a raw loop writing a 128-byte record to a file and
+  calling ``fsync`` after each; a single durable append can be no faster.
+- ``appends_per_s``: ``Store.log`` (one entry, its own ``synchronous=FULL`` commit).
+  Raw fsync and appends run in alternating rounds so both see the same load; both
+  figures are medians of the rounds and ``appends/fsync`` is their ratio.
+- ``grouped_appends_per_s``: ``Store.log_many`` in groups of ``--group`` entries.
+- ``verify_*``: ``Store.audit_verify()`` (the whole chain, as ``cutover audit verify``)
+  of a run database of that many entries, each in a fresh child process: seconds inside
+  the child, peak memory the child's max RSS as the kernel reports it on exit
+  (interpreter and imports included; the idle figure is that baseline alone).
+
+The run databases are built with grouped appends (real entries, real hashes).
+
+    python bench/audit.py [--sizes 100000,1000000] [--appends 1000] [--rounds 5]
+                          [--group 1000] [--repeat 3] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from console.plan import parse_plan  # noqa: E402
+from console.store import Store, audit  # noqa: E402
+
+PLAN = ROOT / "plans" / "demo.toml"
+BUILD_GROUP = 10_000
+TARGETS = {
+    "verify_1m_s": 5.0,
+    "verify_1m_peak_mb": 100.0,
+    "appends/fsync": 0.7,
+    "grouped_appends_per_s": 20_000,
+}
+
+
+def create(path: Path) -> Store:
+    text = PLAN.read_text()
+    return Store.create(path, text, parse_plan(text))
+
+
+def sample(i: int) -> audit.Draft:
+    """An entry shaped like the ones that come in volume: a lag sample."""
+    return audit.Draft(
+        "lag.sample",
+        step="shadow-lag",
+        params={
+            "round": i // 12,
+            "topic": "orders",
+            "partition": i % 12,
+            "lag_records": (i * 7919) % 5003,
+            "lag_seconds": round((i % 400) * 0.05, 2),
+        },
+        outcome="ok",
+    )
+
+
+# -- appends --------------------------------------------------------------------------------
+
+
+def fsync_rate(directory: Path, count: int) -> float:
+    record = b"x" * 127 + b"\n"
+    path = directory / "fsync.loop"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        started = time.perf_counter()
+        for _ in range(count):
+            os.write(fd, record)
+            os.fsync(fd)
+        elapsed = time.perf_counter() - started
+    finally:
+        os.close(fd)
+        path.unlink()
+    return count / elapsed
+
+
+def append_rate(store: Store, count: int) -> float:
+    started = time.perf_counter()
+    for i in range(count):
+        store.log("bench.append", step="inventory", params={"n": i}, outcome="ok")
+    return count / (time.perf_counter() - started)
+
+
+def grouped_rate(store: Store, total: int, group: int) -> float:
+    started = time.perf_counter()
+    for first in range(0, total, group):
+        store.log_many([sample(i) for i in range(first, min(first + group, total))])
+    return total / (time.perf_counter() - started)
+
+
+def build(path: Path, size: int) -> float:
+    """A run database of ``size`` entries (the plan import is the first); seconds taken."""
+    started = time.perf_counter()
+    store = create(path)
+    try:
+        for first in range(1, size, BUILD_GROUP):
+            store.log_many([sample(i) for i in range(first, min(first + BUILD_GROUP, size))])
+    finally:
+        store.close()
+    return time.perf_counter() - started
+
+
+# -- verifying (in child processes) ----------------------------------------------------------
+
+
+def child(mode: str, db: str) -> None:
+    """Runs in the child: one measurement, one JSON line on stdout."""
+    if mode == "idle":
+        print(json.dumps({"seconds": 0.0}))
+        return
+    store = Store.open(db, readonly=True)
+    started, cpu = time.perf_counter(), time.process_time()
+    verdict = store.audit_verify(full=(mode == "full"))
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    store.close()
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "ok": verdict.ok, "count": verdict.count,
+                      "checked": verdict.checked}))  # fmt: skip
+
+
+def in_child(mode: str, db: Path | str) -> tuple[dict, float]:
+    """Run one measurement in a fresh process; its result and its peak RSS in MB."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", mode, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench child '{mode}' failed with exit code {proc.returncode}")
+    return json.loads(out), usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def measure_verify(
+    db: Path, size: int, repeat: int, mode: str = "full"
+) -> tuple[float, float, float]:
+    """Median wall seconds, median CPU seconds, worst peak RSS (MB) over ``repeat`` runs."""
+    seconds, cpus, peaks = [], [], []
+    for _ in range(repeat):
+        result, peak = in_child(mode, db)
+        if not result["ok"] or result["count"] != size:
+            raise SystemExit(f"verify of {db} said {result}, expected {size} intact entries")
+        seconds.append(result["seconds"])
+        cpus.append(result["cpu"])
+        peaks.append(peak)
+    return statistics.median(seconds), statistics.median(cpus), max(peaks)
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def label(size: int) -> str:
+    return f"{size // 1_000_000}m" if size % 1_000_000 == 0 else f"{size // 1000}k"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--appends", type=int, default=1000, help="single appends per round")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating fsync/append rounds")
+    parser.add_argument("--group", type=int, default=1000, help="entries per grouped commit")
+    parser.add_argument("--grouped", type=int, default=100_000, help="entries appended grouped")
+    parser.add_argument("--repeat", type=int, default=3, help="verify runs per size")
+    parser.add_argument("--dir", help="where the files go (same file system for all)")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="cutover-bench-audit-", dir=args.dir))
+    try:
+        run(args, sizes, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(args, sizes: list[int], workdir: Path) -> None:
+    print(f"directory {workdir} (fsync loop, appends and databases all here)")
+    store = create(workdir / "appends.db")
+    print(
+        f"SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    pragmas = store.pragmas()
+    print("pragmas: " + " ".join(f"{k}={v}" for k, v in pragmas.items()))
+    print("  each audit commit: synchronous=FULL for its own transaction (durable=True)")
+
+    fsyncs, appends = [], []
+    for r in range(args.rounds):
+        fsyncs.append(fsync_rate(workdir, args.appends))
+        appends.append(append_rate(store, args.appends))
+        print(
+            f"round {r + 1}: fsync {fsyncs[-1]:8,.0f}/s   single durable appends "
+            f"{appends[-1]:8,.0f}/s   ratio {appends[-1] / fsyncs[-1]:.2f}"
+        )
+    fsync_s, append_s = statistics.median(fsyncs), statistics.median(appends)
+    ratio = append_s / fsync_s
+    grouped = grouped_rate(store, args.grouped, args.group)
+    print(f"grouped appends: {grouped:,.0f} entries/s ({args.grouped:,} in groups of {args.group})")
+    store.close()
+
+    idle = max(in_child("idle", "-")[1] for _ in range(args.repeat))
+    print(f"child process with the store imported, idle: {idle:.0f} MB peak RSS")
+    figures: dict[str, float] = {}
+    for size in sizes:
+        db = workdir / f"chain-{size}.db"
+        took = build(db, size)
+        mb = db.stat().st_size / 2**20
+        print(f"built {size:,} entries in {took:.1f} s ({size / took:,.0f}/s, {mb:.0f} MB)")
+        seconds, cpu, peak = measure_verify(db, size, args.repeat)
+        print(
+            f"verify {size:>9,} entries: {seconds:6.2f} s median of {args.repeat} "
+            f"(CPU {cpu:.2f} s, {seconds / size * 1e6:.1f} µs/entry), "
+            f"peak RSS {peak:.0f} MB (+{peak - idle:.0f} over idle)"
+        )
+        figures[f"verify_{label(size)}_s"] = seconds
+        figures[f"verify_{label(size)}_peak_mb"] = peak
+        if size == max(sizes):
+            incremental(db, size, args.repeat)
+        db.unlink()
+
+    figures.update(
+        {
+            "appends/fsync": ratio,
+            "grouped_appends_per_s": grouped,
+        }
+    )
+    print(f"load average now {os.getloadavg()[0]:.1f}")
+    print("targets:")
+    for name, target in TARGETS.items():
+        value = figures.get(name)
+        if value is None:
+            print(f"  {name}: not measured (size not in --sizes)")
+            continue
+        met = value <= target if name.startswith("verify") else value >= target
+        sign = "<=" if name.startswith("verify") else ">="
+        print(f"  {'✓ MET ' if met else '✗ MISSED'} {name}={value:,.2f} (target {sign} {target:,})")
+    verify_part = " ".join(
+        f"{k}={'n/a' if k not in figures else f'{figures[k]:.{digits}f}'}"
+        for k, digits in (("verify_100k_s", 2), ("verify_1m_s", 2), ("verify_1m_peak_mb", 0))
+    )
+    print(
+        f"appends_per_s={append_s:.0f} fsync_per_s={fsync_s:.0f} appends/fsync={ratio:.2f} "
+        f"grouped_appends_per_s={grouped:.0f} {verify_part}"
+    )
+
+
+def incremental(db: Path, size: int, repeat: int) -> None:
+    """What ``status`` and the console pay: 1,000 new entries after a checkpoint."""
+    store = Store.open(db)
+    try:
+        store.save_audit_checkpoint(store.audit_verify())
+        store.log_many([sample(i) for i in range(1000)])
+    finally:
+        store.close()
+    seconds, _, _ = measure_verify(db, size + 1000, repeat, mode="incremental")
+    print(f"incremental verify (checkpoint at {size:,}, 1,000 new): {seconds * 1000:.0f} ms")
+    cutover = str(Path(sys.executable).with_name("cutover"))
+    took = {}
+    for name, argv in (("--version", [cutover, "--version"]), ("status", [cutover, "status", db])):
+        started = time.perf_counter()
+        subprocess.run([str(a) for a in argv], check=True, stdout=subprocess.DEVNULL)
+        took[name] = time.perf_counter() - started
+    print(
+        f"'cutover status' on it, whole process: {took['status']:.2f} s "
+        f"('cutover --version', start-up alone: {took['--version']:.2f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
