@@ -13,6 +13,7 @@ from console.cli.main import main
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.store import SCHEMA_VERSION, Store, StoreError
+from console.store.connection import Connection
 from tests.helpers import ROOT, demo_plan_text
 
 
@@ -101,3 +102,20 @@ def test_read_only_store_refuses_changes(tmp_path):
     with pytest.raises(StoreError, match="read-only"):
         store.log("x")
     assert steps.decide(store, "inventory", "inventory", via="test")[0] is False
+
+
+def test_each_transaction_commits_at_the_level_it_asks_for(tmp_path):
+    """The connection switches ``synchronous`` only when it changes; a durable (audit)
+    transaction still commits at FULL whatever ran before it, and an ordinary one at NORMAL."""
+    raw = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA synchronous=OFF")  # whatever the connection was left at
+    raw.execute("CREATE TABLE t (x)")
+    db = Connection(raw, tmp_path / "x.db", readonly=False, clock=lambda: "now")
+    asked = [True, False, False, True, True, False, True]
+    levels = []
+    for durable in asked:
+        with db.transaction(durable=durable) as conn:
+            conn.execute("INSERT INTO t VALUES (1)")
+            levels.append(conn.execute("PRAGMA synchronous").fetchone()[0])
+    assert levels == [2 if durable else 1 for durable in asked]

@@ -335,8 +335,8 @@ class Store:
     def pragmas(self) -> dict[str, str]:
         """The SQLite settings this store's connection runs with (benchmarks, bug reports).
 
-        ``synchronous`` is the resting value; every audit commit raises it to ``FULL``
-        for its own transaction.
+        ``synchronous`` is the level the connection was last left at: every audit commit
+        runs at ``FULL``, other transactions at ``NORMAL``.
         """
         names = ("journal_mode", "synchronous", "page_size", "cache_size", "wal_autocheckpoint")
         names += ("busy_timeout", "mmap_size", "temp_store", "locking_mode")
