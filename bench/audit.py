@@ -7,7 +7,7 @@ default, removed afterwards):
 - ``fsync_per_s``: the baseline, a raw loop writing a 128-byte record to a file and
   calling ``fsync`` after each; a single durable append can be no faster.
 - ``appends_per_s``: ``Store.log`` (one entry, its own ``synchronous=FULL`` commit).
-  Raw fsync and appends run in alternating rounds so both see the same load; both
+  Raw fsyncs and appends alternate in runs of 50 so both see the same disk; both
   figures are medians of the rounds and ``appends/fsync`` is their ratio.
 - ``grouped_appends_per_s``: ``Store.log_many`` in commits of ``--group`` entries, a
   share in each round too (median); the drafts are made before the clock starts.
@@ -76,27 +76,33 @@ def sample(i: int) -> audit.Draft:
 # -- appends --------------------------------------------------------------------------------
 
 
-def fsync_rate(directory: Path, count: int) -> float:
+CHUNK = 50
+"""Raw fsyncs and appends alternate in runs of this many, so a disk whose sync time
+drifts (it is shared) is sampled alike by both."""
+
+
+def fsync_and_append_rates(directory: Path, store: Store, count: int) -> tuple[float, float]:
+    """Raw write+fsync loop and single durable appends, ``count`` of each, interleaved."""
     record = b"x" * 127 + b"\n"
     path = directory / "fsync.loop"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fsync_s = append_s = 0.0
     try:
-        started = time.perf_counter()
-        for _ in range(count):
-            os.write(fd, record)
-            os.fsync(fd)
-        elapsed = time.perf_counter() - started
+        for first in range(0, count, CHUNK):
+            n = min(CHUNK, count - first)
+            started = time.perf_counter()
+            for _ in range(n):
+                os.write(fd, record)
+                os.fsync(fd)
+            fsync_s += time.perf_counter() - started
+            started = time.perf_counter()
+            for i in range(first, first + n):
+                store.log("bench.append", step="inventory", params={"n": i}, outcome="ok")
+            append_s += time.perf_counter() - started
     finally:
         os.close(fd)
         path.unlink()
-    return count / elapsed
-
-
-def append_rate(store: Store, count: int) -> float:
-    started = time.perf_counter()
-    for i in range(count):
-        store.log("bench.append", step="inventory", params={"n": i}, outcome="ok")
-    return count / (time.perf_counter() - started)
+    return count / fsync_s, count / append_s
 
 
 def grouped_rate(store: Store, total: int, group: int) -> float:
@@ -211,8 +217,9 @@ def run(args, sizes: list[int], workdir: Path) -> None:
     fsyncs, appends, groupeds = [], [], []
     per_round = args.grouped // args.rounds
     for r in range(args.rounds):
-        fsyncs.append(fsync_rate(workdir, args.appends))
-        appends.append(append_rate(store, args.appends))
+        fsync_rate, append_rate = fsync_and_append_rates(workdir, store, args.appends)
+        fsyncs.append(fsync_rate)
+        appends.append(append_rate)
         groupeds.append(grouped_rate(store, per_round, args.group))
         print(
             f"round {r + 1}: fsync {fsyncs[-1]:7,.0f}/s  single durable appends "
