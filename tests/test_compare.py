@@ -924,7 +924,7 @@ class TestCommandAndStep:
         db = _demo_db(tmp_path, source, target, topic)
         store = Store.open(db)
         assert steps.available("compare")
-        opened, _ = steps.decide(store, "compare", "compare", via="test")
+        opened = steps.decide(store, "compare", "compare", via="test").opened
         assert opened
         outcome = steps.run(store, "compare")
         assert outcome.state is StepState.PASSED, outcome.reason

@@ -74,7 +74,7 @@ async def test_steps_not_built_yet_say_so_at_the_gate(tmp_path):
     app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
-        await pilot.press("colon", *"run cutover-consumers", "enter")
+        await pilot.press("colon", *"run rollback-window", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(app.screen, GateDialog)

@@ -101,7 +101,7 @@ def test_read_only_store_refuses_changes(tmp_path):
     store = Store.open(tmp_path / "run.db", readonly=True)
     with pytest.raises(StoreError, match="read-only"):
         store.log("x")
-    assert steps.decide(store, "inventory", "inventory", via="test")[0] is False
+    assert steps.decide(store, "inventory", "inventory", via="test").opened is False
 
 
 def test_each_transaction_commits_at_the_level_it_asks_for(tmp_path):

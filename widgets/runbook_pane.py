@@ -59,6 +59,10 @@ class RunbookPane(OptionList):
     @staticmethod
     def _prompt(step: StepView) -> Text:
         title = Text(step.title, style="" if step.available else "dim")
+        if step.instance:
+            return Text.assemble("   ", state_text(step.state), " ", title)
+        if not step.state:  # the heading of a step run per group or class
+            return Text.assemble(" ", title, Text(" ▾", style="dim"))
         return Text.assemble(" ", state_text(step.state), " ", title)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -9,7 +9,7 @@ import sys
 from console import runbook
 from console.cli.handler import CommandError, command
 from console.errors import ExitCode
-from console.plan.steps import STEPS, StepState
+from console.plan.steps import STEPS, StepState, step_def, step_key, targets
 from console.store import Store, StoreError
 
 
@@ -41,7 +41,14 @@ def cmd_status(args) -> int:
                     "checked_earlier": verdict.since,
                 },
                 "steps": [
-                    {"step": r.id, "phase": r.phase, "state": r.state.value, "reason": r.reason}
+                    {
+                        "step": r.id,
+                        "target": r.target or None,
+                        "key": r.key,
+                        "phase": r.phase,
+                        "state": r.state.value,
+                        "reason": r.reason,
+                    }
                     for r in rows
                 ],
             }
@@ -54,7 +61,7 @@ def cmd_status(args) -> int:
         )
     for r in rows:
         reason = f"  {r.reason}" if r.reason else ""
-        print(f"  {r.state.value.upper():8} {r.phase:22} {r.id}{reason}")
+        print(f"  {r.state.value.upper():9} {r.phase:22} {r.key}{reason}")
     return ExitCode.OK
 
 
@@ -76,17 +83,52 @@ def _remember_verified(db: str, verdict) -> None:
         store.close()
 
 
+def _step_key(args) -> str:
+    """The step instance the command names: ``STEP`` or ``STEP --group G`` and the like."""
+    step = step_def(args.step)
+    target = args.target or ""
+    if step.target and not target:
+        names = ", ".join(targets_of(args, step)) or "none in the plan"
+        raise CommandError(
+            f"step '{step.id}' runs on one {step.target} at a time: add --{step.target} NAME "
+            f"({names})",
+            ExitCode.USAGE,
+        )
+    if not step.target and target:
+        raise CommandError(
+            f"step '{step.id}' runs once; drop the --group/--class option", ExitCode.USAGE
+        )
+    return step_key(step.id, target)
+
+
+def targets_of(args, step) -> list[str]:
+    store = Store.open(args.db, readonly=True)
+    try:
+        return targets(store.plan, step)
+    finally:
+        store.close()
+
+
 @command
 def cmd_step(args) -> int:
+    key = _step_key(args)
     store = Store.open(args.db)
     try:
         for message in runbook.recover(store):
             print(f"note: {message}", file=sys.stderr)
-        opened, message = runbook.decide(store, args.step, args.confirm, via="cli")
-        if not opened:
-            raise CommandError(f"gate for '{args.step}' stayed shut: {message}", ExitCode.USAGE)
+        try:
+            store.step(key)
+        except KeyError as exc:
+            raise CommandError(str(exc).strip("'\""), ExitCode.USAGE) from None
+        decision = runbook.decide(store, key, args.confirm, via="cli")
+        if not decision.opened:
+            raise CommandError(f"gate for '{key}' stayed shut: {decision.message}", ExitCode.USAGE)
         progress = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda m: None)
-        outcome = runbook.run(store, args.step, progress=progress)
+        try:
+            outcome = runbook.run(store, key, progress=progress)
+        except runbook.StepBusy as exc:
+            store.log("step.refused", step=key, outcome=str(exc))
+            raise CommandError(str(exc), ExitCode.USAGE) from None
     finally:
         store.close()
     if args.json:
@@ -119,6 +161,18 @@ def add_subparser(sub) -> None:
     p = sub.add_parser("step", help="run one step headless, behind the same gate")
     p.add_argument("db")
     p.add_argument("step", choices=[s.id for s in STEPS])
-    p.add_argument("--confirm", required=True, help="the word the gate asks for")
+    p.add_argument(
+        "--confirm",
+        required=True,
+        help="the word the gate asks for (for a step run per group or class: its name)",
+    )
+    which = p.add_mutually_exclusive_group()
+    for flag in sorted({s.target for s in STEPS if s.target}):
+        which.add_argument(
+            f"--{flag}",
+            dest="target",
+            metavar="NAME",
+            help=f"the {flag} a step run per {flag} acts on",
+        )
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_step)
+    p.set_defaults(func=cmd_step, target=None)

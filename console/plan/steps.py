@@ -9,8 +9,11 @@ known by id; their titles are only for people.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from console.plan.model import Plan
 
 
 class StepState(StrEnum):
@@ -44,6 +47,26 @@ PHASES: tuple[PhaseDef, ...] = (
 PHASE_BY_ID = {phase.id: phase for phase in PHASES}
 
 
+class StepKind(StrEnum):
+    """What a step may do; the gate's guards and the operator read it."""
+
+    READ = "read"
+    """Reads clusters, changes nothing on them."""
+    CHANGE = "change"
+    """Changes a cluster (starts a copy, creates topics, ACLs, users)."""
+    CUTOVER = "cutover"
+    """Moves consumer groups or producers: a change the scorecard and approvals guard too."""
+    UNDO = "undo"
+    """Undoes a cutover (rollback, removing a fence): never locked by a broken chain or a
+    red scorecard, so a migration is never stuck half-way; the gate says why it is open."""
+    LOCAL = "local"
+    """Changes only the run database (decisions, waivers, closing a window)."""
+
+    @property
+    def changes_clusters(self) -> bool:
+        return self in (StepKind.CHANGE, StepKind.CUTOVER, StepKind.UNDO)
+
+
 @dataclass(frozen=True)
 class StepDef:
     """One step of the runbook."""
@@ -54,11 +77,22 @@ class StepDef:
     title: str
     summary: str
     confirm: str
-    mutating: bool
+    """The word that opens the gate; for a targeted step, the target's name is typed."""
+    kind: StepKind
+    target: str | None = None
+    """None for a step run once; otherwise what it runs on, one instance per name
+    (``"group"``: a consumer group of the plan)."""
+    requires: tuple[str, ...] = ()
+    """Steps that must have PASSED before this one's gate opens."""
 
     @property
     def phase_title(self) -> str:
         return PHASE_BY_ID[self.phase].title
+
+    @property
+    def mutating(self) -> bool:
+        """Whether it changes a cluster (the gate says CHANGES CLUSTERS)."""
+        return self.kind.changes_clusters
 
 
 STEPS: tuple[StepDef, ...] = (
@@ -69,7 +103,7 @@ STEPS: tuple[StepDef, ...] = (
         "Brokers and versions, topics, partitions, configs, ACLs, consumer groups with "
         "members and committed offsets, from source and target; read-only.",
         confirm="inventory",
-        mutating=False,
+        kind=StepKind.READ,
     ),
     StepDef(
         "shadow-start",
@@ -77,7 +111,7 @@ STEPS: tuple[StepDef, ...] = (
         "Start shadow copy",
         "Copy the plan's topics from source to target with the built-in mirror.",
         confirm="start-mirror",
-        mutating=True,
+        kind=StepKind.CHANGE,
     ),
     StepDef(
         "shadow-stop",
@@ -86,7 +120,7 @@ STEPS: tuple[StepDef, ...] = (
         "Stop the built-in mirror or remove the MirrorMaker 2 connectors; the target keeps "
         "what was copied.",
         confirm="stop-mirror",
-        mutating=True,
+        kind=StepKind.CHANGE,
     ),
     StepDef(
         "shadow-lag",
@@ -94,7 +128,7 @@ STEPS: tuple[StepDef, ...] = (
         "Shadow lag in bounds",
         "The copy keeps up: lag steady or catching up over the trend window.",
         confirm="shadow-lag",
-        mutating=False,
+        kind=StepKind.READ,
     ),
     StepDef(
         "safe-consumers",
@@ -102,7 +136,7 @@ STEPS: tuple[StepDef, ...] = (
         "Start safe consumers",
         "Shadow-only group ids and credentials on the target, safe sinks only.",
         confirm="safe-consumers",
-        mutating=True,
+        kind=StepKind.CHANGE,
     ),
     StepDef(
         "compare",
@@ -110,23 +144,25 @@ STEPS: tuple[StepDef, ...] = (
         "Compare both sides",
         "Counts, missing, duplicates, order, keys, values, headers, timestamps, schema ids.",
         confirm="compare",
-        mutating=False,
+        kind=StepKind.READ,
     ),
     StepDef(
-        "cutover-consumers",
+        "move-group",
         "cutover",
-        "Move consumer groups",
-        "Translate committed offsets source to target for one group, apply, verify.",
+        "Move consumer group",
+        "Translate one group's committed offsets source to target, apply, verify.",
         confirm="<group id>",
-        mutating=True,
+        kind=StepKind.CUTOVER,
+        target="group",
     ),
     StepDef(
-        "cutover-producers",
+        "move-producers",
         "cutover",
         "Move producers",
         "Point one producer class at the target; the source stops receiving its writes.",
         confirm="<producer class>",
-        mutating=True,
+        kind=StepKind.CUTOVER,
+        target="class",
     ),
     StepDef(
         "rollback-window",
@@ -134,7 +170,7 @@ STEPS: tuple[StepDef, ...] = (
         "Hold rollback window",
         "Reverse translation ready; target-only records listed.",
         confirm="rollback-window",
-        mutating=False,
+        kind=StepKind.READ,
     ),
 )
 
@@ -148,3 +184,40 @@ def step_def(step_id: str) -> StepDef:
     except KeyError:
         known = ", ".join(BY_ID)
         raise KeyError(f"no step '{step_id}'; the steps are: {known}") from None
+
+
+# A targeted step runs once per name of its target kind; the plan says which names exist.
+TARGET_LISTERS: dict[str, Callable[[Plan], list[str]]] = {
+    "group": lambda plan: [group.id for group in plan.groups],
+    "class": lambda plan: [],  # producer classes: [[producers]] (issue 12)
+}
+
+
+def targets(plan: Plan, step: StepDef) -> list[str]:
+    """The names a targeted step runs on, in plan order; [''] for a step run once."""
+    if step.target is None:
+        return [""]
+    return TARGET_LISTERS[step.target](plan)
+
+
+def step_key(step_id: str, target: str = "") -> str:
+    """How a step instance is named in the audit log, the CLI and the console:
+    ``inventory``, or ``move-group:billing`` for a targeted step."""
+    return f"{step_id}:{target}" if target else step_id
+
+
+def def_of(key: str) -> StepDef:
+    """The definition behind a step key, or behind a targeted step's own id."""
+    return step_def(key.partition(":")[0])
+
+
+def split_key(key: str) -> tuple[StepDef, str]:
+    """A step key's definition and target; KeyError for an unknown step, ValueError for a
+    targeted step without its target or an untargeted one with one."""
+    step_id, _, target = key.partition(":")
+    step = step_def(step_id)
+    if step.target and not target:
+        raise ValueError(f"step '{step_id}' runs on one {step.target} at a time; name it")
+    if not step.target and target:
+        raise ValueError(f"step '{step_id}' takes no {target!r}: it runs once")
+    return step, target

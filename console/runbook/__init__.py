@@ -6,16 +6,20 @@
 functions re-exported here.
 """
 
-from console.runbook.execute import recover, report_lines, run
-from console.runbook.gate import Decision, decide, preview
-from console.runbook.outcome import Outcome, StepOutcome
+from console.runbook.execute import StepBusy, recover, report_lines, run
+from console.runbook.gate import Decision, blocked, confirm_word, decide, preview
+from console.runbook.outcome import Outcome, StepContext, StepOutcome
 from console.runbook.registry import available
 
 __all__ = [
     "Decision",
     "Outcome",
+    "StepBusy",
+    "StepContext",
     "StepOutcome",
     "available",
+    "blocked",
+    "confirm_word",
     "decide",
     "preview",
     "recover",

@@ -9,21 +9,18 @@ DATA. Read-only on Kafka; the gate and the audit entries around it belong to
 
 from __future__ import annotations
 
-import threading
-
 from console.compare.engine import compare, step_window
 from console.compare.model import CompareError
-from console.errors import Progress
 from console.plan import credentials
 from console.plan.steps import StepState
-from console.runbook.outcome import StepOutcome
-from console.store import Store
+from console.runbook.outcome import StepContext, StepOutcome
 
 STEP = "compare"
 
 
-def run(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
+def run(ctx: StepContext) -> StepOutcome:
     """Compare the plan's window and judge it; never raises for cluster trouble."""
+    store, cancel, progress = ctx.store, ctx.cancel, ctx.progress
     plan = store.plan
     passwords = credentials.resolve_passwords(plan)
     request = step_window(plan)
@@ -46,8 +43,9 @@ def run(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcom
     return StepOutcome(STEP, StepState.FAILED, reason, evidence_id, summary)
 
 
-def preview(store: Store) -> list[str]:
+def preview(ctx: StepContext) -> list[str]:
     """What the gate shows: the window, the topics, the limits; nothing changes."""
+    store = ctx.store
     plan = store.plan
     t = plan.thresholds
     return [

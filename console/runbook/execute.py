@@ -1,8 +1,11 @@
 """Running a step whose gate was confirmed, and recovering steps whose process died.
 
-After the gate's decision (:mod:`console.runbook.gate`): ``step.started``; then the
-work; then ``step.finished`` with the outcome, referring back to the start entry. A
-step cancelled by the operator ends CANCELLED, with an audit entry saying so.
+After the gate's decision (:mod:`console.runbook.gate`) the step is claimed: in one
+durable transaction the store checks no live process runs it, marks it RUNNING and
+appends ``step.started`` (so two processes cannot both run it, and a kill can never
+leave one without the other). Then the work; then the new state and ``step.finished``,
+again together, referring back to the start. A step cancelled by the operator ends
+CANCELLED, with an audit entry saying so.
 """
 
 from __future__ import annotations
@@ -11,56 +14,66 @@ import os
 import threading
 
 from console import redact
-from console.errors import Cancelled, Progress
-from console.plan import credentials
-from console.plan.steps import StepState, step_def
-from console.runbook.outcome import StepOutcome
+from console.errors import Cancelled, CutoverError, Progress
+from console.plan.steps import StepState, split_key
+from console.runbook.outcome import StepContext, StepOutcome
 from console.runbook.registry import runner
 from console.store import Store
+from console.store.db import StepBusy
 
 
 def recover(store: Store) -> list[str]:
-    """Mark steps whose process died mid-run as failed, and say so in the audit log."""
+    """Mark step instances whose process died mid-run as failed, and say so in the log."""
     messages = []
-    for step_id, pid in store.orphaned_steps():
+    for key, pid in store.orphaned_steps():
         reason = (
             f"interrupted: the process running it (pid {pid}) ended before it finished; "
             "run the step again"
         )
-        store.log("step.interrupted", step=step_id, params={"pid": pid}, outcome="failed")
-        store.set_step(step_id, StepState.FAILED, reason)
-        messages.append(f"{step_id}: {reason}")
+        store.finish_step(
+            key,
+            StepState.FAILED,
+            reason,
+            ref=None,
+            action="step.interrupted",
+            params={"pid": pid},
+            outcome="failed",
+        )
+        messages.append(f"{key}: {reason}")
     return messages
 
 
 def run(
     store: Store,
-    step_id: str,
+    key: str,
     *,
     cancel: threading.Event | None = None,
     progress: Progress = lambda _m: None,
 ) -> StepOutcome:
-    """Run a step whose gate was just confirmed. Never raises for cluster trouble."""
-    step = step_def(step_id)
-    cancel = cancel or threading.Event()
-    started = store.log("step.started", step=step_id, params={"pid": os.getpid()})
-    store.set_step(step_id, StepState.RUNNING, "", runner_pid=os.getpid())
+    """Run a step instance whose gate was just confirmed. Never raises for cluster
+    trouble; raises :class:`StepBusy` (nothing started) when another process runs it."""
+    step, target = split_key(key)
+    started = store.claim_step(key, os.getpid(), {"pid": os.getpid()})
+    ctx = StepContext(
+        store, key, target, cancel or threading.Event(), progress, started_seq=started.seq
+    )
     try:
-        outcome = runner(step.id).run(store, cancel, progress)
+        outcome = runner(step.id).run(ctx)
     except Cancelled as exc:
-        outcome = StepOutcome(step_id, StepState.CANCELLED, f"{exc}; nothing was recorded", None)
-    except credentials.CredentialError as exc:
-        outcome = StepOutcome(step_id, StepState.FAILED, str(exc), None)
+        outcome = StepOutcome(key, StepState.CANCELLED, f"{exc}; nothing was recorded", None)
+    except CutoverError as exc:
+        outcome = StepOutcome(key, StepState.FAILED, str(exc), None)
     except BaseException as exc:
         # Whatever went wrong, the step must not stay "running" and the log must say so.
         reason = redact.text(f"internal error: {type(exc).__name__}: {exc}")
-        store.set_step(step_id, StepState.FAILED, reason)
-        store.log("step.finished", step=step_id, ref=started.seq, outcome=f"failed: {reason}")
+        store.finish_step(
+            key, StepState.FAILED, reason, ref=started.seq, outcome=f"failed: {reason}"
+        )
         raise
-    store.set_step(step_id, outcome.state, outcome.reason)
-    store.log(
-        "step.finished",
-        step=step_id,
+    store.finish_step(
+        key,
+        outcome.state,
+        outcome.reason,
         ref=started.seq,
         params={"evidence": outcome.evidence_id},
         outcome=f"{outcome.state.value}: {outcome.reason}"
@@ -72,5 +85,9 @@ def run(
 
 def report_lines(outcome: StepOutcome) -> list[str]:
     """What ``cutover step`` prints under a step's outcome, if its runner says more."""
-    report = runner(outcome.step).report
+    step, _target = split_key(outcome.step)
+    report = runner(step.id).report
     return report(outcome.detail) if report is not None and outcome.detail else []
+
+
+__all__ = ["StepBusy", "recover", "report_lines", "run"]

@@ -3,82 +3,124 @@
 The order is the invariant: the decision is written to the audit log (durably) before
 anything may run, whichever way it went. The console and ``cutover step`` call the
 same functions, so they behave and log the same.
+
+Whether a gate may open at all is decided by the guards in :data:`GUARDS`, in order;
+the first reason wins and is shown at the gate, in ``status`` and in the audit entry.
+A guard is a plain function ``(store, step, target) -> reason | None``; a feature that
+shuts gates (a broken chain, a red scorecard) adds its guard to the tuple.
+
+What the operator types is compared, never stored unless it is the expected word: a
+password typed into the field by mistake must not become a permanent audit entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from console import redact
-from console.plan.steps import StepDef, StepState, step_def
-from console.runbook.outcome import Outcome
+from console.plan.steps import StepDef, StepState, split_key, step_key
+from console.runbook.outcome import Outcome, StepContext
 from console.runbook.registry import available, runner
 from console.store import Store
 from console.views.gate import GateView
 
+Guard = Callable[[Store, StepDef, str], str | None]
 
-def preview(store: Store, step_id: str) -> GateView:
-    """The gate for a step: what it will read or change, and what must be typed."""
-    step = step_def(step_id)
-    blocked = _blocked(store, step)
+
+def _read_only(store: Store, step: StepDef, target: str) -> str | None:
+    return "this run database is open read-only" if store.readonly else None
+
+
+def _not_built(store: Store, step: StepDef, target: str) -> str | None:
     if available(step.id):
-        try:
-            lines = runner(step.id).preview(store)
-        except Exception as exc:  # noqa: BLE001 - a gate must open even if its preview cannot
-            lines = [step.summary, f"(could not work out the details: {redact.text(str(exc))})"]
-    else:
-        lines = [step.summary]
-    return GateView(step.id, step.title, lines, step.confirm, step.mutating, blocked)
+        return None
+    return f"'{step.title}' cannot run in this version of cutover yet"
 
 
-def _blocked(store: Store, step: StepDef) -> str | None:
-    if store.readonly:
-        return "this run database is open read-only"
-    if not available(step.id):
-        return f"'{step.title}' cannot run in this version of cutover yet"
-    if store.step(step.id).state is StepState.RUNNING:
+def _running(store: Store, step: StepDef, target: str) -> str | None:
+    if store.step(step_key(step.id, target)).state is StepState.RUNNING:
         return f"'{step.title}' is already running"
     return None
 
 
-class Decision(tuple):
-    """``(opened, message)``, and how the gate ended when it stayed shut (``outcome``)."""
-
-    outcome: Outcome | None
-
-    def __new__(cls, opened: bool, message: str, outcome: Outcome | None = None) -> Decision:
-        decision = super().__new__(cls, (opened, message))
-        decision.outcome = outcome
-        return decision
-
-    @property
-    def opened(self) -> bool:
-        return self[0]
-
-    @property
-    def message(self) -> str:
-        return self[1]
+def _prerequisites(store: Store, step: StepDef, target: str) -> str | None:
+    waiting = [
+        required
+        for required in step.requires
+        if not any(
+            row.id == required and row.state in (StepState.PASSED, StepState.WAIVED)
+            for row in store.steps()
+        )
+    ]
+    return f"blocked by: {', '.join(waiting)} (must pass first)" if waiting else None
 
 
-def decide(store: Store, step_id: str, typed: str | None, *, via: str) -> Decision:
-    """Record the operator's gate decision; returns ``(opened, message)``.
+GUARDS: tuple[Guard, ...] = (_read_only, _not_built, _running, _prerequisites)
+"""Every reason a gate stays shut, checked in this order."""
 
-    ``typed`` is None when the operator cancelled. The decision is logged before
-    the caller may run anything.
+
+def blocked(store: Store, key: str) -> str | None:
+    """Why a step instance's gate cannot open, or None."""
+    step, target = split_key(key)
+    for guard in GUARDS:
+        reason = guard(store, step, target)
+        if reason:
+            return reason
+    return None
+
+
+def preview(store: Store, key: str) -> GateView:
+    """The gate for a step instance: what it will read or change, and what must be typed."""
+    step, target = split_key(key)
+    reason = blocked(store, key)
+    if available(step.id):
+        try:
+            lines = runner(step.id).preview(StepContext(store, key, target))
+        except Exception as exc:  # noqa: BLE001 - a gate must open even if its preview cannot
+            lines = [step.summary, f"(could not work out the details: {redact.text(str(exc))})"]
+    else:
+        lines = [step.summary]
+    title = f"{step.title}: {target}" if target else step.title
+    return GateView(key, title, lines, confirm_word(key), step.mutating, reason)
+
+
+def confirm_word(key: str) -> str:
+    """What the operator types: the step's word, or for a targeted step its target."""
+    step, target = split_key(key)
+    return target or step.confirm
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the gate opened, what to tell the operator, and how it ended if shut."""
+
+    opened: bool
+    message: str
+    outcome: Outcome | None = None
+
+
+def decide(store: Store, key: str, typed: str | None, *, via: str) -> Decision:
+    """Record the operator's gate decision, durably, before the caller may run anything.
+
+    ``typed`` is None when the operator cancelled. A word that does not match is
+    recorded only as not matching, with its length: never the text itself.
     """
-    gate = preview(store, step_id)
+    gate = preview(store, key)
     if store.readonly:
         return Decision(False, gate.blocked or "read-only", Outcome.BLOCKED)
     params = {"via": via, "expected": gate.confirm}
     if gate.blocked:
-        store.log("gate.blocked", step=step_id, params=params, outcome=gate.blocked)
+        store.log("gate.blocked", step=key, params=params, outcome=gate.blocked)
         return Decision(False, gate.blocked, Outcome.BLOCKED)
     if typed is None:
-        store.log("gate.cancelled", step=step_id, params=params, outcome="cancelled")
+        store.log("gate.cancelled", step=key, params=params, outcome="cancelled")
         return Decision(False, "cancelled; nothing was run", Outcome.CANCELLED)
     if typed.strip() != gate.confirm:
         store.log(
             "gate.refused",
-            step=step_id,
-            params={**params, "typed": redact.text(typed.strip())[:64]},
+            step=key,
+            params={**params, "matched": False, "typed_length": len(typed.strip())},
             outcome="confirmation did not match",
         )
         return Decision(
@@ -86,5 +128,5 @@ def decide(store: Store, step_id: str, typed: str | None, *, via: str) -> Decisi
             f"the confirmation did not match; type '{gate.confirm}' exactly to proceed",
             Outcome.REFUSED,
         )
-    store.log("gate.confirmed", step=step_id, params=params, outcome="confirmed")
+    store.log("gate.confirmed", step=key, params=params, outcome="confirmed")
     return Decision(True, "confirmed")

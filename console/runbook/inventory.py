@@ -7,22 +7,20 @@ to :mod:`console.runbook.gate` and :mod:`console.runbook.execute`.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from console.errors import Progress
 from console.kafka.inventory import take_inventory
 from console.plan import ClusterSpec, credentials
 from console.plan.steps import StepState
-from console.runbook.outcome import StepOutcome
-from console.store import Store
+from console.runbook.outcome import StepContext, StepOutcome
 
 STEP = "inventory"
 EVIDENCE = "inventory"
 
 
-def run(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
+def run(ctx: StepContext) -> StepOutcome:
     """Read both clusters and record what is there."""
+    store, cancel, progress = ctx.store, ctx.cancel, ctx.progress
     plan = store.plan
     passwords = credentials.resolve_passwords(plan)
     result = take_inventory(plan, passwords, cancel=cancel, progress=progress)
@@ -36,8 +34,9 @@ def run(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcom
     return StepOutcome(STEP, StepState.FAILED, reason, evidence_id, body)
 
 
-def preview(store: Store) -> list[str]:
+def preview(ctx: StepContext) -> list[str]:
     """What the gate shows: who reads what; nothing changes."""
+    store = ctx.store
     plan = store.plan
     return [
         f"Reads source  {plan.clusters.source.bootstrap_servers} "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -53,9 +53,36 @@ class StepOutcome:
         return Outcome.FAILED
 
 
-Runner = Callable[[Store, threading.Event, Progress], StepOutcome]
-"""Runs a step whose gate was confirmed; checks the cancel event between requests."""
-Previewer = Callable[[Store], list[str]]
+@dataclass(frozen=True)
+class StepContext:
+    """What a runner or a gate preview gets: the run, which instance, and the means to
+    report progress, notice cancellation and audit its sub-steps."""
+
+    store: Store
+    key: str
+    """The step instance: ``inventory`` or ``move-group:billing``."""
+    target: str = ""
+    """The group, class, ... a targeted step runs on; '' for a step run once."""
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """Set when the operator cancels; check it between requests."""
+    progress: Progress = lambda _text: None
+    started_seq: int | None = None
+    """The ``step.started`` entry of this run (None in a gate preview)."""
+
+    @property
+    def plan(self):
+        return self.store.plan
+
+    def log(self, action: str, **kwargs: Any):
+        """Audit a sub-step of this run (intent before, result after), referring back to
+        the run's start entry unless ``ref`` says otherwise."""
+        kwargs.setdefault("ref", self.started_seq)
+        return self.store.log(action, step=self.key, **kwargs)
+
+
+Runner = Callable[[StepContext], StepOutcome]
+"""Runs a step whose gate was confirmed; checks ``ctx.cancel`` between requests."""
+Previewer = Callable[[StepContext], list[str]]
 """The lines its gate shows: exactly what will be read or changed."""
 Reporter = Callable[[dict[str, Any]], list[str]]
 """Lines ``cutover step`` prints under the outcome, from the step's evidence."""

@@ -21,7 +21,7 @@ from console import processes
 from console.errors import Progress
 from console.plan import credentials
 from console.plan.steps import StepState
-from console.runbook.outcome import StepOutcome
+from console.runbook.outcome import StepContext, StepOutcome
 from console.shadow import lag, mirror, mm2
 from console.store import Store
 
@@ -79,8 +79,9 @@ def _start_process(
     )
 
 
-def start(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
+def start(ctx: StepContext) -> StepOutcome:
     """Start the copy (per the plan's path) and the lag sampler."""
+    store, cancel, progress = ctx.store, ctx.cancel, ctx.progress
     plan = store.plan
     # Fail before changing anything if a password is missing.
     passwords = credentials.resolve_passwords(store.plan)
@@ -130,8 +131,9 @@ def _deploy_mm2(store: Store, passwords: dict[str, str | None]) -> str:
     return f"MirrorMaker 2 deployed: {summary}"
 
 
-def stop(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
+def stop(ctx: StepContext) -> StepOutcome:
     """Stop the copy and the sampler; what was copied stays on the target."""
+    store = ctx.store
     plan = store.plan
     results = []
     if plan.shadow.path == "builtin":
@@ -157,9 +159,10 @@ def stop(store: Store, cancel: threading.Event, progress: Progress) -> StepOutco
     return StepOutcome("shadow-stop", StepState.PASSED, "; ".join(results), None)
 
 
-def judge_lag(store: Store, cancel: threading.Event, progress: Progress) -> StepOutcome:
+def judge_lag(ctx: StepContext) -> StepOutcome:
     """Pass only when every partition's lag trend is OK or WARN on fresh samples: growing
     lag is RED whatever its size, and a partition without a full window is NO DATA."""
+    store = ctx.store
     plan = store.plan
     trends = lag.latest_trends(store, plan)
     as_of = lag.last_sample_time(store)
@@ -214,7 +217,8 @@ def _missing_on_target(store: Store) -> list[str] | None:
     return [t.name for t in store.plan.topics if t.name not in present]
 
 
-def preview_start(store: Store) -> list[str]:
+def preview_start(ctx: StepContext) -> list[str]:
+    store = ctx.store
     plan = store.plan
     topics = ", ".join(t.name for t in plan.topics)
     lines = []
@@ -271,7 +275,8 @@ def _topic_lines(store: Store) -> list[str]:
     return lines
 
 
-def preview_stop(store: Store) -> list[str]:
+def preview_stop(ctx: StepContext) -> list[str]:
+    store = ctx.store
     lines = []
     for name in (MIRROR, lag.SAMPLER):
         info = processes.get(store, name)
@@ -283,7 +288,8 @@ def preview_stop(store: Store) -> list[str]:
     return lines
 
 
-def preview_lag(store: Store) -> list[str]:
+def preview_lag(ctx: StepContext) -> list[str]:
+    store = ctx.store
     t = store.plan.thresholds
     return [
         "Judges the lag samples already recorded; reads nothing from the clusters.",

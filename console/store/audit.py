@@ -202,49 +202,72 @@ def _commit(db: Connection, drafts: Sequence[Draft], clock: Callable[[], str]) -
     mirror, sampler), so two appends can never chain to the same predecessor; it commits
     with ``synchronous=FULL``, so the entries are on disk before the caller goes on.
     """
-    user, ssh = current_actor()
     with db.transaction(durable=True) as conn:
-        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (row[0], row[1]) if row else (0, GENESIS)
-        made: list[Entry] = []
-        for d in drafts:
-            seq += 1
-            ts = clock()
-            params = redact.value(d.params or {})
-            outcome = redact.text(d.outcome) if d.outcome else d.outcome
-            digest = entry_hash(
-                prev, _canonical(ts, user, ssh, d.action, d.step, params, outcome, d.ref)
-            )
-            made.append(
-                Entry(seq, ts, user, ssh, d.action, d.step, params, outcome, d.ref, prev, digest)
-            )
-            prev = digest
-        conn.executemany(
-            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    e.seq,
-                    e.ts,
-                    e.actor,
-                    e.ssh_client,
-                    e.action,
-                    e.step,
-                    json.dumps(e.params, sort_keys=True),
-                    e.outcome,
-                    e.ref,
-                    e.prev_hash,
-                    e.hash,
-                )
-                for e in made
-            ],
+        return _chain_in(conn, drafts, clock)
+
+
+def append_in(
+    conn: sqlite3.Connection,
+    action: str,
+    *,
+    step: str | None = None,
+    params: dict[str, Any] | None = None,
+    outcome: str | None = None,
+    ref: int | None = None,
+    clock: Callable[[], str] = utc_now,
+) -> Entry:
+    """Append one entry inside a transaction the caller holds, so a state change and the
+    entry that records it commit together, or neither does."""
+    return _chain_in(conn, [Draft(action, step, params, outcome, ref)], clock)[0]
+
+
+def _chain_in(
+    conn: sqlite3.Connection, drafts: Sequence[Draft], clock: Callable[[], str]
+) -> list[Entry]:
+    """Chain ``drafts`` after the current head and insert them, inside the caller's
+    immediate transaction."""
+    user, ssh = current_actor()
+    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+    made: list[Entry] = []
+    for d in drafts:
+        seq += 1
+        ts = clock()
+        params = redact.value(d.params or {})
+        outcome = redact.text(d.outcome) if d.outcome else d.outcome
+        digest = entry_hash(
+            prev, _canonical(ts, user, ssh, d.action, d.step, params, outcome, d.ref)
         )
-        # An upsert changes the head's row in place; INSERT OR REPLACE would delete and
-        # re-insert it, touching the key's index page too on every commit.
-        conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('audit_head', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (f"{seq}:{prev}",),
+        made.append(
+            Entry(seq, ts, user, ssh, d.action, d.step, params, outcome, d.ref, prev, digest)
         )
+        prev = digest
+    conn.executemany(
+        "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                e.seq,
+                e.ts,
+                e.actor,
+                e.ssh_client,
+                e.action,
+                e.step,
+                json.dumps(e.params, sort_keys=True),
+                e.outcome,
+                e.ref,
+                e.prev_hash,
+                e.hash,
+            )
+            for e in made
+        ],
+    )
+    # An upsert changes the head's row in place; INSERT OR REPLACE would delete and
+    # re-insert it, touching the key's index page too on every commit.
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('audit_head', ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (f"{seq}:{prev}",),
+    )
     return made
 
 

@@ -22,7 +22,7 @@ import sqlite_utils
 from console import redact
 from console.pids import pid_alive
 from console.plan import Plan, parse_plan
-from console.plan.steps import STEPS, StepState, step_def
+from console.plan.steps import STEPS, StepState, split_key, step_key, targets
 from console.store import audit
 from console.store.connection import Connection, StoreError, dumps
 from console.store.offsets import OffsetTable
@@ -37,9 +37,12 @@ _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE plan (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL,
                    toml TEXT NOT NULL, json TEXT NOT NULL);
-CREATE TABLE steps (id TEXT PRIMARY KEY, position INTEGER NOT NULL, phase TEXT NOT NULL,
+-- One row per step instance: target '' for a step run once, else the group, class, ...
+CREATE TABLE steps (id TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',
+                    position INTEGER NOT NULL, phase TEXT NOT NULL,
                     state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
-                    updated_at TEXT NOT NULL, runner_pid INTEGER);
+                    updated_at TEXT NOT NULL, runner_pid INTEGER,
+                    PRIMARY KEY (id, target));
 CREATE TABLE evidence (id INTEGER PRIMARY KEY, step TEXT NOT NULL, kind TEXT NOT NULL,
                        created_at TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX evidence_by_step ON evidence(step, kind, id);
@@ -85,13 +88,25 @@ CREATE INDEX compare_results_by_window ON compare_results(window_id, topic, part
 
 @dataclass(frozen=True)
 class StepRow:
-    """A step's state as recorded."""
+    """A step instance's state as recorded."""
 
     id: str
     phase: str
     state: StepState
     reason: str
     updated_at: str
+    target: str = ""
+    """The group, class, ... a targeted step runs on; '' for a step run once."""
+    runner_pid: int | None = None
+
+    @property
+    def key(self) -> str:
+        """``inventory`` or ``move-group:billing``: how the instance is named everywhere."""
+        return step_key(self.id, self.target)
+
+
+class StepBusy(StoreError):
+    """Another live process is running this step instance; nothing was started."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,10 @@ class Evidence:
     kind: str
     created_at: str
     body: dict[str, Any]
+
+
+def _step_row(row: tuple) -> StepRow:
+    return StepRow(row[0], row[1], StepState(row[2]), row[3], row[4], row[5], row[6])
 
 
 class Store:
@@ -159,6 +178,7 @@ class Store:
             db["steps"].insert_all(
                 {
                     "id": s.id,
+                    "target": target,
                     "position": i,
                     "phase": s.phase_title,
                     "state": StepState.PENDING.value,
@@ -166,6 +186,7 @@ class Store:
                     "updated_at": now,
                 }
                 for i, s in enumerate(STEPS)
+                for target in targets(plan, s)
             )
             audit.append(
                 Connection(conn, tmp, readonly=False, clock=clock),
@@ -242,29 +263,91 @@ class Store:
 
     # -- steps ---------------------------------------------------------------------------
 
-    def steps(self) -> list[StepRow]:
-        rows = self._db.all(
-            "SELECT id, phase, state, reason, updated_at FROM steps ORDER BY position"
-        )
-        return [StepRow(r[0], r[1], StepState(r[2]), r[3], r[4]) for r in rows]
+    _STEP_COLUMNS = "id, phase, state, reason, updated_at, target, runner_pid"
 
-    def step(self, step_id: str) -> StepRow:
-        step_def(step_id)
-        return next(s for s in self.steps() if s.id == step_id)
+    def steps(self) -> list[StepRow]:
+        """Every step instance in runbook order (a targeted step's instances in plan order)."""
+        rows = self._db.all(f"SELECT {self._STEP_COLUMNS} FROM steps ORDER BY position, rowid")
+        return [_step_row(r) for r in rows]
+
+    def step(self, key: str) -> StepRow:
+        """One step instance by its key (``inventory``, ``move-group:billing``)."""
+        step, target = split_key(key)
+        row = self._db.one(
+            f"SELECT {self._STEP_COLUMNS} FROM steps WHERE id = ? AND target = ?",
+            (step.id, target),
+        )
+        if row is None:
+            raise KeyError(f"the plan has no {step.target} '{target}' for step '{step.id}'")
+        return _step_row(row)
 
     def set_step(
-        self, step_id: str, state: StepState, reason: str = "", *, runner_pid: int | None = None
+        self, key: str, state: StepState, reason: str = "", *, runner_pid: int | None = None
     ) -> None:
-        """Record a step's state; ``runner_pid`` names the process running it."""
+        """Record a step instance's state outside a run (tests, waivers)."""
+        step, target = split_key(key)
         self._db.write(
-            "UPDATE steps SET state = ?, reason = ?, updated_at = ?, runner_pid = ? WHERE id = ?",
-            (state.value, redact.text(reason), self.clock(), runner_pid, step_id),
+            "UPDATE steps SET state = ?, reason = ?, updated_at = ?, runner_pid = ? "
+            "WHERE id = ? AND target = ?",
+            (state.value, redact.text(reason), self.clock(), runner_pid, step.id, target),
         )
 
+    def claim_step(self, key: str, pid: int, params: dict[str, Any]) -> audit.Entry:
+        """Start a step instance: in ONE durable transaction, check no live process runs
+        it, mark it RUNNING by ``pid`` and append ``step.started``. Two processes racing
+        for the same step cannot both win; a kill at any point leaves either nothing or
+        both the state and its audit entry. Raises :class:`StepBusy` for the loser."""
+        step, target = split_key(key)
+        with self._db.transaction(durable=True) as conn:
+            row = conn.execute(
+                "SELECT state, runner_pid FROM steps WHERE id = ? AND target = ?",
+                (step.id, target),
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"the plan has no {step.target} '{target}' for step '{step.id}'")
+            if row[0] == StepState.RUNNING.value and row[1] and pid_alive(row[1]):
+                raise StepBusy(
+                    f"'{key}' is already running in process {row[1]}; wait for it to finish "
+                    "or cancel it there"
+                )
+            conn.execute(
+                "UPDATE steps SET state = ?, reason = '', updated_at = ?, runner_pid = ? "
+                "WHERE id = ? AND target = ?",
+                (StepState.RUNNING.value, self.clock(), pid, step.id, target),
+            )
+            return audit.append_in(conn, "step.started", step=key, params=params, clock=self.clock)
+
+    def finish_step(
+        self,
+        key: str,
+        state: StepState,
+        reason: str,
+        *,
+        ref: int | None,
+        action: str = "step.finished",
+        params: dict[str, Any] | None = None,
+        outcome: str,
+    ) -> audit.Entry:
+        """End a step instance: its new state and the audit entry that says so, in ONE
+        durable transaction."""
+        step, target = split_key(key)
+        with self._db.transaction(durable=True) as conn:
+            conn.execute(
+                "UPDATE steps SET state = ?, reason = ?, updated_at = ?, runner_pid = NULL "
+                "WHERE id = ? AND target = ?",
+                (state.value, redact.text(reason), self.clock(), step.id, target),
+            )
+            return audit.append_in(
+                conn, action, step=key, params=params, outcome=outcome, ref=ref, clock=self.clock
+            )
+
     def orphaned_steps(self) -> list[tuple[str, int]]:
-        """Steps recorded as running whose process is gone (killed console, lost session)."""
-        rows = self._db.all("SELECT id, runner_pid FROM steps WHERE state = 'running'")
-        return [(sid, pid or 0) for sid, pid in rows if not pid_alive(pid)]
+        """Step instances recorded as running whose process is gone (killed console, lost
+        session): their keys and the dead pid."""
+        rows = self._db.all("SELECT id, target, runner_pid FROM steps WHERE state = 'running'")
+        return [
+            (step_key(sid, target), pid or 0) for sid, target, pid in rows if not pid_alive(pid)
+        ]
 
     # -- evidence ------------------------------------------------------------------------
 

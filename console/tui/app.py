@@ -26,7 +26,7 @@ from console import redact, runbook
 from console.compare.engine import compare_live
 from console.compare.model import CompareError
 from console.errors import CutoverError
-from console.plan.steps import BY_ID
+from console.plan.steps import BY_ID, def_of
 from console.runbook import Outcome
 from console.store import Store
 from console.tui import commands, present
@@ -249,7 +249,7 @@ class CutoverApp(App[int]):
     @on(RunbookPane.StepFocused)
     def _step_focused(self, message: RunbookPane.StepFocused) -> None:
         self._show_detail(message.step_id)
-        pane = PANE_FOR_PHASE.get(BY_ID[message.step_id].phase)
+        pane = PANE_FOR_PHASE.get(def_of(message.step_id).phase)
         if pane is not None:
             self.action_show_pane(pane.id)
 
@@ -265,7 +265,7 @@ class CutoverApp(App[int]):
 
     def _progress_pane(self, step_id: str) -> ComparisonPane | None:
         """The pane that shows a running step's progress, if its phase has one."""
-        pane = PANE_FOR_PHASE.get(BY_ID[step_id].phase)
+        pane = PANE_FOR_PHASE.get(def_of(step_id).phase)
         if pane is None or not pane.shows_progress:
             return None
         return self.query_one(f"#{pane.id}", ComparisonPane)
@@ -291,13 +291,24 @@ class CutoverApp(App[int]):
         """Open the gate of a step: the highlighted one, or the one named."""
         if step_id is None:
             step_id = self.query_one(RunbookPane).current_step
-        elif step_id not in BY_ID:
-            self.notify(f"No step '{step_id}'. Steps: {', '.join(BY_ID)}", severity="error")
+        elif not present.known_step(self._snapshot, step_id):
+            self.notify(
+                f"No step '{step_id}'. Steps: {', '.join(present.step_keys(self._snapshot))}",
+                severity="error",
+            )
             return
         if step_id:
             self.open_gate(step_id)
 
     def open_gate(self, step_id: str) -> None:
+        step = def_of(step_id)
+        if step.target and ":" not in step_id:
+            self.notify(
+                f"'{step.title}' runs on one {step.target} at a time: highlight one under it "
+                f"and press enter, or :run {step.id}:NAME",
+                severity="warning",
+            )
+            return
         if self.replay:
             self.notify("Replay is read-only: steps cannot run here.", severity="warning")
             return
@@ -365,7 +376,7 @@ class CutoverApp(App[int]):
         pane = self._progress_pane(message.step_id)
         if pane is not None:
             pane.show_progress(None)
-        title = BY_ID[message.step_id].title
+        title = message.step_id
         word = status(message.outcome.value).word
         if message.gate:
             self.notify(message.reason, title=f"Gate: {title}", severity="warning")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from console import processes
 from console.compare.history import load_view
-from console.plan.steps import BY_ID
+from console.plan.steps import BY_ID, def_of
 from console.runbook import available, recover
 from console.shadow import lag, mirror
 from console.store import Evidence, StepRow, Store
@@ -59,30 +59,65 @@ def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
 
 
 def step_views(snapshot: Snapshot) -> list[StepView]:
-    """The runbook pane's rows."""
-    return [
-        StepView(r.id, r.phase, BY_ID[r.id].title, r.state.value, available(r.id))
-        for r in snapshot.steps
-    ]
+    """The runbook pane's rows: a step run once is one row; a step run per group or class
+    is a heading row with one indented row per instance."""
+    views: list[StepView] = []
+    for row in snapshot.steps:
+        step = BY_ID[row.id]
+        if step.target and not any(v.id == step.id for v in views):
+            views.append(StepView(step.id, row.phase, step.title, "", available(step.id)))
+        title = row.target if step.target else step.title
+        views.append(
+            StepView(
+                row.key, row.phase, title, row.state.value, available(row.id), bool(step.target)
+            )
+        )
+    for step in BY_ID.values():  # a step run per class with no class in the plan
+        if step.target and not any(v.id == step.id for v in views):
+            phase = step.phase_title
+            views.append(StepView(step.id, phase, step.title, "", available(step.id)))
+    order = {s: i for i, s in enumerate(BY_ID)}
+    return sorted(views, key=lambda v: order[def_of(v.id).id])
+
+
+def known_step(snapshot: Snapshot | None, key: str) -> bool:
+    """Whether a step key names a step instance of this run."""
+    return snapshot is not None and any(r.key == key for r in snapshot.steps)
+
+
+def step_keys(snapshot: Snapshot | None) -> list[str]:
+    return [r.key for r in snapshot.steps] if snapshot else []
 
 
 def step_detail(
     snapshot: Snapshot, step_id: str, *, replay: bool, progress: str
 ) -> StepDetail | None:
-    """The step detail pane for one step, or None when it is not in the snapshot."""
-    row = next((r for r in snapshot.steps if r.id == step_id), None)
+    """The step detail pane for one step instance (or a targeted step's heading), or None
+    when it is not in the snapshot."""
+    d = def_of(step_id)
+    row = next((r for r in snapshot.steps if r.key == step_id), None)
     if row is None:
-        return None
-    d = BY_ID[step_id]
+        if step_id != d.id or not d.target:
+            return None
+        names = [r.target for r in snapshot.steps if r.id == d.id]
+        reason = (
+            f"one gate per {d.target}: {', '.join(names)}"
+            if names
+            else (f"the plan names no {d.target} for this step")
+        )
+        return StepDetail(
+            d.title, d.phase_title, d.summary, "", reason, "", False, f"<{d.target} name>", ""
+        )
+    title = f"{d.title}: {row.target}" if row.target else d.title
     return StepDetail(
-        d.title,
+        title,
         d.phase_title,
         d.summary,
         row.state.value,
         row.reason,
         row.updated_at,
-        available(step_id) and not replay,
-        d.confirm,
+        available(row.id) and not replay,
+        row.target or d.confirm,
         progress,
     )
 

@@ -14,7 +14,10 @@ class StepView:
     """The phase's title, shown as a heading."""
     title: str
     state: str
+    """'' for the heading of a step run per group or class."""
     available: bool
+    instance: bool = False
+    """One group's or class's instance of a targeted step: indented under its heading."""
 
 
 @dataclass(frozen=True)
