@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import redact
@@ -75,20 +75,66 @@ class Mirrored:
 def _fill_source(bootstrap: str, topic: str, group: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(timeout=30)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    # Idempotent, so that a retried batch lands neither after the batch behind it nor twice.
+    # Just after create_topics the broker may still answer "not leader" for a partition; a
+    # plain producer then wrote e.g. records 683-999 before 0-682 at the source, MirrorMaker
+    # copied that order faithfully, and the mirroring test blamed MirrorMaker.
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+    )
+    misplaced: list[str] = []
+
+    def landed(err, msg) -> None:
+        # The tests below rely on it: record n of every partition sits at source offset n.
+        if err is not None or msg.offset() != int(msg.value().decode().split(":")[1]):
+            misplaced.append(f"{msg.value().decode()} at offset {msg.offset()} ({err})")
+
     for n in range(PER_PARTITION):
         for p in range(PARTITIONS):
-            # Without transactions each record's source offset is n: the value says it.
-            producer.produce(topic, key=f"k{n}".encode(), value=f"{p}:{n}".encode(), partition=p)
+            producer.produce(
+                topic,
+                key=f"k{n}".encode(),
+                value=f"{p}:{n}".encode(),
+                partition=p,
+                on_delivery=landed,
+            )
     assert producer.flush(30) == 0
+    assert not misplaced, f"the source fill is out of place: {misplaced[:5]}"
+    _commit_group(bootstrap, topic, group)
+
+
+# A fresh cluster creates __consumer_offsets on its first commit, and until the group's
+# coordinator has loaded its partition the commit is refused with one of these.
+_COORDINATOR_NOT_READY = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError._WAIT_COORD,
+    }
+)
+
+
+def _commit_group(bootstrap: str, topic: str, group: str) -> None:
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
     )
-    consumer.commit(
-        offsets=[TopicPartition(topic, p, off) for p, off in COMMITTED.items()],
-        asynchronous=False,
-    )
-    consumer.close()
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                consumer.commit(
+                    offsets=[TopicPartition(topic, p, off) for p, off in COMMITTED.items()],
+                    asynchronous=False,
+                )
+                return
+            except KafkaException as exc:
+                code = exc.args[0].code()
+                if code not in _COORDINATOR_NOT_READY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)  # poll interval while the coordinator loads
+    finally:
+        consumer.close()
 
 
 @pytest.fixture(scope="module")
