@@ -166,12 +166,13 @@ async def test_step_states_draw_while_the_chain_is_still_being_verified(tmp_path
             await pilot.pause()
             runbook = app.query_one(RunbookPane)
             assert "PENDING" in str(runbook.get_option_at_index(1).prompt)
-            assert app.query_one(AuditPane).border_subtitle == "verifying the audit chain…"
+            footer = app.query_one(AuditPane).border_subtitle
+            assert footer == "1 entries · verifying the audit chain…"
         finally:
             release.set()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.query_one(AuditPane).border_subtitle.startswith("chain OK, 1 entries")
+        assert app.query_one(AuditPane).border_subtitle.startswith("1 entries · chain OK")
 
 
 async def test_live_console_remembers_the_verified_head_and_replay_writes_nothing(tmp_path):
@@ -189,5 +190,5 @@ async def test_live_console_remembers_the_verified_head_and_replay_writes_nothin
     async with CutoverApp(replay, blink=False, poll=False).run_test(size=(80, 24)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        assert pilot.app.query_one(AuditPane).border_subtitle.startswith("chain OK")
+        assert "· chain OK, verified" in pilot.app.query_one(AuditPane).border_subtitle
     assert audit.read_checkpoint(sqlite3.connect(tmp_path / "run.db")) is None

@@ -21,11 +21,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from console.views.comparison import ComparisonView, ResultRow, detail_lines
 from console.views.status import status
-from widgets.style import number, status_text
+from widgets.style import clip_words, number, status_text
+from widgets.summary import Summary
 
 # Widths that fit the 43 columns inside the pane's border at 80x24 (with one cell of
 # padding each side of each column); wider panes add the two sides' record counts,
@@ -74,7 +75,7 @@ class ComparisonPane(Vertical):
         self._reason = False
 
     def compose(self) -> ComposeResult:
-        yield Static("No comparison yet: run the Comparison step.", classes="cmp-summary summary")
+        yield Summary("No comparison yet: run the Comparison step.", classes="cmp-summary summary")
         yield DataTable(id="cmp-table", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:
@@ -142,7 +143,7 @@ class ComparisonPane(Vertical):
         else:
             topic = f"p{row.partition}"
         cells = {
-            "topic": topic,
+            "topic": clip_words(topic, _NARROW[0][2]),
             "check": row.label,
             "verdict": verdict_text(row.verdict),
             "count": records(row.count),
@@ -155,7 +156,7 @@ class ComparisonPane(Vertical):
         return cells
 
     def _summary(self) -> None:
-        line = Text(no_wrap=True, overflow="ellipsis")
+        line = Text()
         view = self.view
         if self.progress:
             line.append("▶ ", style="bold yellow")
@@ -178,7 +179,7 @@ class ComparisonPane(Vertical):
             else:
                 ok = status("OK")
                 line.append(f"{ok.glyph} no RED", style=ok.style)
-        self.query_one(".cmp-summary", Static).update(line)
+        self.query_one(".cmp-summary", Summary).update(line)
 
     def on_resize(self, event) -> None:
         inner = event.size.width - 2

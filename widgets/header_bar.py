@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from console.views.header import HeaderInfo
+from widgets.summary import Summary
 
 
-class HeaderBar(Static):
+class HeaderBar(Summary):
     """Plan, clusters and mode, always visible at the top."""
 
     DEFAULT_CSS = """
@@ -23,7 +23,8 @@ class HeaderBar(Static):
 
     def show(self, info: HeaderInfo) -> None:
         mode_style = "bold reverse yellow" if info.mode != "LIVE" else "bold reverse green"
-        # The mode comes first so a narrow terminal never cuts it off.
+        # The mode comes first so a narrow terminal never cuts it off; what does not fit
+        # is shortened with an ellipsis, never cut silently.
         text = Text.assemble(
             (f" {info.mode} ", mode_style),
             " ",
@@ -34,7 +35,5 @@ class HeaderBar(Static):
             " → tgt ",
             (info.target, ""),
             f" ({info.target_release})",
-            no_wrap=True,
-            overflow="ellipsis",
         )
         self.update(text)

@@ -1,5 +1,11 @@
 """The inventory pane: both clusters side by side, topics and consumer groups, with what
-does not add up. Figures are right-aligned with their units."""
+does not add up. Figures are right-aligned with their units.
+
+A topic's size here is its offset span (end minus start offset, per partition, summed)
+as of the inventory, labelled ``offs``: it counts transaction markers and records since
+compacted away too, and grows while producers write. It is not the comparison's record
+count and the pane says so, rather than put two different numbers under one name.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from console.views.inventory import GroupRow, InventoryView, TopicRow
 from console.views.status import status
-from widgets.style import number
+from widgets.style import clip_words, number
+from widgets.summary import Summary
+
+TOPIC_WIDTH, GROUP_WIDTH = 9, 10
+"""Name columns at 80x24; a longer name is shortened with ``…``, never silently cut."""
 
 
 class InventoryPane(Vertical):
@@ -26,7 +36,7 @@ class InventoryPane(Vertical):
             super().__init__()
 
     def compose(self) -> ComposeResult:
-        yield Static("No inventory yet: run the Inventory step.", classes="inv-summary summary")
+        yield Summary("No inventory yet: run the Inventory step.", classes="inv-summary summary")
         yield DataTable(id="inv-topics", cursor_type="row", cell_padding=1)
         yield DataTable(id="inv-groups", cursor_type="row", cell_padding=1)
 
@@ -34,21 +44,21 @@ class InventoryPane(Vertical):
         self.border_title = "Inventory"
         topics = self.query_one("#inv-topics", DataTable)
         # Widths fit the 45 columns the pane has at 80x24; wider terminals add room.
-        topics.add_column("Topic", key="topic", width=9)
+        topics.add_column("Topic", key="topic", width=TOPIC_WIDTH)
         topics.add_column("R", key="risk", width=1)
         topics.add_column(Text("Parts", justify="right"), key="parts", width=5)
-        topics.add_column(Text("Source", justify="right"), key="src", width=9)
-        topics.add_column(Text("Target", justify="right"), key="tgt", width=9)
+        topics.add_column(Text("Src offs", justify="right"), key="src", width=9)
+        topics.add_column(Text("Tgt offs", justify="right"), key="tgt", width=9)
         groups = self.query_one("#inv-groups", DataTable)
         groups.add_column("On", key="side", width=3)
-        groups.add_column("Group", key="group", width=10)
+        groups.add_column("Group", key="group", width=GROUP_WIDTH)
         groups.add_column("State", key="state", width=8)
         groups.add_column(Text("Mb", justify="right"), key="members", width=2)
         groups.add_column(Text("Lag", justify="right"), key="lag", width=10)
         topics.display = groups.display = False
 
     def show(self, view: InventoryView | None) -> None:
-        summary = self.query_one(".inv-summary", Static)
+        summary = self.query_one(".inv-summary", Summary)
         topics = self.query_one("#inv-topics", DataTable)
         groups = self.query_one("#inv-groups", DataTable)
         if view is None:
@@ -56,7 +66,7 @@ class InventoryPane(Vertical):
             topics.display = groups.display = False
             return
         self.border_subtitle = f"as of {view.as_of[11:19]} UTC"
-        text = Text("\n".join(view.clusters), no_wrap=True, overflow="ellipsis")
+        text = Text("\n".join(view.clusters))
         if view.problems:
             red = status("RED")
             text.append(
@@ -65,8 +75,7 @@ class InventoryPane(Vertical):
         if view.notes:
             note = status("NOTE")
             text.append(f"\n{note.label} {len(view.notes)}: {view.notes[0]}", style=note.style)
-        if view.problems or view.notes:
-            text.append("\nenter on a row: everything, in full", style="dim")
+        text.append("\noffs: offset span when read, not records · enter: in full", style="dim")
         summary.update(text)
         topics.display = groups.display = True
         with self.app.batch_update():
@@ -83,11 +92,11 @@ class InventoryPane(Vertical):
                 f"{_n(row.source_partitions)}/{_n(row.target_partitions)}", justify="right"
             )
             cells = {
-                "topic": row.name,
+                "topic": clip_words(row.name, TOPIC_WIDTH),
                 "risk": row.risk[:1].upper(),
                 "parts": parts,
-                "src": number(row.source_records, "rec"),
-                "tgt": number(row.target_records, "rec"),
+                "src": number(row.source_offsets),
+                "tgt": number(row.target_offsets),
             }
             _upsert(table, row.name, cells)
 
@@ -99,7 +108,7 @@ class InventoryPane(Vertical):
         for row in rows:
             cells = {
                 "side": {"source": "src", "target": "tgt"}.get(row.side, row.side),
-                "group": row.id,
+                "group": clip_words(row.id, GROUP_WIDTH),
                 "state": row.state,
                 "members": number(row.members),
                 "lag": number(row.lag, "rec"),

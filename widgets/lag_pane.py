@@ -11,10 +11,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from console.views.lag import LagRow, LagView
-from widgets.style import number, status_text
+from widgets.style import clip_words, number, status_text
+from widgets.summary import Summary
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -60,7 +61,7 @@ class LagPane(Vertical):
         self._order: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("No lag samples yet: start the shadow path.", classes="lag-summary summary")
+        yield Summary("No lag samples yet: start the shadow path.", classes="lag-summary summary")
         yield DataTable(id="lag-table", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:
@@ -70,7 +71,7 @@ class LagPane(Vertical):
             table.add_column(Text(label, justify="right") if right else label, key=key, width=width)
 
     def show(self, view: LagView | None) -> None:
-        summary = self.query_one(".lag-summary", Static)
+        summary = self.query_one(".lag-summary", Summary)
         table = self.query_one(DataTable)
         if view is None or not view.rows:
             summary.update(
@@ -88,14 +89,13 @@ class LagPane(Vertical):
                 counts[row.verdict] = counts.get(row.verdict, 0) + 1
         head = Text(
             f"{view.path}: "
-            + ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in sorted(counts.items())),
-            no_wrap=True,
-            overflow="ellipsis",
+            + ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in sorted(counts.items()))
         )
         if not view.exact:
             head.append("  (lag estimated from end offsets)", style="dim")
         if view.stale:
-            head.append(f"\nSTALE: newest sample {as_of} UTC; is the sampler running?", "bold")
+            # The time is in the subtitle; at 80x24 this line has 43 cells.
+            head.append("\nSTALE: is the sampler running?", "bold")
         for line in view.processes:
             head.append(f"\n{line}")
         summary.update(head)
@@ -127,7 +127,7 @@ class LagPane(Vertical):
     def _cells_for(row: LagRow) -> tuple:
         # Partitions sit indented under their topic's total, so the label stays short.
         if row.partition is None:
-            label = _Label(row.topic, style="bold")
+            label = _Label(clip_words(row.topic, LagPane.COLUMNS[0][2]), style="bold")
         else:
             label = _Label(f"  {row.partition}")
         label.row_key = row.key

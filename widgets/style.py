@@ -64,3 +64,28 @@ def number(value: int | float | None, unit: str = "") -> Text:
     if value is None:
         return Text(UNKNOWN, justify="right", style="dim")
     return Text(f"{figure(value)} {unit}".rstrip(), justify="right")
+
+
+def clip_words(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, shortened at a word with ``…`` when it does not
+    fit, so nothing reads as a different, cut-off word ("step.interrupte")."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    if space >= width // 3:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def clip_text(line: Text, width: int) -> Text:
+    """A styled line in at most ``width`` cells, shortened at a word with ``…``."""
+    if line.cell_len <= width:
+        return line
+    # clip_words keeps a prefix and adds the ellipsis; Rich's truncate to that length does
+    # the same and keeps the spans' styles running into the ellipsis.
+    clipped = line.copy()
+    clipped.truncate(len(clip_words(line.plain, width)), overflow="ellipsis")
+    return clipped

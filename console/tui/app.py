@@ -5,12 +5,15 @@ and the handlers of their messages. Every read of the run database and every Kaf
 call runs in a thread worker that posts a past-tense message back
 (:mod:`console.tui.messages`); what the panes show is worked out by
 :mod:`console.tui.present`; what each key and ``:`` command does is the command table
-(:mod:`console.tui.commands`). The poll loop re-arms only after the previous read
-finished, so a slow disk never stacks reads.
+(:mod:`console.tui.commands`). Every read of the run database goes through the one
+refresh chain (:mod:`console.tui.refresh`): it re-arms only after the previous read
+finished, and ``r``, a finished step or a live comparison increment move its next read
+to now instead of starting loops of their own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 from dataclasses import dataclass
@@ -19,8 +22,9 @@ from rich.console import Console
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from console import redact, runbook
 from console.compare.engine import compare_live
@@ -29,6 +33,7 @@ from console.errors import CutoverError
 from console.plan.steps import BY_ID, def_of
 from console.runbook import Outcome
 from console.store import Store
+from console.store.audit import Verdict
 from console.tui import commands, present
 from console.tui.keymap import Keymap, keymap_path, load_keymap
 from console.tui.messages import (
@@ -40,6 +45,7 @@ from console.tui.messages import (
     StepFinished,
     StepProgressed,
 )
+from console.tui.refresh import RefreshChain
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.gate import GateDialog
 from console.tui.screens.help import HelpScreen
@@ -55,6 +61,8 @@ from widgets.step_detail import StepDetailPane
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 POLL_SECONDS = 2.0
+VERIFY_EVERY = 15
+"""Every this many reads (about 30 s) the audit chain is verified again."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,8 @@ class CutoverApp(App[int]):
         self.poll = poll
         self.keymap = keymap or Keymap()
         """The user's keys by binding id (applied on mount; the help screen shows them)."""
+        self.db_shown = str(store.path.resolve())
+        """The run database's path as the help shows it."""
         self.gate_guard_s = gate_guard_s
         """How long a new gate drops keys (seconds); tests that type at once set 0."""
         self.paused = False
@@ -115,8 +125,18 @@ class CutoverApp(App[int]):
         self._running_step: str | None = None
         self._progress: dict[str, str] = {}
         self._snapshot: present.Snapshot | None = None
-        self._timer = None
-        self._chain_line = present.CHAIN_PENDING
+        self.refresh_chain = RefreshChain(
+            interval_s=POLL_SECONDS,
+            start_read=self._read,
+            arm=lambda delay, callback: self.arm_timer(delay, callback),
+            polling=poll,
+            verify_every=VERIFY_EVERY,
+        )
+        """The one chain of reads of the run database (:mod:`console.tui.refresh`)."""
+        self._verified: tuple[Verdict, str] | None = None
+        """The last verification of the audit chain and when it ran (UTC)."""
+        self._chain_note: str | None = present.CHAIN_PENDING
+        """What the audit footer says about a verification under way or failed."""
         self._verifying = False
         self._live: threading.Event | None = None
         self._live_timer = None
@@ -157,13 +177,16 @@ class CutoverApp(App[int]):
             plan.name,
             plan.clusters.source.bootstrap_servers,
             plan.clusters.target.bootstrap_servers,
-            mode="REPLAY (read-only)" if self.replay else "LIVE",
         )
-        self.query_one(HeaderBar).show(self._header_info)
+        self._show_header()
         self.query_one(RunbookPane).focus()
         self._check_size(self.size.width, self.size.height)
-        self.load()
-        self._verify()
+        self.refresh_chain.now(verify=True)
+
+    def _show_header(self) -> None:
+        """The header, with the mode as it is now: replay, paused or live."""
+        mode = "REPLAY (read-only)" if self.replay else "PAUSED" if self.paused else "LIVE"
+        self.query_one(HeaderBar).show(dataclasses.replace(self._header_info, mode=mode))
 
     def on_resize(self, event) -> None:
         self._check_size(event.size.width, event.size.height)
@@ -180,10 +203,27 @@ class CutoverApp(App[int]):
 
     # -- loading --------------------------------------------------------------------------
 
+    def arm_timer(self, delay: float, callback) -> Timer:
+        """The refresh chain's timer: the app's own (tests put a clock of theirs here)."""
+        return self.set_timer(delay, callback)
+
+    def refresh_now(self, verify: bool = False) -> None:
+        """Bring the panes up to date now, through the one refresh chain."""
+        self.refresh_chain.now(verify=verify)
+
+    def _read(self, verify: bool) -> None:
+        """The refresh chain's read: the run database now, and (every so often, on ``r``)
+        the audit chain in a worker of its own, so a long walk never holds the panes."""
+        self._read_db()
+        if verify:
+            self._verify()
+
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="read db")
-    def load(self) -> None:
+    def _read_db(self) -> None:
         recover_steps = not (self.store.readonly or self._running_step)
         snapshot = present.load_snapshot(self.store, recover_steps=recover_steps)
+        if get_current_worker().is_cancelled:
+            return  # the console is closing (or the read was superseded): show nothing
         self.post_message(StateLoaded(snapshot))
 
     def on_state_loaded(self, message: StateLoaded) -> None:
@@ -192,8 +232,7 @@ class CutoverApp(App[int]):
         for note in snap.recovered:
             self.notify(note, title="Step interrupted", severity="warning", timeout=10)
         self._render_snapshot()
-        if self.poll and not self.paused:
-            self._timer = self.set_timer(POLL_SECONDS, self.load)
+        self.refresh_chain.finished()
 
     def _verify(self, full: bool = False) -> None:
         """Start a verification unless one is running: a walk cannot be interrupted, and two
@@ -211,18 +250,23 @@ class CutoverApp(App[int]):
     def verify_chain(self, full: bool = False) -> None:
         """A worker of its own, on a database connection of its own: step states draw at
         once however long the chain is, and the verdict follows when the walk ends."""
-        verdict, line = present.verify_chain(self.store, full=full)
-        self.post_message(ChainVerified(verdict, line))
+        verdict, verified_at = present.verify_chain(self.store, full=full)
+        self.post_message(ChainVerified(verdict, verified_at))
 
     def on_chain_verified(self, message: ChainVerified) -> None:
         self._verifying = False
         if not message.verdict.ok:
             self.notify(message.verdict.problem or "", title="Audit chain broken", severity="error")
-        self._show_chain(message.line)
+        self._verified = (message.verdict, message.verified_at)
+        self._show_chain(None)
 
-    def _show_chain(self, line: str) -> None:
-        self._chain_line = line
-        self.query_one(AuditPane).append([], verified=line)
+    def _show_chain(self, note: str | None) -> None:
+        self._chain_note = note
+        self.query_one(AuditPane).append([], footer=self._audit_footer())
+
+    def _audit_footer(self) -> str:
+        entries = self._snapshot.audit if self._snapshot else []
+        return present.audit_footer(entries, self._verified, self._chain_note)
 
     def _render_snapshot(self) -> None:
         snap = self._snapshot
@@ -230,12 +274,13 @@ class CutoverApp(App[int]):
             return
         pane = self.query_one(RunbookPane)
         pane.show(present.step_views(snap))
-        self.query_one(AuditPane).append(present.audit_rows(snap), verified=self._chain_line)
+        self.query_one(AuditPane).append(present.audit_rows(snap), footer=self._audit_footer())
         self.query_one(InventoryPane).show(present.inventory_view(snap.inventory))
         self.query_one(LagPane).show(snap.lag)
         self.query_one(ComparisonPane).show(snap.comparison)
         if snap.inventory is not None:
-            self.query_one(HeaderBar).show(present.with_releases(self._header_info, snap.inventory))
+            self._header_info = present.with_releases(self._header_info, snap.inventory)
+            self._show_header()
         self._show_detail(pane.current_step)
 
     def _show_detail(self, step_id: str | None) -> None:
@@ -273,6 +318,13 @@ class CutoverApp(App[int]):
     @on(ComparisonPane.DetailRequested)
     def _comparison_detail(self, message: ComparisonPane.DetailRequested) -> None:
         self.push_screen(DetailScreen(message.title, message.lines))
+
+    @on(AuditPane.EntryChosen)
+    def _audit_detail(self, message: AuditPane.EntryChosen) -> None:
+        entries = self._snapshot.audit if self._snapshot else []
+        entry = next((e for e in entries if e.seq == message.seq), None)
+        if entry is not None:
+            self.push_screen(DetailScreen(*present.audit_detail(entry)))
 
     @on(InventoryPane.DetailRequested)
     def _inventory_detail(self, message: InventoryPane.DetailRequested) -> None:
@@ -353,7 +405,7 @@ class CutoverApp(App[int]):
         cancel = threading.Event()
         self._cancel, self._running_step = cancel, step_id
         try:
-            self.load()
+            self.call_from_thread(self.refresh_now)
             outcome = runbook.run(
                 self.store,
                 step_id,
@@ -393,7 +445,7 @@ class CutoverApp(App[int]):
                 severity="error",
                 timeout=15,
             )
-        self.load()
+        self.refresh_now()
 
     def action_cancel_step(self) -> None:
         if self._cancel is None and self._live is None:
@@ -438,18 +490,20 @@ class CutoverApp(App[int]):
                 progress=lambda text: self.post_message(ComparisonProgressed(text)),
             )
         except CompareError as exc:
-            self.post_message(LiveCompared(str(exc)))
+            self.post_message(LiveCompared(str(exc), cancel))
             return
         except Exception as exc:  # noqa: BLE001 - Cancelled and cluster trouble end the round
-            self.post_message(LiveCompared(None if cancel.is_set() else str(exc)))
+            self.post_message(LiveCompared(None if cancel.is_set() else str(exc), cancel))
             return
-        self.post_message(LiveCompared(None))
+        self.post_message(LiveCompared(None, cancel))
 
     def on_comparison_progressed(self, message: ComparisonProgressed) -> None:
         if self._live is not None:
             self.query_one(ComparisonPane).show_progress(message.text)
 
     def on_live_compared(self, message: LiveCompared) -> None:
+        if message.run is not self._live:
+            return  # an increment of a live comparison switched off since: its chain ended
         self.query_one(ComparisonPane).show_progress(None)
         if message.error:
             self._stop_live()
@@ -457,7 +511,7 @@ class CutoverApp(App[int]):
                 redact.text(message.error), title="Live comparison stopped", severity="error"
             )
             return
-        self.load()
+        self.refresh_now()
         if self._live is not None and not self._live.is_set():
             # Re-arm only after this increment finished, so slow reads never stack up.
             self._live_timer = self.set_timer(POLL_SECONDS * 2, self._live_increment)
@@ -474,14 +528,14 @@ class CutoverApp(App[int]):
         return not (self.replay and action in ("gate", "cancel_step", "live"))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(commands.help_rows(self.keymap.keys)))
+        self.push_screen(HelpScreen(commands.help_rows(self.keymap.keys), db=self.db_shown))
 
     def action_refresh(self) -> None:
-        self.load()
-        self._verify()
+        self.refresh_now(verify=True)
 
     def action_verify(self) -> None:
         self._verify(full=True)
+        self.refresh_now()
 
     def action_pause(self) -> None:
         self.action_set_paused(not self.paused)
@@ -490,10 +544,11 @@ class CutoverApp(App[int]):
         if paused == self.paused:
             return
         self.paused = paused
-        if self.paused and self._timer is not None:
-            self._timer.stop()
-        if not self.paused:
-            self.load()
+        if paused:
+            self.refresh_chain.pause()
+        else:
+            self.refresh_chain.resume()
+        self._show_header()
         self.query_one(AuditPane).border_title = (
             "Audit log (PAUSED)" if self.paused else "Audit log"
         )
@@ -556,11 +611,13 @@ class CutoverApp(App[int]):
             )
             if event.worker.group == "gate":
                 self._gate_pending = False
-            if event.worker.group == "load" and self.poll and not self.paused:
-                self._timer = self.set_timer(POLL_SECONDS * 2, self.load)
+            if event.worker.group == "load":
+                self.refresh_chain.finished(ok=False)
             if event.worker.group == "verify":
                 self._verifying = False
                 self._show_chain(present.CHAIN_FAILED)
+        elif event.state is WorkerState.CANCELLED and event.worker.group == "load":
+            self.refresh_chain.finished()
 
     def crash_summary(self) -> str:
         """The last line of a crash report (``ErrorType: message``), secrets masked."""

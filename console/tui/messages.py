@@ -23,11 +23,11 @@ class StateLoaded(Message):
 
 
 class ChainVerified(Message):
-    """The audit chain was verified; ``line`` is what the audit pane says about it."""
+    """The audit chain was verified, at ``verified_at`` (UTC, when the walk ended)."""
 
-    def __init__(self, verdict: Verdict, line: str) -> None:
+    def __init__(self, verdict: Verdict, verified_at: str) -> None:
         self.verdict = verdict
-        self.line = line
+        self.verified_at = verified_at
         super().__init__()
 
 
@@ -71,6 +71,9 @@ class ComparisonProgressed(Message):
 class LiveCompared(Message):
     """One live comparison increment ended (``error`` says why when it could not run)."""
 
-    def __init__(self, error: str | None) -> None:
+    def __init__(self, error: str | None, run: object = None) -> None:
         self.error = error
+        self.run = run
+        """Which live comparison it belongs to (its cancel event), so an increment of
+        one switched off since is not taken for the current one's."""
         super().__init__()

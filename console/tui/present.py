@@ -7,6 +7,8 @@ evidence (JSON) is turned into views here and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 
 from console import processes
@@ -125,7 +127,7 @@ def step_detail(
 def audit_rows(snapshot: Snapshot) -> list[AuditRow]:
     """The audit pane's rows."""
     return [
-        AuditRow(e.seq, e.ts[11:19], e.actor, e.action, e.step or "", short(e.outcome or ""))
+        AuditRow(e.seq, e.ts[11:19], e.actor, e.action, e.step or "", e.outcome or "")
         for e in snapshot.audit
     ]
 
@@ -133,11 +135,11 @@ def audit_rows(snapshot: Snapshot) -> list[AuditRow]:
 CHAIN_PENDING = "verifying the audit chain…"
 CHAIN_PENDING_FULL = "verifying every audit entry…"
 CHAIN_FAILED = "chain NOT VERIFIED: see the error notice"
-"""The audit pane's subtitle before a verdict, during a full walk, and when it failed."""
+"""What the audit footer says before a verdict, during a full walk, and when one failed."""
 
 
 def verify_chain(store: Store, *, full: bool) -> tuple[Verdict, str]:
-    """Verify the audit chain and say so as the audit pane's subtitle (in a worker).
+    """Verify the audit chain (in a worker); the verdict and when the walk ended (UTC).
 
     Live, only what is new since the last intact verification is checked, and where it
     ended is remembered; ``full`` and replay check every entry: a reviewer trusts no cache
@@ -146,11 +148,52 @@ def verify_chain(store: Store, *, full: bool) -> tuple[Verdict, str]:
     verdict = store.audit_verify(full=full or store.readonly)
     if verdict.ok and not store.readonly:
         store.save_audit_checkpoint(verdict)
+    return verdict, store.clock()
+
+
+def audit_detail(entry: Entry) -> tuple[str, list[str]]:
+    """One audit entry in full, for the detail screen: every field, parameters one a line."""
+    body = dataclasses.asdict(entry)
+    who = entry.actor + (f" (SSH from {entry.ssh_client})" if entry.ssh_client else "")
+    lines = [
+        f"When      {entry.ts}",
+        f"Who       {who}",
+        f"Action    {entry.action}",
+        f"Step      {entry.step or '-'}",
+        f"Outcome   {entry.outcome or '-'}",
+    ]
+    if entry.ref is not None:
+        lines.append(f"Refers to #{entry.ref}")
+    shown = {"seq", "ts", "actor", "ssh_client", "action", "step", "outcome", "ref", "params"}
+    shown |= {"hash", "prev_hash"}
+    for name, value in body.items():
+        if name not in shown:
+            lines.append(f"{name:<9} {value}")
+    lines += ["", "Parameters" if entry.params else "Parameters: none"]
+    lines += [f"  {line}" for line in json.dumps(entry.params, indent=2).splitlines()[1:-1]]
+    lines += ["", f"Hash      {entry.hash}", f"Previous  {entry.prev_hash}"]
+    return f"Audit entry #{entry.seq}", lines
+
+
+def audit_footer(
+    entries: list[Entry], verified: tuple[Verdict, str] | None, note: str | None = None
+) -> str:
+    """The audit pane's subtitle: how many entries there are as of the last read, and the
+    chain as last verified, with when that verification ran (not when the last entry was
+    written); ``note`` says a verification is under way or failed."""
+    count = entries[-1].seq if entries else 0
+    head = f"{count:,} entries"
+    if note is not None:
+        return f"{head} · {note}"
+    if verified is None:
+        return f"{head} · chain not verified yet"
+    verdict, at = verified
+    stamp = f"{at[11:19]} UTC" if at else "?"
     if not verdict.ok:
-        return verdict, f"CHAIN BROKEN: {verdict.problem}"
-    head = store.audit_since(verdict.count - 1, limit=1) if verdict.count else []
-    stamp = head[0].ts[11:19] if head else "--:--:--"
-    return verdict, f"chain OK, {verdict.count} entries, verified {stamp} UTC"
+        return f"{head} · CHAIN BROKEN (verified {stamp}): {verdict.problem}"
+    if verdict.count < count:
+        return f"{head} · chain OK to #{verdict.count:,}, verified {stamp}"
+    return f"{head} · chain OK, verified {stamp}"
 
 
 _SIDE = {"source": "src", "target": "tgt"}
@@ -251,7 +294,7 @@ def inventory_view(evidence: Evidence | None) -> InventoryView | None:
         inv = sides.get(side)
         return next((t for t in inv["topics"] if t["name"] == name), None) if inv else None
 
-    def records(t):
+    def span(t):
         if t is None or any(p["latest"] is None or p["earliest"] is None for p in t["partitions"]):
             return None
         return sum(p["latest"] - p["earliest"] for p in t["partitions"])
@@ -265,8 +308,8 @@ def inventory_view(evidence: Evidence | None) -> InventoryView | None:
                 risk,
                 len(s["partitions"]) if s else None,
                 len(t["partitions"]) if t else None,
-                records(s),
-                records(t),
+                span(s),
+                span(t),
             )
         )
     group_rows = []
@@ -306,7 +349,16 @@ def inventory_detail(evidence: Evidence, kind: str, key: str) -> tuple[str, list
             if topic is None:
                 lines.append(f"{side}: topic '{key}' is not there")
                 continue
-            lines.append(f"{side}: {len(topic['partitions'])} partitions")
+            spans = [
+                p["latest"] - p["earliest"]
+                for p in topic["partitions"]
+                if p["latest"] is not None and p["earliest"] is not None
+            ]
+            lines.append(
+                f"{side}: {len(topic['partitions'])} partitions, offset span {sum(spans):,} "
+                "(end minus start offset: records, plus transaction markers and records "
+                "compacted away; the comparison counts records)"
+            )
             for p in topic["partitions"]:
                 lines.append(
                     f"  p{p['id']:<3} leader {p['leader']}  replicas {p['replicas']}  "

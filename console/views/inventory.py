@@ -13,8 +13,10 @@ class TopicRow:
     risk: str
     source_partitions: int | None
     target_partitions: int | None
-    source_records: int | None
-    target_records: int | None
+    source_offsets: int | None
+    """Offset span (end minus start offset, over its partitions) when read: not a record
+    count (transaction markers and compacted records take offsets too)."""
+    target_offsets: int | None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ when a keymap rebound them.
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -29,10 +30,12 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help.close"),
     ]
 
-    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str, str]], *, db: str = "") -> None:
         super().__init__()
         self.rows = rows
         """``(key, :command, what it does)``, in the command table's order."""
+        self.db = db
+        """The run database's path, so the operator knows which run this is."""
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 1))
@@ -42,6 +45,8 @@ class HelpScreen(ModalScreen[None]):
         for key, command, what in self.rows:
             table.add_row(key, command, what)
         with VerticalScroll():
+            if self.db:
+                yield Static(Text.assemble(("Run database ", "bold"), self.db, "\n"))
             yield Static("[b]Keys and commands[/b] (commands after [b]:[/b])")
             yield Static(table)
             yield Static("\n[dim]esc closes this help[/dim]")
