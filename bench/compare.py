@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import threading
@@ -38,14 +39,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import (  # noqa: E402
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E402
 
 from console.kafka import provenance  # noqa: E402
 from console.plan import parse_plan  # noqa: E402
 
 
-def plan_for(source: str, target: str, topic: str):
+def plan_for(source: str, target: str, topics: str | list[str]):
+    names = [topics] if isinstance(topics, str) else topics
+    entries = "".join(
+        f'[[topics]]\nname = "{t}"\nowner = "bench"\nexternal_side_effects = false\n' for t in names
+    )
     return parse_plan(
         f"""
 [plan]
@@ -57,11 +68,7 @@ approvers = ["bench"]
 bootstrap_servers = "{source}"
 [clusters.target]
 bootstrap_servers = "{target}"
-[[topics]]
-name = "{topic}"
-owner = "bench"
-external_side_effects = false
-"""
+{entries}"""
     )
 
 
@@ -345,6 +352,283 @@ def measure_ceiling(source: str, target: str, topic: str, workers: int, mode: st
     }
 
 
+# -- many small topics (--topics) ------------------------------------------------------------
+
+
+def many_names(records: int, partitions: int, topics: int) -> list[str]:
+    return [f"bench-many-{records}-{partitions}-{i:04d}" for i in range(topics)]
+
+
+def many_counts(bootstrap: str, topics: list[str]) -> dict[str, int | None]:
+    """Records per topic (None when absent), every partition in one ListOffsets call."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    meta = admin.list_topics(timeout=30).topics
+    wanted = [
+        TopicPartition(t, p)
+        for t in topics
+        if t in meta and meta[t].error is None
+        for p in meta[t].partitions
+    ]
+    out: dict[str, int | None] = {t: None for t in topics}
+    if not wanted:
+        return out
+    ends = {}
+    for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
+        futures = admin.list_offsets({tp: spec for tp in wanted}, request_timeout=60)
+        for tp, fut in futures.items():
+            ends.setdefault((tp.topic, tp.partition), []).append(fut.result(70).offset)
+    for (t, _p), (lo, hi) in ends.items():
+        out[t] = (out[t] or 0) + hi - lo
+    return out
+
+
+def many_fill(source: str, target: str, topics: list[str], records: int, partitions: int):
+    """Source topics of production-shaped records, and target copies made the way the
+    built-in mirror makes them: in transactions (so every partition ends on a commit
+    marker), same partition, key, value, headers and timestamp, plus provenance."""
+    for bootstrap in (source, target):
+        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+        have = admin.list_topics(timeout=30).topics
+        new = [NewTopic(t, partitions, 1) for t in topics if t not in have]
+        for i in range(0, len(new), 50):
+            for fut in admin.create_topics(new[i : i + 50], request_timeout=120).values():
+                fut.result(130)
+    rng = random.Random(11)
+    producer = Producer(
+        {
+            "bootstrap.servers": source,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "enable.idempotence": True,
+            "log_level": 0,
+        }
+    )
+    started = time.time()
+    n = 0
+    for topic in topics:
+        for i in range(records):
+            customer = rng.randrange(50_000)
+            value = (
+                b'{"order":%d,"customer":"c-%05d","amount_cents":%d,"currency":"EUR",'
+                b'"note":"%s"}'
+                % (i, customer, rng.randrange(1, 10**6), rng.randbytes(24).hex().encode())
+            )
+            while True:
+                try:
+                    producer.produce(
+                        topic,
+                        key=b"customer-%05d" % customer,
+                        value=value,
+                        headers=[("source-app", b"checkout"), ("trace-id", b"%016x" % n)],
+                        partition=customer % partitions,
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            n += 1
+        producer.poll(0)
+    producer.flush(120)
+    print(f"  source filled: {n:,} records in {time.time() - started:.1f} s", flush=True)
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": source,
+            "group.id": "bench",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "log_level": 0,
+        }
+    )
+    consumer.assign([TopicPartition(t, p, 0) for t in topics for p in range(partitions)])
+    copier = Producer(
+        {
+            "bootstrap.servers": target,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "transactional.id": f"bench-many-{records}-{partitions}-{len(topics)}",
+            "log_level": 0,
+        }
+    )
+    copier.init_transactions(60)
+    started, copied, eof = time.time(), 0, 0
+    while eof < len(topics) * partitions:
+        msgs = consumer.consume(10_000, 1.0)
+        copier.begin_transaction()
+        for m in msgs:
+            if m.error() is not None:
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    eof += 1
+                continue
+            headers = (m.headers() or []) + [
+                (provenance.HEADER, provenance.encode(m.partition(), m.offset()))
+            ]
+            while True:
+                try:
+                    copier.produce(
+                        m.topic(),
+                        key=m.key(),
+                        value=m.value(),
+                        headers=headers,
+                        partition=m.partition(),
+                        timestamp=m.timestamp()[1],
+                    )
+                    break
+                except BufferError:
+                    copier.poll(0.05)
+            copied += 1
+        copier.commit_transaction(60)
+    consumer.close()
+    print(f"  target copy: {copied:,} records in {time.time() - started:.1f} s", flush=True)
+
+
+def many_ensure(source: str, target: str, topics: list[str], records: int, partitions: int):
+    have_src, have_tgt = many_counts(source, topics), many_counts(target, topics)
+    # The target's offsets count its transaction markers too.
+    wrong = [
+        t
+        for t in topics
+        if (have_src[t] is not None or have_tgt[t] is not None)
+        and (have_src[t] != records or (have_tgt[t] or 0) < records)
+    ]
+    if wrong:
+        sys.exit(
+            f"bench: {wrong[0]} holds other counts than {records:,} records per side; "
+            "use --dir of a fresh sandbox"
+        )
+    absent = [t for t in topics if have_src[t] is None]
+    if not absent:
+        print(f"  reusing {len(topics)} topics of {records:,} records on both sides", flush=True)
+        return
+    many_fill(source, target, absent, records, partitions)
+
+
+def measure_many_compare(source: str, target: str, topics: list[str], workers) -> dict:
+    from console.compare.engine import compare
+    from console.compare.model import CompareRequest
+
+    plan = plan_for(source, target, topics)
+    started = time.perf_counter()
+    report = compare(plan, {}, CompareRequest(workers=workers))
+    elapsed = time.perf_counter() - started
+    bad = [
+        f"{r.topic}[{r.partition}] {r.check}: {r.reason}"
+        for r in report.results
+        if r.verdict.value in ("RED", "WARN")
+    ]
+    return {
+        "records": report.records,
+        "elapsed": elapsed,
+        "rps": report.records / elapsed,
+        "not_ok": bad,
+    }
+
+
+def _read_all(bootstrap: str, topics: list[str], out: list) -> None:
+    """One consumer assigned every partition of every topic at once, read to the end."""
+    from console.compare.reader import _FETCH
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{provenance.SHADOW_CLIENT_PREFIX}compare",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "log_level": 0,
+            **_FETCH,
+        }
+    )
+    meta = consumer.list_topics(timeout=30).topics
+    parts = [
+        TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in sorted(meta[t].partitions)
+    ]
+    consumer.assign(parts)
+    n, ended = 0, set()
+    while len(ended) < len(parts):
+        # A short wait: consume() returns only when the batch is full or the time is up,
+        # and the last call should not add idle time to the ceiling.
+        for m in consumer.consume(5_000, 0.1):
+            err = m.error()
+            if err is None:
+                n += 1
+            elif err.code() == KafkaError._PARTITION_EOF:
+                ended.add((m.topic(), m.partition()))
+            else:
+                raise RuntimeError(err.str())
+    consumer.close()
+    out.append(n)
+
+
+def measure_many_ceiling(source: str, target: str, topics: list[str]) -> dict:
+    """Both sides read completely, one consumer per side (in threads) assigned all the
+    partitions at once: what reading costs without any per-topic or per-partition step."""
+    out: list = []
+    started = time.perf_counter()
+    threads = [
+        threading.Thread(target=_read_all, args=(bs, topics, out)) for bs in (source, target)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if len(out) != 2:
+        sys.exit("bench: a ceiling reader failed")
+    if out[0] != out[1]:
+        sys.exit(f"bench: the ceiling read {out[0]:,} source but {out[1]:,} target records")
+    return {
+        "records": out[0],
+        "target_records": out[1],
+        "elapsed": elapsed,
+        "rps": out[0] / elapsed,
+    }
+
+
+def run_many(args, source: str, target: str) -> int:
+    records = args.records if args.records is not None else 500
+    partitions = args.partitions if args.partitions is not None else 4
+    topics = many_names(records, partitions, args.topics)
+    print(
+        f"data: {args.topics} topics x {partitions} partitions, {records:,} records each "
+        f"({args.topics * records:,} records per side)",
+        flush=True,
+    )
+    many_ensure(source, target, topics, records, partitions)
+    common = ["--source", source, "--target", target, "--topics", str(args.topics)]
+    common += ["--records", str(records), "--partitions", str(partitions)]
+    if args.workers:
+        common += ["--workers", str(args.workers)]
+    ceilings, compares = [], []
+    for round_no in range(1, args.rounds + 1):
+        ceiling = _child(["--measure", "many-ceiling", *common])
+        if ceiling["records"] != records * args.topics:
+            sys.exit(f"bench: the ceiling read {ceiling['records']:,} records per side")
+        ceilings.append(ceiling["rps"])
+        print(
+            f"round {round_no} ceiling (one consumer per side, all partitions): "
+            f"{ceiling['records']:,} records per side in {ceiling['elapsed']:.2f} s = "
+            f"{ceiling['rps']:,.0f} rec/s",
+            flush=True,
+        )
+        result = _child(["--measure", "many-compare", *common])
+        compares.append(result["rps"])
+        print(
+            f"round {round_no} compare ({args.topics} topics): {result['records']:,} records in "
+            f"{result['elapsed']:.2f} s = {result['rps']:,.0f} rec/s",
+            flush=True,
+        )
+        if result["not_ok"]:
+            print(f"  unexpected findings: {result['not_ok'][:5]}", flush=True)
+    rate, ceiling = statistics.median(compares), statistics.median(ceilings)
+    print(
+        f"medians of {args.rounds}: compare {rate:,.0f} rec/s, ceiling {ceiling:,.0f} rec/s; "
+        f"machine: {os.cpu_count()} cores (shared with both brokers"
+        f"{' and other work' if os.getloadavg()[0] > 1 else ''}), load {os.getloadavg()[0]:.1f}"
+    )
+    print(f"many_topics_rps={rate:.0f} many_topics/ceiling={rate / ceiling:.2f}")
+    return 0
+
+
 def _child(argv: list[str]) -> dict:
     proc = subprocess.run(
         [sys.executable, __file__, *argv], capture_output=True, text=True, check=False
@@ -356,8 +640,15 @@ def _child(argv: list[str]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=2_000_000)
-    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument(
+        "--records", type=int, help="records (default 2,000,000; with --topics: per topic, 500)"
+    )
+    parser.add_argument(
+        "--partitions", type=int, help="partitions (default 8; with --topics: per topic, 4)"
+    )
+    parser.add_argument(
+        "--topics", type=int, help="compare this many small topics in one call (e.g. 200)"
+    )
     parser.add_argument(
         "--workers", type=int, help="partitions at once (default: the engine's, one per core)"
     )
@@ -374,7 +665,13 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.measure:
-        if args.measure == "compare":
+        if args.measure.startswith("many-"):
+            names = many_names(args.records, args.partitions, args.topics)
+            if args.measure == "many-compare":
+                result = measure_many_compare(args.source, args.target, names, args.workers)
+            else:
+                result = measure_many_ceiling(args.source, args.target, names)
+        elif args.measure == "compare":
             result = measure_compare(
                 args.source, args.target, args.topic, args.end, args.workers, args.executor
             )
@@ -394,6 +691,10 @@ def main() -> int:
         state = sandbox.up()
     source = state.clusters["source"].plaintext_bootstrap
     target = state.clusters["target"].plaintext_bootstrap
+    if args.topics:
+        return run_many(args, source, target)
+    args.records = args.records if args.records is not None else 2_000_000
+    args.partitions = args.partitions if args.partitions is not None else 8
     topic = f"bench-compare-{args.records}-{args.partitions}"
     print(f"data: {topic} ({args.records:,} records, {args.partitions} partitions)", flush=True)
     ensure_data(source, target, topic, args.records, args.partitions)

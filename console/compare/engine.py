@@ -19,7 +19,10 @@ A window is, per partition, a source offset range and a target offset range:
   incrementally, only what is new.
 
 Partitions are compared in parallel (:mod:`~console.compare.executor`), each as two
-streams whose memory does not grow with the window. Results go to the run database
+streams whose memory does not grow with the window; a worker reads many small partitions
+at once through one consumer per side, and lookups by time or offset are made for all
+topics in one round trip, so hundreds of small topics do not each pay a fixed wait.
+Results go to the run database
 (:mod:`~console.compare.history`), one row per partition and check plus topic-wide rows,
 so the scorecard and replay see the history. Read-only on Kafka; every call has a
 timeout.

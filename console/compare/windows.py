@@ -33,11 +33,21 @@ class Job:
     estimate: int
     bounds: Bounds = field(default_factory=Bounds)
 
+    @property
+    def load(self) -> int:
+        """Records the job may fetch ahead on its bigger side (offsets, so a bound)."""
+        return max(self.source[1] - self.source[0], self.target[1] - self.target[0], 0)
+
 
 def plan_windows(plan, request, topics, source, target, src_states, tgt_states, previous):
-    """Per topic and partition, the source and target offset ranges to compare."""
-    windows: dict[str, TopicWindow] = {}
-    jobs: list[Job] = []
+    """Per topic and partition, the source and target offset ranges to compare.
+
+    Lookups by time or offset are made for every topic at once (one consumer and one
+    round trip per side and kind), never topic by topic: a plan has hundreds of topics.
+    """
+    missing: dict[str, TopicWindow] = {}
+    ranges: dict[str, _Ranges] = {}
+    notes: dict[str, tuple[str, str]] = {}
     for topic in topics:
         src: TopicState = src_states[topic]
         tgt: TopicState = tgt_states[topic]
@@ -48,7 +58,7 @@ def plan_windows(plan, request, topics, source, target, src_states, tgt_states, 
                     f"({state.denied}); grant DESCRIBE and READ on it"
                 )
         if not src.exists or not tgt.exists:
-            windows[topic] = TopicWindow(
+            missing[topic] = TopicWindow(
                 topic,
                 len(src.partitions),
                 len(tgt.partitions),
@@ -58,20 +68,31 @@ def plan_windows(plan, request, topics, source, target, src_states, tgt_states, 
             continue
         prev = previous.get(topic, {})
         recreated, source_recreated = _recreation(prev, src, tgt)
-        r = _Ranges(src, tgt)
+        notes[topic] = (recreated, source_recreated)
+        r = ranges[topic] = _Ranges(src, tgt)
         if request.live:
             r.from_cursors(prev, keep_source=not source_recreated, keep_target=not recreated)
-        elif request.start is not None or request.end is not None:
-            r.narrow(request, topic, source, target, plan.thresholds.max_shadow_lag_seconds)
-        if not request.live and request.start is None:
-            # Whole log: where the source's retention already ran, target records older
-            # than the source's oldest one are set aside as copies of deleted records.
-            trimmed = [
-                p
-                for p in r.parts
-                if p in src.partitions and 0 < src.partitions[p].log_start == r.s_lo[p] < r.s_hi[p]
-            ]
-            r.first_ts.update(source.timestamps_at(topic, {p: r.s_lo[p] for p in trimmed}))
+    if not request.live and (request.start is not None or request.end is not None):
+        _narrow(ranges, request, source, target, plan.thresholds.max_shadow_lag_seconds)
+    if not request.live and request.start is None:
+        # Whole log: where the source's retention already ran, target records older
+        # than the source's oldest one are set aside as copies of deleted records.
+        trimmed = {
+            (topic, p): r.s_lo[p]
+            for topic, r in ranges.items()
+            for p in r.parts
+            if p in r.src.partitions and 0 < r.src.partitions[p].log_start == r.s_lo[p] < r.s_hi[p]
+        }
+        for (topic, p), ts in source.timestamps_at(trimmed).items():
+            ranges[topic].first_ts[p] = ts
+    windows: dict[str, TopicWindow] = {}
+    jobs: list[Job] = []
+    for topic in topics:
+        if topic in missing:
+            windows[topic] = missing[topic]
+            continue
+        r = ranges[topic]
+        recreated, source_recreated = notes[topic]
         pws: dict[int, PartitionWindow] = {}
         for p in r.parts:
             pws[p] = r.window(p, recreated)
@@ -87,8 +108,8 @@ def plan_windows(plan, request, topics, source, target, src_states, tgt_states, 
             )
         windows[topic] = TopicWindow(
             topic,
-            len(src.partitions),
-            len(tgt.partitions),
+            len(r.src.partitions),
+            len(r.tgt.partitions),
             pws,
             open_end=request.end is None,
             time_lo_ms=r.time_lo,
@@ -152,42 +173,6 @@ class _Ranges:
             if keep_target:  # a re-created topic numbers its offsets from 0 again
                 self.t_lo[p] = max(self.t_lo[p], cur[1])
 
-    def narrow(self, request, topic, source, target, lag_s: float) -> None:
-        """--from/--to: source offsets or times; the target range follows by time, padded."""
-        lag_ms = int(lag_s * 1000)
-        kind = (request.start or request.end).kind
-        if kind == "offset":
-            for p in self.parts:
-                if request.start is not None:
-                    self.s_lo[p] = max(self.s_lo[p], min(request.start.value, self.s_hi[p]))
-                if request.end is not None:
-                    self.s_hi[p] = max(self.s_lo[p], min(request.end.value, self.s_hi[p]))
-            filled = [p for p in self.parts if self.s_hi[p] > self.s_lo[p]]
-            self.first_ts = source.timestamps_at(topic, {p: self.s_lo[p] for p in filled})
-            if request.end is not None:
-                self.last_ts = source.timestamps_at(topic, {p: self.s_hi[p] - 1 for p in filled})
-            known_lo = [v for v in self.first_ts.values() if v is not None]
-            known_hi = [v for v in self.last_ts.values() if v is not None]
-            self.time_lo = min(known_lo) if known_lo else None
-            self.time_hi = max(known_hi) + 1 if known_hi else None
-        else:
-            self.time_lo = request.start.value if request.start is not None else None
-            self.time_hi = request.end.value if request.end is not None else None
-            _time_bounds(
-                source,
-                topic,
-                self.parts,
-                self.s_lo,
-                self.s_hi,
-                self.time_lo,
-                self.time_hi,
-                0,
-                pad=False,
-            )
-        _time_bounds(
-            target, topic, self.parts, self.t_lo, self.t_hi, self.time_lo, self.time_hi, lag_ms
-        )
-
     def window(self, p: int, recreated: str) -> PartitionWindow:
         sp, tp = self.src.partitions.get(p), self.tgt.partitions.get(p)
         src_note = self.notes_src.get(p, "")
@@ -237,19 +222,68 @@ class _Ranges:
         )
 
 
-def _time_bounds(side, topic, parts, lo, hi, time_lo, time_hi, lag_ms, *, pad=True):
-    """Narrow offset ranges to a time span (padded on the target side)."""
-    if time_lo is not None:
-        start = time_lo - (PAD_BEFORE_MS if pad else 0)
-        found = side.offsets_for_times(topic, {p: start for p in parts if hi[p] > lo[p]})
-        for p, offset in found.items():
-            lo[p] = hi[p] if offset is None else max(lo[p], offset)
-    if time_hi is not None:
-        end = time_hi + ((lag_ms + PAD_AFTER_EXTRA_MS) if pad else 0)
-        found = side.offsets_for_times(topic, {p: end for p in parts if hi[p] > lo[p]})
-        for p, offset in found.items():
-            if offset is not None:
-                hi[p] = max(lo[p], min(hi[p], offset))
+def _narrow(ranges: dict[str, _Ranges], request, source, target, lag_s: float) -> None:
+    """--from/--to: source offsets or times; the target range follows by time, padded."""
+    lag_ms = int(lag_s * 1000)
+    kind = (request.start or request.end).kind
+    if kind == "offset":
+        filled: dict[tuple[str, int], int] = {}
+        for topic, r in ranges.items():
+            for p in r.parts:
+                if request.start is not None:
+                    r.s_lo[p] = max(r.s_lo[p], min(request.start.value, r.s_hi[p]))
+                if request.end is not None:
+                    r.s_hi[p] = max(r.s_lo[p], min(request.end.value, r.s_hi[p]))
+                if r.s_hi[p] > r.s_lo[p]:
+                    filled[(topic, p)] = r.s_lo[p]
+        first = source.timestamps_at(filled)
+        last = (
+            source.timestamps_at({(t, p): ranges[t].s_hi[p] - 1 for t, p in filled})
+            if request.end is not None
+            else {}
+        )
+        for (topic, p), ts in first.items():
+            ranges[topic].first_ts[p] = ts
+        for (topic, p), ts in last.items():
+            ranges[topic].last_ts[p] = ts
+        for r in ranges.values():
+            known_lo = [v for v in r.first_ts.values() if v is not None]
+            known_hi = [v for v in r.last_ts.values() if v is not None]
+            r.time_lo = min(known_lo) if known_lo else None
+            r.time_hi = max(known_hi) + 1 if known_hi else None
+    else:
+        for r in ranges.values():
+            r.time_lo = request.start.value if request.start is not None else None
+            r.time_hi = request.end.value if request.end is not None else None
+        _time_bounds(source, ranges, "source", 0, pad=False)
+    _time_bounds(target, ranges, "target", lag_ms)
+
+
+def _time_bounds(side, ranges: dict[str, _Ranges], which: str, lag_ms: int, *, pad=True):
+    """Narrow offset ranges to each topic's time span (padded on the target side)."""
+
+    def sides(r: _Ranges):
+        return (r.s_lo, r.s_hi) if which == "source" else (r.t_lo, r.t_hi)
+
+    starts = {}
+    for topic, r in ranges.items():
+        lo, hi = sides(r)
+        if r.time_lo is not None:
+            start = r.time_lo - (PAD_BEFORE_MS if pad else 0)
+            starts.update({(topic, p): start for p in r.parts if hi[p] > lo[p]})
+    for (topic, p), offset in side.offsets_for_times(starts).items():
+        lo, hi = sides(ranges[topic])
+        lo[p] = hi[p] if offset is None else max(lo[p], offset)
+    ends = {}
+    for topic, r in ranges.items():
+        lo, hi = sides(r)
+        if r.time_hi is not None:
+            end = r.time_hi + ((lag_ms + PAD_AFTER_EXTRA_MS) if pad else 0)
+            ends.update({(topic, p): end for p in r.parts if hi[p] > lo[p]})
+    for (topic, p), offset in side.offsets_for_times(ends).items():
+        lo, hi = sides(ranges[topic])
+        if offset is not None:
+            hi[p] = max(lo[p], min(hi[p], offset))
 
 
 def recheck(windows, source, target, topics, src_states, tgt_states, vanished):
