@@ -153,6 +153,18 @@ class TestManyTopicsAtOnce:
         src, tgt, topics, _middle = many
         self._same_as_alone(src, tgt, topics, CompareRequest(executor=executor, workers=2))
 
+    def test_worker_processes_say_what_threads_say(self, many):
+        """Fingerprints taken in worker processes are matched in the parent (the second
+        read that tells a duplicate from an extra record) and across workers."""
+        src, tgt, topics, _middle = many
+        plan = plan_for(src, tgt, topics)
+        threads = compare(plan, {}, CompareRequest(executor="thread", workers=2))
+        processes = compare(plan, {}, CompareRequest(executor="process", workers=2))
+        assert results_by_topic(processes) == results_by_topic(threads)
+        dup = [r for r in processes.results if r.topic == topics[6] and r.check == "duplicates"]
+        assert {r.verdict.value for r in dup} == {"OK", "RED"}
+        assert [(e.source_offset, e.target_offset) for r in dup for e in r.examples] == [(20, 30)]
+
     def test_window_by_time(self, many):
         """A window by time: offsets by time for every topic at once, on both sides."""
         src, tgt, topics, middle = many
