@@ -382,8 +382,11 @@ class SideStream:
     Ranges are opened with :meth:`open` and read with :meth:`take` once :meth:`ready`
     (records buffered or the range's end reached); :meth:`poll` reads what has arrived.
     A range is unassigned as soon as its end offset is reached, so nothing past the
-    window is fetched. A partition with :attr:`hold` records waiting is paused until
-    they are taken, so memory stays bounded however far one side runs ahead.
+    window is fetched. A partition with more than :attr:`hold` records waiting is paused
+    until they are taken, so memory stays bounded however far one side runs ahead. A
+    pause drops what librdkafka had fetched ahead for the partition (it is fetched again
+    on resume), so :attr:`hold` is several batches: a partition whose records are taken
+    as they come is never paused.
     """
 
     def __init__(
@@ -393,7 +396,7 @@ class SideStream:
         timeout: float,
         *,
         batch: int = BATCH,
-        hold: int = BATCH,
+        hold: int = 4 * BATCH,
     ) -> None:
         self.consumer = consumer
         self.side = side
@@ -532,7 +535,7 @@ class SideStream:
                 buf.extend(msgs)
             else:
                 self._buf[key] = buf = msgs
-            if len(buf) >= self.hold and key in self._open and key not in self._paused:
+            if len(buf) > self.hold and key in self._open and key not in self._paused:
                 self._paused.add(key)
                 self.consumer.pause([TopicPartition(*key)])
         arrived.add(key)
