@@ -1,6 +1,7 @@
 """Benchmark of the comparison engine against the rate of only reading both sides.
 
     python bench/compare.py [--records N] [--partitions P] [--workers W] [--rounds R] [--dir DIR]
+    python bench/compare.py --topics T [--records N] [--partitions P] [--rounds R] [--dir DIR]
 
 Uses the sandbox in ``--dir`` (default ``$CUTOVER_SANDBOX_DIR`` or the usual place) and
 starts one there if none is up (``console.sandbox.Sandbox``); it is left running.
@@ -22,6 +23,14 @@ The machine is usually shared (both brokers run on it too), so ceiling and compa
 runs are interleaved for ``--rounds`` rounds and the best rate of each is kept; peak
 memory is the worst seen. Ends with one line: ``compare_rps=<n> ceiling_rps=<n>
 compare/ceiling=<ratio> peak_rss_mb_small=<n> peak_rss_mb_large=<n>`` (on one line).
+
+With ``--topics T``: T small topics of ``--partitions`` (default 4) partitions and
+``--records`` records each (default 500), the target copies written in transactions
+like the built-in mirror's (so every partition ends on a commit marker). One
+``compare`` over all of them against a ceiling that reads the same records with one
+consumer per side assigned every partition at once (so it pays nothing per topic or
+partition); ``--rounds`` interleaved rounds, medians of each. Ends with
+``many_topics_rps=<n> many_topics/ceiling=<ratio>``.
 """
 
 from __future__ import annotations
@@ -616,7 +625,8 @@ def run_many(args, source: str, target: str) -> int:
         compares.append(result["rps"])
         print(
             f"round {round_no} compare ({args.topics} topics): {result['records']:,} records in "
-            f"{result['elapsed']:.2f} s = {result['rps']:,.0f} rec/s",
+            f"{result['elapsed']:.2f} s = {result['rps']:,.0f} rec/s "
+            f"({result['rps'] / ceiling['rps']:.2f} of this round's ceiling)",
             flush=True,
         )
         if result["not_ok"]:
