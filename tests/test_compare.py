@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import runbook as steps
 from console.cli.main import main
+from console.compare import history
 from console.compare.align import AlignSettings
 from console.compare.engine import compare
 from console.compare.history import load_results, load_view
@@ -549,18 +550,36 @@ class TestAnomalies:
         assert row.examples[0].detail == "record of an aborted source transaction"
         assert row.examples[0].target_offset == 20
 
-    def test_retention_truncation_on_target(self, source, target):
-        """Retention (here delete-records) removed the oldest target records: reported as
-        truncation, not as missing data."""
+    @pytest.mark.parametrize("prov", [True, False], ids=["provenance", "plain"])
+    def test_records_deleted_from_the_target_only_are_missing(self, source, target, prov):
+        """delete-records on the target removed records the source still holds: they are
+        missing (RED), whatever removed them; the truncation row names the cause."""
         topic = new_topic("trunc-tgt")
         records = seed(source.plaintext_bootstrap, topic, partitions=2, per_partition=100)
-        mirror(target.plaintext_bootstrap, topic, plain(records), partitions=2, prov=False)
+        copy = records if prov else plain(records)
+        mirror(target.plaintext_bootstrap, topic, copy, partitions=2, prov=prov)
         _delete_records(target.plaintext_bootstrap, topic, 0, 40)
         report = run(source.plaintext_bootstrap, target.plaintext_bootstrap, topic)
-        assert_only(report, "truncation", "WARN")
+        assert_only(report, "missing")
+        missing = next(r for r in report.results if r.check == "missing" and r.partition == 0)
+        assert missing.counts["missing"] == missing.counts["removed_from_target"] == 40
+        assert "target log starts at offset 40" in missing.reason
+        assert [e.source_offset for e in missing.examples] == [0, 1, 2, 3, 4]
         row = next(r for r in report.results if r.check == "truncation" and r.partition == 0)
-        assert row.counts["truncated_target"] == 40
-        assert "target log starts at offset 40" in row.reason
+        assert row.verdict.value == "WARN" and row.counts["truncated_target"] == 40
+        assert "counted as missing" in row.reason
+
+    def test_records_both_sides_lost_are_benign_truncation(self, source, target):
+        """Retention ran on both sides over the same records: nothing is missing."""
+        topic = new_topic("trunc-both")
+        records = seed(source.plaintext_bootstrap, topic, partitions=2, per_partition=100)
+        mirror(target.plaintext_bootstrap, topic, plain(records), partitions=2, prov=False)
+        _delete_records(source.plaintext_bootstrap, topic, 0, 40)
+        _delete_records(target.plaintext_bootstrap, topic, 0, 40)
+        report = run(source.plaintext_bootstrap, target.plaintext_bootstrap, topic)
+        assert_only(report, None)
+        counts = next(r for r in report.results if r.check == "counts" and r.partition == 0)
+        assert counts.counts["source"] == counts.counts["matched"] == 60
 
     def test_retention_truncation_on_source(self, source, target):
         topic = new_topic("trunc-src")
@@ -587,13 +606,18 @@ class TestAnomalies:
         delete_topic(target.plaintext_bootstrap, topic)
         _recreate(target.plaintext_bootstrap, topic, records[25:])
         second = compare(store.plan, {}, CompareRequest(), store=store)
-        assert_only(second, "truncation")
+        found = verdicts(second)
+        assert found["truncation"] == found["missing"] == "RED", found
+        assert {c for c, v in found.items() if v == "RED"} == {"truncation", "missing"}
         topic_row = next(
             r for r in second.results if r.check == "truncation" and r.partition is None
         )
         assert "re-created since window #" in topic_row.reason
         part = next(r for r in second.results if r.check == "truncation" and r.partition == 0)
         assert part.counts["truncated_target"] == 25
+        # The source still holds those 25 records: missing, not excused by the re-creation.
+        missing = next(r for r in second.results if r.check == "missing" and r.partition == 0)
+        assert missing.counts["missing"] == 25
         store.close()
 
 
@@ -628,7 +652,11 @@ class TestSchemaIds:
         assert_only(report, "schema_ids")
         row = next(r for r in report.results if r.check == "schema_ids" and r.partition is None)
         assert "do not map one to one" in row.reason
-        assert row.examples[0].detail == "source id 1 is 1, 7 there"
+        # Each example names a record on both sides, to fetch with any Kafka CLI.
+        assert [(e.where(), e.detail) for e in row.examples] == [
+            ("src p0@0 tgt p0@0", "source id 1 is 1 here; also 7 elsewhere"),
+            ("src p0@4 tgt p0@4", "source id 1 is 7 here; also 1 elsewhere"),
+        ]
 
     def test_consistent_renumbering_warns_without_registry(self, source, target):
         topic = new_topic("sid-renum")
@@ -674,6 +702,12 @@ class TestSchemaIds:
         assert verdicts(report)["schema_registry"] == "RED"
         row = next(r for r in report.results if r.check == "schema_registry")
         assert row.examples[0].detail == "source id 2 and target id 102 name different schemas"
+        assert row.examples[0].where() == "src p0@1 tgt p0@1"  # the first record of id 2
+        renumbered = next(r for r in report.results if r.check == "schema_ids")
+        assert [e.where() for e in renumbered.examples] == [
+            "src p0@0 tgt p0@0",
+            "src p0@1 tgt p0@1",
+        ]
 
 
 def _plan_with_registries(source, target, topic, src_url, tgt_url):
@@ -785,6 +819,11 @@ class TestWindows:
         assert_only(second, None)
         counts = next(r for r in second.results if r.check == "counts")
         assert counts.counts["source"] == 10  # only what was new (the lagging tail)
+        live = [e for e in store.audit_latest(20) if e.action == "compare.live"]
+        assert [e.params["windows"] for e in live] == [[1, 1]]  # the chain's start, at once
+        history.flush_live_audit(store)  # as the console does when live comparison stops
+        live = [e for e in store.audit_latest(20) if e.action == "compare.live"]
+        assert [e.params["windows"] for e in live] == [[1, 1], [2, 2]]
         view = load_view(store)
         assert view.window.label.startswith("live since window #")
         row = next(r for r in view.rows if r.check == "counts")
@@ -882,6 +921,29 @@ class TestCommandAndStep:
         assert "✗ RED" in text and "missing" in text and "src p0@7" in text
         for path in tmp_path.iterdir():
             assert PASSWORD.encode() not in path.read_bytes(), path
+        # Who compared which window, the verdicts, and where the results are kept.
+        store = Store.open(db, readonly=True)
+        audited = [e for e in store.audit_latest(50) if e.action == "compare.window"]
+        assert store.audit_verify().ok
+        store.close()
+        assert [e.params["window"] for e in audited] == [1, 2, 3]
+        assert audited[0].params["request"]["topics"] == [clean]
+        assert audited[1].outcome == "done: 1 RED, 0 NO DATA; results stored as window #2"
+        assert audited[1].params["red"][0].startswith(f"{broken}[0] missing")
+        assert all(e.actor for e in audited)
+
+    def test_cli_records_deleted_from_the_target_fail(
+        self, source, target, tmp_path, demo_env, capsys
+    ):
+        topic = new_topic("cli-deleted")
+        records = seed(source.plaintext_bootstrap, topic, partitions=1, per_partition=30)
+        mirror(target.plaintext_bootstrap, topic, plain(records), partitions=1, prov=False)
+        _delete_records(target.plaintext_bootstrap, topic, 0, 10)
+        db = _demo_db(tmp_path, source, target, topic)
+        assert main(["compare", str(db), "--json"]) == ExitCode.FAILED
+        out = json.loads(capsys.readouterr().out)
+        red = {(r["check"], r["partition"]) for r in out["results"] if r["verdict"] == "RED"}
+        assert red == {("missing", 0)}
 
     def test_cli_no_data_is_its_own_failing_exit_code(
         self, source, target, tmp_path, demo_env, capsys
@@ -931,9 +993,10 @@ class TestCommandAndStep:
         evidence = store.latest_evidence("compare", "comparison").body
         assert evidence["window_id"] == 1 and evidence["verdicts"]["RED"] == 0
         assert load_results(store, 1)
-        assert [e.action for e in store.audit_latest(10)][-3:] == [
+        assert [e.action for e in store.audit_latest(10)][-4:] == [
             "gate.confirmed",
             "step.started",
+            "compare.window",
             "step.finished",
         ]
         store.close()

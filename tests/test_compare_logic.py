@@ -276,6 +276,39 @@ class TestAlignment:
         assert ids.verdict is Verdict.RED
         assert tally.id_pairs() == {(1, 1): 19, (1, 2): 1}
 
+    def test_schema_id_examples_name_partition_and_offset_on_both_sides(self):
+        """Split, merged and renumbered ids each come with records an operator can fetch."""
+        src = [Rec(i, b"k", b"\x00\x00\x00\x00\x01" + b"p%d" % i, None, i) for i in range(20)]
+        tgt = copy(src)
+        tgt[5] = Rec(5, b"k", b"\x00\x00\x00\x00\x02p5", None, 5)
+        outcome, _ = judge(src, tgt)
+        ids = next(r for r in outcome.results if r.check == "schema_ids")
+        assert ids.verdict is Verdict.RED
+        assert [(e.where(), e.detail) for e in ids.examples] == [
+            ("src p0@0 tgt p0@0", "source id 1 is 1 here; also 2 elsewhere"),
+            ("src p0@5 tgt p0@5", "source id 1 is 2 here; also 1 elsewhere"),
+        ]
+        # Renumbered one to one (WARN): an example per renumbering, located.
+        tgt = [Rec(i, b"k", b"\x00\x00\x00\x00\x09" + b"p%d" % i, None, i) for i in range(20)]
+        outcome, _ = judge(src, tgt)
+        ids = next(r for r in outcome.results if r.check == "schema_ids")
+        assert ids.verdict is Verdict.WARN
+        (e,) = ids.examples
+        assert e.where() == "src p0@0 tgt p0@0" and e.detail == "source id 1 is 9 on the target"
+        # Two source ids merged into one target id.
+        src2 = src[:10] + [
+            Rec(i, b"k", b"\x00\x00\x00\x00\x03" + b"p%d" % i, None, i) for i in range(10, 20)
+        ]
+        tgt2 = [Rec(i, b"k", b"\x00\x00\x00\x00\x07" + b"p%d" % i, None, i) for i in range(20)]
+        outcome, _ = judge(src2, tgt2)
+        ids = next(r for r in outcome.results if r.check == "schema_ids")
+        assert ids.verdict is Verdict.RED and len(ids.examples) == 2
+        assert all(
+            None not in (x.source_partition, x.source_offset, x.target_partition, x.target_offset)
+            for x in ids.examples
+        )
+        assert [x.source_offset for x in ids.examples] == [0, 10]
+
     def test_wire_id(self):
         assert wire_id(b"\x00\x00\x00\x01\x00rest") == 256
         assert wire_id(b"\x01\x00\x00\x00\x01") is None
@@ -304,7 +337,9 @@ class TestEdgesOfTheWindow:
         outcome, _ = judge(src, copy(src)[:80], open_end=True, thresholds=thresholds)
         assert not_ok(outcome) == {"counts": "RED"}
 
-    def test_target_truncation_explains_leading_missing_records(self):
+    def test_records_the_target_lost_but_the_source_holds_are_missing(self):
+        """Whatever removed them from the target (retention, delete-records), records
+        the source still holds are missing; the truncation row names the cause."""
         src = records(60)
         tgt = renumber(copy(src)[25:])
         tally = align(src, tgt)
@@ -313,9 +348,14 @@ class TestEdgesOfTheWindow:
             {0: tally},
             Thresholds(),
         )
-        assert not_ok(outcome) == {"truncation": "WARN"}
+        assert not_ok(outcome) == {"missing": "RED", "truncation": "WARN"}
+        missing = verdict_of(outcome, "missing")
+        assert missing.counts["missing"] == 25 and missing.counts["removed_from_target"] == 25
+        assert "the target lost (the target log starts at offset 25)" in missing.reason
+        assert [e.source_offset for e in missing.examples] == [0, 1, 2, 3, 4]
+        assert "the source still has it" in missing.examples[0].detail
         row = verdict_of(outcome, "truncation")
-        assert row.counts["truncated_target"] == 25 and "offset 25" in row.reason
+        assert row.counts["truncated_target"] == 25 and "counted as missing" in row.reason
 
     def test_copies_of_records_the_source_deleted(self):
         src = records(60)

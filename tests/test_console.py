@@ -144,6 +144,10 @@ async def test_live_comparison_stops_with_a_notice_when_it_cannot_run(tmp_path, 
         assert app._live is None  # stopped itself
         notices = [n.message for n in app._notifications]
         assert any("no broker answered at 127.0.0.1:" in m for m in notices), notices
+    # The failed increment is in the audit log, with the window its result is kept under.
+    (entry,) = [e for e in store.audit_latest(50) if e.action == "compare.live"]
+    assert entry.params["windows"] == [1, 1] and entry.params["status"] == "failed"
+    assert "no broker answered" in entry.outcome
 
 
 async def test_step_states_draw_while_the_chain_is_still_being_verified(tmp_path, monkeypatch):

@@ -210,6 +210,7 @@ class PartitionAligner:
                 t.target_gaps += 1  # markers of a transactional copy, at least one run
             t.target_last_offset = last
             t.target_records += len(msgs)
+            self._scan_target_schema(msgs)
             self._t.msgs.extend(msgs)
         if ended:
             self._t.ended = True
@@ -220,14 +221,32 @@ class PartitionAligner:
         if not any(v is not None and len(v) >= 5 and v[0] == 0 for v in probe):
             return
         counts = self.tally.schema_counts
+        first = self.tally.schema_first_source
         n = 0
         for m in msgs:
             v = m.value()
             if v is not None and len(v) >= 5 and v[0] == 0:
-                counts[int.from_bytes(v[1:5], "big")] += 1
+                sid = int.from_bytes(v[1:5], "big")
+                counts[sid] += 1
+                if sid not in first:
+                    first[sid] = m.offset()
                 n += 1
         self.tally.schema_ids.update(counts)
         self.tally.wire_records += n
+
+    def _scan_target_schema(self, msgs: list) -> None:
+        """Where each schema id first appears on the target, to locate examples of ids the
+        fast path matched without looking at them."""
+        probe = [m.value() for m in msgs[:8]]
+        if not any(v is not None and len(v) >= 5 and v[0] == 0 for v in probe):
+            return
+        first = self.tally.schema_first_target
+        for m in msgs:
+            v = m.value()
+            if v is not None and len(v) >= 5 and v[0] == 0:
+                tid = int.from_bytes(v[1:5], "big")
+                if tid not in first:
+                    first[tid] = m.offset()
 
     # -- driving --------------------------------------------------------------------------
 
@@ -320,10 +339,11 @@ class PartitionAligner:
                 if where == "before":
                     tally.before_window += 1
                     if len(tally.before_examples) < self._limit:
+                        prov = provenance_of(t.headers())
                         tally.before_examples.append(
                             Example(
-                                None,
-                                None,
+                                prov[0] if prov else None,
+                                prov[1] if prov else None,
                                 self.partition,
                                 t.offset(),
                                 display_key(t.key()),
@@ -590,6 +610,11 @@ class PartitionAligner:
             t_hh = e.hh
             s_ts, t_ts = m.timestamp(), e.ts
         key = e.key
+        s_sid, t_sid = (
+            (e.sid, wire_id(m.value())) if source_is_pending else (wire_id(m.value()), e.sid)
+        )
+        if s_sid is not None and t_sid is not None:
+            t.schema_pair(s_sid, t_sid, (self.partition, so, self.partition, to))
         if s_hh != t_hh:
             self._finding("headers", so, to, key, "headers differ (names, order or values)")
         if s_ts != t_ts:
@@ -653,7 +678,7 @@ class PartitionAligner:
         elif sv != tv:
             sid, tid = wire_id(sv), wire_id(tv)
             if sid is not None and tid is not None:
-                t_.schema_pairs[(sid, tid)] += 1
+                t_.schema_pair(sid, tid, (self.partition, so, self.partition, to))
                 if sv[5:] != tv[5:]:
                     self._finding("values", so, to, key, _value_detail(sv, tv))
             elif sid is not None and sv[5:] == tv or tid is not None and tv[5:] == sv:

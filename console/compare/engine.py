@@ -45,7 +45,7 @@ from console.compare.model import (
     threshold,
 )
 from console.compare.reader import Side, classify_extras
-from console.compare.resolve import TopicOutcome, resolve_topic
+from console.compare.resolve import TopicOutcome, resolve_topic, schema_locations
 from console.compare.schema import registry_result
 from console.errors import Cancelled, Progress
 from console.kafka.client import ClusterError
@@ -126,6 +126,7 @@ def compare(
                     pairs,
                     timeout=plan.clusters.source.request_timeout_s,
                     cache=registry_cache,
+                    where=schema_locations(topic_tallies),
                 )
                 if not window.missing_side
                 else None

@@ -53,7 +53,9 @@ def open_window(store, request: CompareRequest, started_at: str, previous) -> in
 
 
 def close_window(store, window_id, status: str, finished_at: str, extra: dict) -> None:
+    """Mark a window failed or cancelled, and audit it."""
     store.results.close_window(window_id, status, finished_at, extra)
+    _audit(store, window_id)
 
 
 def record(store, report: Report, src_states, tgt_states) -> None:
@@ -79,8 +81,108 @@ def record(store, report: Report, src_states, tgt_states) -> None:
         "records": report.records,
         "elapsed_s": round(report.elapsed_s, 3),
         "summary": report.summary()["verdicts"],
+        # Required checks without data: what makes a window NO DATA for a pipeline.
+        "gaps": len(report.missing_evidence),
     }
     store.results.save_results(report.window_id, results, report.finished_at, extra)
+    _audit(store, report.window_id, report)
+
+
+# -- the audit trail of comparisons ----------------------------------------------------------
+
+LIVE_GROUP = 10
+"""Live increments one ``compare.live`` audit entry covers at most."""
+
+
+def _audit(store, window_id: int, report: Report | None = None) -> None:
+    """Audit a finished window: at once for a one-off window, grouped for live ones."""
+    row = store.results.window(window_id)
+    if row is None:
+        return
+    _id, _started, _finished, status, spec = row
+    if spec.get("chain") is None:
+        flush_live_audit(store)
+        params = {
+            "window": window_id,
+            "label": spec.get("label", ""),
+            "request": spec.get("request", {}),
+            "status": status,
+            **_verdicts(spec, report),
+        }
+        entry = store.log("compare.window", params=params, outcome=_outcome(status, spec, report))
+        store.results.mark_audited([window_id], entry.seq)
+        return
+    pending = store.results.unaudited_live()
+    older = [w for w in pending if w[4].get("chain") != spec["chain"]]
+    if older:
+        _log_live(store, older)
+    mine = [w for w in pending if w[4].get("chain") == spec["chain"]]
+    if not mine:
+        return
+    previous, audited_before = store.results.chain_before(spec["chain"], window_id)
+    changed = previous is not None and (_reds(previous[4]) != _reds(spec) or previous[3] != status)
+    if not audited_before or status != "done" or changed or len(mine) >= LIVE_GROUP:
+        _log_live(store, mine)
+
+
+def flush_live_audit(store) -> None:
+    """Audit the live windows no entry covers yet (call when live comparison stops)."""
+    pending = store.results.unaudited_live()
+    if pending:
+        _log_live(store, pending)
+
+
+def _log_live(store, group: list) -> None:
+    """One ``compare.live`` entry per chain for these windows, the latest one speaking."""
+    by_chain: dict[int, list] = {}
+    for w in group:
+        by_chain.setdefault(w[4].get("chain"), []).append(w)
+    for chain, windows in by_chain.items():
+        ids = [w[0] for w in windows]
+        last_status, last_spec = windows[-1][3], windows[-1][4]
+        params = {
+            "chain": chain,
+            "windows": [ids[0], ids[-1]],
+            "increments": len(ids),
+            "records": sum(int(w[4].get("records", 0)) for w in windows),
+            "statuses": sorted({w[3] for w in windows}),
+            "status": last_status,
+            **_verdicts(last_spec, None),
+        }
+        outcome = (
+            f"live windows #{ids[0]}..#{ids[-1]} ({len(ids)}): "
+            f"{_outcome(last_status, last_spec, None)}"
+        )
+        entry = store.log("compare.live", params=params, outcome=outcome)
+        store.results.mark_audited(ids, entry.seq)
+
+
+def _reds(spec: dict) -> int:
+    return int(spec.get("summary", {}).get("RED", 0))
+
+
+def _verdicts(spec: dict, report: Report | None) -> dict:
+    if report is not None:
+        summary = report.summary()
+        return {
+            "records": report.records,
+            "verdicts": summary["verdicts"],
+            "red": summary["red"][:5],
+            "no_data": summary["no_data"][:5],
+        }
+    return {"records": int(spec.get("records", 0)), "verdicts": spec.get("summary", {})}
+
+
+def _outcome(status: str, spec: dict, report: Report | None) -> str:
+    if status != "done":
+        reason = spec.get("reason", "")
+        return f"{status}: {reason}" if reason and reason != status else status
+    if report is not None:
+        red, gaps = len(report.red), len(report.missing_evidence)
+        stored = f"; results stored as window #{report.window_id}"
+    else:
+        red, gaps, stored = _reds(spec), int(spec.get("gaps", 0)), ""
+    return f"done: {red} RED, {gaps} NO DATA{stored}"
 
 
 def load_results(store, window_id: int) -> list[CheckResult]:

@@ -12,9 +12,11 @@ records still unmatched on either side are sorted out here, in this order:
    matched) and **aborted** (a record of an aborted source transaction), and what is
    left is **extra**;
 3. on the source: **not yet copied** (the tail of a window whose end is "now", after
-   the last record the copy reached), **truncation** (records older than the first
-   match while the target's retention deleted records or the topic was re-created),
-   and what is left is **missing**.
+   the last record the copy reached), and what is left is **missing** — including
+   records the target lost to retention, delete-records or re-creation while the
+   source still holds them: truncation is benign only where the source lost the same
+   records too (those are outside the source window, or copies on the target that
+   step 2 sets aside). The truncation row names what removed them.
 
 Then each check gets its verdict against the plan's thresholds. Pure: no Kafka here.
 """
@@ -173,16 +175,20 @@ def resolve_topic(
                 e.klass = "not_copied"
                 counts[p]["not_copied"] += 1
                 continue
+            e.klass = "missing"
             if (
                 pw is not None
                 and pw.target_truncated
                 and (tally.first_source is None or e.offset < tally.first_source)
             ):
-                e.klass = "truncated"
+                # The source still holds it and the target lost it: missing, whatever
+                # removed it (retention, delete-records, re-creation). Only records the
+                # source lost too are benign truncation, and those are not in the window.
                 counts[p]["truncated_target"] += 1
-                _add(tally, "truncation", examples, _source_example(e, _trunc_note(pw, "target")))
+                note = f"not on the target: {_trunc_note(pw, 'target')}; the source still has it"
+                _add(tally, "missing", examples, _source_example(e, note))
+                _add(tally, "truncation", examples, _source_example(e, note), count=False)
                 continue
-            e.klass = "missing"
             _add(tally, "missing", examples, _source_example(e, "not on the target"))
 
     # 4. Verdicts, partition by partition, then topic-wide rows.
@@ -235,6 +241,8 @@ def _cross_partition(tallies, counts, examples: int) -> None:
                 _add(tally, "headers", examples, _pair_example(s, t, "headers differ"))
             if s.ts != t.ts:
                 _add(tally, "timestamps", examples, _pair_example(s, t, "timestamp differs"))
+            if s.sid is not None and t.sid is not None:
+                tally.schema_pair(s.sid, t.sid, (s.partition, s.offset, t.partition, t.offset))
             if s.partition == t.partition:
                 _add(tally, "order", examples, _pair_example(s, t, "far out of place"))
             elif s.key is None:
@@ -369,13 +377,17 @@ def _judge_partition(
         if n_missing == 0
         else f"{n_missing:,} source records are not on the target (limit {limit:,})"
     )
+    lost = extra_counts.get("truncated_target", 0)
+    if lost:
+        why = pw.target_truncated if pw is not None and pw.target_truncated else "removed"
+        reason += f"; {lost:,} of them the target lost ({why}) while the source still has them"
     if overflow_m:
         reason += f"; {overflow_m:,} of them could not be matched within the memory bound"
     row(
         "missing",
         judge_count(n_missing, limit),
         reason,
-        {"missing": n_missing, "unresolved": overflow_m},
+        {"missing": n_missing, "unresolved": overflow_m, "removed_from_target": lost},
         missing,
     )
     counted("duplicates", "target records repeat a source record", "no duplicates on the target")
@@ -499,19 +511,25 @@ def _truncation_row(window, pw, tally, n_src_t, n_tgt_t, trunc) -> CheckResult:
             p,
             "truncation",
             Verdict.RED,
-            f"{window.recreated}; {n_tgt_t:,} source records before it are not there",
+            f"{window.recreated}; {n_tgt_t:,} source records before it are not there "
+            "(counted as missing)",
             counts,
             examples,
         )
     parts = []
     if n_src_t:
-        parts.append(f"{n_src_t:,} target records are copies of records the source no longer has")
+        why = f" ({pw.source_truncated})" if pw is not None and pw.source_truncated else ""
+        parts.append(
+            f"{n_src_t:,} target records are copies of records the source no longer has{why}"
+        )
     if n_tgt_t:
-        parts.append(f"{n_tgt_t:,} source records were removed from the target")
+        why = f" ({pw.target_truncated})" if pw is not None and pw.target_truncated else ""
+        parts.append(
+            f"{n_tgt_t:,} records the source still holds were removed from the target{why}: "
+            "counted as missing"
+        )
     if parts:
-        why = pw.target_truncated if n_tgt_t and pw else (pw.source_truncated if pw else "")
-        reason = "; ".join(parts) + (f" ({why})" if why else "")
-        return CheckResult(topic, p, "truncation", Verdict.WARN, reason, counts, examples)
+        return CheckResult(topic, p, "truncation", Verdict.WARN, "; ".join(parts), counts, examples)
     reason = "no records removed by retention on either side during the window"
     return CheckResult(topic, p, "truncation", Verdict.OK, reason, counts, [])
 
@@ -654,13 +672,30 @@ def _schema_row(topic: str, tallies, pairs: dict[tuple[int, int], int]) -> Check
     split = {s: sorted(t) for s, t in forward.items() if len(t) > 1}
     merged = {t: sorted(s) for t, s in backward.items() if len(s) > 1}
     changed = sorted((s, next(iter(t))) for s, t in forward.items() if len(t) == 1 and s not in t)
-    examples = [
-        Example(None, None, None, None, None, f"source id {s} is {', '.join(map(str, t))} there")
-        for s, t in list(split.items())[:5]
+    where = schema_locations(tallies)
+
+    def located(pair: tuple[int, int], detail: str) -> Example | None:
+        # Only pairs read one by one carry a location; a pair whose ids differ always is.
+        at = where.get(pair)
+        return None if at is None else Example(at[0], at[1], at[2], at[3], None, detail)
+
+    candidates = [
+        located(
+            (s, t),
+            f"source id {s} is {t} here; also {', '.join(str(x) for x in ts if x != t)} elsewhere",
+        )
+        for s, ts in split.items()
+        for t in ts
     ] + [
-        Example(None, None, None, None, None, f"target id {t} stands for source ids {s}")
-        for t, s in list(merged.items())[:5]
+        located(
+            (s, t),
+            f"source id {s} is target id {t}, which also stands for source ids "
+            f"{', '.join(str(x) for x in ss if x != s)}",
+        )
+        for t, ss in merged.items()
+        for s in ss
     ]
+    examples = [e for e in candidates if e is not None][:5]
     if split or merged:
         return CheckResult(
             topic,
@@ -682,7 +717,13 @@ def _schema_row(topic: str, tallies, pairs: dict[tuple[int, int], int]) -> Check
             f"schema ids are renumbered one to one ({shown}); set schema_registry_url on "
             "both clusters to prove the same schema is behind them",
             {**counts, "renumbered": len(changed)},
-            [],
+            [
+                e
+                for e in (
+                    located((s, t), f"source id {s} is {t} on the target") for s, t in changed
+                )
+                if e is not None
+            ][:5],
         )
     return CheckResult(
         topic,
@@ -693,6 +734,16 @@ def _schema_row(topic: str, tallies, pairs: dict[tuple[int, int], int]) -> Check
         counts,
         [],
     )
+
+
+def schema_locations(tallies) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    """Topic-wide, a record for each (source id, target id) pair: (source partition,
+    source offset, target partition, target offset), for examples an operator can fetch."""
+    where: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+    for p in sorted(tallies):
+        for pair, at in tallies[p].schema_locations().items():
+            where.setdefault(pair, at)
+    return where
 
 
 def _topic_absent(window: TopicWindow) -> list[CheckResult]:

@@ -28,8 +28,11 @@ def registry_result(
     *,
     timeout: float = 10.0,
     cache: dict | None = None,
+    where: dict[tuple[int, int], tuple[int, int, int, int]] | None = None,
 ) -> CheckResult:
-    """The ``schema_registry`` verdict of one topic from the id pairs the comparison saw."""
+    """The ``schema_registry`` verdict of one topic from the id pairs the comparison saw;
+    ``where`` locates a record of each pair (source partition and offset, target
+    partition and offset) for the examples."""
     src_url = plan.clusters.source.schema_registry_url
     tgt_url = plan.clusters.target.schema_registry_url
     if not src_url or not tgt_url:
@@ -65,14 +68,10 @@ def registry_result(
             b = _schema(tgt_url, tid, timeout, cache)
             checked += 1
             if a != b:
+                at = (where or {}).get((sid, tid), (None, None, None, None))
                 differ.append(
                     Example(
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        f"source id {sid} and target id {tid} name different schemas",
+                        *at, None, f"source id {sid} and target id {tid} name different schemas"
                     )
                 )
     except RegistryError as exc:

@@ -97,7 +97,28 @@ class PartitionTally:
     """Source records per schema id."""
     schema_pairs: Counter = field(default_factory=Counter)
     """(source id, target id) of records compared one by one."""
+    schema_where: dict[tuple[int, int], tuple[int, int, int, int]] = field(default_factory=dict)
+    """The first record of each (source id, target id) pair compared one by one:
+    (source partition, source offset, target partition, target offset)."""
     wire_records: int = 0
+    schema_first_source: dict[int, int] = field(default_factory=dict)
+    """The offset of the first source record carrying each schema id."""
+    schema_first_target: dict[int, int] = field(default_factory=dict)
+    """The offset of the first target record carrying each schema id."""
+
+    def schema_locations(self) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+        """A record for each (source id, target id) pair: the first one compared one by
+        one, else the first record carrying each id on each side (the fast path matched
+        those in step without looking at their ids)."""
+        where = dict(self.schema_where)
+        for pair in self.id_pairs():
+            sid, tid = pair
+            if pair not in where and sid in self.schema_first_source:
+                target = self.schema_first_target.get(tid)
+                if target is not None:
+                    p = self.partition
+                    where[pair] = (p, self.schema_first_source[sid], p, target)
+        return where
 
     def id_pairs(self) -> Counter:
         """Every (source id, target id) seen: records matched in step kept their id."""
@@ -113,6 +134,11 @@ class PartitionTally:
             if same > 0:
                 pairs[(sid, sid)] += same
         return pairs
+
+    def schema_pair(self, sid: int, tid: int, where: tuple[int, int, int, int]) -> None:
+        """Count one record read as schema id ``sid`` on the source and ``tid`` on the target."""
+        self.schema_pairs[(sid, tid)] += 1
+        self.schema_where.setdefault((sid, tid), where)
 
     def finding(self, check: str) -> Finding:
         found = self.findings.get(check)

@@ -138,3 +138,37 @@ class ResultTable:
             (window_id,),
         )
         return [(i, _spec(text)) for i, text in rows]
+
+    def unaudited_live(self) -> list[WindowRow]:
+        """Finished live windows (done, failed or cancelled) no audit entry covers yet,
+        oldest first."""
+        rows = self._db.all(
+            "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
+            "WHERE status != 'running' AND json_extract(spec, '$.chain') IS NOT NULL "
+            "AND json_extract(spec, '$.audit_seq') IS NULL ORDER BY id"
+        )
+        return [(*row[:4], _spec(row[4])) for row in rows]
+
+    def mark_audited(self, window_ids: list[int], seq: int) -> None:
+        """Note which audit entry covers these windows."""
+        with self._db.transaction() as conn:
+            conn.executemany(
+                "UPDATE compare_windows SET spec = json_set(spec, '$.audit_seq', ?) WHERE id = ?",
+                [(seq, i) for i in window_ids],
+            )
+
+    def chain_before(self, chain: int, window_id: int) -> tuple[WindowRow | None, bool]:
+        """The live chain's window just before ``window_id`` (any finished status), and
+        whether an audit entry already covers any window of the chain."""
+        row = self._db.one(
+            "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
+            "WHERE json_extract(spec, '$.chain') = ? AND id < ? AND status != 'running' "
+            "ORDER BY id DESC LIMIT 1",
+            (chain, window_id),
+        )
+        audited = self._db.one(
+            "SELECT 1 FROM compare_windows WHERE json_extract(spec, '$.chain') = ? "
+            "AND json_extract(spec, '$.audit_seq') IS NOT NULL LIMIT 1",
+            (chain,),
+        )
+        return (None if row is None else (*row[:4], _spec(row[4]))), audited is not None

@@ -27,6 +27,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from console import redact, runbook
+from console.compare import history
 from console.compare.engine import compare_live
 from console.compare.model import CompareError
 from console.errors import CutoverError
@@ -477,6 +478,12 @@ class CutoverApp(App[int]):
         if self._live_timer is not None:
             self._live_timer.stop()
         self.query_one(ComparisonPane).show_progress(None)
+        self._audit_live()
+
+    @work(thread=True, group="live-audit", exit_on_error=False, description="audit live")
+    def _audit_live(self) -> None:
+        # Live increments are audited in groups; stopping closes the group now.
+        history.flush_live_audit(self.store)
 
     @work(thread=True, exclusive=True, group="live", exit_on_error=False, description="compare")
     def _live_increment(self) -> None:
