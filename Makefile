@@ -28,9 +28,9 @@ demo: setup
 test: setup
 	$(BIN)/pytest
 
-## Only the tests that need no Kafka.
+## Only the tests that need no Kafka (nor a schema registry JVM).
 test-fast: $(BIN)/cutover
-	$(BIN)/pytest -m 'not kafka'
+	$(BIN)/pytest -m 'not kafka and not registry'
 
 lint: $(BIN)/cutover
 	$(BIN)/ruff check .

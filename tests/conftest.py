@@ -24,7 +24,7 @@ from console.sandbox import ClusterInfo, Sandbox, SandboxState
 
 # SVG snapshots live in the top-level snapshots/ folder.
 # The Kafka Connect worker fixture (`connect`) for the MirrorMaker 2 tests.
-pytest_plugins = ["tests.snapshot_location", "tests.connect_fixture"]
+pytest_plugins = ["tests.snapshot_location", "tests.connect_fixture", "tests.registry_fixture"]
 
 _KAFKA_FIXTURES = frozenset({"sandbox", "source", "target"})
 _SANDBOX_ROOT = pytest.StashKey[Path]()
@@ -32,10 +32,12 @@ _SANDBOX_NOTE = pytest.StashKey[str]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that uses the clusters with ``kafka``."""
+    """Mark every test that uses the clusters with ``kafka``, the registries with ``registry``."""
     for item in items:
         if _KAFKA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kafka)
+        if "registries" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.registry)
 
 
 @pytest.fixture(scope="session")

@@ -124,7 +124,6 @@ def compare(
                     plan,
                     topic,
                     pairs,
-                    timeout=plan.clusters.source.request_timeout_s,
                     cache=registry_cache,
                     where=schema_locations(topic_tallies),
                 )

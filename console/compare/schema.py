@@ -3,20 +3,18 @@
 Records in the Confluent wire format carry a 4-byte schema id; the aligner notes
 which source id each target id stood for. When the plan names a registry for both
 clusters (``schema_registry_url``), this module asks each registry for the schema
-behind every id pair (``GET /schemas/ids/<id>``) and compares them after
-normalising JSON whitespace. Without both registries the check says NO DATA: an
+behind every id pair, through confluent-kafka's ``SchemaRegistryClient``
+(:mod:`console.kafka.registry`: authentication, retries and a cache by id), and
+compares them after normalising. Without both registries the check says NO DATA: an
 unproven schema is never OK.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 from console.compare.model import CheckResult, Example, Verdict
-from console.errors import CutoverError
+from console.kafka.registry import Registry, RegistryError, registries
 from console.plan import Plan
+from console.plan.credentials import CredentialError
 
 MAX_IDS = 200  # ids looked up per topic; more than this in one window is itself suspicious
 
@@ -26,7 +24,6 @@ def registry_result(
     topic: str,
     pairs: dict[tuple[int, int], int],
     *,
-    timeout: float = 10.0,
     cache: dict | None = None,
     where: dict[tuple[int, int], tuple[int, int, int, int]] | None = None,
 ) -> CheckResult:
@@ -63,9 +60,10 @@ def registry_result(
     differ: list[Example] = []
     checked = 0
     try:
+        clients = _clients(plan, cache)
         for (sid, tid), _n in sorted(pairs.items())[:MAX_IDS]:
-            a = _schema(src_url, sid, timeout, cache)
-            b = _schema(tgt_url, tid, timeout, cache)
+            a = clients["source"].schema(sid)
+            b = clients["target"].schema(tid)
             checked += 1
             if a != b:
                 at = (where or {}).get((sid, tid), (None, None, None, None))
@@ -77,6 +75,8 @@ def registry_result(
     except RegistryError as exc:
         verdict = Verdict.RED if exc.unknown_id else Verdict.NO_DATA
         return CheckResult(topic, None, "schema_registry", verdict, str(exc), {}, [])
+    except CredentialError as exc:
+        return CheckResult(topic, None, "schema_registry", Verdict.NO_DATA, str(exc), {}, [])
     counts = {"pairs": checked, "different": len(differ)}
     if differ:
         return CheckResult(
@@ -100,46 +100,11 @@ def registry_result(
     )
 
 
-class RegistryError(CutoverError):
-    """A registry could not be asked, or lacks an id; the message says what to do."""
+def _clients(plan: Plan, cache: dict) -> dict[str, Registry]:
+    """The two registries, made once per comparison (each keeps its own cache by id)."""
+    if "registries" not in cache:
+        cache["registries"] = registries(plan)
+    return cache["registries"]
 
-    def __init__(self, message: str, *, unknown_id: bool = False) -> None:
-        super().__init__(message)
-        self.unknown_id = unknown_id
 
-
-def _schema(url: str, schema_id: int, timeout: float, cache: dict) -> tuple[str, str]:
-    key = (url, schema_id)
-    if key in cache:
-        return cache[key]
-    address = f"{url.rstrip('/')}/schemas/ids/{schema_id}"
-    request = urllib.request.Request(
-        address, headers={"Accept": "application/vnd.schemaregistry.v1+json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            body = json.loads(answer.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            raise RegistryError(
-                f"schema id {schema_id} is not in the registry at {url}; records name a "
-                "schema that registry does not have; register it there",
-                unknown_id=True,
-            ) from None
-        raise RegistryError(
-            f"the registry at {url} answered HTTP {exc.code} for schema id {schema_id}; "
-            "check schema_registry_url and the registry's health"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise RegistryError(
-            f"the registry at {url} did not answer within {timeout:g} s ({exc}); check "
-            "schema_registry_url and that it is reachable from this host"
-        ) from None
-    schema = body.get("schema", "")
-    kind = body.get("schemaType", "AVRO")
-    try:
-        schema = json.dumps(json.loads(schema), sort_keys=True, separators=(",", ":"))
-    except ValueError:
-        schema = " ".join(str(schema).split())  # Protobuf text: whitespace only
-    cache[key] = (kind, schema)
-    return cache[key]
+__all__ = ["MAX_IDS", "RegistryError", "registry_result"]

@@ -56,6 +56,29 @@ def resolve_password(plan: Plan, cluster: str) -> str | None:
     return redact.register(value)
 
 
+def resolve_registry_password(plan: Plan, cluster: str) -> str | None:
+    """The password for a cluster's schema registry, or None when the plan gives none
+    (an open registry). Keyring user ``<plan>/<cluster>-registry``."""
+    spec = _spec(plan, cluster)
+    ref = spec.schema_registry_password
+    if ref is None:
+        return None
+    if ref.env and os.environ.get(ref.env):
+        return redact.register(os.environ[ref.env])
+    account = f"{plan.secret_account(cluster)}-registry"
+    try:
+        value = keyring.get_password(ref.keyring_service, account)
+    except keyring.errors.KeyringError as exc:
+        raise CredentialError(_no_keyring(f"the {cluster} registry", ref.env, exc)) from None
+    if value is None:
+        hint = f"export {ref.env}" if ref.env else "add password.env to the plan's registry"
+        raise CredentialError(
+            f"no password for the {cluster} schema registry in the keyring (service "
+            f"'{ref.keyring_service}', user '{account}'); {hint}"
+        )
+    return redact.register(value)
+
+
 def resolve_passwords(plan: Plan) -> dict[str, str | None]:
     """Both clusters' passwords, ``{"source": ..., "target": ...}``; the one place every
     step, process and command gets them. Raises :class:`CredentialError` naming the first
