@@ -7,7 +7,10 @@ reads as what it is.
 
 from console.plan.model import (
     ClusterSpec,
+    ConsumerPlace,
+    GovernanceSpec,
     GroupSpec,
+    Place,
     Plan,
     PlanError,
     Problem,
@@ -15,13 +18,17 @@ from console.plan.model import (
     ShadowSpec,
     Thresholds,
     TopicSpec,
+    Topology,
     load_plan,
     parse_plan,
 )
 
 __all__ = [
     "ClusterSpec",
+    "ConsumerPlace",
+    "GovernanceSpec",
     "GroupSpec",
+    "Place",
     "Plan",
     "PlanError",
     "Problem",
@@ -29,6 +36,7 @@ __all__ = [
     "ShadowSpec",
     "Thresholds",
     "TopicSpec",
+    "Topology",
     "load_plan",
     "parse_plan",
 ]

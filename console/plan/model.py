@@ -67,6 +67,14 @@ class ClusterSpec(_Strict):
     schema_registry_url: str | None = Field(
         None, description="Schema Registry of this cluster, to compare schemas behind ids."
     )
+    schema_registry_username: str | None = Field(
+        None, description="User for the registry's HTTP basic authentication, if it asks."
+    )
+    schema_registry_password: SecretRef | None = Field(
+        None,
+        description="Reference to the registry password (keyring user '<plan>/<cluster>-"
+        "registry', or the environment variable named).",
+    )
 
     @model_validator(mode="after")
     def _sasl_needs_user_and_secret(self) -> ClusterSpec:
@@ -227,6 +235,74 @@ class ShadowSpec(_Strict):
         return self
 
 
+class GovernanceSpec(_Strict):
+    """What the governance diff compares beyond the plan's topics and groups."""
+
+    principals: list[Annotated[str, Field(pattern=r"^[A-Za-z]+:.+$")]] = Field(
+        default_factory=list,
+        description="Principals (User:name) whose ACLs, SCRAM credentials and quotas are "
+        "compared even where no ACL of a plan topic or group names them.",
+    )
+    subjects: list[str] = Field(
+        default_factory=list,
+        description="Schema subjects compared besides '<topic>-key' and '<topic>-value' of "
+        "the plan's topics (record-name strategies name subjects after records).",
+    )
+
+
+class Place(_Strict):
+    """Where one part of the migration runs."""
+
+    region: Annotated[str, Field(min_length=1)]
+    zones: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="Availability zones it spreads over (traffic assumed even across them); "
+        "empty for a regional service such as object storage.",
+    )
+    vpc: Annotated[str, Field(min_length=1)]
+    account: Annotated[str, Field(min_length=1)]
+
+
+class ConsumerPlace(Place):
+    """Where a set of the plan's consumer groups runs, and which cluster they read."""
+
+    groups: list[str] = Field(min_length=1, description="Consumer group ids of the plan.")
+    reads: Literal["source", "target"] = Field(
+        "target", description="The cluster they read from in the deployment being costed."
+    )
+    fetch_from_follower: bool = Field(
+        False,
+        description="They read from a replica in their own zone (KIP-392, client.rack), so "
+        "reads cross no zone where the cluster has one there.",
+    )
+
+
+class Prices(_Strict):
+    """Per-GB (10^9 bytes) transfer prices the plan states; the console never fetches any."""
+
+    currency: Annotated[str, Field(min_length=1, max_length=8)] = "USD"
+    cross_zone_per_gb: float = Field(ge=0, description="Bytes between zones of one region.")
+    cross_region_per_gb: float = Field(ge=0, description="Bytes between regions.")
+    cross_vpc_per_gb: float = Field(
+        0.0, ge=0, description="Bytes between VPCs (peering, transit gateway, private link)."
+    )
+    cross_account_per_gb: float = Field(0.0, ge=0, description="Bytes between accounts.")
+
+
+class Topology(_Strict):
+    """Where source brokers, replication workers, target brokers, object storage and
+    consumers sit, and what moving a GB between them costs."""
+
+    source: Place
+    replication: Place = Field(description="Where the copy runs (mirror, Connect workers).")
+    target: Place
+    object_storage: Place | None = Field(
+        None, description="Where the target tiers its log segments, if it does."
+    )
+    consumers: list[ConsumerPlace] = Field(default_factory=list)
+    prices: Prices
+
+
 class People(_Strict):
     """Who owns the migration and who may approve gates and waivers."""
 
@@ -251,6 +327,8 @@ class Plan(_Strict):
     groups: list[GroupSpec] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     shadow: ShadowSpec = Field(default_factory=ShadowSpec)
+    governance: GovernanceSpec = Field(default_factory=GovernanceSpec)
+    topology: Topology | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Plan:
@@ -264,6 +342,18 @@ class Plan(_Strict):
                 raise ValueError(
                     f"group '{group.id}' reads {', '.join(unknown)}, not in the plan's topics"
                 )
+        if self.topology is not None:
+            group_ids = {g.id for g in self.groups}
+            for place in self.topology.consumers:
+                unknown = [g for g in place.groups if g not in group_ids]
+                if unknown:
+                    raise ValueError(
+                        f"topology.consumers names group {', '.join(unknown)}, not in the "
+                        "plan's [[groups]]"
+                    )
+            for name in ("source", "replication", "target"):
+                if not getattr(self.topology, name).zones:
+                    raise ValueError(f"topology.{name} needs zones (at least one)")
         return self
 
     @property
