@@ -66,7 +66,8 @@ async def test_wrong_word_keeps_the_gate_shut(tmp_path):
         assert isinstance(gate, GateDialog)
         assert "not 'inventory'" in str(gate.query_one("#gate-error").render())
         assert gate.query_one("#gate-confirm").disabled
-    assert actions(store) == ["plan.imported"]
+        await app.workers.wait_for_complete()
+    assert actions(store) == ["plan.imported", "gate.refused"]
 
 
 async def test_steps_not_built_yet_say_so_at_the_gate(tmp_path):

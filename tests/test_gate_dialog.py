@@ -15,6 +15,7 @@ from textual.widgets import Button, Input
 from textual.widgets._toast import Toast
 
 from console import runbook
+from console.cli.main import main
 from console.plan import parse_plan
 from console.store import Store
 from console.tui.app import CutoverApp
@@ -61,7 +62,8 @@ async def test_the_gate_field_shows_what_is_typed(tmp_path, size):
         error = app.screen.query_one("#gate-error")
         assert "That is not 'inventory'" in "".join(screen_lines(app)[error.region.y :])
         assert "inventroy" in row_of(app, field)  # still there to be corrected
-    assert actions(store) == ["plan.imported"]
+        await app.workers.wait_for_complete()
+    assert actions(store) == ["plan.imported", "gate.refused"]
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -147,3 +149,60 @@ async def test_notices_never_cover_the_gate(tmp_path):
         await settle(app, pilot)
         shown = "\n".join(screen_lines(app))
         assert "Step finished 2" in shown
+
+
+SECRET = "Hunter2-Pa55w0rd!xyz"
+"""A password typed into a gate by mistake: it must not become a permanent audit entry."""
+
+
+def never_stored(db, store: Store | None = None) -> None:
+    """The secret is nowhere: not in the audit log, not in its export, not in the file."""
+    if store is not None:
+        store.close()
+    reopened = Store.open(db, readonly=True)
+    try:
+        entries = reopened.audit_latest(100)
+        exported = "\n".join(reopened.audit_export())
+        assert reopened.audit_verify().ok
+    finally:
+        reopened.close()
+    refused = [e for e in entries if e.action == "gate.refused"]
+    assert refused, [e.action for e in entries]
+    for entry in refused:
+        assert entry.params["matched"] is False
+        assert entry.params["typed_length"] == len(SECRET)
+    assert SECRET not in repr(entries) and SECRET not in exported
+    for path in db.parent.iterdir():
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+async def test_a_password_typed_into_the_console_gate_is_refused_and_never_stored(tmp_path):
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("tab", *SECRET, "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, GateDialog)  # still open, to be corrected or left
+        await pilot.press("escape")
+        await settle(app, pilot)
+    assert actions(store) == ["plan.imported", "gate.refused", "gate.cancelled"]
+    assert store.audit_latest(3)[1].params["via"] == "console"
+    never_stored(tmp_path / "run.db", store)
+
+
+def test_a_password_given_to_step_confirm_is_refused_and_never_stored(tmp_path, capsys):
+    make_store(tmp_path).close()
+    db = tmp_path / "run.db"
+    code = main(["step", str(db), "inventory", "--confirm", SECRET])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "did not match" in captured.err + captured.out
+    assert SECRET not in captured.err + captured.out
+    code = main(["audit", "export", str(db), "-o", str(tmp_path / "audit.jsonl")])
+    assert code == 0
+    assert SECRET not in (tmp_path / "audit.jsonl").read_text()
+    never_stored(db)

@@ -381,6 +381,15 @@ class CutoverApp(App[int]):
             lambda typed: self._gate_closed(gate.step, typed),
         )
 
+    @on(GateDialog.Refused)
+    def _gate_refused(self, message: GateDialog.Refused) -> None:
+        self._record_refusal(message.step, message.typed)
+
+    @work(thread=True, group="step", exit_on_error=False, description="record refusal")
+    def _record_refusal(self, step_id: str, typed: str) -> None:
+        runbook.decide(self.store, step_id, typed, via="console")
+        self.call_from_thread(self.refresh_now)
+
     def _gate_closed(self, step_id: str, typed: str | None) -> None:
         self._gate_pending = False
         held, self._held = self._held, []

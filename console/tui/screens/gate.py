@@ -21,6 +21,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -58,6 +59,15 @@ class GateDialog(ModalScreen[str | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="gate.cancel"),
     ]
+
+    class Refused(Message):
+        """The operator submitted a word that is not the gate's: to be audited. What was
+        typed travels only in memory; the audit entry records its length, never it."""
+
+        def __init__(self, step: str, typed: str) -> None:
+            self.step = step
+            self.typed = typed
+            super().__init__()
 
     GUARD_S = 0.4
     """Keys pressed within this long after the gate appeared are dropped (seconds)."""
@@ -143,6 +153,9 @@ class GateDialog(ModalScreen[str | None]):
             self.query_one("#gate-error", Label).update(
                 f"That is not '{self.gate.confirm}'. Type it exactly, or esc to cancel."
             )
+            # Audited as the headless path audits it (the word did not match, and its
+            # length); the gate stays open to be corrected.
+            self.post_message(self.Refused(self.gate.step, typed))
             return
         self.dismiss(typed)
 
