@@ -8,6 +8,7 @@ but has no row to show its text in fails.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -16,7 +17,10 @@ from textual.widgets._toast import Toast
 
 from console import runbook
 from console.cli.main import main
+from console.errors import Cancelled
 from console.plan import parse_plan
+from console.plan.steps import StepState
+from console.runbook.registry import RUNNERS
 from console.store import Store
 from console.tui.app import CutoverApp
 from console.tui.screens.gate import GateDialog
@@ -206,3 +210,32 @@ def test_a_password_given_to_step_confirm_is_refused_and_never_stored(tmp_path, 
     assert code == 0
     assert SECRET not in (tmp_path / "audit.jsonl").read_text()
     never_stored(db)
+
+
+async def test_x_cancels_the_running_step_and_it_reads_cancelled(tmp_path, monkeypatch):
+    """x while a step runs: the step ends CANCELLED (not FAILED), with its audit entry."""
+    started = threading.Event()
+
+    def blocking(ctx):
+        started.set()
+        assert ctx.cancel.wait(10), "x never reached the runner"
+        raise Cancelled("cancelled by the operator")
+
+    real = RUNNERS["inventory"]
+    monkeypatch.setitem(RUNNERS, "inventory", dataclasses.replace(real, run=blocking))
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("tab", *"inventory", "enter")
+        await pilot.pause()
+        assert started.wait(10)
+        await pilot.press("x")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert "CANCELLED" in str(app.query_one("#runbook").get_option("inventory").prompt)
+    assert store.step("inventory").state is StepState.CANCELLED
+    finished = store.audit_latest(1)[0]
+    assert finished.action == "step.finished" and finished.outcome.startswith("cancelled")
