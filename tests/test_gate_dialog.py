@@ -102,7 +102,9 @@ async def test_keys_pressed_before_the_gate_appeared_do_not_decide_it(tmp_path, 
         return slow_preview(store_, step_id)
 
     monkeypatch.setattr(runbook, "preview", preview)
-    app = CutoverApp(store, blink=False, poll=False)  # the real guard
+    # A guard long enough that a loaded machine cannot outrun it; the test moves the
+    # gate's clock past it instead of waiting.
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=60)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         await pilot.press("enter")  # asks for the gate; the preview is slow

@@ -202,7 +202,7 @@ def test_builtin_mirror_is_started_measured_exactly_and_stopped(
     Store.create(db, text, parse_plan(text)).close()
     try:
         assert main(["step", str(db), "shadow-start", "--confirm", "start-mirror"]) == 0
-        assert "built-in mirror running" in capsys.readouterr().out
+        assert "built-in mirror started" in capsys.readouterr().out
         consumer = Consumer({"bootstrap.servers": source.plaintext_bootstrap, "group.id": "x"})
         ends = {
             p: consumer.get_watermark_offsets(TopicPartition(BUILTIN_TOPIC, p), timeout=10)[1]

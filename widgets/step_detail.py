@@ -32,6 +32,8 @@ class StepDetailPane(Static):
             lines.append(f"\n{detail.progress}", style="italic")
         if detail.reason:
             lines.append(f"\n{detail.reason}")
+        if detail.now:
+            lines.append(f"\n{detail.now}", style="bold")
         if detail.available:
             lines.append(f"\nenter: open the gate (type '{detail.confirm}')", style="dim")
         else:

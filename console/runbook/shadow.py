@@ -89,7 +89,8 @@ def start(ctx: StepContext) -> StepOutcome:
     try:
         if path == "builtin":
             info = _start_process(store, MIRROR, [MIRROR, str(store.path)], cancel, progress)
-            what = f"built-in mirror running (pid {info.pid})"
+            # Said as what happened then: the step detail adds what runs now.
+            what = f"built-in mirror started (pid {info.pid})"
         elif path == "mirrormaker2":
             what = _deploy_mm2(store, passwords)
         else:
@@ -128,14 +129,24 @@ def _deploy_mm2(store: Store, passwords: dict[str, str | None]) -> str:
         raise RuntimeError(str(exc)) from None
     summary = ", ".join(f"{s.name} {s.state}" for s in states)
     store.log("mm2.deploy", step="shadow-start", ref=intent.seq, outcome=summary)
-    return f"MirrorMaker 2 deployed: {summary}"
+    # The states at deployment are in the audit entry; the step's reason stays true after
+    # the connectors are removed, and the step detail says what runs now.
+    return f"MirrorMaker 2 deployed: {', '.join(s.name for s in states)}"
 
 
 def stop(ctx: StepContext) -> StepOutcome:
-    """Stop the copy and the sampler; what was copied stays on the target."""
+    """Stop the sampler and the copy; what was copied stays on the target.
+
+    The sampler stops first: left running while MirrorMaker 2's connectors are removed,
+    it would record them as failed, and the pane would go on saying so.
+    """
     store = ctx.store
     plan = store.plan
     results = []
+    intent = store.log("process.stop", step="shadow-stop", params={"process": lag.SAMPLER})
+    result = processes.stop(store, lag.SAMPLER, timeout=15)
+    store.log("process.stop", step="shadow-stop", ref=intent.seq, outcome=result)
+    results.append(f"sampler {result}")
     if plan.shadow.path == "builtin":
         intent = store.log("process.stop", step="shadow-stop", params={"process": MIRROR})
         result = processes.stop(store, MIRROR, timeout=30)
@@ -151,11 +162,8 @@ def stop(ctx: StepContext) -> StepOutcome:
             store.log("mm2.remove", step="shadow-stop", ref=intent.seq, outcome=f"failed: {exc}")
             return StepOutcome("shadow-stop", StepState.FAILED, f"removing MM2 failed: {exc}", None)
         store.log("mm2.remove", step="shadow-stop", ref=intent.seq, outcome="removed")
+        processes.record(store, lag.MM2, "removed", "connectors removed by Stop shadow copy")
         results.append("MirrorMaker 2 connectors removed")
-    intent = store.log("process.stop", step="shadow-stop", params={"process": lag.SAMPLER})
-    result = processes.stop(store, lag.SAMPLER, timeout=15)
-    store.log("process.stop", step="shadow-stop", ref=intent.seq, outcome=result)
-    results.append(f"sampler {result}")
     return StepOutcome("shadow-stop", StepState.PASSED, "; ".join(results), None)
 
 

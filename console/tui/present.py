@@ -44,6 +44,8 @@ class Snapshot:
     recovered: list[str]
     lag: LagView | None = None
     comparison: ComparisonView | None = None
+    shadow: tuple[tuple[str, str], ...] = ()
+    """The shadow path's background work as it is now: (name, status word) each."""
 
 
 def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
@@ -57,6 +59,9 @@ def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
         recovered=recovered,
         lag=lag_view(store),
         comparison=comparison_view(store),
+        shadow=tuple(
+            (p.name, p.status) for p in processes.all_processes(store) if p.name in SHADOW_PROCESSES
+        ),
     )
 
 
@@ -121,7 +126,16 @@ def step_detail(
         available(row.id) and not replay,
         row.target or d.confirm,
         progress,
+        now_line(snapshot) if d.phase == "shadow" else "",
     )
+
+
+def now_line(snapshot: Snapshot) -> str:
+    """What the shadow path's processes are doing now, for its steps' detail: a step's
+    reason says what it did when it ran, which stops being true when they stop."""
+    if not snapshot.shadow:
+        return ""
+    return "now: " + " · ".join(f"{name} {word}" for name, word in snapshot.shadow)
 
 
 def audit_rows(snapshot: Snapshot) -> list[AuditRow]:

@@ -33,3 +33,6 @@ class StepDetail:
     available: bool
     confirm: str
     progress: str = ""
+    now: str = ""
+    """What the step's background work is doing now (its reason is what it did when it
+    ran): e.g. ``now: mirror STOPPED · sampler STOPPED``."""
