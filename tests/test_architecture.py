@@ -46,13 +46,14 @@ LAYERS = {
     "console.shadow": 5,
     "console.compare": 5,
     "console.cutover": 5,
+    "console.governance": 5,
     "console.runbook": 6,
     "console.sandbox": 7,
     "console.tui": 8,
     "widgets": 8,
     "console.cli": 9,
 }
-PEERS = ("console.shadow", "console.compare", "console.cutover")
+PEERS = ("console.shadow", "console.compare", "console.cutover", "console.governance")
 
 # Imports inside a function, each with the measured reason it is not at the top.
 LOCAL_IMPORTS_ALLOWED = {

@@ -27,6 +27,7 @@ from console.cli import (
     audit,
     compare,
     credentials,
+    governance,
     lag,
     mirror,
     mm2,
@@ -47,6 +48,7 @@ GROUPS = (
     mm2,
     compare,
     lag,
+    governance,
 )
 """The command groups, in ``--help`` order. A new command goes into one of them, or a
 new module listed here."""

@@ -106,6 +106,25 @@ STEPS: tuple[StepDef, ...] = (
         kind=StepKind.READ,
     ),
     StepDef(
+        "governance",
+        "inventory",
+        "Compare governance",
+        "ACLs, SCRAM users, topic configs, partitions, client quotas and schema subjects "
+        "of the plan's topics, groups and principals, source against target; read-only.",
+        confirm="governance",
+        kind=StepKind.READ,
+    ),
+    StepDef(
+        "governance-apply",
+        "inventory",
+        "Apply governance to target",
+        "Create the ACLs and set the topic configs decided 'apply' on the target; "
+        "never the source.",
+        confirm="apply-governance",
+        kind=StepKind.CHANGE,
+        requires=("governance",),
+    ),
+    StepDef(
         "shadow-start",
         "shadow",
         "Start shadow copy",

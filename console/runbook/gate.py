@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from console import redact
 from console.plan.steps import StepDef, StepState, split_key, step_key
+from console.runbook import governance
 from console.runbook.outcome import Outcome, StepContext
 from console.runbook.registry import available, runner
 from console.store import Store
@@ -56,7 +57,17 @@ def _prerequisites(store: Store, step: StepDef, target: str) -> str | None:
     return f"blocked by: {', '.join(waiting)} (must pass first)" if waiting else None
 
 
-GUARDS: tuple[Guard, ...] = (_read_only, _not_built, _running, _prerequisites)
+def _governance_to_apply(store: Store, step: StepDef, target: str) -> str | None:
+    return governance.nothing_to_apply(store) if step.id == governance.APPLY_STEP else None
+
+
+GUARDS: tuple[Guard, ...] = (
+    _read_only,
+    _not_built,
+    _running,
+    _prerequisites,
+    _governance_to_apply,
+)
 """Every reason a gate stays shut, checked in this order."""
 
 

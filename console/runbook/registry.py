@@ -8,11 +8,15 @@ plan but not here is shown with its gate shut ("cannot run in this version yet")
 from __future__ import annotations
 
 from console.plan.steps import step_def
-from console.runbook import compare, inventory, shadow
+from console.runbook import compare, governance, inventory, shadow
 from console.runbook.outcome import StepRunner
 
 RUNNERS: dict[str, StepRunner] = {
     "inventory": StepRunner(inventory.run, inventory.preview, inventory.report),
+    "governance": StepRunner(governance.run, governance.preview, governance.report),
+    "governance-apply": StepRunner(
+        governance.apply_run, governance.apply_preview, governance.apply_report
+    ),
     "shadow-start": StepRunner(shadow.start, shadow.preview_start),
     "shadow-stop": StepRunner(shadow.stop, shadow.preview_stop),
     "shadow-lag": StepRunner(shadow.judge_lag, shadow.preview_lag),

@@ -25,6 +25,7 @@ from console.plan import Plan, parse_plan
 from console.plan.steps import STEPS, StepState, split_key, step_key, targets
 from console.store import audit
 from console.store.connection import Connection, StoreError, dumps
+from console.store.governance import GovernanceTable
 from console.store.offsets import OffsetTable
 from console.store.processes import ProcessTable
 from console.store.results import ResultTable
@@ -148,6 +149,8 @@ class Store:
         """Shadow lag samples (:mod:`console.store.samples`)."""
         self.results = ResultTable(self._db)
         """Comparison windows and results (:mod:`console.store.results`)."""
+        self.governance = GovernanceTable(self._db)
+        """Governance evidence bound to its audit entry (:mod:`console.store.governance`)."""
 
     # -- opening -------------------------------------------------------------------------
 
