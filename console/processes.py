@@ -38,8 +38,13 @@ def log_dir(store: Store) -> Path:
     return path
 
 
-def spawn(store: Store, name: str, args: list[str]) -> ProcessInfo:
-    """Start ``python -m console.cli <args>`` detached; refuses if one is already alive."""
+def spawn(
+    store: Store, name: str, args: list[str], *, env: dict[str, str] | None = None
+) -> ProcessInfo:
+    """Start ``python -m console.cli <args>`` detached; refuses if one is already alive.
+
+    ``env`` replaces the whole environment of the process (a shadow consumer must not
+    inherit the console's own cluster passwords); by default it inherits ours."""
     current = get(store, name)
     if current is not None and current.alive:
         raise RuntimeError(f"{name} is already running (pid {current.pid})")
@@ -52,6 +57,7 @@ def spawn(store: Store, name: str, args: list[str]) -> ProcessInfo:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=Path(__file__).resolve().parent.parent,
+            env=env,
         )
     store.processes.upsert(
         name,

@@ -32,6 +32,7 @@ from console.cli import (
     mirror,
     mm2,
     plan,
+    safe,
     sandbox,
     steps,
 )
@@ -46,6 +47,7 @@ GROUPS = (
     sandbox,
     mirror,
     mm2,
+    safe,
     compare,
     lag,
     governance,

@@ -125,7 +125,7 @@ def cmd_step(args) -> int:
             raise CommandError(f"gate for '{key}' stayed shut: {decision.message}", ExitCode.USAGE)
         progress = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda m: None)
         try:
-            outcome = runbook.run(store, key, progress=progress)
+            outcome = runbook.run(store, key, progress=progress, reveal=_reveal())
         except runbook.StepBusy as exc:
             store.log("step.refused", step=key, outcome=str(exc))
             raise CommandError(str(exc), ExitCode.USAGE) from None
@@ -149,6 +149,23 @@ def cmd_step(args) -> int:
         for line in runbook.report_lines(outcome):
             print(line)
     return ExitCode.OK if outcome.state is StepState.PASSED else ExitCode.FAILED
+
+
+def _reveal():
+    """Show a generated secret on the terminal, once; None when stderr is not a terminal
+    (a pipeline's log would keep it), and then a step must not generate one."""
+    if not sys.stderr.isatty():
+        return None
+
+    def reveal(what: str, secret: str) -> None:
+        print(
+            f"\nNEW {what}, shown once; cutover keeps it nowhere, store it now "
+            f"(e.g. 'cutover credentials set shadow:NAME --db RUN.db'):\n  {secret}\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return reveal
 
 
 def add_subparser(sub) -> None:

@@ -103,6 +103,44 @@ def store_password(plan: Plan, cluster: str, password: str) -> str:
     return f"keyring service '{spec.password.keyring_service}', user '{account}'"
 
 
+def shadow_account(plan: Plan, name: str) -> str:
+    """The keyring user name of a shadow consumer's password: ``<plan>/shadow/<name>``."""
+    return f"{plan.name}/shadow/{name}"
+
+
+def resolve_shadow_password(plan: Plan, name: str) -> tuple[str | None, str]:
+    """A shadow consumer's password and where it came from, or ``(None, why)`` when the
+    plan's reference resolves to nothing: its variable is unset and the keyring has no
+    entry (or no keyring is usable here). The caller decides whether to generate one."""
+    ref = plan.shadow_consumer(name).password
+    if ref.env and os.environ.get(ref.env):
+        return redact.register(os.environ[ref.env]), f"${ref.env}"
+    account = shadow_account(plan, name)
+    where = f"keyring service '{ref.keyring_service}', user '{account}'"
+    unset = f"${ref.env} is not set and " if ref.env else ""
+    try:
+        value = keyring.get_password(ref.keyring_service, account)
+    except keyring.errors.KeyringError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, f"{unset}no usable keyring on this host ({reason})"
+    if value is None:
+        return None, f"{unset}the keyring has no entry ({where})"
+    return redact.register(value), f"the keyring ({where})"
+
+
+def store_shadow_password(plan: Plan, name: str, password: str) -> str:
+    """Store a shadow consumer's password in the OS keyring; returns where it went."""
+    ref = plan.shadow_consumer(name).password
+    if not password:
+        raise CredentialError("an empty password was given; nothing stored")
+    account = shadow_account(plan, name)
+    try:
+        keyring.set_password(ref.keyring_service, account, password)
+    except keyring.errors.KeyringError as exc:
+        raise CredentialError(_no_keyring(f"shadow consumer {name}", ref.env, exc)) from None
+    return f"keyring service '{ref.keyring_service}', user '{account}'"
+
+
 def _no_keyring(cluster: str, env: str | None, exc: Exception) -> str:
     backend = type(keyring.get_keyring()).__name__
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -29,6 +29,26 @@ CommitStyle = Literal["after-processing", "before-processing", "auto-commit", "t
 
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 _TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
+_STEP_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
+Ordering = Literal["none", "partition", "key"]
+ValueFormat = Literal["raw", "schema-registry"]
+SinkKind = Literal["null", "file", "topic"]
+ACL_OPERATIONS = (
+    "ALL",
+    "READ",
+    "WRITE",
+    "CREATE",
+    "DELETE",
+    "ALTER",
+    "DESCRIBE",
+    "CLUSTER_ACTION",
+    "DESCRIBE_CONFIGS",
+    "ALTER_CONFIGS",
+    "IDEMPOTENT_WRITE",
+)
+_SOURCE_RIGHT = re.compile(
+    r"^(topic|group|cluster|transactional_id):([^:]*):(" + "|".join(ACL_OPERATIONS) + r")$"
+)
 
 
 class _Strict(BaseModel):
@@ -123,6 +143,24 @@ class TopicSpec(_Strict):
         False, description="The shadow path may create this topic on the target if missing."
     )
     notes: str = ""
+    ordering: Ordering = Field(
+        "none",
+        description="What consumers assume about order: 'key' (records of one key arrive in "
+        "order), 'partition' (all records of a partition do), or 'none'. The validation "
+        "consumer counts every record that breaks it.",
+    )
+    order_by: Annotated[str, Field(pattern=r"^(timestamp|header:[^\s]+|field:[^\s]+)$")] = Field(
+        "timestamp",
+        description="What 'in order' is measured by: 'timestamp' (the record's), "
+        "'header:NAME' (an integer in that header) or 'field:NAME' (an integer field of the "
+        "decoded value).",
+    )
+    value_format: ValueFormat | None = Field(
+        None,
+        description="How values are encoded: 'schema-registry' (the Confluent wire format, "
+        "decoded through the target's schema_registry_url) or 'raw'. Unset: "
+        "schema-registry when the target names a registry, else raw.",
+    )
 
 
 class GroupSpec(_Strict):
@@ -220,6 +258,11 @@ class ShadowSpec(_Strict):
     mm2_interval_s: int = Field(
         10, ge=1, description="MirrorMaker 2 checkpoint and refresh intervals (seconds)."
     )
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] = Field(
+        "shadow.",
+        description="What every shadow consumer's group id and sink topic start with, and no "
+        "production topic or group does: the line the safe-consumers check draws.",
+    )
     mm2_secrets: Literal["env-provider", "inline"] = Field(
         "env-provider",
         description="env-provider: connector configs say ${env:VAR} and the Connect workers "
@@ -303,6 +346,63 @@ class Topology(_Strict):
     prices: Prices
 
 
+class ShadowConsumerSpec(_Strict):
+    """A validation consumer run on the target as its own shadow principal, with a group
+    id and a sink that cannot touch production."""
+
+    name: Annotated[str, Field(pattern=_STEP_NAME)] = Field(
+        description="Lowercase, dashes; names its process and its row in the pane."
+    )
+    principal: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@=-]{1,128}$")] = Field(
+        description="The SASL user it logs in to the target as (the Kafka principal "
+        "User:<principal>); never the console's own user."
+    )
+    password: SecretRef = Field(
+        default_factory=SecretRef,
+        description="Reference to the principal's password (env, else the keyring entry "
+        "'<plan>/shadow/<name>'); when it resolves to nothing and create_identity is on, "
+        "a password is generated, shown once and never stored by the console.",
+    )
+    topics: list[Annotated[str, Field(pattern=_TOPIC_NAME)]] = Field(min_length=1)
+    group_id: Annotated[str, Field(min_length=1, max_length=249)] = Field(
+        description="Its consumer group on the target; must start with [shadow] prefix."
+    )
+    shadows: str | None = Field(
+        None, description="The source consumer group it stands in for, shown beside it."
+    )
+    sink: SinkKind = Field(
+        "null",
+        description="Where its output goes: 'null' (nowhere), 'file' (sink_path), or "
+        "'topic' (sink_topic, a topic on the target starting with the shadow prefix).",
+    )
+    sink_path: str | None = None
+    sink_topic: Annotated[str, Field(pattern=_TOPIC_NAME)] | None = None
+    run: Literal["builtin", "command"] = Field(
+        "builtin",
+        description="'builtin': the console's validation consumer; 'command': the team's "
+        "own consumer (command), given the target, credentials and group id in its "
+        "environment and nothing else of the console's.",
+    )
+    command: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, description="For run = 'command': the program and its arguments (no shell)."
+    )
+    create_identity: bool = Field(
+        False,
+        description="The console may create the principal's SCRAM user and its minimal "
+        "ACLs on the target (never on the source), and remove them again.",
+    )
+    source_allowed: list[str] = Field(
+        default_factory=list,
+        description="Rights the principal may hold on the SOURCE, as 'topic:NAME:OP', "
+        "'group:NAME:OP', 'cluster::OP' or 'transactional_id:NAME:OP'; anything else it "
+        "may do there refuses the start.",
+    )
+
+    @property
+    def kafka_principal(self) -> str:
+        return f"User:{self.principal}"
+
+
 class People(_Strict):
     """Who owns the migration and who may approve gates and waivers."""
 
@@ -329,6 +429,7 @@ class Plan(_Strict):
     shadow: ShadowSpec = Field(default_factory=ShadowSpec)
     governance: GovernanceSpec = Field(default_factory=GovernanceSpec)
     topology: Topology | None = None
+    shadow_consumers: list[ShadowConsumerSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Plan:
@@ -354,7 +455,18 @@ class Plan(_Strict):
             for name in ("source", "replication", "target"):
                 if not getattr(self.topology, name).zones:
                     raise ValueError(f"topology.{name} needs zones (at least one)")
+        problems = _shadow_problems(self)
+        if problems:
+            raise Located(problems)
         return self
+
+    def shadow_consumer(self, name: str) -> ShadowConsumerSpec:
+        """A shadow consumer by name; KeyError naming the ones there are."""
+        for consumer in self.shadow_consumers:
+            if consumer.name == name:
+                return consumer
+        known = ", ".join(c.name for c in self.shadow_consumers) or "none"
+        raise KeyError(f"the plan has no shadow consumer '{name}' (it has: {known})")
 
     @property
     def name(self) -> str:
@@ -363,6 +475,133 @@ class Plan(_Strict):
     def secret_account(self, cluster: str) -> str:
         """The keyring user name under which a cluster's password is stored."""
         return f"{self.plan.name}/{cluster}"
+
+
+class Located(ValueError):
+    """Problems found across sections, each with the place in the plan it belongs to, so
+    ``parse_plan`` can name its line (pydantic only knows the whole plan here)."""
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        self.problems = problems
+        super().__init__("; ".join(message for _loc, message in problems))
+
+
+def _shadow_problems(plan: Plan) -> list[tuple[tuple, str]]:
+    """What makes the plan's shadow consumers unsafe or unusable, each at its field.
+
+    The isolation of a shadow consumer rests on the shadow prefix: its group and its sink
+    topic carry it and no production topic or group may, so a broker ACL on the prefix
+    can never reach production.
+    """
+    out: list[tuple[tuple, str]] = []
+    prefix = plan.shadow.prefix
+    topic_names = [t.name for t in plan.topics]
+    registry = plan.clusters.target.schema_registry_url
+    for i, topic in enumerate(plan.topics):
+        if topic.name.startswith(prefix):
+            out.append(
+                (
+                    ("topics", i, "name"),
+                    f"production topic '{topic.name}' starts with the shadow prefix "
+                    f"'{prefix}'; choose a [shadow] prefix no production name uses",
+                )
+            )
+        if topic.value_format == "schema-registry" and not registry:
+            out.append(
+                (
+                    ("topics", i, "value_format"),
+                    "schema-registry needs schema_registry_url in [clusters.target]",
+                )
+            )
+    for i, group in enumerate(plan.groups):
+        if group.id.startswith(prefix):
+            out.append(
+                (
+                    ("groups", i, "id"),
+                    f"production group '{group.id}' starts with the shadow prefix '{prefix}'; "
+                    "choose a [shadow] prefix no production name uses",
+                )
+            )
+    if not plan.shadow_consumers:
+        return out
+    target = plan.clusters.target
+    if not target.security_protocol.startswith("SASL"):
+        out.append(
+            (
+                ("clusters", "target", "security_protocol"),
+                f"shadow consumers log in as their own SASL principal, but the target uses "
+                f"{target.security_protocol} (every client the same principal); use "
+                "SASL_PLAINTEXT or SASL_SSL",
+            )
+        )
+    console_users = {plan.clusters.source.sasl_username, target.sasl_username} - {None}
+    seen_names: set[str] = set()
+    seen_groups: set[str] = set()
+    for i, c in enumerate(plan.shadow_consumers):
+        at = ("shadow_consumers", i)
+        if c.name in seen_names:
+            out.append(((*at, "name"), f"shadow consumer '{c.name}' is listed twice"))
+        seen_names.add(c.name)
+        if not c.group_id.startswith(prefix):
+            out.append(
+                (
+                    (*at, "group_id"),
+                    f"group '{c.group_id}' does not start with the shadow prefix '{prefix}'; "
+                    f"a shadow consumer may only use shadow groups (e.g. '{prefix}{c.name}')",
+                )
+            )
+        if c.group_id in seen_groups:
+            out.append(((*at, "group_id"), f"group '{c.group_id}' is used by two shadow consumers"))
+        seen_groups.add(c.group_id)
+        if c.principal in console_users:
+            out.append(
+                (
+                    (*at, "principal"),
+                    f"'{c.principal}' is the console's own cluster user; a shadow consumer "
+                    "needs a principal of its own",
+                )
+            )
+        unknown = [t for t in c.topics if t not in topic_names]
+        if unknown:
+            out.append(((*at, "topics"), f"{', '.join(unknown)} not in the plan's topics"))
+        out += _sink_problems(c, at, prefix, topic_names)
+        if c.run == "command" and not c.command:
+            out.append(((*at, "command"), "run = 'command' needs command = [program, args...]"))
+        if c.run == "builtin" and c.command:
+            out.append(((*at, "command"), "command is only for run = 'command'"))
+        for right in c.source_allowed:
+            if not _SOURCE_RIGHT.match(right):
+                out.append(
+                    (
+                        (*at, "source_allowed"),
+                        f"'{right}' is not KIND:NAME:OPERATION (e.g. 'topic:orders:READ')",
+                    )
+                )
+    return out
+
+
+def _sink_problems(
+    c: ShadowConsumerSpec, at: tuple, prefix: str, topic_names: list[str]
+) -> list[tuple[tuple, str]]:
+    out: list[tuple[tuple, str]] = []
+    if c.sink == "topic":
+        if not c.sink_topic:
+            out.append(((*at, "sink_topic"), "sink = 'topic' needs sink_topic"))
+        elif not c.sink_topic.startswith(prefix) or c.sink_topic in topic_names:
+            out.append(
+                (
+                    (*at, "sink_topic"),
+                    f"sink topic '{c.sink_topic}' does not start with the shadow prefix "
+                    f"'{prefix}'; a shadow consumer may only write to shadow topics",
+                )
+            )
+    elif c.sink_topic:
+        out.append(((*at, "sink_topic"), "sink_topic is only for sink = 'topic'"))
+    if c.sink == "file" and not c.sink_path:
+        out.append(((*at, "sink_path"), "sink = 'file' needs sink_path"))
+    if c.sink != "file" and c.sink_path:
+        out.append(((*at, "sink_path"), "sink_path is only for sink = 'file'"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -424,6 +663,13 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         problems = []
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
+            located = err.get("ctx", {}).get("error")
+            if isinstance(located, Located):
+                problems += [
+                    Problem(source, _line_for(lines, at), _dotted(at), message)
+                    for at, message in located.problems
+                ]
+                continue
             problems.append(
                 Problem(source, _line_for(lines, loc), _dotted(loc), _plain(err, data, loc))
             )

@@ -153,8 +153,27 @@ STEPS: tuple[StepDef, ...] = (
         "safe-consumers",
         "safe-consumers",
         "Start safe consumers",
-        "Shadow-only group ids and credentials on the target, safe sinks only.",
+        "Validation consumers on the target as their own shadow principals, with shadow "
+        "group ids and safe sinks only; refused if a principal could touch production.",
         confirm="safe-consumers",
+        kind=StepKind.CHANGE,
+    ),
+    StepDef(
+        "safe-consumers-stop",
+        "safe-consumers",
+        "Stop safe consumers",
+        "Stop every shadow consumer process and the source-group sampler; their progress "
+        "and errors stay in the run database.",
+        confirm="stop-safe-consumers",
+        kind=StepKind.CHANGE,
+    ),
+    StepDef(
+        "safe-identities-remove",
+        "safe-consumers",
+        "Remove shadow identities",
+        "Delete from the target exactly the SCRAM users and ACLs the console created for "
+        "the shadow consumers; sink topics and the source are left as they are.",
+        confirm="remove-shadow-identities",
         kind=StepKind.CHANGE,
     ),
     StepDef(

@@ -16,7 +16,7 @@ import threading
 from console import redact
 from console.errors import Cancelled, CutoverError, Progress
 from console.plan.steps import StepState, split_key
-from console.runbook.outcome import StepContext, StepOutcome
+from console.runbook.outcome import Reveal, StepContext, StepOutcome
 from console.runbook.registry import runner
 from console.store import Store
 from console.store.db import StepBusy
@@ -49,13 +49,21 @@ def run(
     *,
     cancel: threading.Event | None = None,
     progress: Progress = lambda _m: None,
+    reveal: Reveal | None = None,
 ) -> StepOutcome:
     """Run a step instance whose gate was just confirmed. Never raises for cluster
-    trouble; raises :class:`StepBusy` (nothing started) when another process runs it."""
+    trouble; raises :class:`StepBusy` (nothing started) when another process runs it.
+    ``reveal`` shows a secret the step generated to the operator, once."""
     step, target = split_key(key)
     started = store.claim_step(key, os.getpid(), {"pid": os.getpid()})
     ctx = StepContext(
-        store, key, target, cancel or threading.Event(), progress, started_seq=started.seq
+        store,
+        key,
+        target,
+        cancel or threading.Event(),
+        progress,
+        started_seq=started.seq,
+        reveal=reveal,
     )
     try:
         outcome = runner(step.id).run(ctx)

@@ -53,6 +53,10 @@ class StepOutcome:
         return Outcome.FAILED
 
 
+Reveal = Callable[[str, str], None]
+"""``reveal(what, secret)``: show a secret to the operator once (the terminal, a dialog)."""
+
+
 @dataclass(frozen=True)
 class StepContext:
     """What a runner or a gate preview gets: the run, which instance, and the means to
@@ -68,6 +72,9 @@ class StepContext:
     progress: Progress = lambda _text: None
     started_seq: int | None = None
     """The ``step.started`` entry of this run (None in a gate preview)."""
+    reveal: Reveal | None = None
+    """Shows a secret to the operator once (a generated password), never logged or
+    stored; None where nobody is there to read it, and then a step must not make one."""
 
     @property
     def plan(self):

@@ -8,7 +8,7 @@ plan but not here is shown with its gate shut ("cannot run in this version yet")
 from __future__ import annotations
 
 from console.plan.steps import step_def
-from console.runbook import compare, governance, inventory, shadow
+from console.runbook import compare, governance, inventory, safe, shadow
 from console.runbook.outcome import StepRunner
 
 RUNNERS: dict[str, StepRunner] = {
@@ -21,6 +21,9 @@ RUNNERS: dict[str, StepRunner] = {
     "shadow-stop": StepRunner(shadow.stop, shadow.preview_stop),
     "shadow-lag": StepRunner(shadow.judge_lag, shadow.preview_lag),
     "compare": StepRunner(compare.run, compare.preview),
+    "safe-consumers": StepRunner(safe.start, safe.preview_start),
+    "safe-consumers-stop": StepRunner(safe.stop, safe.preview_stop),
+    "safe-identities-remove": StepRunner(safe.remove_identities, safe.preview_remove),
 }
 
 for _step in RUNNERS:

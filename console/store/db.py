@@ -29,6 +29,8 @@ from console.store.governance import GovernanceTable
 from console.store.offsets import OffsetTable
 from console.store.processes import ProcessTable
 from console.store.results import ResultTable
+from console.store.safe import SCHEMA as SAFE_SCHEMA
+from console.store.safe import ShadowTable
 from console.store.samples import SampleTable
 
 APPLICATION_ID = 0x43555430  # "CUT0"
@@ -151,6 +153,8 @@ class Store:
         """Comparison windows and results (:mod:`console.store.results`)."""
         self.governance = GovernanceTable(self._db)
         """Governance evidence bound to its audit entry (:mod:`console.store.governance`)."""
+        self.shadow = ShadowTable(self._db)
+        """Shadow consumers' progress, errors and identities (:mod:`console.store.safe`)."""
 
     # -- opening -------------------------------------------------------------------------
 
@@ -165,7 +169,7 @@ class Store:
         try:
             conn = sqlite3.connect(tmp, isolation_level=None)
             db = sqlite_utils.Database(conn)
-            conn.executescript(_SCHEMA + audit.SCHEMA)
+            conn.executescript(_SCHEMA + audit.SCHEMA + SAFE_SCHEMA)
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             now = clock()
