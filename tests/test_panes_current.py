@@ -270,7 +270,7 @@ async def test_nothing_is_cut_mid_word_at_80x24(tmp_path):
         assert clipped.endswith("…")
         kept = clipped[:-1]
         assert outcome.startswith(kept) and outcome[len(kept)] == " "  # shortened at a word
-        await pilot.press("colon", *"run safe-consumers", "enter")
+        await pilot.press("colon", *"run rollback-window", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(app.screen, GateDialog)

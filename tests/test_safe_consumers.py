@@ -4,9 +4,8 @@ command that writes to production and the console records it, the built-in consu
 counts a planted schema failure and an out-of-order key, identities are created with
 minimal ACLs and removed again, and the processes outlive the console.
 
-The schema registry here is a stand-in: a small local HTTP server answering the
-Confluent registry's ``GET /schemas/ids/<id>`` (what the consumer asks), since no real
-registry runs on this machine.
+The schema registry is a real one (Apicurio Registry, the ``registries`` fixture), spoken
+to through its Confluent-compatible API.
 """
 
 from __future__ import annotations
@@ -17,10 +16,8 @@ import signal
 import struct
 import sys
 import textwrap
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -38,6 +35,7 @@ from confluent_kafka.admin import (
     ScramMechanism,
     UserScramCredentialUpsertion,
 )
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from console import processes, runbook
 from console.kafka.rights import Login, effective_rights, probe_name
@@ -46,6 +44,8 @@ from console.safe import SAMPLER, process_name
 from console.safe.policy import judge
 from console.sandbox.state import SANDBOX_PASSWORDS
 from console.store import Store
+from console.tui.app import CutoverApp
+from tests.helpers import screen_lines
 
 ADMIN_PW = SANDBOX_PASSWORDS["admin"]
 SHADOW_PW = "shadow-test-password-1"
@@ -420,41 +420,6 @@ class TestTeamCommand:
         store.close()
 
 
-class RegistryStandIn:
-    """A few schemas behind ``GET /schemas/ids/<id>``, as the Confluent registry answers."""
-
-    def __init__(self, schemas: dict[int, tuple[str, str]]):
-        self.schemas = schemas
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the http.server interface
-                parts = self.path.split("?")[0].strip("/").split("/")
-                found = None
-                if len(parts) == 3 and parts[:2] == ["schemas", "ids"] and parts[2].isdigit():
-                    found = outer.schemas.get(int(parts[2]))
-                if found is None:
-                    body, code = {"error_code": 40403, "message": "Schema not found"}, 404
-                else:
-                    body, code = {"schema": found[1], "schemaType": found[0]}, 200
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-
 def wire(schema_id: int, value: dict | str) -> bytes:
     payload = value.encode() if isinstance(value, str) else json.dumps(value).encode()
     return b"\x00" + struct.pack(">I", schema_id) + payload
@@ -462,34 +427,37 @@ def wire(schema_id: int, value: dict | str) -> bytes:
 
 class TestBuiltinConsumer:
     def test_a_planted_schema_failure_and_an_out_of_order_key_are_counted(
-        self, tmp_path, source, target, env, stores
+        self, tmp_path, source, target, registries, env, stores
     ):
         schema = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
-        registry = RegistryStandIn({7: ("JSON", json.dumps(schema))})
         topic, user = f"sc-val-{uid()}", f"sc-val-{uid()}"
+        url = registries["target"].url
+        sid = SchemaRegistryClient({"url": url}).register_schema(
+            f"{topic}-value", Schema(json.dumps(schema), "JSON")
+        )
+        unknown = sid + 1000
         create_topic(target, topic, partitions=2)
         producer = Producer({"bootstrap.servers": target.plaintext_bootstrap})
         base = int(time.time() * 1000) - 60_000
         for n in range(20):
             producer.produce(
-                topic, key=f"k{n % 4}".encode(), value=wire(7, {"n": n}), timestamp=base + n * 10
+                topic, key=f"k{n % 4}".encode(), value=wire(sid, {"n": n}), timestamp=base + n * 10
             )
         planted = [
-            (b"k1", wire(99, {"n": 100}), base + 1000),  # a schema id the registry lacks
-            (b"k2", wire(7, {"n": "one hundred"}), base + 1010),  # does not match schema 7
-            (b"k3", wire(7, {"n": 101}), base - 5000),  # k3 older than its previous record
+            (b"k1", wire(unknown, {"n": 100}), base + 1000),  # an id the registry lacks
+            (b"k2", wire(sid, {"n": "one hundred"}), base + 1010),  # does not match its schema
+            (b"k3", wire(sid, {"n": 101}), base - 5000),  # k3 older than its previous record
         ]
         for key, value, ts in planted:
             producer.produce(topic, key=key, value=value, timestamp=ts)
         producer.flush(30)
-        try:
-            store = new_run(
-                tmp_path,
-                plan_text(
-                    source,
-                    target,
-                    topic,
-                    f"""
+        store = new_run(
+            tmp_path,
+            plan_text(
+                source,
+                target,
+                topic,
+                f"""
                     [[shadow_consumers]]
                     name = "validate"
                     principal = "{user}"
@@ -500,35 +468,27 @@ class TestBuiltinConsumer:
                     sink_path = "validate.jsonl"
                     create_identity = true
                     """,
-                    registry=registry.url,
-                ),
-                stores,
-            )
-            outcome = start(store)
-            assert outcome.state.value == "passed", outcome.reason
-            report = wait_for(
-                lambda: (r := last_report(store.path, "validate")) and r.processed == 23 and r,
-                what="all 23 records to be checked",
-            )
-            assert report.errors == {
-                "deserialization": 0,
-                "schema": 2,
-                "order": 1,
-                "authorization": 0,
-            }
-            assert report.lag == 0
-            found = {e.kind: e for e in store.shadow.errors("validate")}
-            assert "schema id 99 is not in the registry" in [
-                e.detail for e in store.shadow.errors("validate")
-            ]
-            assert found["order"].key == "k3"
-            assert "comes after" in found["order"].detail
-            lines = (store.path.parent / "validate.jsonl").read_text().splitlines()
-            assert len(lines) == 23
-            assert sum(not json.loads(line)["ok"] for line in lines) == 3
-            store.close()
-        finally:
-            registry.close()
+                registry=url,
+            ),
+            stores,
+        )
+        outcome = start(store)
+        assert outcome.state.value == "passed", outcome.reason
+        report = wait_for(
+            lambda: (r := last_report(store.path, "validate")) and r.processed == 23 and r,
+            what="all 23 records to be checked",
+        )
+        assert report.errors == {"deserialization": 0, "schema": 2, "order": 1, "authorization": 0}
+        assert report.lag == 0
+        details = [e.detail for e in store.shadow.errors("validate")]
+        assert f"schema id {unknown} is not in the registry" in details
+        assert any(d.startswith(f"does not match JSON schema id {sid} at n") for d in details)
+        order = next(e for e in store.shadow.errors("validate") if e.kind == "order")
+        assert order.key == "k3" and "comes after" in order.detail
+        lines = (store.path.parent / "validate.jsonl").read_text().splitlines()
+        assert len(lines) == 23
+        assert sum(not json.loads(line)["ok"] for line in lines) == 3
+        store.close()
 
 
 class TestIdentity:
@@ -603,7 +563,7 @@ class TestIdentity:
 
 
 class TestProcesses:
-    def test_they_survive_the_console_closing_and_are_reattached(
+    async def test_they_survive_the_console_closing_and_are_reattached(
         self, tmp_path, source, target, env, stores
     ):
         topic, user = f"sc-live-{uid()}", f"sc-live-{uid()}"
@@ -630,7 +590,7 @@ class TestProcesses:
         )
         db = store.path
         assert start(store).state.value == "passed"
-        store.close()  # the console goes away
+        store.close()  # the console goes away; its processes do not
 
         reopened = Store.open(db)
         info = processes.get(reopened, process_name("live"))
@@ -638,7 +598,20 @@ class TestProcesses:
         first = last_report(db, "live")
         wait_for(lambda: last_report(db, "live").ts != first.ts, what="a newer heartbeat")
         assert processes.get(reopened, SAMPLER).status == "RUNNING"
-        os.kill(info.pid, signal.SIGKILL)
-        wait_for(lambda: not processes.get(reopened, process_name("live")).alive, what="death")
+
+        app = CutoverApp(reopened, blink=False, poll=False, gate_guard_s=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.app.workers.wait_for_complete()
+            await pilot.press("4")
+            await pilot.pause()
+            row = next(ln for ln in screen_lines(app) if " live " in ln and " as User:" not in ln)
+            assert "▶ RUNNING" in row
+            os.kill(info.pid, signal.SIGKILL)
+            wait_for(lambda: not processes.get(reopened, process_name("live")).alive, what="death")
+            await pilot.press("r")
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            row = next(ln for ln in screen_lines(app) if " live " in ln and " as User:" not in ln)
+            assert "✗ DEAD" in row
         assert processes.get(reopened, process_name("live")).status == "DEAD"
         reopened.close()

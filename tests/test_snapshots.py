@@ -7,6 +7,9 @@ pictures only change when the screen does. Update them with
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
+
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.store import Store
@@ -187,3 +190,55 @@ class TestShadowPath:
             await pilot.pause()
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=show_lag)
+
+
+class TestSafeConsumers:
+    """The safe consumers pane beside the runbook."""
+
+    def test_safe_pane_80x24(self, snap_compare, tmp_path):
+        """A running shadow consumer above the source group it shadows, errors by kind."""
+        app = _safe_app(tmp_path)
+
+        async def show_safe(pilot):
+            await _settle(pilot)
+            await pilot.press("4")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=show_safe)
+
+    def test_safe_pane_wide(self, snap_compare, tmp_path):
+        """Wider terminals add records and errors per minute by kind."""
+        app = _safe_app(tmp_path)
+
+        async def show_safe(pilot):
+            await _settle(pilot)
+            await pilot.press("4")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(120, 40), run_before=show_safe)
+
+
+def _safe_app(tmp_path) -> CutoverApp:
+    app = make_app(tmp_path)
+    store = app.store
+    # Alive (this test's own process) with a fresh heartbeat, so it reads RUNNING.
+    store.processes.upsert(
+        "safe-consumer:billing-shadow",
+        pid=os.getpid(),
+        state="running",
+        heartbeat_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        detail="group shadow.billing",
+    )
+    for i in range(5):
+        store.shadow.report(
+            "billing-shadow",
+            "shadow",
+            processed=1000 + 50 * i,
+            lag=120 - 10 * i,
+            state="running",
+            errors={"schema": i // 2, "order": 1 if i > 2 else 0},
+        )
+        store.shadow.report(
+            "billing-shadow", "source", processed=900 + 48 * i, lag=100, state="empty"
+        )
+    return app

@@ -31,7 +31,7 @@ from console.kafka.rights import Login, Rights, effective_rights, probe_name
 from console.plan import Plan, ShadowConsumerSpec, credentials
 from console.plan.steps import StepDef, StepState
 from console.runbook.outcome import StepContext, StepOutcome
-from console.safe import PASSWORD_ENV, SAMPLER, STEP, process_name
+from console.safe import PASSWORD_ENV, REGISTRY_PASSWORD_ENV, SAMPLER, STEP, process_name
 from console.safe.command import PASSED_THROUGH
 from console.safe.identity import IdentityError, TargetIdentity, generate_password, wanted_acls
 from console.safe.policy import Judgement, judge
@@ -283,12 +283,17 @@ def _ensure_identity(
     return created
 
 
-def _child_environment(password: str) -> dict[str, str]:
+def _child_environment(plan: Plan, spec: ShadowConsumerSpec, password: str) -> dict[str, str]:
     """A shadow consumer process's whole environment: what Python needs to start, and its
-    own password; none of the console's cluster passwords."""
+    own password; none of the console's cluster passwords. A built-in consumer also gets
+    the target registry's password when the plan names one (a team's command never)."""
     keep = (*PASSED_THROUGH, "VIRTUAL_ENV", "PYTHONPATH", "CUTOVER_CACHE_DIR")
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env[PASSWORD_ENV] = password
+    if spec.run == "builtin" and plan.clusters.target.schema_registry_url:
+        registry = credentials.resolve_registry_password(plan, "target")
+        if registry:
+            env[REGISTRY_PASSWORD_ENV] = registry
     return env
 
 
@@ -306,7 +311,10 @@ def _start_process(
         params={"process": name, "principal": spec.kafka_principal, "group": spec.group_id},
     )
     info = processes.spawn(
-        store, name, ["safe-consumer", str(store.path), spec.name], env=_child_environment(password)
+        store,
+        name,
+        ["safe-consumer", str(store.path), spec.name],
+        env=_child_environment(store.plan, spec, password),
     )
     return _wait_running(ctx, name, info, intent.seq)
 

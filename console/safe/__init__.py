@@ -17,6 +17,10 @@ PASSWORD_ENV = "CUTOVER_SHADOW_PROCESS_PASSWORD"
 """How the step hands a shadow consumer process its principal's password: in the
 environment of that process only, never on a command line or in a file."""
 
+REGISTRY_PASSWORD_ENV = "CUTOVER_SHADOW_PROCESS_REGISTRY_PASSWORD"
+"""The target registry's password, handed to a built-in validation consumer the same way
+(a team's command never gets it)."""
+
 
 def process_name(consumer: str) -> str:
     return f"{PROCESS_PREFIX}{consumer}"

@@ -21,6 +21,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from console.kafka.client import ErrorTrap, client_config
+from console.kafka.registry import Registry
 from console.plan import Plan, ShadowConsumerSpec, TopicSpec
 from console.safe.validate import (
     AUTHORIZATION,
@@ -157,7 +158,14 @@ class Sink:
 class ValidationConsumer:
     """Reads the plan's topics on the target as the shadow principal and checks each record."""
 
-    def __init__(self, plan: Plan, spec: ShadowConsumerSpec, password: str, base: Path):
+    def __init__(
+        self,
+        plan: Plan,
+        spec: ShadowConsumerSpec,
+        password: str,
+        base: Path,
+        registry_password: str | None = None,
+    ):
         self.plan = plan
         self.spec = spec
         self.tally = Tally()
@@ -178,8 +186,19 @@ class ValidationConsumer:
         self.sink = Sink(plan, spec, password, base)
         by_name = {t.name: t for t in plan.topics}
         self.orders = {t: OrderCheck(by_name[t]) for t in spec.topics}
-        registry = plan.clusters.target.schema_registry_url
-        self.decoder = Decoder.for_url(registry) if registry else None
+        target = plan.clusters.target
+        self.decoder = (
+            Decoder.for_registry(
+                Registry(
+                    target.schema_registry_url,
+                    username=target.schema_registry_username,
+                    password=registry_password,
+                    timeout=target.request_timeout_s,
+                )
+            )
+            if target.schema_registry_url
+            else None
+        )
         self.formats = {t: value_format(plan, by_name[t]) for t in spec.topics}
         self.registry_problem = ""
         self.sink_problem = ""

@@ -24,7 +24,7 @@ from confluent_kafka.admin import OffsetSpec
 from console import processes, redact
 from console.kafka.client import admin_client, error_name
 from console.plan import credentials
-from console.safe import PASSWORD_ENV, SAMPLER, STEP, process_name
+from console.safe import PASSWORD_ENV, REGISTRY_PASSWORD_ENV, SAMPLER, STEP, process_name
 from console.safe.command import TeamCommand
 from console.safe.consumer import Tally, ValidationConsumer
 from console.store import Store
@@ -43,6 +43,9 @@ def _run(store: Store, name: str, stop: threading.Event) -> int:
     me = process_name(name)
     processes.heartbeat(store, me, "starting", state="starting")
     password = os.environ.pop(PASSWORD_ENV, "")
+    registry_password = os.environ.pop(REGISTRY_PASSWORD_ENV, "") or None
+    if registry_password:
+        redact.register(registry_password)
     if not password:
         return _failed(
             store,
@@ -92,7 +95,7 @@ def _run(store: Store, name: str, stop: threading.Event) -> int:
                 store.log("safe-consumer.run", step=STEP, ref=intent.seq, outcome=message)
                 return _failed(store, me, message)
         else:
-            consumer = ValidationConsumer(store.plan, spec, password, base)
+            consumer = ValidationConsumer(store.plan, spec, password, base, registry_password)
             consumer.run(stop, beat)
             detail = consumer.describe()
     except KafkaException as exc:

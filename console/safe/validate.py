@@ -11,7 +11,8 @@ Each finding is one of the four kinds the pane counts:
   by the record timestamp, an integer header or an integer field of the decoded value;
 * ``authorization``: the broker refused the consumer (counted by the consumer loop).
 
-Decoding uses confluent-kafka's :class:`SchemaRegistryClient` (it caches schemas by id)
+Decoding uses the plan's registry client (:mod:`console.kafka.registry`: confluent-kafka's
+``SchemaRegistryClient``, authenticated, caching schemas by id)
 and fastavro / jsonschema for the payload. Protobuf values are checked for their schema
 id only: decoding them needs the generated classes, which a validation consumer does not
 have.
@@ -29,9 +30,10 @@ from typing import Any
 
 import fastavro
 import jsonschema
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from console.kafka.registry import Registry
 from console.plan import TopicSpec
 
 DESERIALIZATION = "deserialization"
@@ -72,9 +74,9 @@ class Decoder:
         self._parsed: dict[int, tuple[str, Any]] = {}
 
     @classmethod
-    def for_url(cls, url: str) -> Decoder:
-        client = SchemaRegistryClient({"url": url})
-        return cls(client.get_schema)
+    def for_registry(cls, registry: Registry) -> Decoder:
+        """Through the plan's registry client (authenticated, cached by id)."""
+        return cls(registry.client.get_schema)
 
     def decode(self, value: bytes | None) -> Decoded | Finding | None:
         """The decoded value, a finding, or None for a tombstone (nothing to decode)."""

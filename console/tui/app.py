@@ -42,6 +42,8 @@ from console.tui.messages import (
     ComparisonProgressed,
     GatePrepared,
     LiveCompared,
+    SafeDetailLoaded,
+    SecretRevealed,
     StateLoaded,
     StepFinished,
     StepProgressed,
@@ -58,6 +60,7 @@ from widgets.header_bar import HeaderBar
 from widgets.inventory_pane import InventoryPane
 from widgets.lag_pane import LagPane
 from widgets.runbook_pane import RunbookPane
+from widgets.safe_pane import SafePane
 from widgets.step_detail import StepDetailPane
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -79,6 +82,7 @@ class PaneDef:
 PANES = (
     PaneDef("inventory", "inventory"),
     PaneDef("lag", "shadow"),
+    PaneDef("safe", "safe-consumers"),
     PaneDef("comparison", "comparison", shows_progress=True),
 )
 PANE_BY_ID = {pane.id: pane for pane in PANES}
@@ -160,6 +164,7 @@ class CutoverApp(App[int]):
                     with ContentSwitcher(initial=PANES[0].id, id="panes"):
                         yield InventoryPane(id="inventory")
                         yield LagPane(id="lag")
+                        yield SafePane(id="safe")
                         yield ComparisonPane(id="comparison")
             yield AuditPane(id="audit")
         yield Static("", id="too-small")
@@ -278,6 +283,7 @@ class CutoverApp(App[int]):
         self.query_one(AuditPane).append(present.audit_rows(snap), footer=self._audit_footer())
         self.query_one(InventoryPane).show(present.inventory_view(snap.inventory))
         self.query_one(LagPane).show(snap.lag)
+        self.query_one(SafePane).show(snap.safe)
         self.query_one(ComparisonPane).show(snap.comparison)
         if snap.inventory is not None:
             self._header_info = present.with_releases(self._header_info, snap.inventory)
@@ -333,6 +339,28 @@ class CutoverApp(App[int]):
             return
         title, lines = present.inventory_detail(self._snapshot.inventory, message.kind, message.key)
         self.push_screen(DetailScreen(title, lines))
+
+    @on(SafePane.DetailRequested)
+    def _safe_detail(self, message: SafePane.DetailRequested) -> None:
+        self._load_safe_detail(message.consumer)
+
+    @work(thread=True, group="detail", exit_on_error=False, description="read errors")
+    def _load_safe_detail(self, consumer: str) -> None:
+        self.post_message(SafeDetailLoaded(*present.safe_detail(self.store, consumer)))
+
+    def on_safe_detail_loaded(self, message: SafeDetailLoaded) -> None:
+        self.push_screen(DetailScreen(message.title, message.lines))
+
+    def on_secret_revealed(self, message: SecretRevealed) -> None:
+        lines = [
+            f"NEW {message.what}.",
+            "Shown this once: cutover keeps it nowhere (not in the run database, the",
+            "audit log or any log). Store it now, for example:",
+            "  cutover credentials set shadow:NAME --db RUN.db",
+            "",
+            f"  {message.secret}",
+        ]
+        self.push_screen(DetailScreen("Shown once", lines))
 
     # -- gates and steps ------------------------------------------------------------------
 
@@ -421,6 +449,7 @@ class CutoverApp(App[int]):
                 step_id,
                 cancel=cancel,
                 progress=lambda text: self.post_message(StepProgressed(step_id, text)),
+                reveal=lambda what, secret: self.post_message(SecretRevealed(what, secret)),
             )
         finally:
             self._cancel, self._running_step = None, None
@@ -644,7 +673,7 @@ class CutoverApp(App[int]):
 
 def known_binding_ids() -> list[str]:
     """Every binding id a keymap may name: the app's and its screens' and panes'."""
-    owners = (CutoverApp, HelpScreen, DetailScreen, GateDialog, ComparisonPane)
+    owners = (CutoverApp, HelpScreen, DetailScreen, GateDialog, ComparisonPane, SafePane)
     return [b.id for owner in owners for b in owner.BINDINGS if getattr(b, "id", None)]
 
 

@@ -107,6 +107,15 @@ COMMANDS: tuple[Command, ...] = (
         title="Comparison",
     ),
     Command(
+        "show the safe consumers beside the runbook",
+        "show_pane('safe', True)",
+        verbs=("safe",),
+        key="4",
+        binding="pane-safe",
+        key_action="show_pane('safe')",
+        title="Safe consumers",
+    ),
+    Command(
         "live comparison of what is new, on or off",
         "live",
         verbs=("live",),

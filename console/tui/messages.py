@@ -77,3 +77,22 @@ class LiveCompared(Message):
         """Which live comparison it belongs to (its cancel event), so an increment of
         one switched off since is not taken for the current one's."""
         super().__init__()
+
+
+class SafeDetailLoaded(Message):
+    """A shadow consumer's error examples were read, to be shown in full."""
+
+    def __init__(self, title: str, lines: list[str]) -> None:
+        self.title = title
+        self.lines = lines
+        super().__init__()
+
+
+class SecretRevealed(Message):
+    """A running step made a secret the operator must see once (a generated password).
+    It is shown in a dialog and kept nowhere else."""
+
+    def __init__(self, what: str, secret: str) -> None:
+        self.what = what
+        self.secret = secret
+        super().__init__()

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from console import processes
+from console import processes, safe
 from console.compare.history import load_view
 from console.plan.steps import BY_ID, def_of
 from console.runbook import available, recover
@@ -24,6 +24,7 @@ from console.views.header import HeaderInfo
 from console.views.inventory import GroupRow, InventoryView, TopicRow
 from console.views.lag import LagRow, LagView
 from console.views.runbook import StepDetail, StepView
+from console.views.safe import ERROR_KINDS, SafeRow, SafeView
 
 SHADOW_PROCESSES = (mirror.PROCESS, lag.SAMPLER, lag.MM2)
 """The rows of the processes table the lag pane shows: the copy, the sampler, and the
@@ -46,6 +47,7 @@ class Snapshot:
     comparison: ComparisonView | None = None
     shadow: tuple[tuple[str, str], ...] = ()
     """The shadow path's background work as it is now: (name, status word) each."""
+    safe: SafeView | None = None
 
 
 def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
@@ -62,6 +64,7 @@ def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
         shadow=tuple(
             (p.name, p.status) for p in processes.all_processes(store) if p.name in SHADOW_PROCESSES
         ),
+        safe=safe_view(store),
     )
 
 
@@ -280,6 +283,113 @@ def lag_view(store: Store) -> LagView | None:
     return LagView(
         as_of, stale, store.plan.shadow.path, lines, rows, store.plan.shadow.path != "external"
     )
+
+
+RATE_WINDOW = 15
+"""Reports (of ~2 s each) that rates are measured over: about half a minute."""
+
+
+def _rates(reports, kinds: tuple[str, ...]) -> tuple[float | None, dict[str, float | None]]:
+    """Records per second and errors per minute by kind, over the recent reports."""
+    if len(reports) < 2:
+        return None, dict.fromkeys(kinds)
+    first, last = reports[0], reports[-1]
+    span = last.seconds - first.seconds
+    if span <= 0:
+        return None, dict.fromkeys(kinds)
+    rate = None
+    if first.processed is not None and last.processed is not None:
+        rate = max(0.0, (last.processed - first.processed) / span)
+    errors = {k: max(0.0, (last.errors[k] - first.errors[k]) / span * 60) for k in kinds}
+    return rate, errors
+
+
+def safe_view(store: Store) -> SafeView | None:
+    """The safe consumers pane: each shadow consumer above the source group it shadows."""
+    plan = store.plan
+    if not plan.shadow_consumers:
+        return None
+    rows: list[SafeRow] = []
+    lines: list[str] = []
+    as_of = None
+    stale = False
+    for spec in plan.shadow_consumers:
+        info = processes.get(store, safe.process_name(spec.name))
+        reports = store.shadow.recent(spec.name, "shadow", RATE_WINDOW)
+        last = reports[-1] if reports else None
+        # A team's command is watched from outside: only refusals it prints are seen.
+        seen = ERROR_KINDS if spec.run == "builtin" else ("authorization",)
+        rate, errors = _rates(reports, seen)
+        state = info.status if info else "not started"
+        stale = stale or state in ("STALE", "DEAD")
+        rows.append(
+            SafeRow(
+                spec.name,
+                "shadow",
+                spec.name,
+                state,
+                last.processed if last else None,
+                rate,
+                last.lag if last else None,
+                {k: errors.get(k) for k in ERROR_KINDS},
+            )
+        )
+        if last is not None:
+            as_of = max(as_of or last.ts, last.ts)
+        if spec.shadows:
+            source = store.shadow.recent(spec.name, "source", RATE_WINDOW)
+            src_last = source[-1] if source else None
+            src_rate, _ = _rates(source, ())
+            rows.append(
+                SafeRow(
+                    spec.name,
+                    "source",
+                    f"  src {spec.shadows}",
+                    _group_word(src_last.state if src_last else ""),
+                    src_last.processed if src_last else None,
+                    src_rate,
+                    src_last.lag if src_last else None,
+                )
+            )
+        sink = {"null": "no sink", "file": f"file {spec.sink_path}", "topic": spec.sink_topic}[
+            spec.sink
+        ]
+        lines.append(f"{spec.name} as {spec.kafka_principal}")
+        lines.append(f"  {spec.group_id} → {sink}")
+        totals = last.errors if last else {}
+        counted = ", ".join(f"{k} {totals.get(k, 0):,}" for k in seen if totals.get(k))
+        if counted:
+            lines.append(f"  errors so far: {counted}")
+    return SafeView(as_of, lines, rows, stale)
+
+
+_GROUP_WORDS = {
+    "stable": "STABLE",
+    "empty": "EMPTY",
+    "dead": "ABSENT",
+    "preparing_rebalancing": "REBALANCING",
+    "completing_rebalancing": "REBALANCING",
+}
+
+
+def _group_word(state: str) -> str:
+    """A source group's state as a status key ('-' when not read yet)."""
+    if not state:
+        return "-"
+    return _GROUP_WORDS.get(state, state.upper())
+
+
+def safe_detail(store: Store, consumer: str) -> tuple[str, list[str]]:
+    """A shadow consumer's newest error examples, for its detail screen (in a worker)."""
+    examples = store.shadow.errors(consumer, 50)
+    lines = [f"{consumer}: the newest errors (kind, where, key, what)", ""]
+    for e in examples:
+        where = f"{e.topic}:{e.partition}@{e.offset}" if e.topic is not None else "-"
+        lines.append(f"{e.ts[11:19]}  {e.kind:15} {where}  key {e.key or '-'}")
+        lines.append(f"    {e.detail}")
+    if not examples:
+        lines.append("No errors recorded.")
+    return f"shadow consumer {consumer}", lines
 
 
 def short(text: str, width: int = 60) -> str:

@@ -45,6 +45,19 @@ STATUS: dict[str, Status] = {
     "WARN": Status("!", "WARN", "yellow"),
     "RED": Status("✗", "RED", "bold red"),
     "NO_DATA": Status("?", "NO DATA", "magenta"),
+    # Background processes (shadow consumers, samplers) as the processes table reads them.
+    "RUNNING": Status("▶", "RUNNING", "bold green"),
+    "STARTING": Status("…", "STARTING", "yellow"),
+    "STOPPING": Status("…", "STOPPING", "yellow"),
+    "STOPPED": Status("■", "STOPPED", "dim"),
+    "FAILED": Status("✗", "FAILED", "bold red"),
+    "STALE": Status("!", "STALE", "bold yellow"),
+    "DEAD": Status("✗", "DEAD", "bold red"),
+    # Consumer group states (a source group beside the shadow consumer standing in for it).
+    "STABLE": Status("●", "STABLE", "green"),
+    "EMPTY": Status("○", "EMPTY", "dim"),
+    "REBALANCING": Status("…", "REBALANCING", "yellow"),
+    "ABSENT": Status("?", "ABSENT", "magenta"),
     # Notes beside a verdict.
     "NOTE": Status("", "NOTE", "yellow"),
 }
