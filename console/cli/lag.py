@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from console.cli import signals
 from console.cli.handler import command
 from console.errors import ExitCode
 from console.shadow import lag
@@ -29,7 +30,7 @@ def add_subparser(sub) -> None:
 
 @command
 def cmd_sampler(args) -> int:
-    return lag.sampler_main(Path(args.db), args.interval)
+    return lag.sampler_main(Path(args.db), args.interval, signals.stop_on_signals())
 
 
 @command

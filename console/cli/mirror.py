@@ -11,31 +11,18 @@ demo's topics for a bounded time (see :mod:`console.sandbox.workload`).
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
+from console.cli import signals
 from console.cli.handler import CommandError, command
 from console.sandbox import workload
 from console.shadow import mirror
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM/SIGINT/SIGHUP, so the loops finish their work and exit."""
-    stop = threading.Event()
-
-    def handler(signum, _frame):
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, handler)
-    return stop
-
-
 @command
 def cmd_mirror(args) -> int:
-    return mirror.run(Path(args.db), _stop_on_signals())
+    return mirror.run(Path(args.db), signals.stop_on_signals())
 
 
 @command
@@ -50,7 +37,7 @@ def cmd_workload(args) -> int:
         topics={r: f"{args.prefix}{r}" for r in ("orders", "payments", "customers")},
     )
     result = workload.run(
-        args.bootstrap, spec, _stop_on_signals(), config=_security(args), progress=progress
+        args.bootstrap, spec, signals.stop_on_signals(), config=_security(args), progress=progress
     )
     print(result.summary())
     return 0

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from console.cli import signals
 from console.cli.handler import command
-from console.cli.mirror import _stop_on_signals
 from console.safe import process
 
 
 @command
 def cmd_safe_consumer(args) -> int:
-    return process.run(Path(args.db), args.name, _stop_on_signals())
+    return process.run(Path(args.db), args.name, signals.stop_on_signals())
 
 
 @command
 def cmd_safe_sampler(args) -> int:
-    return process.sample(Path(args.db), _stop_on_signals())
+    return process.sample(Path(args.db), signals.stop_on_signals())
 
 
 def add_subparser(sub) -> None:

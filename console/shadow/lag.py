@@ -25,7 +25,6 @@ back down is therefore steady, however high its teeth (see :func:`growth`).
 
 from __future__ import annotations
 
-import signal
 import statistics
 import threading
 import time
@@ -371,11 +370,9 @@ def _watch_mm2(store: Store, plan: Plan, passwords: dict, *, collect_syncs: bool
         mm2.collect_offset_syncs(store, plan, passwords, timeout=10)
 
 
-def sampler_main(db_path: Path, interval_s: float | None) -> int:
-    """Entry point for ``cutover sampler``: stops cleanly on SIGTERM or SIGINT."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+def sampler_main(db_path: Path, interval_s: float | None, stop: threading.Event) -> int:
+    """Entry point for ``cutover sampler``: stops cleanly once ``stop`` is set (the command
+    line sets it on SIGTERM or SIGINT)."""
     try:
         return run_sampler(db_path, stop, interval_s=interval_s)
     except Exception as exc:  # noqa: BLE001 - the log and the processes table say why, in a line
