@@ -48,6 +48,7 @@ LAYERS = {
     "console.cutover": 5,
     "console.governance": 5,
     "console.safe": 5,
+    "console.traffic": 5,
     "console.runbook": 6,
     "console.sandbox": 7,
     "console.tui": 8,
@@ -60,6 +61,7 @@ PEERS = (
     "console.cutover",
     "console.governance",
     "console.safe",
+    "console.traffic",
 )
 
 # Imports inside a function, each with the measured reason it is not at the top.

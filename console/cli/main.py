@@ -35,6 +35,7 @@ from console.cli import (
     safe,
     sandbox,
     steps,
+    traffic,
 )
 from console.cli import console as console_commands
 
@@ -51,6 +52,7 @@ GROUPS = (
     compare,
     lag,
     governance,
+    traffic,
 )
 """The command groups, in ``--help`` order. A new command goes into one of them, or a
 new module listed here."""

@@ -37,6 +37,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from console import processes, redact
+from console.kafka import traffic
 from console.kafka.client import admin_client
 from console.plan import Plan, Thresholds, credentials
 from console.shadow import mm2
@@ -294,6 +295,24 @@ def measure(
     return rows
 
 
+def sample_traffic(
+    store: Store, plan: Plan, passwords: dict[str, str | None], number: int, ts: str
+) -> None:
+    """Beside lag round ``number``: each side's log sizes and end offsets of the plan's
+    topics, and its committed offsets of the plan's groups (the cost scope's input)."""
+    topics = [t.name for t in plan.topics]
+    groups = [g.id for g in plan.groups]
+    sizes: list[tuple] = []
+    positions: list[tuple] = []
+    for side in ("source", "target"):
+        spec = getattr(plan.clusters, side)
+        sizes += [(side, *r) for r in traffic.log_sizes(spec, passwords[side], topics, timeout=10)]
+        if groups:
+            found = traffic.committed(spec, passwords[side], groups, timeout=10)
+            positions += [(side, *r) for r in found]
+    store.traffic.write_round(number, ts, sizes, positions)
+
+
 def plan_partitions(plan: Plan, passwords: dict[str, str | None], timeout: float) -> list:
     """Every partition of the plan's topics on the source."""
     admin, _ = admin_client(plan.clusters.source, passwords["source"], client_id="cutover-lag")
@@ -335,13 +354,21 @@ def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float | Non
                     partitions = plan_partitions(plan, passwords, timeout=10)
                     refreshed = started
                 rows = measure(plan, passwords, partitions, positions)
-                number = write_round(store, store.clock(), rows)
+                ts = store.clock()
+                number = write_round(store, ts, rows)
                 if plan.shadow.path == "mirrormaker2":
                     _watch_mm2(store, plan, passwords, collect_syncs=number % 10 == 1)
                 rounds += 1
                 behind = sum(r[4] or 0 for r in rows)
+                try:
+                    sample_traffic(store, plan, passwords, number, ts)
+                    bytes_note = ""
+                except Exception as exc:  # noqa: BLE001 - lag goes on; say why bytes did not
+                    bytes_note = f"; bytes not sampled: {redact.text(str(exc))}"
                 processes.heartbeat(
-                    store, SAMPLER, f"round {number}: {len(rows)} partitions, {behind:,} rec behind"
+                    store,
+                    SAMPLER,
+                    f"round {number}: {len(rows)} partitions, {behind:,} rec behind{bytes_note}",
                 )
             except Exception as exc:  # noqa: BLE001 - keep sampling; say why this round failed
                 processes.heartbeat(store, SAMPLER, f"round failed: {type(exc).__name__}: {exc}")

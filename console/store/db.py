@@ -32,6 +32,8 @@ from console.store.results import ResultTable
 from console.store.safe import SCHEMA as SAFE_SCHEMA
 from console.store.safe import ShadowTable
 from console.store.samples import SampleTable
+from console.store.traffic import SCHEMA as TRAFFIC_SCHEMA
+from console.store.traffic import TrafficTable
 
 APPLICATION_ID = 0x43555430  # "CUT0"
 SCHEMA_VERSION = 1
@@ -151,6 +153,8 @@ class Store:
         """Shadow lag samples (:mod:`console.store.samples`)."""
         self.results = ResultTable(self._db)
         """Comparison windows and results (:mod:`console.store.results`)."""
+        self.traffic = TrafficTable(self._db)
+        """Log sizes and consumer positions for the cost scope (:mod:`console.store.traffic`)."""
         self.governance = GovernanceTable(self._db)
         """Governance evidence bound to its audit entry (:mod:`console.store.governance`)."""
         self.shadow = ShadowTable(self._db)
@@ -169,7 +173,7 @@ class Store:
         try:
             conn = sqlite3.connect(tmp, isolation_level=None)
             db = sqlite_utils.Database(conn)
-            conn.executescript(_SCHEMA + audit.SCHEMA + SAFE_SCHEMA)
+            conn.executescript(_SCHEMA + audit.SCHEMA + SAFE_SCHEMA + TRAFFIC_SCHEMA)
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             now = clock()
