@@ -242,3 +242,138 @@ def _safe_app(tmp_path) -> CutoverApp:
             "billing-shadow", "source", processed=900 + 48 * i, lag=100, state="empty"
         )
     return app
+
+
+GOVERNANCE_BODY = {
+    "read_at": "2026-11-25T12:00:09.000Z",
+    "scope": {"topics": ["orders"], "groups": ["billing"], "principals": ["User:app"]},
+    "not_compared": {
+        "subjects": "no schema_registry_url for the source and target cluster in the plan",
+        "quotas": "target: 127.0.0.1:29093 refused to list client quotas "
+        "(CLUSTER_AUTHORIZATION_FAILED); it needs DESCRIBE_CONFIGS on the cluster",
+    },
+    "problems": [],
+    "items": [
+        {
+            "key": "acl:GROUP:LITERAL:billing:User:app:*:READ:ALLOW",
+            "kind": "acl",
+            "what": "ACL only on source: User:app ALLOW READ on group 'billing'",
+            "source": "present",
+            "target": "absent",
+            "fix": "create this ACL on the target",
+            "why_not": "",
+            "decision": "apply",
+            "decided_by": "alice",
+            "decided_at": "2026-11-25T12:00:10.000Z",
+            "reason": "",
+        },
+        {
+            "key": "config:orders:retention.ms",
+            "kind": "config",
+            "what": "topic 'orders' retention.ms",
+            "source": "86400000",
+            "target": "604800000",
+            "fix": "set retention.ms = 86400000 on the target's topic 'orders'",
+            "why_not": "",
+            "decision": "accept",
+            "decided_by": "alice",
+            "decided_at": "2026-11-25T12:00:11.000Z",
+            "reason": "target keeps a week on purpose",
+        },
+        {
+            "key": "scram:app",
+            "kind": "scram",
+            "what": "SCRAM credentials of user 'app' differ",
+            "source": "SCRAM-SHA-512/8192",
+            "target": "SCRAM-SHA-512/4096",
+            "fix": None,
+            "why_not": "Kafka keeps only salted hashes, so a password cannot be copied",
+        },
+        {
+            "key": "partitions:orders",
+            "kind": "partitions",
+            "what": "topic 'orders' has 6 partitions on source, 3 on target",
+            "source": "6",
+            "target": "3",
+            "fix": None,
+            "why_not": "a different partition count moves keys to other partitions",
+            "decision": "skip",
+            "decided_by": "bob",
+            "decided_at": "2026-11-25T12:00:12.000Z",
+            "reason": "",
+        },
+    ],
+    "summary": {"items": 4, "undecided": 1, "accept": 1, "apply": 1, "skip": 1, "applied": 0},
+}
+
+TOPOLOGY = """
+[topology.source]
+region = "eu-west-1"
+zones = ["a", "b", "c"]
+vpc = "vpc-old"
+account = "111"
+[topology.replication]
+region = "eu-west-1"
+zones = ["a"]
+vpc = "vpc-new"
+account = "222"
+[topology.target]
+region = "eu-west-1"
+zones = ["a", "b", "c"]
+vpc = "vpc-new"
+account = "222"
+[[topology.consumers]]
+groups = ["billing"]
+region = "eu-central-1"
+zones = ["x"]
+vpc = "vpc-app"
+account = "222"
+[topology.prices]
+currency = "EUR"
+cross_zone_per_gb = 0.02
+cross_region_per_gb = 0.05
+cross_vpc_per_gb = 0.01
+"""
+
+
+class TestGovernanceAndTraffic:
+    """The governance pane (5) and the network and cost pane (6)."""
+
+    def test_governance_pane_80x24(self, snap_compare, tmp_path):
+        """Decisions as glyph and word, undecided items, what was not compared, said."""
+        app = make_app(tmp_path)
+        app.store.add_evidence("governance", "governance", GOVERNANCE_BODY)
+
+        async def show(pilot):
+            await _settle(pilot)
+            await pilot.press("5")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=show)
+
+    def test_traffic_pane_80x24(self, snap_compare, tmp_path):
+        """Flows with cost and GB per day first; an unmeasured figure reads '-'."""
+        text = demo_plan_text() + TOPOLOGY
+        store = Store.create(tmp_path / "run.db", text, parse_plan(text), clock=fixed_clock())
+        store.add_evidence("inventory", "inventory", INVENTORY_BODY)
+        for n in range(3):
+            ts = f"2026-11-25T12:00:{10 * n:02d}.000Z"
+            rows = [("orders", 0, 1000 * (n + 1), 900 * (n + 1), 100, 0.5)]
+            number = store.samples.write_round(ts, rows)
+            store.traffic.write_round(
+                number,
+                ts,
+                [
+                    ("source", "orders", 0, 2_000_000 * (n + 1), 1000 * (n + 1)),
+                    ("target", "orders", 0, 1_800_000 * (n + 1), 900 * (n + 1)),
+                ],
+                [("source", "billing", "orders", 0, 800 * (n + 1))],
+            )
+        app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
+
+        async def show(pilot):
+            await _settle(pilot)
+            await pilot.press("6")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=show)

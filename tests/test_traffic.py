@@ -141,8 +141,8 @@ def test_sampler_records_bytes_and_positions_that_match_what_was_written(
     # The CLI prices them; the group reads the target in this topology (default).
     assert main(["traffic", str(db)]) == 0
     out = capsys.readouterr().out
-    assert "| copy: source -> replication |" in out
-    assert f"| {group} reads target |" in out
+    assert "| copy: src -> repl |" in out
+    assert f"| {group} reads tgt |" in out
     store = Store.open(db, readonly=True)
     view = load(store)
     store.close()

@@ -157,7 +157,7 @@ class TestScope:
         )
         view = scope(plan(), rates, FACTORS)
         flows = {f.name: f for f in view.flows}
-        copy = flows["copy: source -> replication"]
+        copy = flows["copy: src -> repl"]
         # 1 MB/s; source {a,b,c} -> replication {a}: 2/3 cross a zone, all cross VPC and
         # account: (2/3 x 0.02 + 0.01 + 0) EUR/GB x 3.6 GB/hour.
         assert copy.bytes_per_s == 1e6
@@ -165,29 +165,29 @@ class TestScope:
         assert copy.cost_per_hour == pytest.approx((2 / 3 * 0.02 + 0.01) * 3.6)
         assert copy.cost_per_day == pytest.approx(copy.cost_per_hour * 24)
         # replication {a} -> target {a,b,c} in the same VPC and account: zone only.
-        write = flows["copy: replication -> target"]
+        write = flows["copy: repl -> tgt"]
         assert [c.boundary for c in write.crossings] == ["zone"]
         assert write.cost_per_day == pytest.approx(1.1e6 * (2 / 3) * 0.02 * 86400 / 1e9)
         # RF 3 over 3 zones: 2 cross-zone copies of each appended byte.
-        target_repl = flows["target replication"]
+        target_repl = flows["tgt replication"]
         assert target_repl.cost_per_day == pytest.approx(1.1e6 * 2 * 0.02 * 86400 / 1e9)
         assert "RF 3" in target_repl.basis
-        assert flows["target -> object storage"].cost_per_day == 0
+        assert flows["tgt -> object store"].cost_per_day == 0
         # billing reads the target from another region: priced at the region rate, from
         # the rate measured where it commits today (the source).
-        billing = flows["billing reads target"]
+        billing = flows["billing reads tgt"]
         assert billing.bytes_per_s == 5e5 and "on the source" in billing.basis
         assert billing.cost_per_day == pytest.approx(5e5 * (0.05 + 0.01) * 86400 / 1e9)
         # crm-sync fetches from a follower in its own zone: nothing crosses.
-        assert flows["crm-sync reads target"].crossings == []
+        assert flows["crm-sync reads tgt"].crossings == []
         assert view.cost_per_day == pytest.approx(sum(f.cost_per_day for f in view.flows))
         assert view.currency == "EUR"
 
     def test_unmeasured_flows_are_unknown_never_zero(self):
         view = scope(plan(), _rates(appended={("source", "orders"): 1e6}), FACTORS)
         flows = {f.name: f for f in view.flows}
-        assert flows["copy: replication -> target"].cost_per_day is None
-        assert flows["billing reads target"].bytes_per_s is None
+        assert flows["copy: repl -> tgt"].cost_per_day is None
+        assert flows["billing reads tgt"].bytes_per_s is None
         assert view.cost_per_day is None
         assert "unknown" in "\n".join(markdown(view))
 
@@ -209,7 +209,7 @@ class TestScope:
         text = "\n".join(lines)
         assert lines[0] == "## Network and cost scope"
         assert "| Flow | Bytes/s | Crosses |" in text
-        assert "| copy: source -> replication | 1,000,000 | zone x0.67 @0.02/GB" in text
+        assert "| copy: src -> repl | 1,000,000 | zone x0.67 @0.02/GB" in text
         assert "Evidence:" in text and "DescribeLogDirs" in text
         assert "score" not in text.lower() and "average" not in text.lower()
 

@@ -8,14 +8,16 @@ plan's ``[topology.prices]`` are used, per GB of 10^9 bytes.
 
 The flows, and the bytes each rests on:
 
-* **copy: source -> replication**: what the copy read from the source (its source
+Flow names are short (``src``, ``repl``, ``tgt``) so they fit the pane at 80x24.
+
+* **copy: src -> repl**: what the copy read from the source (its source
   position advancing x the source's bytes per offset);
-* **copy: replication -> target**: what the target's logs of the plan topics grew by;
-* **target replication** / **source replication**: each appended byte copied to the
+* **copy: repl -> tgt**: what the target's logs of the plan topics grew by;
+* **tgt replication** / **src replication (now)**: each appended byte copied to the
   followers; with rack-aware placement over *n* zones, ``RF - ceil(RF / n)`` of the
   ``RF - 1`` copies land in another zone (RF from the inventory);
-* **target -> object storage**: each appended byte once, where the target tiers;
-* **<group> reads <cluster>**: each group's committed position advancing x bytes per
+* **tgt -> object store**: each appended byte once, where the target tiers;
+* **<group> reads <src|tgt>**: each group's committed position advancing x bytes per
   offset, measured where the group commits now.
 
 Boundaries between two places: another region (then zones are not priced again), or
@@ -33,6 +35,8 @@ from console.plan import ConsumerPlace, Place, Plan
 from console.traffic.rates import Rates
 from console.views.traffic import Crossing, FlowRow, TrafficView
 
+SHORT = {"source": "src", "target": "tgt"}
+"""Flow names stay short: the pane's flow column is 21 characters at 80x24."""
 GB = 1e9
 HOUR = 3600
 DAY = 24 * HOUR
@@ -147,7 +151,7 @@ def scope(
     )
     flows = [
         _flow(
-            "copy: source -> replication",
+            "copy: src -> repl",
             "source",
             "replication",
             copy_read,
@@ -155,7 +159,7 @@ def scope(
             crossings(topology.source, topology.replication, prices),
         ),
         _flow(
-            "copy: replication -> target",
+            "copy: repl -> tgt",
             "replication",
             "target",
             tgt_in,
@@ -178,7 +182,7 @@ def scope(
         found = [Crossing("zone", copies, prices.cross_zone_per_gb)] if copies else []
         flows.append(
             _flow(
-                f"{side} replication" + (" (today)" if side == "source" else ""),
+                f"{SHORT[side]} replication" + (" (now)" if side == "source" else ""),
                 side,
                 side,
                 rate,
@@ -190,7 +194,7 @@ def scope(
     if topology.object_storage is not None:
         flows.append(
             _flow(
-                "target -> object storage",
+                "tgt -> object store",
                 "target",
                 "object storage",
                 tgt_in,
@@ -236,7 +240,7 @@ def _consumer_flows(
         )
         flows.append(
             _flow(
-                f"{group} reads {place.reads}",
+                f"{group} reads {SHORT[place.reads]}",
                 place.reads,
                 f"consumers {group}",
                 rate,

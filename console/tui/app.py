@@ -31,6 +31,7 @@ from console.compare import history
 from console.compare.engine import compare_live
 from console.compare.model import CompareError
 from console.errors import CutoverError
+from console.governance import evidence as governance_evidence
 from console.plan.steps import BY_ID, def_of
 from console.runbook import Outcome
 from console.store import Store
@@ -41,6 +42,7 @@ from console.tui.messages import (
     ChainVerified,
     ComparisonProgressed,
     GatePrepared,
+    GovernanceDecided,
     LiveCompared,
     SafeDetailLoaded,
     SecretRevealed,
@@ -56,12 +58,14 @@ from console.views.header import HeaderInfo
 from console.views.status import status
 from widgets.audit_pane import AuditPane
 from widgets.comparison_pane import ComparisonPane
+from widgets.governance_pane import GovernancePane
 from widgets.header_bar import HeaderBar
 from widgets.inventory_pane import InventoryPane
 from widgets.lag_pane import LagPane
 from widgets.runbook_pane import RunbookPane
 from widgets.safe_pane import SafePane
 from widgets.step_detail import StepDetailPane
+from widgets.traffic_pane import TrafficPane
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 POLL_SECONDS = 2.0
@@ -77,6 +81,8 @@ class PaneDef:
     phase: str
     shows_progress: bool = False
     """It shows a running step's progress (the steps of its phase)."""
+    steps: tuple[str, ...] = ()
+    """Steps it follows instead of their phase's pane."""
 
 
 PANES = (
@@ -84,9 +90,12 @@ PANES = (
     PaneDef("lag", "shadow"),
     PaneDef("safe", "safe-consumers"),
     PaneDef("comparison", "comparison", shows_progress=True),
+    PaneDef("governance", "", steps=("governance", "governance-apply")),
+    PaneDef("traffic", ""),
 )
 PANE_BY_ID = {pane.id: pane for pane in PANES}
-PANE_FOR_PHASE = {pane.phase: pane for pane in PANES}
+PANE_FOR_PHASE = {pane.phase: pane for pane in PANES if pane.phase}
+PANE_FOR_STEP = {step: pane for pane in PANES for step in pane.steps}
 
 
 class CutoverApp(App[int]):
@@ -166,6 +175,8 @@ class CutoverApp(App[int]):
                         yield LagPane(id="lag")
                         yield SafePane(id="safe")
                         yield ComparisonPane(id="comparison")
+                        yield GovernancePane(id="governance")
+                        yield TrafficPane(id="traffic")
             yield AuditPane(id="audit")
         yield Static("", id="too-small")
         # In the flow above the footer, not docked: two widgets docked at the bottom
@@ -284,6 +295,8 @@ class CutoverApp(App[int]):
         self.query_one(InventoryPane).show(present.inventory_view(snap.inventory))
         self.query_one(LagPane).show(snap.lag)
         self.query_one(SafePane).show(snap.safe)
+        self.query_one(GovernancePane).show(snap.governance)
+        self.query_one(TrafficPane).show(snap.traffic)
         self.query_one(ComparisonPane).show(snap.comparison)
         if snap.inventory is not None:
             self._header_info = present.with_releases(self._header_info, snap.inventory)
@@ -301,7 +314,8 @@ class CutoverApp(App[int]):
     @on(RunbookPane.StepFocused)
     def _step_focused(self, message: RunbookPane.StepFocused) -> None:
         self._show_detail(message.step_id)
-        pane = PANE_FOR_PHASE.get(def_of(message.step_id).phase)
+        step = def_of(message.step_id)
+        pane = PANE_FOR_STEP.get(step.id) or PANE_FOR_PHASE.get(step.phase)
         if pane is not None:
             self.action_show_pane(pane.id)
 
@@ -339,6 +353,34 @@ class CutoverApp(App[int]):
             return
         title, lines = present.inventory_detail(self._snapshot.inventory, message.kind, message.key)
         self.push_screen(DetailScreen(title, lines))
+
+    @on(GovernancePane.DetailRequested)
+    @on(TrafficPane.DetailRequested)
+    def _pane_detail(self, message) -> None:
+        self.push_screen(DetailScreen(message.title, message.lines))
+
+    @on(GovernancePane.DecisionRequested)
+    def _governance_decision(self, message: GovernancePane.DecisionRequested) -> None:
+        if self.replay:
+            self.notify("Replay is read-only: decisions cannot be made here.", severity="warning")
+            return
+        self._decide_governance(message.key, message.decision)
+
+    @work(thread=True, group="decide", exit_on_error=False, description="record decision")
+    def _decide_governance(self, key: str, decision: str) -> None:
+        try:
+            item = governance_evidence.decide(self.store, key, decision, via="console")
+        except CutoverError as exc:
+            self.post_message(GovernanceDecided(key, None, str(exc)))
+            return
+        self.post_message(GovernanceDecided(key, item["decision"], ""))
+
+    def on_governance_decided(self, message: GovernanceDecided) -> None:
+        if message.error:
+            self.notify(message.error, title="Not recorded", severity="error")
+        else:
+            self.notify(f"{message.key}: {message.decision}", title="Decision recorded")
+        self.refresh_now()
 
     @on(SafePane.DetailRequested)
     def _safe_detail(self, message: SafePane.DetailRequested) -> None:
@@ -673,7 +715,16 @@ class CutoverApp(App[int]):
 
 def known_binding_ids() -> list[str]:
     """Every binding id a keymap may name: the app's and its screens' and panes'."""
-    owners = (CutoverApp, HelpScreen, DetailScreen, GateDialog, ComparisonPane, SafePane)
+    owners = (
+        CutoverApp,
+        HelpScreen,
+        DetailScreen,
+        GateDialog,
+        ComparisonPane,
+        SafePane,
+        GovernancePane,
+        TrafficPane,
+    )
     return [b.id for owner in owners for b in owner.BINDINGS if getattr(b, "id", None)]
 
 

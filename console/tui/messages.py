@@ -96,3 +96,13 @@ class SecretRevealed(Message):
         self.what = what
         self.secret = secret
         super().__init__()
+
+
+class GovernanceDecided(Message):
+    """A governance decision was recorded (``decision``), or refused (``error``)."""
+
+    def __init__(self, key: str, decision: str | None, error: str) -> None:
+        self.key = key
+        self.decision = decision
+        self.error = error
+        super().__init__()

@@ -13,18 +13,22 @@ from dataclasses import dataclass
 
 from console import processes, safe
 from console.compare.history import load_view
+from console.governance import evidence as governance_evidence
 from console.plan.steps import BY_ID, def_of
 from console.runbook import available, recover
 from console.shadow import lag, mirror
 from console.store import Evidence, StepRow, Store
 from console.store.audit import Entry, Verdict
+from console.traffic.load import load as traffic_load
 from console.views.audit import AuditRow
 from console.views.comparison import ComparisonView
+from console.views.governance import GovernanceRow, GovernanceView
 from console.views.header import HeaderInfo
 from console.views.inventory import GroupRow, InventoryView, TopicRow
 from console.views.lag import LagRow, LagView
 from console.views.runbook import StepDetail, StepView
 from console.views.safe import ERROR_KINDS, SafeRow, SafeView
+from console.views.traffic import TrafficView
 
 SHADOW_PROCESSES = (mirror.PROCESS, lag.SAMPLER, lag.MM2)
 """The rows of the processes table the lag pane shows: the copy, the sampler, and the
@@ -48,6 +52,8 @@ class Snapshot:
     shadow: tuple[tuple[str, str], ...] = ()
     """The shadow path's background work as it is now: (name, status word) each."""
     safe: SafeView | None = None
+    governance: GovernanceView | None = None
+    traffic: TrafficView | None = None
 
 
 def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
@@ -65,6 +71,40 @@ def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
             (p.name, p.status) for p in processes.all_processes(store) if p.name in SHADOW_PROCESSES
         ),
         safe=safe_view(store),
+        governance=governance_view(store),
+        traffic=traffic_load(store),
+    )
+
+
+def governance_view(store: Store) -> GovernanceView | None:
+    """The governance pane's view of the latest diff (with its decisions), or None."""
+    found = governance_evidence.latest(store)
+    if found is None:
+        return None
+    body = found.body
+    rows = [
+        GovernanceRow(
+            n,
+            i["key"],
+            i["kind"],
+            i["what"],
+            i["source"],
+            i["target"],
+            i.get("decision"),
+            i.get("decided_by"),
+            i.get("decided_at"),
+            i.get("reason") or "",
+            i.get("fix"),
+            i.get("why_not") or "",
+        )
+        for n, i in enumerate(body.get("items", []), start=1)
+    ]
+    return GovernanceView(
+        found.created_at,
+        rows,
+        body.get("summary", {}),
+        [f"{what}: {why}" for what, why in body.get("not_compared", {}).items()],
+        list(body.get("problems", [])),
     )
 
 

@@ -58,6 +58,11 @@ STATUS: dict[str, Status] = {
     "EMPTY": Status("○", "EMPTY", "dim"),
     "REBALANCING": Status("…", "REBALANCING", "yellow"),
     "ABSENT": Status("?", "ABSENT", "magenta"),
+    # Governance decisions (console.governance): undecided draws the eye like NO DATA.
+    "undecided": Status("?", "UNDECIDED", "magenta"),
+    "accept": Status("✓", "ACCEPT", "green"),
+    "apply": Status("→", "APPLY", "yellow"),
+    "skip": Status("·", "SKIP", "dim"),
     # Notes beside a verdict.
     "NOTE": Status("", "NOTE", "yellow"),
 }
