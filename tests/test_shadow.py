@@ -127,7 +127,8 @@ def test_lag_check_without_samples_fails_and_says_why(run, capsys):
     assert out["reason"].startswith("no lag samples yet")
 
 
-MM2_TOPIC = "mm2s.orders"
+# New each run: a target topic holding an earlier run's copy keeps the start gate shut.
+MM2_TOPIC = f"mm2s.orders.{uuid.uuid4().hex[:8]}"
 
 
 def mm2_plan(source, target, connect_url: str) -> str:

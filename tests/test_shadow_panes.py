@@ -16,7 +16,7 @@ from console.plan import parse_plan
 from console.shadow import mm2
 from console.store import Store
 from console.tui import present
-from tests.test_shadow import PASSWORD, external_plan, fill, mm2_plan, wait_for
+from tests.test_shadow import MM2_TOPIC, PASSWORD, external_plan, fill, mm2_plan, wait_for
 
 
 def shown(db) -> tuple[str, list[str]]:
@@ -81,7 +81,7 @@ def test_after_mirrormaker2_is_stopped_its_connectors_are_not_called_failed(
     monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", PASSWORD)
     topic = f"mm2p.orders.{uuid.uuid4().hex[:8]}"
     fill(source.plaintext_bootstrap, topic, partitions=1, records=20)
-    text = mm2_plan(source, target, connect.rest_url).replace("mm2s.orders", topic)
+    text = mm2_plan(source, target, connect.rest_url).replace(MM2_TOPIC, topic)
     db = tmp_path / "run.db"
     Store.create(db, text, parse_plan(text)).close()
     try:

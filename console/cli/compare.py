@@ -22,6 +22,7 @@ from console.compare.view import build_view
 from console.errors import Cancelled, ExitCode
 from console.plan import credentials
 from console.plan.credentials import CredentialError
+from console.sandbox import demo
 from console.store import Store, StoreError
 from console.views.status import status
 
@@ -85,6 +86,9 @@ def cmd_compare(args) -> int:
     cancel = threading.Event()
     progress = (lambda m: None) if args.json else _Progress()
     try:
+        note = demo.use_sandbox_passwords(store)
+        if note and not args.json:
+            print(note, file=sys.stderr)
         passwords = credentials.resolve_passwords(store.plan)
         report = compare(
             store.plan, passwords, request, store=store, cancel=cancel, progress=progress

@@ -26,6 +26,9 @@ def _run_console(store: Store) -> int:
 def cmd_run(args) -> int:
     store = Store.open(Path(args.db), readonly=args.replay)
     try:
+        note = demo.use_sandbox_passwords(store)
+        if note:
+            print(note, file=sys.stderr)
         return _run_console(store)
     finally:
         store.close()

@@ -17,6 +17,7 @@ from typing import Any
 
 from console.cli.handler import command
 from console.errors import ExitCode
+from console.sandbox import demo
 from console.sandbox.cluster import Sandbox
 from console.sandbox.connect import CONNECT_DIR, ConnectWorker, connect_worker
 from console.sandbox.state import (
@@ -177,15 +178,22 @@ def _run_status(args: argparse.Namespace) -> int:
 @command
 def _run_down(args: argparse.Namespace) -> int:
     sandbox = _sandbox(args)
+    # The demo's processes first (its workload, the mirror and sampler started in a demo
+    # run): left running, they would retry against brokers that are gone.
+    stopped = demo.stop_demo_processes(sandbox.root, timeout=args.timeout)
     worker = ConnectWorker.load(sandbox.root / CONNECT_DIR)
     connect_outcome = worker.stop(timeout=args.timeout) if worker is not None else None
     outcome = sandbox.down(timeout=args.timeout)
     if connect_outcome is not None:
         outcome = {"connect": connect_outcome, **outcome}
     if args.json:
-        print(json.dumps({"root": str(sandbox.root), "clusters": outcome}))
-    elif not outcome:
-        print(f"No sandbox recorded in {sandbox.root}; nothing to stop.")
+        print(json.dumps({"root": str(sandbox.root), "clusters": outcome, "processes": stopped}))
+        return ExitCode.OK
+    for line in stopped:
+        print(f"demo process {line}")
+    if not outcome:
+        what = "no cluster to stop" if stopped else "nothing to stop"
+        print(f"No sandbox recorded in {sandbox.root}; {what}.")
     else:
         print(", ".join(f"{name}: {what}" for name, what in outcome.items()))
     return ExitCode.OK

@@ -10,6 +10,7 @@ from console import runbook
 from console.cli.handler import CommandError, command
 from console.errors import ExitCode
 from console.plan.steps import STEPS, StepState, step_def, step_key, targets
+from console.sandbox import demo
 from console.store import Store, StoreError
 
 
@@ -114,6 +115,9 @@ def cmd_step(args) -> int:
     key = _step_key(args)
     store = Store.open(args.db)
     try:
+        note = demo.use_sandbox_passwords(store)
+        if note and not args.json:
+            print(note, file=sys.stderr)
         for message in runbook.recover(store):
             print(f"note: {message}", file=sys.stderr)
         try:

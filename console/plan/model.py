@@ -271,6 +271,15 @@ class ShadowSpec(_Strict):
         "topic in clear.",
     )
 
+    target_may_hold_earlier_data: bool = Field(
+        False,
+        description="Whether the target's plan topics may already hold records when the "
+        "copy starts (data written before this run). Off: the Start shadow copy gate shows "
+        "what each target topic holds and stays shut while any holds records, because a "
+        "copy on top of them duplicates every one. A copy this run started before is not "
+        "earlier data.",
+    )
+
     @model_validator(mode="after")
     def _mm2_needs_connect(self) -> ShadowSpec:
         if self.path == "mirrormaker2" and not self.connect_url:

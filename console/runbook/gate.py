@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from console import redact
 from console.plan.steps import StepDef, StepState, split_key, step_key
-from console.runbook import governance, safe
+from console.runbook import governance, safe, shadow
 from console.runbook.outcome import Outcome, StepContext
 from console.runbook.registry import available, runner
 from console.store import Store
@@ -68,6 +68,7 @@ GUARDS: tuple[Guard, ...] = (
     _prerequisites,
     _governance_to_apply,
     safe.guard,
+    shadow.target_data_guard,
 )
 """Every reason a gate stays shut, checked in this order."""
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from console import processes
 from console.errors import Progress
 from console.plan import credentials
-from console.plan.steps import StepState
+from console.plan.steps import StepDef, StepState
 from console.runbook.outcome import StepContext, StepOutcome
-from console.shadow import lag, mirror, mm2
+from console.shadow import lag, mirror, mm2, target_data
 from console.store import Store
 
 MIRROR = "mirror"
@@ -240,6 +240,7 @@ def preview_start(ctx: StepContext) -> list[str]:
             f"  its position goes to {mirror.positions_topic(plan.name)} (created if absent)",
         ]
         lines += _topic_lines(store)
+        lines += _held_lines(store)
     elif plan.shadow.path == "mirrormaker2":
         lines += [
             f"Deploys MirrorMaker 2 connectors to {plan.shadow.connect_url}",
@@ -248,11 +249,63 @@ def preview_start(ctx: StepContext) -> list[str]:
             f"secrets: {plan.shadow.mm2_secrets}",
         ]
         lines += _topic_lines(store)
+        lines += _held_lines(store)
     else:
         lines += ["Starts nothing on the clusters: the copy is external; the console observes."]
     lines.append("Starts the lag sampler (reads offsets from both sides).")
     lines.append("Both keep running when the console closes.")
     return lines
+
+
+def _held_lines(store: Store) -> list[str]:
+    """What each target topic holds already: a copy on top of earlier records doubles them."""
+    try:
+        held = target_data.held_on_target(
+            store.plan, credentials.resolve_passwords(store.plan), timeout=5
+        )
+    except Exception as exc:  # noqa: BLE001 - said at the gate; the guard decides
+        return [f"(could not read what the target holds: {str(exc).splitlines()[0][:80]})"]
+    if not held:
+        return ["The target holds none of the plan's topics yet."]
+    lines = ["Records the target already holds (offset span, at most):"]
+    lines += [f"  {t.name}: {t.records:,} in {t.partitions} partitions" for t in held]
+    if any(t.records for t in held) and not _copied_before(store):
+        allowed = store.plan.shadow.target_may_hold_earlier_data
+        lines.append(
+            "  the plan allows earlier data (target_may_hold_earlier_data)"
+            if allowed
+            else "  earlier data: a copy on top would duplicate it (see BLOCKED below)"
+        )
+    return lines
+
+
+def _copied_before(store: Store) -> bool:
+    """Whether this run started the copy before: then what the target holds is ours."""
+    return store.latest_evidence("shadow-start", "shadow") is not None
+
+
+def target_data_guard(store: Store, step: StepDef, target: str) -> str | None:
+    """The Start shadow copy gate stays shut while a target topic holds records this run
+    did not copy, unless the plan says the target may hold earlier data (a guard of
+    :data:`console.runbook.gate.GUARDS`)."""
+    plan = store.plan
+    if step.id != "shadow-start" or plan.shadow.path == "external":
+        return None  # an external copy writes the target itself: its data is expected
+    if plan.shadow.target_may_hold_earlier_data or _copied_before(store):
+        return None
+    try:
+        held = target_data.held_on_target(plan, credentials.resolve_passwords(plan), timeout=5)
+    except Exception:  # noqa: BLE001 - cannot tell: the gate says so in its lines; the
+        return None  # step itself then fails on the same cluster or password
+    full = [t for t in held if t.records]
+    if not full:
+        return None
+    listed = ", ".join(f"{t.name} ({t.records:,})" for t in full)
+    return (
+        f"the target already holds records in {listed}; a copy on top would duplicate "
+        "them: empty those topics, or re-import the plan with [shadow] "
+        "target_may_hold_earlier_data = true if that data is meant to be there"
+    )
 
 
 def _topic_lines(store: Store) -> list[str]:

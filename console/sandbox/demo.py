@@ -3,8 +3,22 @@
 ``prepare`` starts (or re-attaches to) the two sandbox clusters, seeds the source
 with a few production-shaped topics and consumer groups with committed offsets,
 writes a copy of ``plans/demo.toml`` with the sandbox's real addresses, and imports
-it. The sandbox passwords reach the console through the environment variables the
-plan names, in this process only; nothing writes them to a file.
+it.
+
+Each shadow path has demo topics, groups and a plan name of its own (the MirrorMaker 2
+demo's are prefixed ``mm2-``): run one demo after the other and the second copies into
+empty target topics, instead of on top of the first one's copy (which doubled every
+record), and its workload writes to its own topics.
+
+Passwords: the sandbox's are fixed constants, good only for its loopback clusters
+(:data:`console.sandbox.state.SANDBOX_PASSWORDS`). They reach the console through the
+environment variables the plan names, in the process only; nothing writes them to a
+file. The demo records, as the run's second audit entry (``demo.prepared``), that the
+run database is the demo's, so ``cutover run``/``step``/``compare`` on it later resolve
+the same constants (:func:`use_sandbox_passwords`) instead of failing for want of a
+variable only ``cutover demo`` had set. The demo also lists its run databases in the
+sandbox directory, so ``cutover sandbox down`` stops every process they started
+(:func:`stop_demo_processes`).
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import processes
-from console.plan import parse_plan
+from console.plan import Plan, parse_plan
 from console.sandbox.cluster import Sandbox
 from console.sandbox.connect import connect_worker
 from console.sandbox.state import SANDBOX_PASSWORDS, ClusterInfo, default_sandbox_dir
@@ -28,6 +42,14 @@ from console.store import Store
 PLAN_TEMPLATE = Path(__file__).resolve().parents[2] / "plans" / "demo.toml"
 TEMPLATE_SOURCE, TEMPLATE_TARGET = "127.0.0.1:19093", "127.0.0.1:29093"
 WORKLOAD = "workload"
+PREPARED = "demo.prepared"
+"""The audit action that marks a run database as the demo's (its second entry)."""
+RUNS_FILE = "demo-runs.txt"
+"""In the sandbox directory: the demo run databases prepared against it, one a line."""
+
+PREFIX = {"builtin": "", "mirrormaker2": "mm2-"}
+"""Per shadow path: the prefix of the demo's topics, groups and plan name, so the demos
+of the two paths never share a topic on either side."""
 
 # name -> (partitions, configs)
 DEMO_TOPICS: dict[str, tuple[int, dict[str, str]]] = {
@@ -37,13 +59,23 @@ DEMO_TOPICS: dict[str, tuple[int, dict[str, str]]] = {
 }
 
 
-def plan_text_for(source: ClusterInfo, target: ClusterInfo, connect_url: str | None = None) -> str:
+def plan_text_for(
+    source: ClusterInfo, target: ClusterInfo, connect_url: str | None = None, prefix: str = ""
+) -> str:
     """The demo plan pointed at the sandbox's SASL listeners; with ``connect_url`` the
-    shadow path is MirrorMaker 2 on the sandbox's Connect worker."""
+    shadow path is MirrorMaker 2 on the sandbox's Connect worker. ``prefix`` goes in
+    front of every topic and group name (and the plan's name ends in it)."""
     text = PLAN_TEMPLATE.read_text(encoding="utf-8")
     text = text.replace(TEMPLATE_SOURCE, source.sasl_bootstrap).replace(
         TEMPLATE_TARGET, target.sasl_bootstrap
     )
+    if prefix:
+        for name in DEMO_TOPICS:
+            text = text.replace(f'name = "{name}"', f'name = "{prefix}{name}"')
+            text = text.replace(f'topics = ["{name}"]', f'topics = ["{prefix}{name}"]')
+        for group in DEMO_GROUPS:
+            text = text.replace(f'id = "{group}"', f'id = "{prefix}{group}"')
+        text = text.replace('name = "demo-orders"', f'name = "demo-orders-{prefix.strip("-")}"')
     if connect_url:
         text += (
             "\n[shadow]\n"
@@ -61,15 +93,25 @@ def export_sandbox_passwords() -> None:
     os.environ["CUTOVER_DEMO_TARGET_PASSWORD"] = SANDBOX_PASSWORDS["admin"]
 
 
-def seed_source(bootstrap: str, *, orders: int = 3000, timeout: float = 60) -> None:
-    """Create the demo topics on the source and fill them, once (skips if already there)."""
+DEMO_GROUPS = ("billing", "crm-sync")
+"""The demo's consumer groups (the plan names them; seeding commits their offsets)."""
+
+
+def seed_source(
+    bootstrap: str, *, orders: int = 3000, timeout: float = 60, prefix: str = ""
+) -> None:
+    """Create the demo topics on the source and fill them, once (skips if already there);
+    ``prefix`` names the topics and groups of one shadow path's demo."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [name for name in DEMO_TOPICS if name not in existing]
+    missing = [name for name in DEMO_TOPICS if f"{prefix}{name}" not in existing]
     if not missing:
         return
     futures = admin.create_topics(
-        [NewTopic(name, DEMO_TOPICS[name][0], 1, config=DEMO_TOPICS[name][1]) for name in missing],
+        [
+            NewTopic(f"{prefix}{name}", DEMO_TOPICS[name][0], 1, config=DEMO_TOPICS[name][1])
+            for name in missing
+        ],
         request_timeout=timeout,
     )
     for fut in futures.values():
@@ -80,7 +122,7 @@ def seed_source(bootstrap: str, *, orders: int = 3000, timeout: float = 60) -> N
     )
     for i in range(orders):
         producer.produce(
-            "orders",
+            f"{prefix}orders",
             key=f"customer-{i % 97}".encode(),
             value=f'{{"order":{i},"amount_cents":{(i * 37) % 10000}}}'.encode(),
             headers=[("source-app", b"checkout"), ("trace-id", f"t{i:06d}".encode())],
@@ -90,13 +132,13 @@ def seed_source(bootstrap: str, *, orders: int = 3000, timeout: float = 60) -> N
     for i in range(400):
         key = f"customer-{i % 120}".encode()
         value = None if i % 25 == 24 else f'{{"customer":{i % 120},"v":{i}}}'.encode()
-        producer.produce("customers", key=key, value=value)
+        producer.produce(f"{prefix}customers", key=key, value=value)
     producer.flush(timeout)
 
     tx = Producer(
         {
             "bootstrap.servers": bootstrap,
-            "transactional.id": "demo-payments",
+            "transactional.id": f"{prefix}demo-payments",
             "linger.ms": 5,
             "log_level": 3,
         }
@@ -106,14 +148,16 @@ def seed_source(bootstrap: str, *, orders: int = 3000, timeout: float = 60) -> N
         tx.begin_transaction()
         for i in range(15):
             n = batch * 15 + i
-            tx.produce("payments", key=f"order-{n}".encode(), value=f'{{"paid":{n}}}'.encode())
+            tx.produce(
+                f"{prefix}payments", key=f"order-{n}".encode(), value=f'{{"paid":{n}}}'.encode()
+            )
         if batch % 7 == 6:
             tx.abort_transaction(timeout)  # a few aborted transactions, as in production
         else:
             tx.commit_transaction(timeout)
 
-    _consume_and_commit(bootstrap, "billing", "orders", orders // 2, timeout)
-    _consume_and_commit(bootstrap, "crm-sync", "customers", 400, timeout)
+    _consume_and_commit(bootstrap, f"{prefix}billing", f"{prefix}orders", orders // 2, timeout)
+    _consume_and_commit(bootstrap, f"{prefix}crm-sync", f"{prefix}customers", 400, timeout)
 
 
 def _consume_and_commit(bootstrap: str, group: str, topic: str, count: int, timeout: float):
@@ -154,6 +198,7 @@ def prepare(
     shadow path: ``builtin`` or ``mirrormaker2`` (starts a Connect worker too)."""
     directory = directory / path if path != "builtin" else directory
     directory.mkdir(parents=True, exist_ok=True)
+    prefix = PREFIX[path]
     sandbox = Sandbox(sandbox_dir or default_sandbox_dir())
     progress("Starting the sandbox clusters (Kafka 3.9 source, 4.1 target)…")
     state = sandbox.up()
@@ -164,16 +209,18 @@ def prepare(
         progress("Starting a Kafka Connect worker with MirrorMaker 2…")
         connect_url = connect_worker(state).rest_url
         progress(f"  Connect REST {connect_url}")
-    progress("Seeding the source with orders, payments and customers…")
+    names = ", ".join(f"{prefix}{name}" for name in DEMO_TOPICS)
+    progress(f"Seeding the source with {names}…")
     try:
-        seed_source(source.plaintext_bootstrap)
+        seed_source(source.plaintext_bootstrap, prefix=prefix)
     except KafkaException as exc:
         raise RuntimeError(f"seeding the sandbox source failed: {exc}") from None
     export_sandbox_passwords()
 
-    text = plan_text_for(source, target, connect_url)
+    text = plan_text_for(source, target, connect_url, prefix)
     plan_file = directory / "demo-plan.toml"
     db = directory / "demo.db"
+    _register(sandbox.root, db)
     if db.exists():
         try:
             current = Store.open(db, readonly=True)
@@ -183,22 +230,38 @@ def prepare(
             same = False
         if same:
             progress(f"Re-opening the demo run database {db}")
-            _start_workload(db, source, progress)
+            _start_workload(db, source, prefix, progress)
             return db
         aside = db.with_name(f"demo-{time.strftime('%Y%m%d-%H%M%S')}.db")
         shutil.move(db, aside)
         progress(f"The sandbox was re-created; the old demo run is kept as {aside}")
     plan_file.write_text(text, encoding="utf-8")
-    Store.create(db, text, parse_plan(text, str(plan_file))).close()
+    store = Store.create(db, text, parse_plan(text, str(plan_file)))
+    try:
+        store.log(
+            PREPARED,
+            params={
+                "sandbox": str(sandbox.root),
+                "path": path,
+                "topics": [f"{prefix}{name}" for name in DEMO_TOPICS],
+                "passwords": "the sandbox's fixed loopback-only passwords, resolved in "
+                "memory by cutover when it opens this run database; never stored",
+            },
+            outcome="ok",
+        )
+    finally:
+        store.close()
     progress(f"Imported {plan_file} into {db}")
-    _start_workload(db, source, progress)
+    _start_workload(db, source, prefix, progress)
     return db
 
 
-def _start_workload(db: Path, source: ClusterInfo, progress: Callable[[str], None]) -> None:
-    """Live, production-shaped traffic on the source for half an hour (bounded), so the
-    lag and comparison panes have something moving. No consumer group: a live member
-    would keep the demo's groups from being moved at cutover."""
+def _start_workload(
+    db: Path, source: ClusterInfo, prefix: str, progress: Callable[[str], None]
+) -> None:
+    """Live, production-shaped traffic on this demo's source topics for half an hour
+    (bounded), so the lag and comparison panes have something moving. No consumer group:
+    a live member would keep the demo's groups from being moved at cutover."""
     store = Store.open(db)
     try:
         current = processes.get(store, WORKLOAD)
@@ -216,12 +279,106 @@ def _start_workload(db: Path, source: ClusterInfo, progress: Callable[[str], Non
                 "--duration",
                 "1800",
                 "--no-group",
+                "--prefix",
+                prefix,
                 "--quiet",
             ],
         )
         progress(f"Synthetic workload running (pid {info.pid}, 50 records/s for 30 min)")
     finally:
         store.close()
+
+
+# -- the demo's run databases after `cutover demo` ------------------------------------------
+
+
+def prepared_by_demo(store: Store) -> dict | None:
+    """The ``demo.prepared`` entry's parameters when ``cutover demo`` made this run
+    database (its second audit entry, in the chain), else None."""
+    second = store.audit_since(1, limit=1)
+    if second and second[0].action == PREPARED:
+        return second[0].params
+    return None
+
+
+def _loopback(bootstrap_servers: str) -> bool:
+    hosts = [
+        server.strip().rsplit(":", 1)[0].strip("[]") for server in bootstrap_servers.split(",")
+    ]
+    return all(h == "localhost" or h == "::1" or h.startswith("127.") for h in hosts)
+
+
+def use_sandbox_passwords(store: Store) -> str | None:
+    """On a run database ``cutover demo`` prepared, make the sandbox's fixed passwords
+    visible to this process (and the mirror, sampler and workload it starts) under the
+    variables the plan names, as ``cutover demo`` does; returns a line saying so, or
+    None when it does not apply.
+
+    Only for the demo's own run databases (recorded as such in the chain), only for
+    clusters on loopback addresses logging in as a sandbox user, and never over a
+    variable the operator has set: the operator's own password always wins.
+    """
+    if store.readonly or prepared_by_demo(store) is None:
+        return None
+    plan: Plan = store.plan
+    wanted: dict[str, str] = {}
+    for side in ("source", "target"):
+        spec = getattr(plan.clusters, side)
+        if spec.password is None:
+            continue
+        env = spec.password.env
+        if not env or spec.sasl_username not in SANDBOX_PASSWORDS:
+            return None
+        if not _loopback(spec.bootstrap_servers):
+            return None
+        if os.environ.get(env):
+            return None
+        wanted[env] = SANDBOX_PASSWORDS[spec.sasl_username]
+    if not wanted:
+        return None
+    os.environ.update(wanted)
+    return (
+        f"{store.path} was prepared by `cutover demo`: using the sandbox's fixed loopback "
+        "passwords, as the demo does"
+    )
+
+
+def _register(sandbox_root: Path, db: Path) -> None:
+    """List a demo run database in the sandbox directory (for `cutover sandbox down`)."""
+    sandbox_root.mkdir(parents=True, exist_ok=True)
+    runs = sandbox_root / RUNS_FILE
+    known = runs.read_text(encoding="utf-8").split() if runs.exists() else []
+    entry = str(db.resolve())
+    if entry not in known:
+        with open(runs, "a", encoding="utf-8") as out:
+            out.write(entry + "\n")
+
+
+def stop_demo_processes(sandbox_root: Path, *, timeout: float = 15) -> list[str]:
+    """Stop every live process the demo run databases prepared against this sandbox
+    recorded (the workload, and the mirror and sampler the operator started); returns
+    what was done, a line each. Run before the clusters stop, so nothing is left
+    writing to, or retrying against, brokers that are gone."""
+    runs = sandbox_root / RUNS_FILE
+    if not runs.exists():
+        return []
+    done = []
+    for line in runs.read_text(encoding="utf-8").split():
+        db = Path(line)
+        if not db.is_file():
+            continue
+        try:
+            store = Store.open(db)
+        except Exception:  # noqa: BLE001 - a run database that cannot be opened has nothing
+            continue  # we could stop; it is named by its own commands
+        try:
+            for info in processes.all_processes(store):
+                if info.alive:
+                    result = processes.stop(store, info.name, timeout)
+                    done.append(f"{info.name} (pid {info.pid}, {db}): {result}")
+        finally:
+            store.close()
+    return done
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:

@@ -217,6 +217,14 @@ class Store:
     def open(cls, path: str | Path, *, readonly: bool = False, clock=audit.utc_now) -> Store:
         """Open an existing run database, checking it is ours and of our schema version."""
         path = Path(path)
+        if path.is_dir():
+            inside = sorted(p.name for p in path.glob("*.db") if p.is_file())
+            hint = (
+                f"give the run database file inside it, e.g. {path / inside[0]}"
+                if inside
+                else "give the run database file (cutover plan import PLAN --db FILE makes one)"
+            )
+            raise StoreError(f"{path} is a directory, not a run database; {hint}")
         if not path.is_file():
             raise StoreError(
                 f"{path} does not exist; create it with 'cutover plan import PLAN --db {path}'"
