@@ -7,6 +7,8 @@ from pathlib import Path
 
 import keyring.backend
 
+from console.sandbox.plans import sandbox_plan_text
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PLAN = ROOT / "plans" / "demo.toml"
 
@@ -58,3 +60,12 @@ def screen_lines(app) -> list[str]:
 
 def screen_text(app) -> str:
     return "\n".join(screen_lines(app))
+
+
+def shadow_plan_text(source, target, topic: str, path: str, *, extra_shadow: str = "") -> str:
+    """A plan over one topic on the sandbox (created on the target by the copy), with the
+    given ``[shadow] path``; ``extra_shadow`` adds lines to the ``[shadow]`` section."""
+    shadow = f'[shadow]\npath = "{path}"\nsample_interval_s = 0.5\n{extra_shadow}'
+    return sandbox_plan_text(
+        source.sasl_bootstrap, target.sasl_bootstrap, {topic: True}, name="trust-ui", extra=shadow
+    )

@@ -128,6 +128,9 @@ def test_the_mirrormaker2_demo_never_copies_on_top_of_the_builtin_one(
     assert {t.name for t in mm2_plan.topics}.isdisjoint(t.name for t in builtin_plan.topics)
     assert {g.id for g in mm2_plan.groups}.isdisjoint(g.id for g in builtin_plan.groups)
     assert mm2_plan.name != builtin_plan.name
+    for field in ("group_id", "principal", "sink_topic"):
+        mine = {getattr(c, field) for c in mm2_plan.shadow_consumers}
+        assert mine.isdisjoint(getattr(c, field) for c in builtin_plan.shadow_consumers)
     demo.seed_source(source.plaintext_bootstrap, prefix=prefix)
     store = Store.create(tmp_path / "mm2.db", text, mm2_plan)
     try:

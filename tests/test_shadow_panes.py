@@ -16,7 +16,8 @@ from console.plan import parse_plan
 from console.shadow import mm2
 from console.store import Store
 from console.tui import present
-from tests.test_shadow import MM2_TOPIC, PASSWORD, external_plan, fill, mm2_plan, wait_for
+from tests.helpers import shadow_plan_text
+from tests.test_shadow import PASSWORD, fill, wait_for
 
 
 def shown(db) -> tuple[str, list[str]]:
@@ -47,12 +48,7 @@ def test_after_the_builtin_mirror_stops_no_pane_says_it_runs(
     monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", PASSWORD)
     topic = f"bip.orders.{uuid.uuid4().hex[:8]}"
     fill(source.plaintext_bootstrap, topic, partitions=1, records=20)
-    text = (
-        external_plan(source, target)
-        .replace("ext.orders", topic)
-        .replace('path = "external"', 'path = "builtin"')
-        .replace(f'name = "{topic}"\n', f'name = "{topic}"\ncreate_on_target = true\n')
-    )
+    text = shadow_plan_text(source, target, topic, "builtin")
     db = tmp_path / "run.db"
     Store.create(db, text, parse_plan(text)).close()
     try:
@@ -81,7 +77,14 @@ def test_after_mirrormaker2_is_stopped_its_connectors_are_not_called_failed(
     monkeypatch.setenv("CUTOVER_DEMO_TARGET_PASSWORD", PASSWORD)
     topic = f"mm2p.orders.{uuid.uuid4().hex[:8]}"
     fill(source.plaintext_bootstrap, topic, partitions=1, records=20)
-    text = mm2_plan(source, target, connect.rest_url).replace(MM2_TOPIC, topic)
+    text = shadow_plan_text(
+        source,
+        target,
+        topic,
+        "mirrormaker2",
+        extra_shadow=f'connect_url = "{connect.rest_url}"\nmm2_replication_factor = 1\n'
+        "mm2_interval_s = 1\nmm2_tasks_max = 1\n",
+    )
     db = tmp_path / "run.db"
     Store.create(db, text, parse_plan(text)).close()
     try:

@@ -12,8 +12,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from console import processes, runbook
 from console.cli.main import main
 from console.plan import parse_plan
+from console.sandbox.state import SANDBOX_PASSWORDS
 from console.store import Store
-from tests.test_shadow import PASSWORD, external_plan
+from tests.helpers import shadow_plan_text
+
+PASSWORD = SANDBOX_PASSWORDS["admin"]
 
 
 def topic_with(bootstrap: str, name: str, records: int, partitions: int = 2) -> None:
@@ -26,14 +29,8 @@ def topic_with(bootstrap: str, name: str, records: int, partitions: int = 2) -> 
 
 
 def builtin_plan(source, target, topic: str, *, allow: bool = False) -> str:
-    text = (
-        external_plan(source, target)
-        .replace("ext.orders", topic)
-        .replace('path = "external"', 'path = "builtin"')
-    )
-    if allow:
-        text += "target_may_hold_earlier_data = true\n"
-    return text
+    extra = "target_may_hold_earlier_data = true\n" if allow else ""
+    return shadow_plan_text(source, target, topic, "builtin", extra_shadow=extra)
 
 
 def make_run(tmp_path, text: str):

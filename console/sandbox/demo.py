@@ -70,11 +70,13 @@ def plan_text_for(
         TEMPLATE_TARGET, target.sasl_bootstrap
     )
     if prefix:
-        for name in DEMO_TOPICS:
-            text = text.replace(f'name = "{name}"', f'name = "{prefix}{name}"')
-            text = text.replace(f'topics = ["{name}"]', f'topics = ["{prefix}{name}"]')
+        # Every quoted topic and group name (topics, groups, what a safe consumer reads and
+        # shadows), and the safe consumer's shadow group, sink and principal after them.
+        for name in (*DEMO_TOPICS, *DEMO_GROUPS):
+            text = text.replace(f'"{name}"', f'"{prefix}{name}"')
         for group in DEMO_GROUPS:
-            text = text.replace(f'id = "{group}"', f'id = "{prefix}{group}"')
+            for mark in ('"shadow.', '"shadow-'):
+                text = text.replace(f"{mark}{group}", f"{mark}{prefix}{group}")
         text = text.replace('name = "demo-orders"', f'name = "demo-orders-{prefix.strip("-")}"')
     if connect_url:
         text += (
