@@ -13,9 +13,18 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_PLAN = ROOT / "plans" / "demo.toml"
 
 
-def demo_plan_text(source: str = "127.0.0.1:19093", target: str = "127.0.0.1:29093") -> str:
-    """The demo plan pointed at the given bootstrap addresses."""
+TOPOLOGY_MARK = "\n# Where each part runs"
+"""Where the demo plan's [topology] sections start (they run to the end of the file)."""
+
+
+def demo_plan_text(
+    source: str = "127.0.0.1:19093", target: str = "127.0.0.1:29093", *, topology: bool = True
+) -> str:
+    """The demo plan pointed at the given bootstrap addresses; without its [topology]
+    sections when a test brings its own."""
     text = DEMO_PLAN.read_text()
+    if not topology:
+        text = text.partition(TOPOLOGY_MARK)[0] + "\n"
     return text.replace("127.0.0.1:19093", source).replace("127.0.0.1:29093", target)
 
 

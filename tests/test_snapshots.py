@@ -353,7 +353,7 @@ class TestGovernanceAndTraffic:
 
     def test_traffic_pane_80x24(self, snap_compare, tmp_path):
         """Flows with cost and GB per day first; an unmeasured figure reads '-'."""
-        text = demo_plan_text() + TOPOLOGY
+        text = demo_plan_text(topology=False) + TOPOLOGY
         store = Store.create(tmp_path / "run.db", text, parse_plan(text), clock=fixed_clock())
         store.add_evidence("inventory", "inventory", INVENTORY_BODY)
         for n in range(3):

@@ -62,7 +62,7 @@ cross_account_per_gb = 0.0
 
 
 def plan(extra: str = TOPOLOGY):
-    return parse_plan(demo_plan_text() + extra)
+    return parse_plan(demo_plan_text(topology=False) + extra)
 
 
 def ts(second: int) -> str:
@@ -217,3 +217,13 @@ class TestScope:
         bad = TOPOLOGY.replace('groups = ["billing"]', 'groups = ["nobody"]')
         with pytest.raises(Exception, match="topology.consumers names group nobody"):
             plan(bad)
+
+
+def test_a_copy_that_did_not_move_read_nothing_even_with_no_record_size():
+    sizes = [(n, ts(10 * n), "source", "orders", 0, 5_000, 50) for n in (1, 2, 3)]
+    lag = [(n, ts(10 * n), "orders", 0, 50, 50, 0, 0.0) for n in (1, 2, 3)]
+    rates = compute(sizes, lag, [])
+    assert ("source", "orders", 0) not in rates.bytes_per_offset  # nothing grew
+    assert rates.copy_read == {"orders": 0.0}
+    moved = [(n, ts(10 * n), "orders", 0, 50 + n, 50 + n, 0, 0.0) for n in (1, 2, 3)]
+    assert compute(sizes, moved, []).copy_read == {}  # moved, but bytes unknown: not 0

@@ -87,14 +87,16 @@ def compute(
     lag_series: dict[tuple[str, int], list[tuple]] = defaultdict(list)
     for row in sorted(window_lag, key=lambda r: r[0]):
         lag_series[(row[2], row[3])].append(row)
+    unknown_copy: set[str] = set()
     for (topic, partition), rows in lag_series.items():
         ratio = per_offset.get(("source", topic, partition))
-        if ratio is None or len(rows) < 2:
-            continue
+        lag_span = _span(rows[0][1], rows[-1][1]) if len(rows) > 1 else 0.0
         moved = max(0, rows[-1][5] - rows[0][5])
-        lag_span = _span(rows[0][1], rows[-1][1])
-        if lag_span > 0:
-            copy_read[topic] += moved * ratio / lag_span
+        if lag_span <= 0 or (moved and ratio is None):
+            unknown_copy.add(topic)  # unknown, never counted as zero
+            continue
+        # A copy that did not move read nothing, whatever a record weighs.
+        copy_read[topic] += moved * (ratio or 0.0) / lag_span
     consumed: dict[tuple[str, str, str], float] = defaultdict(float)
     partial: set[tuple[str, str, str]] = set()
     group_series: dict[tuple[str, str, str, int], list[tuple]] = defaultdict(list)
@@ -118,7 +120,7 @@ def compute(
         len(stamps),
         dict(appended),
         per_offset,
-        dict(copy_read),
+        {k: v for k, v in copy_read.items() if k not in unknown_copy},
         {k: v for k, v in consumed.items() if k not in partial},
         dropped,
     )

@@ -173,9 +173,14 @@ def scope(
     ):
         rf = _rf(replication_factors, side, topics)
         if rf is None:
+            why = (
+                "no inventory yet"
+                if not replication_factors
+                else f"the latest inventory lists none of the plan's topics on the {side}; "
+                "run Read both clusters again"
+            )
             notes.append(
-                f"{side} replication not computed: no inventory yet (the replication factor "
-                "comes from it)"
+                f"{side} replication not computed: {why} (the replication factor comes from it)"
             )
             continue
         copies = cross_zone_copies(rf, len(place.zones))
