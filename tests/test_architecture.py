@@ -4,14 +4,17 @@ Every module under ``console/`` and ``widgets/`` is parsed (never imported) and 
 imports are checked against the layers the README describes, lowest first:
 
     errors, redact, pids, views  <  plan  <  store  <  processes  <  kafka
-      <  shadow | compare | cutover | safe  <  runbook  <  sandbox  <  tui, widgets  <  cli
+      <  shadow | compare | governance | safe | traffic  <  cutover  <  runbook
+      <  sandbox  <  tui, widgets  <  cli
 
-An import may point down or sideways within a layer, never up; the three peers of the
-middle layer (shadow, compare, cutover, safe) do not import each other. On top of that: the
-engine never imports Textual, panes and views never touch Kafka or SQLite, the store
-never imports what sits above it, SQL runs only in the store, nothing reaches for
-``store.conn``, no importlib, and no import inside a function unless it is in the
-commented allow-list below. Each failure names the file and line to fix.
+An import may point down or sideways within a layer, never up; the peers of the middle
+layer (shadow, compare, governance, safe, traffic) do not import each other. The cutover sits on
+them: it translates with the shadow path's offset maps and refines with the
+comparison's pairing. On top of that: the engine never imports Textual, panes and views
+never touch Kafka or SQLite, the store never imports what sits above it, SQL runs only
+in the store, nothing reaches for ``store.conn``, no importlib, and no import inside a
+function unless it is in the commented allow-list below. Each failure names the file
+and line to fix.
 """
 
 from __future__ import annotations
@@ -45,20 +48,19 @@ LAYERS = {
     "console.kafka": 4,
     "console.shadow": 5,
     "console.compare": 5,
-    "console.cutover": 5,
     "console.governance": 5,
     "console.safe": 5,
     "console.traffic": 5,
-    "console.runbook": 6,
-    "console.sandbox": 7,
-    "console.tui": 8,
-    "widgets": 8,
-    "console.cli": 9,
+    "console.cutover": 6,
+    "console.runbook": 7,
+    "console.sandbox": 8,
+    "console.tui": 9,
+    "widgets": 9,
+    "console.cli": 10,
 }
 PEERS = (
     "console.shadow",
     "console.compare",
-    "console.cutover",
     "console.governance",
     "console.safe",
     "console.traffic",

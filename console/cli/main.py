@@ -31,6 +31,7 @@ from console.cli import (
     lag,
     mirror,
     mm2,
+    offsets,
     plan,
     safe,
     sandbox,
@@ -53,6 +54,7 @@ GROUPS = (
     lag,
     governance,
     traffic,
+    offsets,
 )
 """The command groups, in ``--help`` order. A new command goes into one of them, or a
 new module listed here."""

@@ -24,6 +24,7 @@ from console.sandbox.state import (
     ADMIN_USER,
     APP_TOPIC_PREFIX,
     APP_USER,
+    BILLING_USER,
     SANDBOX_PASSWORDS,
     SandboxState,
     default_sandbox_dir,
@@ -102,6 +103,10 @@ def _credentials() -> dict[str, Any]:
                 "role": f"READ/WRITE/DESCRIBE topics {APP_TOPIC_PREFIX}*, READ groups "
                 f"{APP_TOPIC_PREFIX}*",
             },
+            BILLING_USER: {
+                "password": SANDBOX_PASSWORDS[BILLING_USER],
+                "role": "READ/DESCRIBE topic orders, READ group billing (the demo's consumers)",
+            },
         },
     }
 
@@ -143,6 +148,10 @@ def _run_up(args: argparse.Namespace) -> int:
     print(
         f"  {APP_USER} / {SANDBOX_PASSWORDS[APP_USER]}  (topics and groups "
         f"{APP_TOPIC_PREFIX}* only)"
+    )
+    print(
+        f"  {BILLING_USER} / {SANDBOX_PASSWORDS[BILLING_USER]}  (reads orders as group billing: "
+        "the demo's consumers)"
     )
     print("Stop with: cutover sandbox down" + (f" --dir {args.dir}" if args.dir else ""))
     return ExitCode.OK

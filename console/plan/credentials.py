@@ -86,6 +86,28 @@ def resolve_passwords(plan: Plan) -> dict[str, str | None]:
     return {cluster: resolve_password(plan, cluster) for cluster in CLUSTERS}
 
 
+def principal_account(plan: Plan, group_id: str) -> str:
+    """The keyring user name under which a group principal's password is stored."""
+    return f"{plan.name}/group:{group_id}"
+
+
+def resolve_principal_password(plan: Plan, group_id: str) -> str | None:
+    """A group principal's password, when the plan says where it lives and it is there;
+    None otherwise. Never an error: without it the principal's rights are read from the
+    ACLs instead, and the gate says which way they were established."""
+    group = next((g for g in plan.groups if g.id == group_id), None)
+    if group is None or group.principal_password is None:
+        return None
+    ref = group.principal_password
+    if ref.env and os.environ.get(ref.env):
+        return redact.register(os.environ[ref.env])
+    try:
+        value = keyring.get_password(ref.keyring_service, principal_account(plan, group_id))
+    except keyring.errors.KeyringError:
+        return None
+    return redact.register(value) if value else None
+
+
 def store_password(plan: Plan, cluster: str, password: str) -> str:
     """Store a password in the OS keyring; returns where it went, for the message."""
     spec = _spec(plan, cluster)

@@ -176,7 +176,25 @@ class GroupSpec(_Strict):
     )
     known_point: dict[str, int] | None = Field(
         None,
-        description="For restart-from-known-point: 'topic:partition' to the offset to start at.",
+        description="For restart-from-known-point: 'topic:partition' to the TARGET offset the "
+        "group starts at there (partitions not named keep the consumer's auto_offset_reset).",
+    )
+    principal: Annotated[str, Field(pattern=r"^[A-Za-z]+:.+$")] | None = Field(
+        None,
+        description="The Kafka principal the group's consumers run as, e.g. 'User:billing': "
+        "the cutover checks it may READ the group and its topics on the target and fences "
+        "the group for it on the source. Required to move the group.",
+    )
+    principal_password: SecretRef | None = Field(
+        None,
+        description="Where the principal's SASL password lives, when the console may use it to "
+        "check the principal's rights as the principal itself (on both clusters); without it "
+        "the rights are read from the ACLs. Keyring user '<plan>/group:<id>'.",
+    )
+    auto_offset_reset: Literal["earliest", "latest", "none"] = Field(
+        "latest",
+        description="The consumers' auto.offset.reset: what they do on a partition where the "
+        "group has no committed offset (Kafka's default is latest).",
     )
 
     @model_validator(mode="after")
@@ -227,6 +245,12 @@ class Thresholds(_Strict):
     )
     lag_trend_window_samples: int = Field(
         10, ge=3, description="Samples the lag trend verdict is judged over (samples)."
+    )
+    max_comparison_age_minutes: int = Field(
+        60,
+        gt=0,
+        description="A group moves only when a comparison of its topics finished no longer "
+        "ago than this, with nothing RED (minutes).",
     )
 
 

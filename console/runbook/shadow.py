@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from console import processes
+from console.cutover import sampler as offsets_sampler
 from console.errors import Progress
 from console.plan import credentials
 from console.plan.steps import StepDef, StepState
@@ -104,6 +105,19 @@ def start(ctx: StepContext) -> StepOutcome:
     except RuntimeError as exc:
         return StepOutcome("shadow-start", StepState.FAILED, str(exc), None)
     body = {"path": path, "what": what, "sampler_pid": sampler.pid}
+    if plan.groups:
+        # The offsets pane's figures: where each plan group stands on both sides.
+        try:
+            offsets = _start_process(
+                store,
+                offsets_sampler.PROCESS,
+                ["offsets-sampler", str(store.path)],
+                cancel,
+                progress,
+            )
+        except RuntimeError as exc:
+            return StepOutcome("shadow-start", StepState.FAILED, str(exc), None)
+        body["offsets_sampler_pid"] = offsets.pid
     evidence = store.add_evidence("shadow-start", "shadow", body)
     return StepOutcome("shadow-start", StepState.PASSED, what, evidence, body)
 
@@ -147,6 +161,13 @@ def stop(ctx: StepContext) -> StepOutcome:
     result = processes.stop(store, lag.SAMPLER, timeout=15)
     store.log("process.stop", step="shadow-stop", ref=intent.seq, outcome=result)
     results.append(f"sampler {result}")
+    if processes.get(store, offsets_sampler.PROCESS) is not None:
+        intent = store.log(
+            "process.stop", step="shadow-stop", params={"process": offsets_sampler.PROCESS}
+        )
+        result = processes.stop(store, offsets_sampler.PROCESS, timeout=15)
+        store.log("process.stop", step="shadow-stop", ref=intent.seq, outcome=result)
+        results.append(f"offsets sampler {result}")
     if plan.shadow.path == "builtin":
         intent = store.log("process.stop", step="shadow-stop", params={"process": MIRROR})
         result = processes.stop(store, MIRROR, timeout=30)
@@ -253,6 +274,10 @@ def preview_start(ctx: StepContext) -> list[str]:
     else:
         lines += ["Starts nothing on the clusters: the copy is external; the console observes."]
     lines.append("Starts the lag sampler (reads offsets from both sides).")
+    if plan.groups:
+        lines.append(
+            "Starts the offsets sampler (reads the plan's groups on both sides; changes nothing)."
+        )
     lines.append("Both keep running when the console closes.")
     return lines
 
@@ -339,7 +364,7 @@ def _topic_lines(store: Store) -> list[str]:
 def preview_stop(ctx: StepContext) -> list[str]:
     store = ctx.store
     lines = []
-    for name in (MIRROR, lag.SAMPLER):
+    for name in (MIRROR, lag.SAMPLER, offsets_sampler.PROCESS):
         info = processes.get(store, name)
         state = f"{info.status} (pid {info.pid})" if info else "not started"
         lines.append(f"Stops {name}: now {state}")

@@ -12,8 +12,9 @@ Each cluster has three listeners on free 127.0.0.1 ports:
   by ``StandardAuthorizer`` (``allow.everyone.if.no.acl.found=false``);
 * ``CONTROLLER`` - the KRaft quorum (static voters).
 
-Two SCRAM users exist from format time: ``admin`` (super user) and ``app``, which may only
-read/write/describe topics prefixed ``app.`` and read groups prefixed ``app.``.
+Three SCRAM users exist from format time: ``admin`` (super user), ``app``, which may only
+read/write/describe topics prefixed ``app.`` and read groups prefixed ``app.``, and the
+demo's ``billing``, which may read and describe ``orders`` and read the group ``billing``.
 
 The brokers run in their own sessions, so ``cutover sandbox up`` can return while they keep
 running; ``<root>/state.json`` records ports, pids and versions (never passwords) so later
@@ -56,6 +57,9 @@ from console.sandbox.state import (
     ADMIN_USER,
     APP_TOPIC_PREFIX,
     APP_USER,
+    BILLING_GROUP,
+    BILLING_TOPICS,
+    BILLING_USER,
     CLUSTER_VERSIONS,
     SANDBOX_PASSWORDS,
     SCRAM_MECHANISM,
@@ -452,35 +456,38 @@ class Sandbox:
         )
 
     @staticmethod
+    def _wanted_acls() -> dict[str, list[AclBinding]]:
+        """Per principal, the bindings the sandbox gives it: ``app`` its prefix, the demo's
+        ``billing`` user its topic and group (literal names)."""
+
+        def allow(rtype, name, pattern, principal, op) -> AclBinding:
+            return AclBinding(rtype, name, pattern, principal, "*", op, AclPermissionType.ALLOW)
+
+        app, billing = f"User:{APP_USER}", f"User:{BILLING_USER}"
+        prefixed, literal = ResourcePatternType.PREFIXED, ResourcePatternType.LITERAL
+        wanted = {
+            app: [
+                allow(ResourceType.TOPIC, APP_TOPIC_PREFIX, prefixed, app, op)
+                for op in (AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE)
+            ]
+            + [allow(ResourceType.GROUP, APP_TOPIC_PREFIX, prefixed, app, AclOperation.READ)],
+            billing: [
+                allow(ResourceType.TOPIC, topic, literal, billing, op)
+                for topic in BILLING_TOPICS
+                for op in (AclOperation.READ, AclOperation.DESCRIBE)
+            ]
+            + [allow(ResourceType.GROUP, BILLING_GROUP, literal, billing, AclOperation.READ)],
+        }
+        return wanted
+
+    @staticmethod
     def _create_acls(info: ClusterInfo, deadline: float) -> None:
-        principal = f"User:{APP_USER}"
-        wanted = [
-            AclBinding(
-                ResourceType.TOPIC,
-                APP_TOPIC_PREFIX,
-                ResourcePatternType.PREFIXED,
-                principal,
-                "*",
-                op,
-                AclPermissionType.ALLOW,
-            )
-            for op in (AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE)
-        ]
-        wanted.append(
-            AclBinding(
-                ResourceType.GROUP,
-                APP_TOPIC_PREFIX,
-                ResourcePatternType.PREFIXED,
-                principal,
-                "*",
-                AclOperation.READ,
-                AclPermissionType.ALLOW,
-            )
-        )
+        wanted = Sandbox._wanted_acls()
         admin = AdminClient({**admin_config(info, "sasl"), "logger": _rdkafka_log})
         request_timeout = max(1.0, deadline - time.monotonic())
         try:
-            for future in admin.create_acls(wanted, request_timeout=request_timeout).values():
+            bindings = [b for group in wanted.values() for b in group]
+            for future in admin.create_acls(bindings, request_timeout=request_timeout).values():
                 future.result()
         except KafkaException as exc:
             raise SandboxError(
@@ -490,25 +497,26 @@ class Sandbox:
         # CreateAcls returns once the controller commits; the broker's authorizer applies
         # the records a moment later. DescribeAcls is answered from that authorizer, so
         # seeing all bindings there means tests can rely on them straight away.
-        match_app = AclBindingFilter(
-            ResourceType.ANY,
-            None,
-            ResourcePatternType.ANY,
-            principal,
-            None,
-            AclOperation.ANY,
-            AclPermissionType.ANY,
-        )
-        while True:
-            found = admin.describe_acls(match_app, request_timeout=10).result()
-            if len(found) >= len(wanted):
-                return
-            if time.monotonic() > deadline:
-                raise SandboxError(
-                    f"the {info.name} broker did not apply the sandbox ACLs in time",
-                    hint=f"see {info.server_log}",
-                )
-            time.sleep(0.1)
+        for principal, bindings in wanted.items():
+            match = AclBindingFilter(
+                ResourceType.ANY,
+                None,
+                ResourcePatternType.ANY,
+                principal,
+                None,
+                AclOperation.ANY,
+                AclPermissionType.ANY,
+            )
+            while True:
+                found = admin.describe_acls(match, request_timeout=10).result()
+                if len(found) >= len(bindings):
+                    break
+                if time.monotonic() > deadline:
+                    raise SandboxError(
+                        f"the {info.name} broker did not apply the sandbox ACLs in time",
+                        hint=f"see {info.server_log}",
+                    )
+                time.sleep(0.1)
 
     def _stop(self, state: SandboxState, timeout: float) -> dict[str, str]:
         outcome: dict[str, str] = {}

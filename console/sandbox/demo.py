@@ -127,7 +127,11 @@ def seed_source(
             f"{prefix}orders",
             key=f"customer-{i % 97}".encode(),
             value=f'{{"order":{i},"amount_cents":{(i * 37) % 10000}}}'.encode(),
-            headers=[("source-app", b"checkout"), ("trace-id", f"t{i:06d}".encode())],
+            headers=[
+                ("source-app", b"checkout"),
+                ("trace-id", f"t{i:06d}".encode()),
+                ("seq", str(i).encode()),
+            ],
         )
         if i % 1000 == 0:
             producer.poll(0)

@@ -21,10 +21,16 @@ from console.errors import CutoverError, ExitCode
 # file; Kafka stores only SCRAM hashes of them in its metadata log.
 ADMIN_USER = "admin"
 APP_USER = "app"
+BILLING_USER = "billing"
+"""The demo's billing consumers: an ordinary user (a fence on a super user would hold
+nothing), allowed to read ``orders`` and use the ``billing`` group, on both clusters."""
 SANDBOX_PASSWORDS: dict[str, str] = {
     ADMIN_USER: "admin-sandbox-pw",
     APP_USER: "app-sandbox-pw",
+    BILLING_USER: "billing-sandbox-pw",
 }
+BILLING_TOPICS = ("orders",)
+BILLING_GROUP = "billing"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 APP_TOPIC_PREFIX = "app."
 

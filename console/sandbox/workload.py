@@ -69,6 +69,9 @@ class WorkloadSpec:
     """Role -> topic name, so tests can use topics of their own."""
     timeout_s: float = 30.0
     """Timeout of each Kafka call (seconds)."""
+    seq_start: int | None = None
+    """The first sequence number (header ``seq``) of this run; None: the wall clock in
+    milliseconds times 1000, so runs that follow each other never reuse a number."""
 
     def __post_init__(self):
         if self.rate <= 0:
@@ -177,6 +180,11 @@ class _Workload:
         self.txns = 0
         self.seq = 0
         self.mix = 0
+        # Every record carries a number no other record of the demo has (header "seq"), so
+        # a consumer's sink shows a record read twice, or one never read.
+        self.seq_base = (
+            spec.seq_start if spec.seq_start is not None else int(time.time() * 1000) * 1000
+        )
 
     def written(self) -> int:
         c = self.counts
@@ -195,7 +203,11 @@ class _Workload:
                 spec.topics["orders"],
                 f"customer-{n % 97}".encode(),
                 f'{{"order":{n},"amount_cents":{(n * 37) % 10000}}}'.encode(),
-                [("source-app", b"checkout"), ("trace-id", f"w{n:08d}".encode())],
+                [
+                    ("source-app", b"checkout"),
+                    ("trace-id", f"w{n:08d}".encode()),
+                    ("seq", str(self.seq_base + n).encode()),
+                ],
             )
             self.counts["orders"] += 1
         elif kind == 6:
@@ -206,7 +218,12 @@ class _Workload:
                 spec.tombstone_every - 1
             )
             value = None if tomb else f'{{"customer":{customer},"v":{n}}}'.encode()
-            self._produce(spec.topics["customers"], f"customer-{customer}".encode(), value, None)
+            self._produce(
+                spec.topics["customers"],
+                f"customer-{customer}".encode(),
+                value,
+                [("seq", str(self.seq_base + n).encode())],
+            )
             self.counts["customers"] += 1
             self.counts["tombstones"] += 1 if tomb else 0
 
@@ -223,7 +240,12 @@ class _Workload:
         self.tx.begin_transaction()
         for i in range(spec.txn_size):
             key = f"order-{n}-{i}".encode()
-            self.tx.produce(spec.topics["payments"], f'{{"paid":{n},"part":{i}}}'.encode(), key)
+            self.tx.produce(
+                spec.topics["payments"],
+                f'{{"paid":{n},"part":{i}}}'.encode(),
+                key,
+                headers=[("seq", str(self.seq_base + n + i).encode())],
+            )
         self.txns += 1
         if spec.aborted_every and self.txns % spec.aborted_every == 0:
             # Flush first: the records reach the log and are then aborted, which is what

@@ -25,6 +25,8 @@ from console.plan import Plan, parse_plan
 from console.plan.steps import STEPS, StepState, split_key, step_key, targets
 from console.store import audit
 from console.store.connection import Connection, StoreError, dumps
+from console.store.cutover import SCHEMA as CUTOVER_SCHEMA
+from console.store.cutover import CutoverTable
 from console.store.governance import GovernanceTable
 from console.store.offsets import OffsetTable
 from console.store.processes import ProcessTable
@@ -159,6 +161,8 @@ class Store:
         """Governance evidence bound to its audit entry (:mod:`console.store.governance`)."""
         self.shadow = ShadowTable(self._db)
         """Shadow consumers' progress, errors and identities (:mod:`console.store.safe`)."""
+        self.cutover = CutoverTable(self._db)
+        """Offset plans, fences and offsets samples (:mod:`console.store.cutover`)."""
 
     # -- opening -------------------------------------------------------------------------
 
@@ -173,7 +177,9 @@ class Store:
         try:
             conn = sqlite3.connect(tmp, isolation_level=None)
             db = sqlite_utils.Database(conn)
-            conn.executescript(_SCHEMA + audit.SCHEMA + SAFE_SCHEMA + TRAFFIC_SCHEMA)
+            conn.executescript(
+                _SCHEMA + audit.SCHEMA + SAFE_SCHEMA + TRAFFIC_SCHEMA + CUTOVER_SCHEMA
+            )
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             now = clock()
@@ -266,7 +272,10 @@ class Store:
             except sqlite3.OperationalError as exc:
                 conn.close()
                 raise StoreError(f"cannot open {path} for writing ({exc})") from None
-        return cls(path, conn, readonly=readonly, clock=clock)
+        store = cls(path, conn, readonly=readonly, clock=clock)
+        # Tables added after a run database was made (same schema version: additive only).
+        store.cutover.ensure()
+        return store
 
     def close(self) -> None:
         self._db.close()

@@ -68,6 +68,34 @@ class OffsetTable:
             (topic, partition, path, src_offset) * 2,
         )
 
+    def runs_between(
+        self, topic: str, partition: int, path: str, src_lo: int, src_hi: int
+    ) -> list[RunRow]:
+        """Runs overlapping source offsets ``[src_lo, src_hi)``, by source offset."""
+        return self._db.all(
+            "SELECT src_start, tgt_start, length FROM offset_runs WHERE topic = ? AND "
+            "partition = ? AND path = ? AND src_start < ? AND src_start + length > ? "
+            "ORDER BY src_start",
+            (topic, partition, path, src_hi, src_lo),
+        )
+
+    def runs_around_target(
+        self, topic: str, partition: int, tgt_offset: int, path: str
+    ) -> list[RunRow]:
+        """The run starting at or before a target offset and the one after it, by target
+        offset (the reverse lookup)."""
+        return self._db.all(
+            "SELECT * FROM ("
+            "  SELECT src_start, tgt_start, length FROM offset_runs"
+            "  WHERE topic = ? AND partition = ? AND path = ? AND tgt_start <= ?"
+            "  ORDER BY tgt_start DESC LIMIT 1)"
+            " UNION ALL SELECT * FROM ("
+            "  SELECT src_start, tgt_start, length FROM offset_runs"
+            "  WHERE topic = ? AND partition = ? AND path = ? AND tgt_start > ?"
+            "  ORDER BY tgt_start LIMIT 1)",
+            (topic, partition, path, tgt_offset) * 2,
+        )
+
     def mapped_count(self, path: str, topic: str | None = None) -> int:
         """Records the map covers (all topics, or one)."""
         query = "SELECT COALESCE(SUM(length), 0) FROM offset_runs WHERE path = ?"

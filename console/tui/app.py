@@ -62,6 +62,7 @@ from widgets.governance_pane import GovernancePane
 from widgets.header_bar import HeaderBar
 from widgets.inventory_pane import InventoryPane
 from widgets.lag_pane import LagPane
+from widgets.offsets_pane import OffsetsPane
 from widgets.runbook_pane import RunbookPane
 from widgets.safe_pane import SafePane
 from widgets.step_detail import StepDetailPane
@@ -92,6 +93,7 @@ PANES = (
     PaneDef("comparison", "comparison", shows_progress=True),
     PaneDef("governance", "", steps=("governance", "governance-apply")),
     PaneDef("traffic", ""),
+    PaneDef("offsets", "cutover"),
 )
 PANE_BY_ID = {pane.id: pane for pane in PANES}
 PANE_FOR_PHASE = {pane.phase: pane for pane in PANES if pane.phase}
@@ -177,6 +179,7 @@ class CutoverApp(App[int]):
                         yield ComparisonPane(id="comparison")
                         yield GovernancePane(id="governance")
                         yield TrafficPane(id="traffic")
+                        yield OffsetsPane(id="offsets")
             yield AuditPane(id="audit")
         yield Static("", id="too-small")
         # In the flow above the footer, not docked: two widgets docked at the bottom
@@ -298,6 +301,7 @@ class CutoverApp(App[int]):
         self.query_one(GovernancePane).show(snap.governance)
         self.query_one(TrafficPane).show(snap.traffic)
         self.query_one(ComparisonPane).show(snap.comparison)
+        self.query_one(OffsetsPane).show(snap.offsets)
         if snap.inventory is not None:
             self._header_info = present.with_releases(self._header_info, snap.inventory)
             self._show_header()

@@ -134,6 +134,15 @@ COMMANDS: tuple[Command, ...] = (
         title="Traffic",
     ),
     Command(
+        "show the consumer groups' offsets beside the runbook",
+        "show_pane('offsets', True)",
+        verbs=("offsets",),
+        key="7",
+        binding="pane-offsets",
+        key_action="show_pane('offsets')",
+        title="Offsets",
+    ),
+    Command(
         "live comparison of what is new, on or off",
         "live",
         verbs=("live",),

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from console import processes, safe
 from console.compare.history import load_view
+from console.cutover import sampler as offsets_sampler
+from console.cutover import view as offsets_view_of
 from console.governance import evidence as governance_evidence
 from console.plan.steps import BY_ID, def_of
 from console.runbook import available, recover
@@ -26,6 +28,7 @@ from console.views.governance import GovernanceRow, GovernanceView
 from console.views.header import HeaderInfo
 from console.views.inventory import GroupRow, InventoryView, TopicRow
 from console.views.lag import LagRow, LagView
+from console.views.offsets import OffsetsView
 from console.views.runbook import StepDetail, StepView
 from console.views.safe import ERROR_KINDS, SafeRow, SafeView
 from console.views.traffic import TrafficView
@@ -54,6 +57,7 @@ class Snapshot:
     safe: SafeView | None = None
     governance: GovernanceView | None = None
     traffic: TrafficView | None = None
+    offsets: OffsetsView | None = None
 
 
 def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
@@ -73,6 +77,7 @@ def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
         safe=safe_view(store),
         governance=governance_view(store),
         traffic=traffic_load(store),
+        offsets=offsets_view(store),
     )
 
 
@@ -430,6 +435,29 @@ def safe_detail(store: Store, consumer: str) -> tuple[str, list[str]]:
     if not examples:
         lines.append("No errors recorded.")
     return f"shadow consumer {consumer}", lines
+
+
+def offsets_view(store: Store) -> OffsetsView | None:
+    """The offsets pane's view: every plan group from the sampler's newest figures."""
+    plan = store.plan
+    if not plan.groups:
+        return None
+    samples = store.cutover.latest_samples()
+    last = store.cutover.last_round()
+    proc = processes.get(store, offsets_sampler.PROCESS)
+    if not samples and proc is None:
+        return None
+    lines = []
+    if proc is not None:
+        age = proc.heartbeat_age_s
+        beat = f", heartbeat {age:.0f} s ago" if age is not None else ""
+        lines.append(
+            f"offsets sampler {proc.status} pid {proc.pid}{beat}: {short(proc.detail, 50)}"
+        )
+    stale = last is not None and (proc is None or proc.status != "RUNNING")
+    return offsets_view_of.build(
+        plan, samples, as_of=last[1] if last else None, stale=stale, process_lines=lines
+    )
 
 
 def short(text: str, width: int = 60) -> str:

@@ -15,6 +15,7 @@ from console.shadow.mm2.config import (
 from console.shadow.mm2.connect import (
     ConnectorState,
     TaskState,
+    connector_config,
     deploy,
     remove,
     source_positions,
@@ -54,6 +55,7 @@ __all__ = [
     "TaskState",
     "coarseness",
     "collect_offset_syncs",
+    "connector_config",
     "connector_configs",
     "connector_names",
     "decode_checkpoint",

@@ -226,6 +226,19 @@ def status(
     return states
 
 
+def connector_config(
+    plan: Plan, role: str, connect_url: str | None = None, *, timeout: float = 10.0
+) -> dict[str, str] | None:
+    """The running config of one of this plan's connectors (``GET .../config``), or None
+    when it is not deployed. Secrets in it are masked before it is returned."""
+    base = _base_url(plan, connect_url)
+    name = urllib.parse.quote(connector_names(plan)[role], safe="")
+    code, body = _rest("GET", f"{base}/connectors/{name}/config", timeout=timeout, allow=(404,))
+    if code == 404 or not isinstance(body, dict):
+        return None
+    return {str(k): redact.text(str(v)) for k, v in body.items()}
+
+
 def source_positions(
     plan: Plan, connect_url: str | None = None, *, timeout: float = 10.0
 ) -> dict[tuple[str, int], int]:

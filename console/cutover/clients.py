@@ -1,0 +1,286 @@
+"""Kafka clients for the consumer cutover: one admin client and one record reader per
+cluster, kept for the life of a step (or a sampler process), and the reads they do.
+
+The reader never joins or commits a group: it is assigned partitions at offsets and
+reads with ``read_committed`` (what a consumer group reads), reporting the end of a
+partition as an event, so "no record at or after this offset" is an answer, not a
+timeout. Its fetches do not wait for data (``fetch.wait.max.ms`` low), because most of
+its reads end at a partition's end.
+
+Every call takes a deadline; errors become :class:`~console.kafka.client.ClusterError`
+messages that name the cluster and what to check.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from console.cutover.refine import Rec
+from console.kafka import client as kafka
+from console.kafka.client import ClusterError
+from console.kafka.provenance import SHADOW_CLIENT_PREFIX
+from console.plan import ClusterSpec
+
+TP = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Records of one partition read from an offset: ``done`` when the partition's end
+    (read_committed) was reached, so nothing more follows them now."""
+
+    records: list[Rec]
+    done: bool
+
+
+class Side:
+    """One cluster as the cutover reads and changes it."""
+
+    def __init__(self, name: str, spec: ClusterSpec, password: str | None) -> None:
+        self.name = name
+        self.spec = spec
+        self.password = password
+        self._admin: AdminClient | None = None
+        self._trap: kafka.ErrorTrap | None = None
+        self._reader: Consumer | None = None
+        self._lock = threading.Lock()
+
+    # -- clients -------------------------------------------------------------------------
+
+    @property
+    def admin(self) -> AdminClient:
+        if self._admin is None:
+            self._admin, self._trap = kafka.admin_client(
+                self.spec, self.password, client_id=f"{SHADOW_CLIENT_PREFIX}cutover-admin"
+            )
+        return self._admin
+
+    def _reader_client(self) -> Consumer:
+        if self._reader is None:
+            conf = kafka.client_config(
+                self.spec, self.password, client_id=f"{SHADOW_CLIENT_PREFIX}cutover-reader"
+            )
+            conf.update(
+                {
+                    # assign() only: never joins or commits this (or any) group.
+                    "group.id": f"{SHADOW_CLIENT_PREFIX}cutover-reader-{uuid.uuid4().hex[:8]}",
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "isolation.level": "read_committed",
+                    "enable.partition.eof": True,
+                    # An offset outside the log is an answer to report, never a reset.
+                    "auto.offset.reset": "error",
+                    "fetch.wait.max.ms": 10,
+                    "max.partition.fetch.bytes": 262_144,
+                }
+            )
+            self._reader = Consumer(conf)
+        return self._reader
+
+    def close(self) -> None:
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+        self._admin = None
+
+    def fail(self, what: str, exc: BaseException) -> ClusterError:
+        """A failed request, in words: authentication, unreachable, or the error's name."""
+        if self._trap is not None and self._trap.auth_failure() is not None:
+            return ClusterError(
+                f"{self.name}: authentication failed for '{self.spec.sasl_username}'; check "
+                "its password"
+            )
+        return ClusterError(
+            f"{self.name}: {what} failed ({kafka.error_name(exc)}); check the cluster is "
+            "reachable and the console's user may describe and read it"
+        )
+
+    # -- offsets -------------------------------------------------------------------------
+
+    def offsets(self, tps: Iterable[TP], spec_fn, *, committed: bool, deadline: float) -> dict:
+        """``list_offsets`` for many partitions at once (one request per broker)."""
+        request = {TopicPartition(t, p): spec_fn() for t, p in tps}
+        if not request:
+            return {}
+        kwargs = {"isolation_level": IsolationLevel.READ_COMMITTED} if committed else {}
+        try:
+            futures = self.admin.list_offsets(
+                request, request_timeout=kafka.remaining(deadline), **kwargs
+            )
+            out = {}
+            for tp, future in futures.items():
+                info = future.result(timeout=kafka.remaining(deadline) + 1)
+                out[(tp.topic, tp.partition)] = (info.offset, info.timestamp)
+            return out
+        except (KafkaException, TimeoutError) as exc:
+            raise self.fail("listing offsets", exc) from None
+
+    def ends(self, tps: Iterable[TP], deadline: float) -> dict[TP, int]:
+        """The end offset a read_committed consumer reaches (the last stable offset)."""
+        found = self.offsets(tps, OffsetSpec.latest, committed=True, deadline=deadline)
+        return {tp: offset for tp, (offset, _ts) in found.items()}
+
+    def starts(self, tps: Iterable[TP], deadline: float) -> dict[TP, int]:
+        found = self.offsets(tps, OffsetSpec.earliest, committed=False, deadline=deadline)
+        return {tp: offset for tp, (offset, _ts) in found.items()}
+
+    def for_time(self, tps: Iterable[TP], ms: int, deadline: float) -> dict[TP, int]:
+        """The first offset whose timestamp is at or after ``ms``; past the newest record
+        Kafka answers -1, which means the end: the end offset is returned then."""
+        tps = list(tps)
+        try:
+            request = {TopicPartition(t, p): OffsetSpec.for_timestamp(ms) for t, p in tps}
+            futures = self.admin.list_offsets(
+                request,
+                request_timeout=kafka.remaining(deadline),
+                isolation_level=IsolationLevel.READ_COMMITTED,
+            )
+            found = {
+                (tp.topic, tp.partition): f.result(timeout=kafka.remaining(deadline) + 1).offset
+                for tp, f in futures.items()
+            }
+        except (KafkaException, TimeoutError) as exc:
+            raise self.fail("looking offsets up by time", exc) from None
+        past = [tp for tp, offset in found.items() if offset < 0]
+        if past:
+            found.update(self.ends(past, deadline))
+        return found
+
+    # -- records -------------------------------------------------------------------------
+
+    def first_records(self, starts: dict[TP, int], deadline: float) -> dict[TP, Rec | None]:
+        """Per partition, the first committed record at or after its start offset, or
+        None when the partition ends (read_committed) before any."""
+        if not starts:
+            return {}
+        with self._lock:
+            consumer = self._reader_client()
+            consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+            pending = dict(starts)
+            found: dict[TP, Rec | None] = {}
+            try:
+                while pending:
+                    if time.monotonic() > deadline:
+                        raise ClusterError(
+                            f"{self.name}: reading {len(pending)} partition(s) did not finish "
+                            f"in time (first: {next(iter(pending))}); check the cluster"
+                        )
+                    for msg in consumer.consume(500, 0.1):
+                        tp = (msg.topic(), msg.partition())
+                        start = pending.get(tp)
+                        if start is None:
+                            continue
+                        err = msg.error()
+                        if err is None:
+                            if msg.offset() >= start:
+                                found[tp] = Rec.of(msg)
+                                del pending[tp]
+                        elif err.code() == KafkaError._PARTITION_EOF:
+                            if msg.offset() >= start:
+                                found[tp] = None
+                                del pending[tp]
+                        else:
+                            self._read_error(tp, start, err)
+                    done = [TopicPartition(t, p) for (t, p) in found]
+                    if done and pending:
+                        consumer.pause(done)
+            finally:
+                consumer.unassign()
+            return found
+
+    def window(self, tp: TP, start: int, count: int, deadline: float) -> Window:
+        """Up to ``count`` committed records of one partition from ``start`` on."""
+        with self._lock:
+            consumer = self._reader_client()
+            consumer.assign([TopicPartition(tp[0], tp[1], start)])
+            out: list[Rec] = []
+            try:
+                while len(out) < count:
+                    if time.monotonic() > deadline:
+                        raise ClusterError(
+                            f"{self.name}: reading {tp[0]}[{tp[1]}] from {start} did not finish "
+                            "in time; check the cluster"
+                        )
+                    for msg in consumer.consume(min(500, count - len(out)), 0.1):
+                        err = msg.error()
+                        if err is None:
+                            if msg.offset() >= start:
+                                out.append(Rec.of(msg))
+                        elif err.code() == KafkaError._PARTITION_EOF:
+                            if msg.offset() >= start:
+                                return Window(out, True)
+                        else:
+                            self._read_error(tp, start, err)
+                        if len(out) >= count:
+                            break
+            finally:
+                consumer.unassign()
+            return Window(out, False)
+
+    def count_records(self, tp: TP, start: int, end: int, cap: int, deadline: float) -> int | None:
+        """Committed records with offsets in ``[start, end)``; None when more than ``cap``
+        would have to be read to tell."""
+        if end <= start:
+            return 0
+        with self._lock:
+            consumer = self._reader_client()
+            consumer.assign([TopicPartition(tp[0], tp[1], start)])
+            seen = 0
+            try:
+                while True:
+                    if time.monotonic() > deadline:
+                        return None
+                    for msg in consumer.consume(500, 0.1):
+                        err = msg.error()
+                        if err is None:
+                            if msg.offset() >= end:
+                                return seen
+                            if msg.offset() >= start:
+                                seen += 1
+                                if seen > cap:
+                                    return None
+                        elif err.code() == KafkaError._PARTITION_EOF:
+                            if msg.offset() >= start:
+                                return seen
+                        else:
+                            self._read_error(tp, start, err)
+            finally:
+                consumer.unassign()
+
+    def _read_error(self, tp: TP, start: int, err: KafkaError) -> None:
+        if err.code() in (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET):
+            raise ClusterError(
+                f"{self.name}: offset {start} of {tp[0]}[{tp[1]}] is outside the log "
+                "(deleted by retention, or beyond its end)"
+            )
+        if "AUTHORIZATION" in err.name():
+            raise ClusterError(
+                f"{self.name}: not allowed to read {tp[0]}; grant the console's user READ on it"
+            )
+        # Anything else is transient (leader moves, fetch errors): the deadline bounds it.
+
+
+class Sides:
+    """Both clusters of a plan, opened lazily and closed together."""
+
+    def __init__(self, plan, passwords: dict[str, str | None]) -> None:
+        self.source = Side("source", plan.clusters.source, passwords.get("source"))
+        self.target = Side("target", plan.clusters.target, passwords.get("target"))
+
+    def __enter__(self) -> Sides:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.source.close()
+        self.target.close()

@@ -1,0 +1,150 @@
+"""A consumer group on one cluster: its state, its members and its committed offsets.
+
+Read with the admin API (``describe_consumer_groups``, ``list_consumer_group_offsets``),
+never by joining the group. What counts as active is decided in
+:class:`console.cutover.model.GroupSide`: any member, any state that is not at rest,
+and UNKNOWN (librdkafka 2.16's word for a Kafka 4 ``consumer``-protocol group that is
+assigning or reconciling). A group that does not exist comes back DEAD with no members.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+
+from console.cutover.clients import Side
+from console.cutover.model import GroupSide, Member
+from console.kafka import client as kafka
+
+# A fresh cluster answers these while it creates __consumer_offsets or loads the group's
+# partition; the request is repeated until the deadline.
+_NOT_READY = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
+
+
+def _code(exc: BaseException) -> int | None:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0].code()
+    return None
+
+
+def _state_word(state) -> str:
+    return getattr(state, "name", str(state)).upper()
+
+
+def read_group(side: Side, group_id: str, topics: Iterable[str], deadline: float) -> GroupSide:
+    """The group on ``side``: state, members, and committed offsets for ``topics``."""
+    wanted = set(topics)
+    while True:
+        try:
+            desc = side.admin.describe_consumer_groups(
+                [group_id], request_timeout=kafka.remaining(deadline)
+            )[group_id].result(timeout=kafka.remaining(deadline) + 1)
+            break
+        except (KafkaException, TimeoutError) as exc:
+            if _code(exc) in _NOT_READY and time.monotonic() < deadline:
+                time.sleep(0.2)  # the coordinator is loading; the deadline bounds this
+                continue
+            return GroupSide(side.name, group_id, "UNKNOWN", error=_why(exc))
+    members = tuple(
+        Member(
+            m.member_id,
+            m.client_id,
+            m.host,
+            getattr(m, "group_instance_id", None) or None,
+        )
+        for m in desc.members
+    )
+    protocol = getattr(getattr(desc, "type", None), "name", "") or ""
+    state = _state_word(desc.state)
+    committed = {}
+    if state != "DEAD":
+        committed, error = _committed(side, group_id, wanted, deadline)
+        if error:
+            return GroupSide(side.name, group_id, state, protocol.lower(), members, error=error)
+    return GroupSide(side.name, group_id, state, protocol.lower(), members, committed)
+
+
+def _committed(
+    side: Side, group_id: str, topics: set[str], deadline: float
+) -> tuple[dict[tuple[str, int], int], str | None]:
+    while True:
+        try:
+            result = side.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group_id)],
+                request_timeout=kafka.remaining(deadline),
+            )[group_id].result(timeout=kafka.remaining(deadline) + 1)
+            break
+        except (KafkaException, TimeoutError) as exc:
+            if _code(exc) in _NOT_READY and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            return {}, _why(exc)
+    out = {}
+    for tp in result.topic_partitions:
+        if tp.topic in topics and tp.error is None and tp.offset >= 0:
+            out[(tp.topic, tp.partition)] = tp.offset
+    return out, None
+
+
+def committed_offsets(
+    side: Side, group_id: str, topics: Iterable[str], deadline: float
+) -> dict[tuple[str, int], int]:
+    """Only the committed offsets (for reading a move back); raises on failure."""
+    found, error = _committed(side, group_id, set(topics), deadline)
+    if error:
+        raise kafka.ClusterError(
+            f"{side.name}: reading the committed offsets of group {group_id} failed ({error})"
+        )
+    return found
+
+
+def alter_offsets(
+    side: Side, group_id: str, offsets: dict[tuple[str, int], int], deadline: float
+) -> dict[tuple[str, int], str | None]:
+    """Write committed offsets for a group (one request); per partition None when it was
+    written, else the error's name. The call does not raise for a group with members:
+    each partition then carries UNKNOWN_MEMBER_ID, which is why every one is checked."""
+    request = ConsumerGroupTopicPartitions(
+        group_id, [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
+    )
+    try:
+        result = side.admin.alter_consumer_group_offsets(
+            [request], request_timeout=kafka.remaining(deadline)
+        )[group_id].result(timeout=kafka.remaining(deadline) + 1)
+    except (KafkaException, TimeoutError) as exc:
+        name = kafka.error_name(exc)
+        return {tp: name for tp in offsets}
+    out: dict[tuple[str, int], str | None] = {tp: "not in the answer" for tp in offsets}
+    for tp in result.topic_partitions:
+        key = (tp.topic, tp.partition)
+        out[key] = tp.error.name() if tp.error is not None else None
+    return out
+
+
+def _why(exc: BaseException) -> str:
+    name = kafka.error_name(exc)
+    if "AUTHORIZATION" in name:
+        return f"{name}: the console's user may not describe the group"
+    return name
+
+
+def partitions_of(side: Side, topics: Iterable[str], deadline: float) -> dict[str, list[int]]:
+    """Partition numbers of each topic that exists on ``side``."""
+    try:
+        meta = side.admin.list_topics(timeout=kafka.remaining(deadline))
+    except KafkaException as exc:
+        raise side.fail("reading metadata", exc) from None
+    out = {}
+    for topic in topics:
+        tmeta = meta.topics.get(topic)
+        if tmeta is not None and tmeta.error is None:
+            out[topic] = sorted(tmeta.partitions)
+    return out

@@ -1,0 +1,701 @@
+"""Where each partition of a group would start on the target: translation per shadow path
+and per strategy, each confirmed by reading records.
+
+* **translate** on the built-in mirror: the exact map (:mod:`console.cutover.translate`),
+  then the records: the first record at or after the committed offset on the source must
+  be the first record at or after the translation on the target (the copy's provenance
+  header names its original). Only then is it ``exact``; if the map and the records
+  disagree, the partition is not translated and the reason says so.
+* **translate** on MirrorMaker 2: its checkpoint (or its offset syncs) gives a coarse
+  position; the records from the sync point on are aligned on both sides
+  (:mod:`console.cutover.refine`) to the exact position, or a bound.
+* **translate** on an external link: a timestamp lookup on the target gives the coarse
+  position, refined the same way.
+* **reset-to-timestamp**: the target's offset for the plan's time (past the newest
+  record: the end); **restart-from-known-point**: the plan's offsets. Both are what the
+  plan says; what they cost against the source position is shown where the map can
+  count it.
+
+A partition with no committed offset on the source is shown as such (nothing is
+written; the consumers' ``auto.offset.reset`` applies there).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from console.cutover import translate
+from console.cutover.clients import Side, Sides
+from console.cutover.model import Method, Position
+from console.cutover.refine import Rec, Refinement, refine
+from console.cutover.translate import Run
+from console.plan import GroupSpec, Plan
+from console.shadow import mm2
+from console.shadow.mirror import read_positions
+from console.store import Store
+
+TP = tuple[str, int]
+
+BUILTIN = "builtin"
+ALIGNED = "aligned"
+"""``offset_runs`` path of the exact pairs found by aligning records (MM2, external)."""
+
+LOOKAHEAD = 16
+"""Records read past the committed offset when aligning (records)."""
+MAX_WINDOW = 20_000
+"""The most records read on one side to refine one partition (records)."""
+COUNT_CAP = 10_000
+"""Records counted at most to say how many the copy still has to copy (records)."""
+
+
+@dataclass
+class Context:
+    """What the positions of one group are worked out from."""
+
+    store: Store
+    plan: Plan
+    group: GroupSpec
+    sides: Sides
+    deadline: float
+    committed: dict[TP, int]
+    partitions: list[TP]
+    """Every partition of the group's topics on the source."""
+    source_ends: dict[TP, int]
+    mirrored: dict[TP, int] = field(default_factory=dict)
+    """The copy's next source offset per partition (built-in mirror or MM2), if known."""
+    notes: list[str] = field(default_factory=list)
+
+
+def positions(ctx: Context) -> list[Position]:
+    """Every partition of the group, in topic and partition order."""
+    group = ctx.group
+    if group.offset_strategy == "reset-to-timestamp":
+        return _reset_to_timestamp(ctx)
+    if group.offset_strategy == "restart-from-known-point":
+        return _known_point(ctx)
+    path = ctx.plan.shadow.path
+    if path == BUILTIN:
+        return _builtin(ctx)
+    if path == "mirrormaker2":
+        return _mm2(ctx)
+    return _external(ctx)
+
+
+def _nothing_committed(ctx: Context, tp: TP) -> Position:
+    reset = ctx.group.auto_offset_reset
+    what = {
+        "latest": "they start at the end of the target partition (records written on the "
+        "source meanwhile and copied are not read)",
+        "earliest": "they start at the beginning of the target partition (everything the "
+        "copy holds is read)",
+        "none": "they stop with an error there",
+    }[reset]
+    return Position(
+        tp[0],
+        tp[1],
+        None,
+        ctx.source_ends.get(tp),
+        Method.NONE,
+        None,
+        False,
+        reason=f"no committed offset on the source: nothing is written; the consumers' "
+        f"auto.offset.reset={reset} applies, so {what}",
+    )
+
+
+# -- the built-in mirror ----------------------------------------------------------------------
+
+
+def mirror_positions(ctx: Context) -> dict[TP, int]:
+    """The built-in mirror's stored positions for the group's partitions."""
+    passwords = {"source": ctx.sides.source.password, "target": ctx.sides.target.password}
+    keys = set(ctx.partitions)
+    timeout = max(1.0, ctx.deadline - time.monotonic())
+    found = read_positions(ctx.plan, passwords, keys, timeout=timeout)
+    return {k: v for k, v in found.items() if k in keys}
+
+
+def _runs_around(store: Store, tp: TP, offset: int, path: str = BUILTIN) -> list[Run]:
+    return sorted(store.offsets.runs_around(tp[0], tp[1], offset, path))
+
+
+def _builtin(ctx: Context) -> list[Position]:
+    if not ctx.mirrored:
+        ctx.mirrored = mirror_positions(ctx)
+    out: dict[TP, Position] = {}
+    arith: dict[TP, translate.Arithmetic] = {}
+    for tp in ctx.partitions:
+        committed = ctx.committed.get(tp)
+        if committed is None:
+            out[tp] = _nothing_committed(ctx, tp)
+            continue
+        arith[tp] = translate.forward(
+            _runs_around(ctx.store, tp, committed), committed, ctx.mirrored.get(tp)
+        )
+    # The records confirm (or refute) every translation: first record at or after the
+    # committed offset on the source, first record at or after the translation on the
+    # target, in one read per side for all partitions.
+    # At or past the source's end there is no record to read yet: nothing to fetch.
+    src_first: dict[TP, Rec | None] = {
+        tp: None for tp in arith if ctx.committed[tp] >= ctx.source_ends.get(tp, 0)
+    }
+    src_first.update(
+        ctx.sides.source.first_records(
+            {tp: ctx.committed[tp] for tp in arith if tp not in src_first}, ctx.deadline
+        )
+    )
+    targets = {tp: a.target_offset for tp, a in arith.items() if a.target_offset is not None}
+    tgt_end = ctx.sides.target.ends(list(targets), ctx.deadline) if targets else {}
+    readable = {tp: t for tp, t in targets.items() if t <= tgt_end.get(tp, -1)}
+    tgt_first = ctx.sides.target.first_records(readable, ctx.deadline)
+    for tp, a in arith.items():
+        out[tp] = _confirm_builtin(
+            ctx, tp, a, src_first.get(tp), tgt_first.get(tp), tp in readable, tgt_end.get(tp)
+        )
+    return [out[tp] for tp in ctx.partitions]
+
+
+def _confirm_builtin(
+    ctx: Context,
+    tp: TP,
+    a: translate.Arithmetic,
+    src: Rec | None,
+    tgt: Rec | None,
+    readable: bool,
+    tgt_end: int | None,
+) -> Position:
+    committed = ctx.committed[tp]
+    mirrored = ctx.mirrored.get(tp)
+    base = Position(
+        tp[0], tp[1], committed, ctx.source_ends.get(tp), Method.UNTRANSLATED, None, False
+    )
+    if a.case == "beyond":
+        counted = None
+        if mirrored is not None:
+            counted = ctx.sides.source.count_records(
+                tp, mirrored, committed, COUNT_CAP, ctx.deadline
+            )
+        if counted == 0:
+            # Nothing but markers or aborted records between the copy and the position:
+            # it IS copied; the group resumes where the copy stands.
+            runs = _runs_around(ctx.store, tp, committed)
+            last = runs[-1] if runs else None
+            a = translate.Arithmetic(
+                last[1] + last[2] if last else None,
+                "tail",
+                f"source offsets {mirrored}..{committed - 1} hold no committed record, so the "
+                "position is copied; resumes where the copy stands",
+            )
+            if a.target_offset is None:
+                return replace(base, reason="nothing of this partition is copied yet")
+            return _builtin_again(ctx, tp, a, base)
+        records = "" if counted is None else f" ({counted:,} record(s))"
+        return replace(
+            base,
+            not_copied=a.not_copied,
+            not_copied_records=counted,
+            reason=f"{a.reason}{records}; wait for the copy to catch up",
+        )
+    if a.case == "before":
+        # Offsets before the first copy: only if they hold no record is the first copy
+        # where the group resumes.
+        if src is not None and a.first_record is not None and src.offset == a.first_record:
+            first = _runs_around(ctx.store, tp, committed)[0]
+            a = translate.Arithmetic(
+                first[1],
+                "gap",
+                f"source offsets {committed}..{a.first_record - 1} hold no committed record; "
+                "resumes at the first copy",
+                first_record=a.first_record,
+            )
+            return _builtin_again(ctx, tp, a, base)
+        where = src.offset if src is not None else committed
+        return replace(
+            base,
+            skip=None,
+            reason=f"{a.reason}: the source has record {where} there, which the mirror never "
+            "copied (it started later); moving would skip it",
+        )
+    if a.case == "unmapped":
+        if src is None and mirrored is not None and committed <= mirrored:
+            end = tgt_end
+            if end is None:
+                end = ctx.sides.target.ends([tp], ctx.deadline).get(tp)
+            first = (
+                ctx.sides.target.first_records({tp: end}, ctx.deadline).get(tp)
+                if end is not None
+                else None
+            )
+            if end is not None and first is None:
+                return replace(
+                    base,
+                    method=Method.EXACT,
+                    target_offset=end,
+                    exact=True,
+                    bound_lo=end,
+                    bound_hi=end,
+                    replay=0,
+                    replay_min=0,
+                    skip=0,
+                    skip_max=0,
+                    reverse_source=committed,
+                    reason="nothing to read on either side from here: resumes at the target's end",
+                    evidence=f"no record at or after source {committed} nor target {end}",
+                )
+        return replace(base, reason=a.reason)
+    return _judge_builtin(ctx, tp, a, src, tgt, readable, tgt_end, base)
+
+
+def _builtin_again(ctx: Context, tp: TP, a: translate.Arithmetic, base: Position) -> Position:
+    """Confirm a translation found on a second look (one partition, read on its own)."""
+    committed = ctx.committed[tp]
+    src = ctx.sides.source.first_records({tp: committed}, ctx.deadline).get(tp)
+    end = ctx.sides.target.ends([tp], ctx.deadline).get(tp)
+    readable = a.target_offset is not None and end is not None and a.target_offset <= end
+    tgt = (
+        ctx.sides.target.first_records({tp: a.target_offset}, ctx.deadline).get(tp)
+        if readable
+        else None
+    )
+    return _judge_builtin(ctx, tp, a, src, tgt, readable, end, base)
+
+
+def _judge_builtin(
+    ctx: Context,
+    tp: TP,
+    a: translate.Arithmetic,
+    src: Rec | None,
+    tgt: Rec | None,
+    readable: bool,
+    tgt_end: int | None,
+    base: Position,
+) -> Position:
+    """The map's answer against the records at both ends."""
+    committed = ctx.committed[tp]
+    target = a.target_offset
+    assert target is not None
+    if not readable:
+        return replace(
+            base,
+            reason=f"the map says target {target}, but the target partition ends at "
+            f"{tgt_end}: the map does not match the target (recreated topic?)",
+        )
+    mirrored = ctx.mirrored.get(tp)
+    if tgt is not None:
+        if tgt.origin is None or tgt.origin[0] != tp[1]:
+            return replace(
+                base,
+                reason=f"target record {tgt.offset} (the first at or after {target}) was not "
+                "written by the mirror for this partition: the map cannot be confirmed",
+            )
+        origin = tgt.origin[1]
+        if origin < committed:
+            behind = 0
+            if src is not None:
+                behind = translate.records_between(
+                    ctx.store.offsets.runs_between(tp[0], tp[1], BUILTIN, origin, committed),
+                    origin,
+                    committed,
+                )
+            return replace(
+                base,
+                replay=behind or None,
+                reason=f"target {tgt.offset} holds the copy of source {origin}, which the group "
+                "has already read: the stored map is behind the copy (restart the mirror to "
+                "repair it, then look again)",
+                evidence=f"target {tgt.offset} is source {origin} by provenance",
+            )
+        if src is not None and origin > src.offset:
+            return replace(
+                base,
+                skip=None,
+                reason=f"source record {src.offset} has no copy at or after target {target} "
+                f"(the first copy there is of source {origin}): moving would skip it",
+                evidence=f"target {tgt.offset} is source {origin} by provenance",
+            )
+        if (
+            src is not None
+            and origin == src.offset
+            and (tgt.key, tgt.value) != (src.key, src.value)
+        ):
+            return replace(
+                base,
+                reason=f"target {tgt.offset} claims to copy source {origin} but its key or value "
+                "differs",
+            )
+        if src is not None and origin == src.offset:
+            evidence = f"source {src.offset} is target {tgt.offset} (provenance and content)"
+        else:
+            evidence = (
+                f"target {tgt.offset} copies source {origin}, which the source no longer has "
+                "(compacted or deleted after it was copied); nothing before it is re-read"
+            )
+    else:
+        if src is not None and mirrored is not None and src.offset < mirrored:
+            return replace(
+                base,
+                reason=f"source record {src.offset} was copied (the mirror is at {mirrored}) but "
+                f"no copy is at or after target {target}: the map does not match the target",
+            )
+        if src is not None:
+            evidence = (
+                f"source record {src.offset} is not copied yet; its copy will land at or after "
+                f"target {target}"
+            )
+        else:
+            evidence = f"no record at or after source {committed} nor target {target} yet"
+    reverse, _how = translate.reverse_in(
+        sorted(ctx.store.offsets.runs_around_target(tp[0], tp[1], target, BUILTIN)),
+        target,
+        mirrored_to=mirrored,
+    )
+    return replace(
+        base,
+        method=Method.EXACT,
+        target_offset=target,
+        exact=True,
+        bound_lo=target,
+        bound_hi=target,
+        replay=0,
+        replay_min=0,
+        skip=0,
+        skip_max=0,
+        reverse_source=reverse,
+        reason=a.reason,
+        evidence=evidence,
+    )
+
+
+# -- MirrorMaker 2 ------------------------------------------------------------------------------
+
+
+def collect_mm2(ctx: Context) -> None:
+    """Fresh offset syncs and checkpoints into the run database, and the source
+    connector's position per partition (exact at exactly-once)."""
+    passwords = {"source": ctx.sides.source.password, "target": ctx.sides.target.password}
+    timeout = max(2.0, min(30.0, ctx.deadline - time.monotonic()))
+    try:
+        mm2.collect_offset_syncs(ctx.store, ctx.plan, passwords, timeout=timeout)
+    except mm2.Mm2Error as exc:
+        ctx.notes.append(
+            f"MirrorMaker 2's offset syncs could not be read now ({exc}); using "
+            "those stored earlier"
+        )
+    try:
+        ctx.mirrored = mm2.source_positions(ctx.plan, timeout=min(10.0, timeout))
+    except mm2.Mm2Error as exc:
+        ctx.notes.append(f"MirrorMaker 2's position could not be read ({exc})")
+
+
+def _checkpoint(store: Store, group_id: str, tp: TP, committed: int) -> int | None:
+    """MirrorMaker 2's own translation of exactly this committed offset, if it made one."""
+    found = None
+    for gid, upstream, downstream in store.offsets.group_syncs(tp[0], tp[1], "checkpoint"):
+        if gid == group_id and upstream == committed:
+            found = downstream  # arrival order: the newest wins
+    return found
+
+
+def _mm2(ctx: Context) -> list[Position]:
+    if not ctx.mirrored:
+        collect_mm2(ctx)
+    out = []
+    for tp in ctx.partitions:
+        committed = ctx.committed.get(tp)
+        if committed is None:
+            out.append(_nothing_committed(ctx, tp))
+            continue
+        out.append(_mm2_one(ctx, tp, committed))
+    return out
+
+
+def _mm2_one(ctx: Context, tp: TP, committed: int) -> Position:
+    base = Position(
+        tp[0], tp[1], committed, ctx.source_ends.get(tp), Method.UNTRANSLATED, None, False
+    )
+    copied_to = ctx.mirrored.get(tp)
+    if copied_to is not None and committed > copied_to:
+        counted = ctx.sides.source.count_records(tp, copied_to, committed, COUNT_CAP, ctx.deadline)
+        if counted != 0:
+            what = "" if counted is None else f" ({counted:,} record(s))"
+            return replace(
+                base,
+                not_copied=committed - copied_to,
+                not_copied_records=counted,
+                reason=f"beyond the copy: MirrorMaker 2 has copied up to source offset "
+                f"{copied_to} and has {committed - copied_to} offset(s){what} still to copy; "
+                "wait for it to catch up",
+            )
+    syncs = ctx.store.offsets.syncs(tp[0], tp[1], "offset-sync")
+    found = translate.mm2_coarse(syncs, committed)
+    checkpoint = _checkpoint(ctx.store, ctx.group.id, tp, committed)
+    if found is None:
+        ctx.notes.append(
+            f"{tp[0]}:{tp[1]}: no MirrorMaker 2 offset sync at or before {committed}; refined "
+            "from timestamps instead"
+        )
+        return _by_time(ctx, tp, committed, base)
+    index, coarse = found
+    upstream, downstream = syncs[index]
+    shown = checkpoint if checkpoint is not None else coarse
+    result = _aligned(ctx, tp, committed, upstream, downstream, shown)
+    return _position_from(ctx, tp, committed, base, result, shown, "checkpoint")
+
+
+def _aligned(
+    ctx: Context, tp: TP, committed: int, src_from: int, tgt_from: int, coarse: int | None
+) -> Refinement:
+    """Read windows from ``src_from`` / ``tgt_from`` and refine, growing the windows
+    while the refinement asks for more."""
+    src_count = max(1, committed - src_from) + LOOKAHEAD
+    tgt_count = src_count + LOOKAHEAD
+    while True:
+        src = ctx.sides.source.window(tp, src_from, src_count, ctx.deadline)
+        tgt = ctx.sides.target.window(tp, tgt_from, tgt_count, ctx.deadline)
+        result = refine(
+            src.records,
+            tgt.records,
+            committed,
+            src_done=src.done,
+            tgt_done=tgt.done,
+            coarse=coarse,
+            skew_ms=ctx.plan.thresholds.max_timestamp_skew_ms,
+        )
+        if result.need is None:
+            return result
+        if result.need == "source" and not src.done and src_count < MAX_WINDOW:
+            src_count = min(MAX_WINDOW, src_count * 2)
+            tgt_count = max(tgt_count, src_count + LOOKAHEAD)
+        elif result.need == "target" and not tgt.done and tgt_count < MAX_WINDOW:
+            tgt_count = min(MAX_WINDOW, tgt_count * 2)
+        else:
+            return replace(result, need=None, reason=f"{result.reason} (window limit reached)")
+
+
+def _position_from(
+    ctx: Context,
+    tp: TP,
+    committed: int,
+    base: Position,
+    result: Refinement,
+    coarse: int | None,
+    coarse_word: str,
+) -> Position:
+    """A refinement as the partition's position; the coarse one when it failed."""
+    if result.pairs:
+        runs = _pairs_to_runs(result.pairs)
+        ctx.store.offsets.record_runs([(tp[0], tp[1], *run) for run in runs], ALIGNED)
+    if result.target_offset is not None:
+        reverse = committed if result.exact else None
+        if not result.exact and result.pairs:
+            reverse = translate.reverse_in(_pairs_to_runs(result.pairs), result.target_offset)[0]
+        return replace(
+            base,
+            method=Method.REFINED,
+            target_offset=result.target_offset,
+            exact=result.exact,
+            bound_lo=result.bound_lo,
+            bound_hi=result.bound_hi,
+            replay=result.replay,
+            replay_min=result.replay_min,
+            skip=result.skip,
+            skip_max=result.skip_max,
+            reverse_source=reverse,
+            coarse_offset=coarse,
+            coarse_replay=result.coarse_replay,
+            reason=result.reason,
+            evidence=f"aligned {len(result.pairs)} record(s) by key, value, headers and "
+            f"timestamp from the {coarse_word} position {coarse}",
+        )
+    if coarse is None or result.skip_max:
+        return replace(
+            base, skip=None, skip_max=result.skip_max, coarse_offset=coarse, reason=result.reason
+        )
+    # Not refinable: MirrorMaker's coarse position never skips a record it copied; how
+    # many it re-reads is bounded by the distance to the committed offset.
+    return replace(
+        base,
+        method=Method.CHECKPOINT if coarse_word == "checkpoint" else Method.TIMESTAMP,
+        target_offset=coarse,
+        exact=False,
+        bound_lo=coarse,
+        bound_hi=None,
+        replay=None,
+        skip=0 if coarse_word == "checkpoint" else None,
+        coarse_offset=coarse,
+        reason=f"could not refine ({result.reason}); the {coarse_word} position re-reads an "
+        "unknown number of records",
+    )
+
+
+def _pairs_to_runs(pairs) -> list[Run]:
+    runs: list[Run] = []
+    for s, t in pairs:
+        if runs and runs[-1][0] + runs[-1][2] == s and runs[-1][1] + runs[-1][2] == t:
+            runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((s, t, 1))
+    return runs
+
+
+# -- external links -----------------------------------------------------------------------------
+
+BACK = 64
+"""Source records read before the committed offset when aligning by time (records)."""
+
+
+def _external(ctx: Context) -> list[Position]:
+    out = []
+    for tp in ctx.partitions:
+        committed = ctx.committed.get(tp)
+        if committed is None:
+            out.append(_nothing_committed(ctx, tp))
+            continue
+        base = Position(
+            tp[0], tp[1], committed, ctx.source_ends.get(tp), Method.UNTRANSLATED, None, False
+        )
+        out.append(_by_time(ctx, tp, committed, base))
+    return out
+
+
+def _by_time(ctx: Context, tp: TP, committed: int, base: Position) -> Position:
+    """A coarse position by timestamp, refined by aligning the records around it."""
+    start = max(ctx.sides.source.starts([tp], ctx.deadline).get(tp, 0), committed - BACK)
+    src = ctx.sides.source.window(tp, start, committed - start + LOOKAHEAD, ctx.deadline)
+    if not src.records:
+        return replace(base, reason="the source holds no record near the committed offset")
+    skew = ctx.plan.thresholds.max_timestamp_skew_ms
+    earliest = min(r.timestamp for r in src.records)
+    tgt_from = ctx.sides.target.for_time([tp], earliest - skew - 1, ctx.deadline)[tp]
+    nxt = next((r for r in src.records if r.offset >= committed), None)
+    coarse = None
+    if nxt is not None:
+        coarse = ctx.sides.target.for_time([tp], nxt.timestamp - skew, ctx.deadline)[tp]
+    result = _aligned(ctx, tp, committed, start, tgt_from, coarse)
+    return _position_from(ctx, tp, committed, base, result, coarse, "timestamp")
+
+
+# -- the plan's own strategies -----------------------------------------------------------------
+
+
+def _target_partitions(ctx: Context) -> list[TP]:
+    return list(ctx.partitions)
+
+
+def _cost(ctx: Context, tp: TP, target: int, base: Position) -> Position:
+    """What starting at ``target`` costs against the source position, counted on the
+    built-in mirror's map (exact); unknown on other paths."""
+    committed = ctx.committed.get(tp)
+    if ctx.plan.shadow.path != BUILTIN:
+        return base
+    rows = sorted(ctx.store.offsets.runs_around_target(tp[0], tp[1], target, BUILTIN))
+    reverse, _how = translate.reverse_in(rows, target, mirrored_to=ctx.mirrored.get(tp))
+    if reverse is None or committed is None:
+        return replace(base, reverse_source=reverse)
+    lo, hi = min(reverse, committed), max(reverse, committed)
+    runs = ctx.store.offsets.runs_between(tp[0], tp[1], BUILTIN, lo, hi)
+    replay, skip = translate.replay_skip(runs, committed, reverse)
+    return replace(
+        base,
+        reverse_source=reverse,
+        replay=replay,
+        replay_min=replay,
+        skip=skip,
+        skip_max=skip,
+    )
+
+
+def _reset_to_timestamp(ctx: Context) -> list[Position]:
+    when = ctx.group.reset_timestamp
+    assert when is not None
+    ms = int(when.timestamp() * 1000)
+    tps = _target_partitions(ctx)
+    found = ctx.sides.target.for_time(tps, ms, ctx.deadline)
+    if ctx.plan.shadow.path == BUILTIN and not ctx.mirrored:
+        ctx.mirrored = mirror_positions(ctx)
+    out = []
+    for tp in tps:
+        target = found.get(tp)
+        base = Position(
+            tp[0],
+            tp[1],
+            ctx.committed.get(tp),
+            ctx.source_ends.get(tp),
+            Method.TIMESTAMP,
+            target,
+            target is not None,
+            bound_lo=target,
+            bound_hi=target,
+            reason=f"the target's first offset at or after {when.isoformat()} (the plan's "
+            "reset_timestamp; past the newest record: the end)",
+        )
+        out.append(_cost(ctx, tp, target, base) if target is not None else base)
+    return out
+
+
+def _known_point(ctx: Context) -> list[Position]:
+    points = ctx.group.known_point or {}
+    tps = _target_partitions(ctx)
+    starts = ctx.sides.target.starts(tps, ctx.deadline)
+    ends = ctx.sides.target.ends(tps, ctx.deadline)
+    if ctx.plan.shadow.path == BUILTIN and not ctx.mirrored:
+        ctx.mirrored = mirror_positions(ctx)
+    out = []
+    for tp in tps:
+        offset = points.get(f"{tp[0]}:{tp[1]}")
+        if offset is None:
+            out.append(
+                replace(
+                    _nothing_committed(ctx, tp),
+                    source_committed=ctx.committed.get(tp),
+                    reason="the plan's known_point names no offset for this partition: nothing "
+                    f"is written; the consumers' auto.offset.reset={ctx.group.auto_offset_reset}"
+                    " applies",
+                )
+            )
+            continue
+        low, high = starts.get(tp), ends.get(tp)
+        if low is None or high is None or not low <= offset <= high:
+            out.append(
+                Position(
+                    tp[0],
+                    tp[1],
+                    ctx.committed.get(tp),
+                    ctx.source_ends.get(tp),
+                    Method.UNTRANSLATED,
+                    None,
+                    False,
+                    reason=f"the plan's known point {offset} is outside the target partition "
+                    f"({low}..{high}); fix known_point",
+                )
+            )
+            continue
+        base = Position(
+            tp[0],
+            tp[1],
+            ctx.committed.get(tp),
+            ctx.source_ends.get(tp),
+            Method.KNOWN_POINT,
+            offset,
+            True,
+            bound_lo=offset,
+            bound_hi=offset,
+            reason="the plan's known_point for this partition",
+        )
+        out.append(_cost(ctx, tp, offset, base))
+    return out
+
+
+def source_ends(side: Side, partitions: list[TP], deadline: float) -> dict[TP, int]:
+    return side.ends(partitions, deadline)
+
+
+def totals(positions_: list[Position]) -> Mapping[str, int | None]:
+    """Replay and skip summed over the partitions a move writes (None when any is
+    unknown)."""
+    written = [p for p in positions_ if p.target_offset is not None]
+    replay = None if any(p.replay is None for p in written) else sum(p.replay or 0 for p in written)
+    skip = None if any(p.skip is None for p in written) else sum(p.skip or 0 for p in written)
+    return {"replay": replay, "skip": skip}
