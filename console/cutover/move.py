@@ -19,6 +19,8 @@ The sequence, each change audited before it is made and its result after:
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,17 @@ from console.store.audit import Draft
 
 TP = tuple[str, int]
 APPLY_TIMEOUT_S = 30.0
+
+PAUSE_ENV = "CUTOVER_TEST_PAUSE_AT"
+"""For crash tests only: names a point (``after-plan``, ``after-apply``, ``after-verify``)
+where a move stops for a while, so a test can kill it there with ``kill -9`` and show
+that running the step again converges. Unset, nothing pauses."""
+
+
+def _pause_point(name: str) -> None:
+    if os.environ.get(PAUSE_ENV) == name:
+        print(f"paused at {name}", file=sys.stderr, flush=True)
+        time.sleep(120)  # long enough for the test to kill us; never reached in production
 
 
 class MoveFailed(Exception):
@@ -198,9 +211,12 @@ class _Run:
                 outcome="stored before anything is applied",
             )
         result = MoveResult(group.id, plan_id, evaluation=evaluation)
+        _pause_point("after-plan")
         self._apply(plan_id, evaluation, wanted, result)
+        _pause_point("after-apply")
         _check_cancel(self.cancel)
         self._verify(plan_id, wanted, result)
+        _pause_point("after-verify")
         self._fence(result)
         return result
 
