@@ -12,6 +12,7 @@ import dataclasses
 import threading
 
 import pytest
+from textual.app import App
 from textual.widgets import Button, Input
 from textual.widgets._toast import Toast
 
@@ -24,6 +25,7 @@ from console.runbook.registry import RUNNERS
 from console.store import Store
 from console.tui.app import CutoverApp
 from console.tui.screens.gate import GateDialog
+from console.views.gate import GateView
 from tests.helpers import demo_plan_text, fixed_clock, screen_lines
 
 
@@ -241,3 +243,23 @@ async def test_x_cancels_the_running_step_and_it_reads_cancelled(tmp_path, monke
     assert store.step("inventory").state is StepState.CANCELLED
     finished = store.audit_latest(1)[0]
     assert finished.action == "step.finished" and finished.outcome.startswith("cancelled")
+
+
+async def test_what_a_gate_says_can_be_scrolled_to_its_end_at_80x24():
+    """A gate with more lines than 80x24 shows says so, and the arrows reach the last."""
+    lines = [f"changes item {n}" for n in range(40)]
+    gate = GateDialog(GateView("x", "Long gate", lines, "x", True, None), guard_s=0)
+
+    class One(App):
+        def on_mount(self) -> None:
+            self.push_screen(gate)
+
+    app = One()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "there is more than fits" in "\n".join(screen_lines(app))
+        assert "changes item 39" not in "\n".join(screen_lines(app))
+        await pilot.press(*["pagedown"] * 6)
+        await pilot.pause()
+        assert "changes item 39" in "\n".join(screen_lines(app))
+        assert app.focused.id == "gate-cancel"  # scrolling moved no focus

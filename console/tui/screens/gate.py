@@ -44,6 +44,7 @@ class GateDialog(ModalScreen[str | None]):
     }
     GateDialog .gate-title { text-style: bold; }
     GateDialog .gate-lines { height: auto; max-height: 12; margin: 1 0 0 0; }
+    GateDialog #gate-more { color: $text-muted; display: none; }
     GateDialog .gate-error { color: $error; width: 100%; height: auto; }
     GateDialog .gate-held { color: $text-muted; width: 100%; height: auto; }
     GateDialog Input { padding: 0 1; background: $boost; }
@@ -58,6 +59,12 @@ class GateDialog(ModalScreen[str | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="gate.cancel"),
+        # What the gate says can be longer than 80x24 shows; these scroll it wherever the
+        # focus is (the field and the buttons have no use for them).
+        Binding("up", "scroll_lines(-1)", "Scroll up", show=False, id="gate.scroll-up"),
+        Binding("down", "scroll_lines(1)", "Scroll down", show=False, id="gate.scroll-down"),
+        Binding("pageup", "scroll_lines(-8)", show=False, id="gate.page-up"),
+        Binding("pagedown", "scroll_lines(8)", show=False, id="gate.page-down"),
     ]
 
     class Refused(Message):
@@ -93,6 +100,7 @@ class GateDialog(ModalScreen[str | None]):
             # Not focusable: from Cancel, one tab reaches the confirmation field.
             with VerticalScroll(classes="gate-lines", can_focus=False):
                 yield Static("\n".join(gate.lines), markup=False)
+            yield Label("↑ ↓ scroll: there is more than fits", id="gate-more")
             if gate.blocked:
                 # Wrapped, never cut: the reason is what the operator acts on.
                 yield Label(Text(f"BLOCKED: {gate.blocked}", style="bold"), classes="gate-error")
@@ -114,6 +122,7 @@ class GateDialog(ModalScreen[str | None]):
         self.query_one("#gate-cancel", Button).focus()
         self.query_one("#gate-held", Label).display = False
         self.call_after_refresh(self._shown)
+        self.call_after_refresh(self._say_more)
 
     def _shown(self) -> None:
         self.shown_at = time.monotonic()
@@ -124,6 +133,16 @@ class GateDialog(ModalScreen[str | None]):
         if self.shown_at is None or event.time < self.shown_at + self.guard_s:
             event.stop()
             event.prevent_default()
+
+    def action_scroll_lines(self, rows: int) -> None:
+        self.query_one(".gate-lines", VerticalScroll).scroll_relative(y=rows, animate=False)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._say_more)
+
+    def _say_more(self) -> None:
+        more = self.query_one(".gate-lines", VerticalScroll).max_scroll_y > 0
+        self.query_one("#gate-more", Label).display = more
 
     def held(self, count: int) -> None:
         """Say how many notices wait until the gate closes."""
