@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import random
 import threading
 import time
 import uuid
@@ -455,6 +456,38 @@ class TestAnomalies:
         found = examples(report, "values")
         assert [(e.source_offset, e.target_offset) for e in found] == [(7, 7), (8, 8)]
         assert "value differs" in found[0].detail
+
+    def test_one_changed_value_on_repetitive_data_is_one_value_mismatch(self, source, target):
+        """Two keys, two values and tombstones, over and over, timestamps in bursts, copied
+        without provenance (as MirrorMaker 2 copies): one changed value is one value
+        mismatch at its offsets, not a missing record, an extra one and a skew."""
+        topic = new_topic("repetitive")
+        create_topic(source.plaintext_bootstrap, topic, 1)
+        rng = random.Random(11)
+        base = int(time.time() * 1000) - 60_000
+        states = [b'{"state":"open"}', b'{"state":"closed"}']
+        rows = [
+            R(
+                0,
+                rng.choice([b"acct-1", b"acct-2"]),
+                rng.choice([*states, None]),
+                (("source-app", b"ledger"),),
+                base + (i // 4) * 10,  # four records to a millisecond
+            )
+            for i in range(160)
+        ]
+        write(source.plaintext_bootstrap, topic, rows)
+        records = read_all(source.plaintext_bootstrap, topic)
+        changed = next(i for i in range(60, 160) if records[i].value == states[0])
+        copy = plain([replace(r, value=states[1]) if r.offset == changed else r for r in records])
+        mirror(target.plaintext_bootstrap, topic, copy, partitions=1, prov=False)
+        report = run(source.plaintext_bootstrap, target.plaintext_bootstrap, topic)
+        assert_only(report, "values")
+        (row,) = [r for r in report.results if r.check == "values" and r.partition == 0]
+        assert row.counts["values"] == 1
+        (example,) = row.examples
+        assert (example.source_offset, example.target_offset) == (changed, changed)
+        assert "value differs from byte 10" in example.detail
 
     def test_headers(self, source, target):
         def change(copy):

@@ -8,18 +8,23 @@ timestamp() offset()``) and pairs them up as it goes:
   headers (the mirror's ``cutover.src`` provenance header aside) and timestamps are
   compared on the way. Nothing is stored per record, so memory does not grow with the
   window.
-* **Diverged**: the heads differ. Provenance, when the target carries it, says
-  exactly which source offset a target record is (the built-in mirror). Otherwise the
-  records are aligned by content in order: a head already waiting on the other side
-  is a late match; a head found a little further along the other side means records
-  were skipped; a short run of records with the same keys that then falls back into
-  step is a run of changed records (values, headers, nulls, schema ids); failing all
-  that, timestamps say which side is ahead.
+* **Diverged**: the heads differ (or agree in key and value while another record
+  close by agrees in timestamp and headers too). Provenance, when the target carries
+  it, says exactly which source offset a target record is (the built-in mirror).
+  Otherwise the divergence is resolved as the cheapest local edit that brings the
+  streams back into step (:meth:`PartitionAligner._realign`): records on one side
+  only, changed records, pairs whose timestamp or headers differ, each at a cost, so
+  that on repetitive data (a few keys and values written again and again) one changed
+  value is one value mismatch, not a missing and an extra record; position and
+  timestamp decide what content alone cannot. A gap longer than the local horizon is
+  found by looking further ahead for where the streams agree again; failing that,
+  timestamps say which side is ahead.
 * Skipped records wait in a **pending** pool (bounded: ``pending_cap``). A later
   record can still claim them (a reordered record; an order finding), another
   partition can claim them at the end (a placement finding), and what stays
   unclaimed is sorted at the end into missing, extra, not-yet-copied or truncated by
-  :mod:`console.compare.resolve`.
+  :mod:`console.compare.resolve`. A claim needs the timestamp to fit as well as the
+  content, so a record is not taken for another of the same key and value.
 
 Identity for alignment is (key, value without its Confluent wire-format header); see
 :mod:`console.compare.records`.
@@ -28,6 +33,7 @@ Identity for alignment is (key, value without its Confluent wire-format header);
 from __future__ import annotations
 
 import bisect
+import math
 from collections import Counter, deque
 from dataclasses import dataclass
 
@@ -39,6 +45,23 @@ NEED_SOURCE = 1
 NEED_TARGET = 2
 DONE = 0
 
+HORIZON = 32
+"""Records on each side a divergence is resolved within, as one local edit."""
+RUN = 4
+"""Records equal in key and value (one of them a landmark) that show two streams are
+back in step."""
+RUN_MAX = 64
+"""How far a run of identical records is followed looking for a landmark."""
+NEAR = 8
+"""How far the fast path looks for a better partner before pairing a record whose
+timestamp or headers differ."""
+C_CHANGED = 1.25
+C_TIME = 0.75
+C_HEADERS = 0.25
+C_SHIFT = 0.5
+C_BREAK = 1.0
+PAIR, SOURCE_ONLY, TARGET_ONLY = "pair", "source", "target"
+
 
 @dataclass(frozen=True)
 class AlignSettings:
@@ -46,8 +69,6 @@ class AlignSettings:
 
     lookahead: int = 10_000
     """Records looked ahead on each side when the heads differ (records)."""
-    resync: int = 16
-    """Longest run of changed records still recognised as changes, not gaps (records)."""
     pending_cap: int = 100_000
     """Unmatched records kept for late matching per partition; beyond it they are
     counted as unresolved (records)."""
@@ -76,7 +97,7 @@ class Bounds:
 class _Side:
     """One side's buffered records and, while diverged, an index of what lies ahead."""
 
-    __slots__ = ("msgs", "pos", "base", "ended", "index", "indexed_to", "fps")
+    __slots__ = ("msgs", "pos", "base", "ended", "index", "indexed_to", "fps", "infos")
 
     def __init__(self) -> None:
         self.msgs: list = []
@@ -86,6 +107,7 @@ class _Side:
         self.index: dict[int, list[int]] | None = None
         self.indexed_to = 0
         self.fps: dict[int, int] = {}
+        self.infos: dict[int, tuple] = {}
 
     def head(self):
         return self.msgs[self.pos] if self.pos < len(self.msgs) else None
@@ -115,6 +137,24 @@ class _Side:
             self.pos = 0
             if self.fps:
                 self.fps = {k: v for k, v in self.fps.items() if k >= self.base}
+            if self.infos:
+                self.infos = {k: v for k, v in self.infos.items() if k >= self.base}
+
+    def end(self) -> int:
+        """One past the last buffered record (absolute)."""
+        return self.base + len(self.msgs)
+
+    def info_at(self, absolute: int) -> tuple:
+        """What pairing weighs: (fingerprint, key, timestamp type, timestamp ms, headers
+        hash without the provenance header)."""
+        found = self.infos.get(absolute)
+        if found is None:
+            m = self.msgs[absolute - self.base]
+            kept = strip_provenance(m.headers())
+            kind, ms = m.timestamp()
+            hh = hash(tuple(kept)) if kept else 0
+            found = self.infos[absolute] = (self.fp_at(absolute), m.key(), kind, ms, hh)
+        return found
 
     def find(self, fp: int, start: int, limit: int) -> int | None:
         """Distance from the head to the first record with this fingerprint, within limit."""
@@ -170,6 +210,8 @@ class PartitionAligner:
         self._last_s = -1
         self._last_t = -1
         self._limit = self.settings.examples
+        self._gap = False
+        """Inside a gap no re-synchronisation was found for (records set aside by time)."""
 
     # -- feeding --------------------------------------------------------------------------
 
@@ -288,6 +330,7 @@ class PartitionAligner:
         tomb = nullk = 0
         pending_keys = self._pending_keys
         last_by_key = self._last_by_key if pending_keys else None
+        skew = self.settings.timestamp_skew_ms
         while i < end:
             sm = smsgs[i]
             tm = tmsgs[j]
@@ -301,11 +344,25 @@ class PartitionAligner:
                 nullk += 1
             th = tm.headers()
             if th is not None and th[-1][0] == PROV:
-                th = th[:-1] or None
-            if sm.headers() != th:
-                self._headers_differ(sm, tm)
-            if sm.timestamp() != tm.timestamp():
-                self._timestamps_differ(sm, tm)
+                # The mirror's copy: same content in step is the same record.
+                if sm.headers() != (th[:-1] or None):
+                    self._headers_differ(sm, tm)
+                if sm.timestamp() != tm.timestamp():
+                    self._timestamps_differ(sm, tm)
+            else:
+                hdiff = sm.headers() != th
+                st, tt = sm.timestamp(), tm.timestamp()
+                if hdiff or st != tt:
+                    if (
+                        hdiff or st[0] == tt[0] and abs(st[1] - tt[1]) > skew
+                    ) and self._other_partner(i, j):
+                        # Same content, but another record nearby fits better (a twin
+                        # of this one was dropped or repeated): the slow path weighs it.
+                        break
+                    if hdiff:
+                        self._headers_differ(sm, tm)
+                    if st != tt:
+                        self._timestamps_differ(sm, tm)
             if last_by_key is not None and sk in pending_keys:
                 # While records wait, remember where their keys were last matched, so a
                 # late match can tell whether it broke its key's order.
@@ -313,6 +370,8 @@ class PartitionAligner:
             i += 1
             j += 1
         done = i - start
+        if done >= RUN:
+            self._gap = False
         if done:
             t = self.tally
             t.matched += done
@@ -370,61 +429,263 @@ class PartitionAligner:
         prov = provenance_of(th)
         if prov is not None:
             return self._by_provenance(s, t, prov)
-        fs = S.fp_at(S.abs_pos())
-        ft = T.fp_at(T.abs_pos())
-        if fs == ft:
-            # Same key and payload, different bytes: only the schema id differs.
+        i, j = S.abs_pos(), T.abs_pos()
+        if S.fp_at(i) == T.fp_at(j) and self._exact(i, j):
+            # Same key, payload, headers and time; different bytes: only the schema id.
             self._pair(s, t)
             S.pos += 1
             T.pos += 1
             return 0
-        if self._claim_target(s, fs):
-            S.pos += 1
-            return 0
-        if self._claim_source(t, ft):
-            T.pos += 1
-            return 0
         look = self.settings.lookahead
-        need = 0
-        if S.ahead() < look and not S.ended:
-            need |= NEED_SOURCE
-        if T.ahead() < look and not T.ended:
-            need |= NEED_TARGET
+        need = self._want(min(look, HORIZON + RUN_MAX))
         if need:
             return need
-        a = S.find(ft, S.abs_pos() + 1, look)
-        b = T.find(fs, T.abs_pos() + 1, look)
+        if self._realign():
+            return 0
+        need = self._want(look)
+        if need:
+            return need
+        a, b = self._anchored(i, j, look)
+        if a is not None or b is not None:
+            self._gap = False
         if a is not None and (b is None or a <= b):
-            self._hold_source(s)
-            S.pos += 1
+            for _ in range(a):  # a gap on the target: these source records are not there
+                self._source_alone(S.head())
+                S.pos += 1
             return 0
         if b is not None:
-            self._hold_target(t)
-            T.pos += 1
-            return 0
-        run = self._changed_run()
-        if run:
-            for _ in range(run):
-                self._pair(S.head(), T.head())
-                S.pos += 1
+            for _ in range(b):
+                self._target_alone(T.head())
                 T.pos += 1
             return 0
         # Nothing lines up nearby: a gap longer than the lookahead. Timestamps say which
         # side is ahead (copies keep the producer's timestamps); equal, set both aside.
+        self._gap = True
         st, tt = s.timestamp()[1], t.timestamp()[1]
         skew = self.settings.timestamp_skew_ms
         if tt > st + skew:
-            self._hold_source(s)
+            self._source_alone(s)
             S.pos += 1
         elif st > tt + skew:
-            self._hold_target(t)
+            self._target_alone(t)
             T.pos += 1
         else:
-            self._hold_source(s)
-            self._hold_target(t)
+            self._source_alone(s)
             S.pos += 1
+            self._target_alone(t)
             T.pos += 1
         return 0
+
+    # -- aligning by content, weighing position and time ---------------------------------
+    #
+    # Without provenance, which target record copies which source record has to be
+    # inferred. On repetitive data (a few keys, a few values, tombstones again and again)
+    # content alone is ambiguous: the nearest record with the same key and value is often
+    # not the copy. So the heads' divergence is resolved as the cheapest local edit that
+    # brings the two streams back into step, where "in step" means a run of records
+    # equal in key and value that contains a landmark (a record that differs from the
+    # one before it, so the run cannot be shifted by one), or the end of the window.
+    # Costs: a record only on one side 1; a changed record of the same key 1.25 (so one
+    # change is one change, not a missing plus an extra record); a timestamp that does not
+    # fit +0.75 and other headers +0.25 (copies keep both, so a pair that differs in them
+    # is less likely the copy); a re-synchronisation off the diagonal +0.5 per record of
+    # shift (a copy keeps counts, so a shift is itself evidence of a gap); a run that
+    # breaks on other content within reach +1 (another edit follows). Measured cost:
+    # a divergence costs about a millisecond; copies in step never get here.
+
+    def _want(self, ahead: int) -> int:
+        """The sides to read more of, to hold ``ahead`` records past their heads."""
+        need = 0
+        if self._s.ahead() < ahead and not self._s.ended:
+            need |= NEED_SOURCE
+        if self._t.ahead() < ahead and not self._t.ended:
+            need |= NEED_TARGET
+        return need
+
+    def _fits(self, si: tuple, ti: tuple) -> bool:
+        return si[2] != ti[2] or abs(si[3] - ti[3]) <= self.settings.timestamp_skew_ms
+
+    def _exact(self, i: int, j: int) -> bool:
+        """Source record i and target record j agree in everything pairing weighs."""
+        si, ti = self._s.info_at(i), self._t.info_at(j)
+        return si[0] == ti[0] and si[4] == ti[4] and self._fits(si, ti)
+
+    def _cost(self, si: tuple, ti: tuple) -> float:
+        """The cost of taking target record ``ti`` as the copy of source record ``si``."""
+        if si[0] == ti[0]:
+            cost = 0.0
+        elif _same_key(si[1], ti[1]):
+            cost = C_CHANGED
+        else:
+            return math.inf
+        if not self._fits(si, ti):
+            cost += C_TIME
+        if si[4] != ti[4]:
+            cost += C_HEADERS
+        return cost
+
+    def _other_partner(self, i: int, j: int) -> bool:
+        """Whether source record i (local) or target record j (local), equal in content
+        but not in time or headers, has an exact partner a little further on; True too
+        when the buffers do not reach far enough to tell."""
+        S, T = self._s, self._t
+        si, tj = S.base + i, T.base + j
+        fs, ft = S.fp_at(si), T.fp_at(tj)
+        for k in range(1, NEAR + 1):
+            x, y = si + k, tj + k
+            if x >= S.end() and not S.ended or y >= T.end() and not T.ended:
+                return True
+            if x < S.end() and S.fp_at(x) == ft and self._exact(x, tj):
+                return True
+            if y < T.end() and T.fp_at(y) == fs and self._exact(si, y):
+                return True
+        return False
+
+    def _landmark(self, x: int) -> bool:
+        """Source record x differs from the one before it (so a run through it cannot
+        be matched one record off)."""
+        S = self._s
+        if x - 1 < S.base:
+            return True
+        a, b = S.info_at(x), S.info_at(x - 1)
+        return a[0] != b[0] or a[3] != b[3] or a[4] != b[4]
+
+    def _sync(self, i: int, j: int) -> tuple[float, bool] | None:
+        """Whether the streams are back in step from source i and target j: the cost of
+        the run that shows it (and of what is left over at the window's end), and
+        whether it reached the end; None when they are not.
+
+        The run is followed while key and value agree (up to :data:`RUN_MAX`). It shows
+        the streams are in step when it reaches the end of the window, or holds at least
+        :data:`RUN` exact pairs (timestamp and headers too) one of which is a landmark;
+        a run only equal in content, as long as :data:`RUN_MAX`, also counts (a copy
+        that changes every timestamp or header)."""
+        S, T = self._s, self._t
+        cost, k, exact, landmark = 0.0, 0, 0, False
+        while True:
+            x, y = i + k, j + k
+            s_out, t_out = x >= S.end(), y >= T.end()
+            if s_out and S.ended or t_out and T.ended:
+                both = s_out and S.ended and t_out and T.ended
+                if not both and self._gap:
+                    # Inside a long gap, one side ending says nothing about the other.
+                    return None
+                left = (T.end() - y if not t_out else 0) + (S.end() - x if not s_out else 0)
+                return cost + left, True
+            if s_out or t_out or k >= RUN_MAX:
+                break
+            si, ti = S.info_at(x), T.info_at(y)
+            if si[0] != ti[0]:
+                break
+            pen = 0.0 if self._fits(si, ti) else C_TIME
+            if si[4] != ti[4]:
+                pen += C_HEADERS
+            if pen:
+                cost += pen
+            else:
+                exact += 1
+                landmark = landmark or self._landmark(x)
+            k += 1
+        if exact >= RUN and landmark or k >= RUN_MAX:
+            # A run that breaks on other content within reach leads straight into the
+            # next divergence: at least one more edit.
+            return cost + (C_BREAK if k < RUN_MAX and not (s_out or t_out) else 0.0), False
+        return None
+
+    def _realign(self) -> bool:
+        """Resolve diverged heads as the cheapest local edit back into step; False when
+        nothing within :data:`HORIZON` records brings them back."""
+        S, T = self._s, self._t
+        i0, j0 = S.abs_pos(), T.abs_pos()
+        n, m = min(HORIZON, S.ahead()), min(HORIZON, T.ahead())
+        src = [S.info_at(i0 + a) for a in range(n)]
+        tgt = [T.info_at(j0 + b) for b in range(m)]
+        inf = math.inf
+        dist = [[inf] * (m + 1) for _ in range(n + 1)]
+        dist[0][0] = 0.0
+        for a in range(n + 1):
+            row = dist[a]
+            above = dist[a - 1] if a else None
+            for b in range(m + 1):
+                if not a and not b:
+                    continue
+                best = above[b] + 1 if a else inf
+                if b and row[b - 1] + 1 < best:
+                    best = row[b - 1] + 1
+                if a and b:
+                    paired = above[b - 1] + self._cost(src[a - 1], tgt[b - 1])
+                    if paired < best:
+                        best = paired
+                row[b] = best
+        # Cheapest first; of equally cheap cells the furthest, so the walk back below
+        # decides where a one-sided record sits among records equal to it.
+        cells = sorted(
+            (dist[a][b], -(a + b), a, b)
+            for a in range(n + 1)
+            for b in range(m + 1)
+            if dist[a][b] < inf
+        )
+        chosen = None
+        for d, _near, a, b in cells:
+            if chosen is not None and d >= chosen[0]:
+                break
+            found = self._sync(i0 + a, j0 + b)
+            if found is None:
+                continue
+            extra, at_end = found
+            total = d + extra + (0.0 if at_end else C_SHIFT * abs(b - a))
+            if chosen is None or total < chosen[0]:
+                chosen = (total, a, b)
+        if chosen is None:
+            return False
+        _total, a, b = chosen
+        self._gap = False
+        ops = []
+        while a or b:
+            # Walking back, one-sided steps first: of explanations that cost the same,
+            # the one that pairs records earliest (a repeat is the later copy).
+            d = dist[a][b]
+            if b and dist[a][b - 1] + 1 == d:
+                ops.append(TARGET_ONLY)
+                b -= 1
+            elif a and dist[a - 1][b] + 1 == d:
+                ops.append(SOURCE_ONLY)
+                a -= 1
+            else:
+                ops.append(PAIR)
+                a, b = a - 1, b - 1
+        for op in reversed(ops or [PAIR]):
+            if op == PAIR:
+                self._pair(S.head(), T.head())
+                S.pos += 1
+                T.pos += 1
+            elif op == SOURCE_ONLY:
+                self._source_alone(S.head())
+                S.pos += 1
+            else:
+                self._target_alone(T.head())
+                T.pos += 1
+        return True
+
+    def _anchored(self, i: int, j: int, look: int) -> tuple[int | None, int | None]:
+        """Beyond the horizon: the fewest source records to skip before source and
+        target are back in step from target j, and the fewest target records to skip
+        from source i (each None when not within ``look``)."""
+        S, T = self._s, self._t
+
+        def nearest(side, fp: int, start: int, check) -> int | None:
+            while True:
+                d = side.find(fp, start, look - (start - side.abs_pos()))
+                if d is None:
+                    return None
+                at = side.abs_pos() + d
+                if check(at):
+                    return d
+                start = at + 1
+
+        a = nearest(S, T.fp_at(j), i + 1, lambda x: self._sync(x, j) is not None)
+        b = nearest(T, S.fp_at(i), j + 1, lambda y: self._sync(i, y) is not None)
+        return a, b
 
     def _outside(self, t, source_done: bool) -> str:
         """'before' or 'after' for a target record that copies one outside the source
@@ -493,21 +754,6 @@ class PartitionAligner:
         if not self._claim_source(t, ft):
             self._hold_target(t)
 
-    def _changed_run(self) -> int:
-        """Length of a run of records with equal keys that falls back into step after it."""
-        S, T = self._s, self._t
-        si, ti = S.abs_pos(), T.abs_pos()
-        for d in range(self.settings.resync):
-            s, t = S.at(si + d), T.at(ti + d)
-            if s is None or t is None:
-                # Both sides end together after a run of same-key changes: still a run.
-                return d if d and s is None and t is None else 0
-            if d and S.fp_at(si + d) == T.fp_at(ti + d):
-                return d
-            if not _same_key(s.key(), t.key()):
-                return 0
-        return 0
-
     # -- pending pool ------------------------------------------------------------------------
 
     def _entry(self, side: str, m, fp: int) -> Pending:
@@ -563,22 +809,39 @@ class PartitionAligner:
         if e.side == "source":
             self._pm_by_off.pop(e.offset, None)
 
-    @staticmethod
-    def _take(pool: dict[int, deque[Pending]], fp: int) -> Pending | None:
+    def _take(self, pool: dict[int, deque[Pending]], fp: int, ts, hh: int) -> Pending | None:
+        """The oldest waiting record with this content whose timestamp fits ``ts`` (and,
+        of those, one with the same headers when there is one).
+
+        On repetitive data many records share a key and value; the timestamp and headers
+        (kept by copies) tell which of them this one is, so a record of another time is
+        left waiting rather than claimed."""
         waiting = pool.get(fp)
-        while waiting:
-            e = waiting.popleft()
-            if e.alive:
-                if not waiting:
-                    del pool[fp]
-                return e
-        if waiting is not None:
+        if waiting is None:
+            return None
+        found = None
+        for n, e in enumerate(waiting):
+            if e.alive and self._ts_fits(e.ts, ts):
+                if e.hh == hh:
+                    found = n
+                    break
+                if found is None:
+                    found = n
+        if found is not None:
+            e = waiting[found]
+            del waiting[found]
+        else:
+            e = None
+        while waiting and not waiting[0].alive:
+            waiting.popleft()
+        if not waiting:
             del pool[fp]
-        return None
+        return e
 
     def _claim_target(self, s, fs: int) -> bool:
         """A source head whose copy went by earlier on the target: a late match."""
-        e = self._take(self._pe_by_fp, fs)
+        sh = s.headers()
+        e = self._take(self._pe_by_fp, fs, s.timestamp(), hash(tuple(sh)) if sh else 0)
         if e is None:
             return False
         self._late(e, s, source_is_pending=False)
@@ -586,11 +849,17 @@ class PartitionAligner:
 
     def _claim_source(self, t, ft: int) -> bool:
         """A target head whose original was set aside earlier on the source: a late match."""
-        e = self._take(self._pm_by_fp, ft)
+        kept = strip_provenance(t.headers())
+        e = self._take(self._pm_by_fp, ft, t.timestamp(), hash(tuple(kept)) if kept else 0)
         if e is None:
             return False
         self._late(e, t, source_is_pending=True)
         return True
+
+    def _ts_fits(self, a, b) -> bool:
+        """Two (type, ms) timestamps that could belong to one record and its copy. Of
+        different types they cannot be compared (LogAppendTime on one side), so fit."""
+        return a[0] != b[0] or abs(a[1] - b[1]) <= self.settings.timestamp_skew_ms
 
     def _late(self, e: Pending, m, *, source_is_pending: bool) -> None:
         """Pair a pending record with a record from the stream, and judge the order."""
@@ -697,6 +966,8 @@ class PartitionAligner:
             self._headers_differ(s, t)
         if s.timestamp() != t.timestamp():
             self._timestamps_differ(s, t)
+        if sk in self._pending_keys:
+            self._last_by_key[sk] = (so, to)  # as the fast path does, for the order check
         self._last_s = max(self._last_s, so)
         self._last_t = max(self._last_t, to)
         t_.last_source, t_.last_target = self._last_s, self._last_t

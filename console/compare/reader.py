@@ -614,7 +614,9 @@ def classify_extras(
     Reads the source partitions in ``ranges`` once with read_uncommitted and, when the
     first read saw offset gaps, once more with read_committed alongside, so any record
     seen only uncommitted is known to be aborted. Only records whose key is among the
-    candidates' keys are fingerprinted.
+    candidates' keys are fingerprinted. On repetitive data many source records share a
+    key and value: the one named is the one whose timestamp and headers the target
+    record carries too, in its own partition, else the first.
     """
     by_fp: dict[int, list[Pending]] = {}
     keys = set()
@@ -622,6 +624,7 @@ def classify_extras(
         by_fp.setdefault(e.fp, []).append(e)
         keys.add(e.key)
     out: dict[int, tuple[str, int | None, int | None]] = {}
+    fit: dict[int, tuple[bool, bool, bool]] = {}
     uncommitted = side.consumer(committed=not with_aborted)
     committed = side.consumer(committed=True) if with_aborted else None
     try:
@@ -646,8 +649,13 @@ def classify_extras(
                         continue
                     o = m.offset()
                     kind = "duplicate" if committed_at is None or committed_at.has(o) else "aborted"
+                    ts, headers = m.timestamp(), m.headers()
+                    hh = hash(tuple(headers)) if headers else 0
                     for e in found:
-                        out.setdefault(id(e), (kind, p, o))
+                        score = (ts == e.ts or ts[0] != e.ts[0], hh == e.hh, p == e.partition)
+                        if id(e) not in fit or score > fit[id(e)]:
+                            fit[id(e)] = score
+                            out[id(e)] = (kind, p, o)
                 if ended:
                     break
     finally:

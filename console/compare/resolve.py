@@ -226,11 +226,19 @@ def _cross_partition(tallies, counts, examples: int) -> None:
                 if s is not None and s.klass:
                     s = None
             else:
+                # Of the waiting records with this content, the one whose timestamp and
+                # headers the copy carries too (repetitive data has many), else the oldest.
                 queue = by_fp.get(t.fp)
-                while queue and s is None:
-                    cand = queue.popleft()
-                    if not cand.klass:
-                        s = cand
+                while queue and queue[0].klass:
+                    queue.popleft()
+                if queue:
+                    s = max(
+                        (c for c in queue if not c.klass),
+                        key=lambda c: (c.ts == t.ts, c.hh == t.hh),
+                        default=None,
+                    )
+                    if s is not None:
+                        queue.remove(s)
             if s is None:
                 continue
             s.klass = t.klass = "matched"
