@@ -6,9 +6,12 @@ scorecard export must follow from the samples and the plan's prices exactly.
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from console.plan import parse_plan
+from console.store import Store
 from console.traffic.rates import Rates, compute
 from console.traffic.scope import cross_zone_copies, crossings, markdown, scope
 from tests.helpers import demo_plan_text
@@ -227,3 +230,20 @@ def test_a_copy_that_did_not_move_read_nothing_even_with_no_record_size():
     assert rates.copy_read == {"orders": 0.0}
     moved = [(n, ts(10 * n), "orders", 0, 50 + n, 50 + n, 0, 0.0) for n in (1, 2, 3)]
     assert compute(sizes, moved, []).copy_read == {}  # moved, but bytes unknown: not 0
+
+
+def test_a_run_database_from_before_the_byte_tables_reads_as_no_samples(tmp_path):
+    """An older file (no byte tables): replay reads it as 'no samples', and opening it
+    for writing adds the tables."""
+    text = demo_plan_text()
+    Store.create(tmp_path / "run.db", text, parse_plan(text)).close()
+    raw = sqlite3.connect(tmp_path / "run.db")
+    raw.executescript("DROP TABLE byte_samples; DROP TABLE group_samples;")
+    raw.close()
+    store = Store.open(tmp_path / "run.db", readonly=True)
+    assert store.traffic.recent_sizes(5) == [] and store.traffic.recent_groups(5) == []
+    store.close()
+    store = Store.open(tmp_path / "run.db")
+    store.traffic.write_round(1, ts(0), [("source", "orders", 0, 10, 1)], [])
+    assert len(store.traffic.recent_sizes(5)) == 1
+    store.close()

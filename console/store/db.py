@@ -269,6 +269,8 @@ class Store:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                # Tables added since the file was made (same schema version: additive).
+                conn.executescript(TRAFFIC_SCHEMA)
             except sqlite3.OperationalError as exc:
                 conn.close()
                 raise StoreError(f"cannot open {path} for writing ({exc})") from None

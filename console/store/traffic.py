@@ -52,8 +52,18 @@ class TrafficTable:
                 [(round_, ts, *g) for g in groups],
             )
 
+    def _present(self, table: str) -> bool:
+        """Whether a table exists: a run database made before these tables has none, and
+        replay opens it read-only, where they cannot be added."""
+        row = self._db.one(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        )
+        return row is not None
+
     def recent_sizes(self, rounds: int) -> list[ByteRow]:
         """The byte samples of the newest ``rounds`` rounds that have any, oldest first."""
+        if not self._present("byte_samples"):
+            return []
         with self._db.lock:
             top = self._db.one("SELECT MAX(round) FROM byte_samples")[0]
             if top is None:
@@ -66,6 +76,8 @@ class TrafficTable:
 
     def recent_groups(self, rounds: int) -> list[GroupRow]:
         """The group samples of the newest ``rounds`` rounds that have any, oldest first."""
+        if not self._present("group_samples"):
+            return []
         with self._db.lock:
             top = self._db.one("SELECT MAX(round) FROM group_samples")[0]
             if top is None:
