@@ -373,7 +373,10 @@ class TestEdgesOfTheWindow:
             Thresholds(),
         )
         assert not_ok(outcome) == {"truncation": "WARN"}
-        assert verdict_of(outcome, "truncation").counts["truncated_source"] == 20
+        row = verdict_of(outcome, "truncation")
+        assert row.counts["truncated_source"] == 20
+        # The copy's provenance names the source record it copied, gone from the source.
+        assert [e.where() for e in row.examples[:2]] == ["src p0@0 tgt p0@0", "src p0@1 tgt p0@1"]
 
     def test_records_before_and_after_a_time_window_are_left_out(self):
         src = records(100)

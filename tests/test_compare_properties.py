@@ -246,6 +246,13 @@ def test_one_planted_change_is_named_exactly(data):
     assert row.counts[count_key] == 1, row
     (example,) = row.examples
     assert example.source_partition == src_p and example.source_offset in src_at, example
+    # Every example names the record on each side where it exists.
+    for r in outcome.results:
+        for e in r.examples:
+            if r.check != "extra":
+                assert None not in (e.source_partition, e.source_offset), (r.check, e)
+            if r.check != "missing":
+                assert None not in (e.target_partition, e.target_offset), (r.check, e)
     if expected_target is not None:
         tgt_p, tgt_at = expected_target
         assert example.target_partition == tgt_p and example.target_offset in tgt_at, example

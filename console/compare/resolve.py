@@ -785,7 +785,10 @@ def _source_example(e: Pending, detail: str) -> Example:
 
 
 def _target_example(e: Pending, detail: str) -> Example:
-    return Example(None, None, e.partition, e.offset, display_key(e.key), detail)
+    """A target record without a partner; the source record its provenance names, if any
+    (the copy of a record the source no longer has, or claims to be)."""
+    sp, so = e.prov if e.prov is not None else (None, None)
+    return Example(sp, so, e.partition, e.offset, display_key(e.key), detail)
 
 
 def _pair_example(s: Pending, t: Pending, detail: str) -> Example:
