@@ -31,8 +31,11 @@ sink = "{sink}"
 
 
 def base_plan_text(**addresses) -> str:
-    """The demo plan without its own shadow consumer."""
-    return demo_plan_text(**addresses).split("\n# Safe consumers:")[0]
+    """The demo plan without its own shadow consumer (the block from its comment to the
+    topology's)."""
+    text = demo_plan_text(**addresses)
+    start = text.index("\n# Safe consumers:")
+    return text[:start] + text[text.index("\n# Where each part runs", start) :]
 
 
 def plan_with(group="shadow.billing", sink="null", extra="", text=None):
