@@ -488,6 +488,15 @@ def _position_from(
         runs = _pairs_to_runs(result.pairs)
         ctx.store.offsets.record_runs([(tp[0], tp[1], *run) for run in runs], ALIGNED)
     if result.target_offset is not None:
+        coarse_replay = result.coarse_replay
+        if coarse_replay is None and coarse is not None and coarse < result.target_offset:
+            # The coarse position lies before the aligned window (MirrorMaker's checkpoint
+            # task may translate from a much older sync): count what it would re-read.
+            coarse_replay = ctx.sides.target.count_records(
+                tp, coarse, result.target_offset, COUNT_CAP, ctx.deadline
+            )
+        elif coarse is not None and coarse >= result.target_offset and coarse_replay is None:
+            coarse_replay = 0
         reverse = committed if result.exact else None
         if not result.exact and result.pairs:
             reverse = translate.reverse_in(_pairs_to_runs(result.pairs), result.target_offset)[0]
@@ -504,7 +513,7 @@ def _position_from(
             skip_max=result.skip_max,
             reverse_source=reverse,
             coarse_offset=coarse,
-            coarse_replay=result.coarse_replay,
+            coarse_replay=coarse_replay,
             reason=result.reason,
             evidence=f"aligned {len(result.pairs)} record(s) by key, value, headers and "
             f"timestamp from the {coarse_word} position {coarse}",
