@@ -27,6 +27,7 @@ from console.cutover.evaluate import group_spec
 from console.errors import ExitCode
 from console.plan import credentials
 from console.sandbox import consumer as demo
+from console.sandbox import demo as demo_setup
 from console.store import Store
 from console.views.status import UNKNOWN, status
 
@@ -111,6 +112,8 @@ def cmd_offsets(args) -> int:
     readonly = not args.now
     store = Store.open(args.db, readonly=readonly)
     try:
+        if args.now:
+            demo_setup.use_sandbox_passwords(store)
         plan = store.plan
         if args.group:
             try:
@@ -197,13 +200,20 @@ def _discard(args) -> int:
     return ExitCode.OK
 
 
-@command
-def cmd_demo_consumer(args) -> int:
-    store = Store.open(args.db, readonly=True)
+def _demo_plan(db: str):
+    """The plan of a run database; on one ``cutover demo`` prepared, with the sandbox's
+    fixed loopback passwords made visible as ``cutover run`` does."""
+    store = Store.open(db)
     try:
-        plan = store.plan
+        demo_setup.use_sandbox_passwords(store)
+        return store.plan
     finally:
         store.close()
+
+
+@command
+def cmd_demo_consumer(args) -> int:
+    plan = _demo_plan(args.db)
     return demo.main(
         plan,
         args.group,
@@ -217,11 +227,7 @@ def cmd_demo_consumer(args) -> int:
 
 @command
 def cmd_demo_sink(args) -> int:
-    store = Store.open(args.db, readonly=True)
-    try:
-        plan = store.plan
-    finally:
-        store.close()
+    plan = _demo_plan(args.db)
     if not args.sink.exists():
         raise CommandError(f"no sink file {args.sink}; run the demo consumer first", ExitCode.USAGE)
     found = demo.check_sink(

@@ -163,7 +163,10 @@ class Side:
             return {}
         with self._lock:
             consumer = self._reader_client()
-            consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+            assigned = [TopicPartition(t, p, o) for (t, p), o in starts.items()]
+            consumer.assign(assigned)
+            # A reused reader: nothing of an earlier read may hold a partition back.
+            consumer.resume(assigned)
             pending = dict(starts)
             found: dict[TP, Rec | None] = {}
             try:
@@ -189,9 +192,6 @@ class Side:
                                 del pending[tp]
                         else:
                             self._read_error(tp, start, err)
-                    done = [TopicPartition(t, p) for (t, p) in found]
-                    if done and pending:
-                        consumer.pause(done)
             finally:
                 consumer.unassign()
             return found

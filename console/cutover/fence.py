@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -48,6 +48,9 @@ class FenceResult:
     preexisting: bool
     verified: str
     """How it was confirmed: as the principal (denied), or only that the ACL is listed."""
+    holds: bool | None = None
+    """Asked as the principal: True when READ is refused, False when it is still
+    allowed (a super user); None when it could not be asked."""
 
 
 def binding_for(group_id: str, principal: str) -> AclBinding:
@@ -123,12 +126,8 @@ def ensure(
         fence = recorded[0]
         if fence.state != "active":
             store.cutover.set_fence_state(fence.id, "active")
-        return FenceResult(
-            fence.id,
-            False,
-            fence.preexisting,
-            _verify(side, group_id, principal, password, timeout),
-        )
+        holds, verified = _verify(side, group_id, principal, password, timeout)
+        return FenceResult(fence.id, False, fence.preexisting, verified, holds)
     if in_place:
         fence_id = store.cutover.add_fence(
             group_id, SOURCE, shape, preexisting=True, state="active"
@@ -138,9 +137,8 @@ def ensure(
             params={"cluster": SOURCE, **shape},
             outcome="already in place before the console; a rollback leaves it",
         )
-        return FenceResult(
-            fence_id, False, True, _verify(side, group_id, principal, password, timeout)
-        )
+        holds, verified = _verify(side, group_id, principal, password, timeout)
+        return FenceResult(fence_id, False, True, verified, holds)
     fence_id = (
         recorded[0].id
         if recorded
@@ -169,16 +167,20 @@ def ensure(
             )
         time.sleep(0.1)  # poll interval while the authorizer applies the new binding
     store.cutover.set_fence_state(fence_id, "active")
-    verified = _verify(side, group_id, principal, password, timeout)
+    holds, verified = _verify(side, group_id, principal, password, timeout)
     log("fence.add", ref=intent.seq, params={"verified": verified}, outcome="in place")
-    return FenceResult(fence_id, True, False, verified)
+    return FenceResult(fence_id, True, False, verified, holds)
 
 
-def _verify(side: Side, group_id: str, principal: str, password: str | None, timeout: float) -> str:
-    """Confirm the fence as the principal when its password is at hand: reading the
-    group's offsets must be refused. Otherwise say that only the listing confirms it."""
+def _verify(
+    side: Side, group_id: str, principal: str, password: str | None, timeout: float
+) -> tuple[bool | None, str]:
+    """Confirm the fence as the principal when its password is at hand: the broker, asked
+    which operations the principal may perform on the group, must leave READ out (joining
+    and committing need READ; describing the group is still allowed, and harmless).
+    Without the password, say that only the listing confirms it."""
     if not password or not side.spec.security_protocol.startswith("SASL"):
-        return (
+        return None, (
             "the DENY is listed in the source's ACLs (not tried as the principal: no password "
             "for it; a super user would ignore it)"
         )
@@ -191,20 +193,26 @@ def _verify(side: Side, group_id: str, principal: str, password: str | None, tim
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout
+            desc = admin.describe_consumer_groups(
+                [group_id], request_timeout=timeout, include_authorized_operations=True
             )[group_id].result(timeout=timeout + 1)
         except KafkaException as exc:
-            if "GROUP_AUTHORIZATION_FAILED" in kafka.error_name(exc):
-                return (
-                    f"as {principal}: reading the group's offsets is refused "
-                    "(GROUP_AUTHORIZATION_FAILED)"
-                )
-            return f"as {principal}: refused with {kafka.error_name(exc)}"
+            if "AUTHORIZATION_FAILED" in kafka.error_name(exc):
+                return True, f"as {principal}: the broker refuses even to describe the group"
+            if time.monotonic() > deadline:
+                return None, f"as {principal}: could not be asked ({kafka.error_name(exc)})"
+            time.sleep(0.2)  # the group coordinator may be loading
+            continue
+        ops = {op.name for op in desc.authorized_operations or ()}
+        if "READ" not in ops:
+            return True, (
+                f"as {principal}: the broker no longer allows READ on the group (it may "
+                f"{', '.join(sorted(ops)) or 'do nothing'}): joining and committing are refused"
+            )
         if time.monotonic() > deadline:
-            return (
-                f"as {principal}: reading the group's offsets is still ALLOWED: the fence does "
-                "not hold (is it a super user?)"
+            return False, (
+                f"as {principal}: READ on the group is still ALLOWED: the fence does not hold "
+                "(is it a super user?)"
             )
         time.sleep(0.2)  # the authorizer may not have the new binding yet
 

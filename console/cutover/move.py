@@ -234,7 +234,7 @@ class _Run:
             timeout=min(15.0, self.timeout),
         )
         result.fence = ("added; " if found.added else "already in place; ") + found.verified
-        if "still ALLOWED" in found.verified:
+        if found.holds is False:
             raise MoveFailed(f"the fence does not hold: {found.verified}", result.to_dict())
 
     def _apply(self, plan_id, evaluation, wanted, result) -> None:

@@ -36,7 +36,7 @@ from console import processes
 from console.plan import Plan, parse_plan
 from console.sandbox.cluster import Sandbox
 from console.sandbox.connect import connect_worker
-from console.sandbox.state import SANDBOX_PASSWORDS, ClusterInfo, default_sandbox_dir
+from console.sandbox.state import BILLING_USER, SANDBOX_PASSWORDS, ClusterInfo, default_sandbox_dir
 from console.store import Store
 
 PLAN_TEMPLATE = Path(__file__).resolve().parents[2] / "plans" / "demo.toml"
@@ -93,6 +93,7 @@ def export_sandbox_passwords() -> None:
     """Make the sandbox-only admin password visible to this process under the plan's names."""
     os.environ["CUTOVER_DEMO_SOURCE_PASSWORD"] = SANDBOX_PASSWORDS["admin"]
     os.environ["CUTOVER_DEMO_TARGET_PASSWORD"] = SANDBOX_PASSWORDS["admin"]
+    os.environ["CUTOVER_DEMO_BILLING_PASSWORD"] = SANDBOX_PASSWORDS[BILLING_USER]
 
 
 DEMO_GROUPS = ("billing", "crm-sync")
@@ -340,6 +341,12 @@ def use_sandbox_passwords(store: Store) -> str | None:
         if os.environ.get(env):
             return None
         wanted[env] = SANDBOX_PASSWORDS[spec.sasl_username]
+    for group in plan.groups:
+        # The demo's group principals (billing): sandbox users, never an operator's own.
+        ref = group.principal_password
+        user = (group.principal or "").partition(":")[2]
+        if ref and ref.env and user in SANDBOX_PASSWORDS and not os.environ.get(ref.env):
+            wanted[ref.env] = SANDBOX_PASSWORDS[user]
     if not wanted:
         return None
     os.environ.update(wanted)
