@@ -119,3 +119,16 @@ def test_each_transaction_commits_at_the_level_it_asks_for(tmp_path):
             conn.execute("INSERT INTO t VALUES (1)")
             levels.append(conn.execute("PRAGMA synchronous").fetchone()[0])
     assert levels == [2 if durable else 1 for durable in asked]
+
+
+def test_a_relative_path_reaches_background_processes_whole(tmp_path, monkeypatch):
+    # Processes the console spawns run from another directory and are handed store.path:
+    # a path relative to where the operator typed it would name a file that is not there.
+    make(tmp_path).close()
+    monkeypatch.chdir(tmp_path)
+    store = Store.open("run.db", readonly=True)
+    try:
+        assert store.path.is_absolute()
+        assert store.path == tmp_path / "run.db"
+    finally:
+        store.close()

@@ -638,7 +638,7 @@ def _reset_to_timestamp(ctx: Context) -> list[Position]:
             bound_lo=target,
             bound_hi=target,
             reason=f"the target's first offset at or after {when.isoformat()} (the plan's "
-            "reset_timestamp; past the newest record: the end)",
+            "reset_timestamp; a time past the newest record gives the end)",
         )
         out.append(_cost(ctx, tp, target, base) if target is not None else base)
     return out

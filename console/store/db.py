@@ -142,7 +142,8 @@ class Store:
         readonly: bool,
         clock: Callable[[], str] = audit.utc_now,
     ):
-        self.path = path
+        # Absolute: background processes get this path and run from another directory.
+        self.path = path.absolute()
         self.readonly = readonly
         self.clock = clock
         self._db = Connection(conn, path, readonly=readonly, clock=clock)
