@@ -221,6 +221,21 @@ async def test_the_audit_footer_follows_new_entries_and_says_when_it_verified(
         assert table.cursor_row == table.row_count - 1  # followed the new entries
 
 
+async def test_the_audit_pane_opens_on_the_newest_entries(tmp_path):
+    """Reopened on a run with 25 entries, the pane showed #1 to #3 under a footer saying
+    25 entries, until the next read scrolled it."""
+    store = make_store(tmp_path)
+    for n in range(24):
+        store.log("process.heartbeat", outcome=f"round {n}")
+    app = CutoverApp(store, blink=False, poll=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "round 23" in shown and "plan.imported" not in shown
+
+
 async def test_the_audit_pane_grows_and_enter_opens_a_whole_entry(tmp_path):
     store = make_store(tmp_path)
     long = "failed: " + " ".join(f"word{n}" for n in range(40))

@@ -15,11 +15,12 @@ from textual.widgets import DataTable
 
 from console.views.audit import AuditRow
 from widgets.style import clip_words
+from widgets.table import FitTable
 
 _FIXED = ("seq", "time", "action", "step")
 
 
-class AuditPane(DataTable):
+class AuditPane(FitTable):
     """Keeps the last ``keep`` entries; new rows are added, old ones dropped, never refilled."""
 
     class EntryChosen(Message):
@@ -77,6 +78,10 @@ class AuditPane(DataTable):
             self._fit_outcome()
             if following:
                 self.move_cursor(row=self.row_count - 1, animate=False)
+                # The first rows arrive before the table has its size, when the cursor
+                # cannot be scrolled into view: scroll once it is laid out, or the pane
+                # opens on the oldest entries under a footer counting the newest.
+                self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)
         if footer is not None:
             self.border_subtitle = footer
 

@@ -27,6 +27,7 @@ from console.views.comparison import ComparisonView, ResultRow, detail_lines
 from console.views.status import status
 from widgets.style import clip_words, number, status_text
 from widgets.summary import Summary
+from widgets.table import FitTable
 
 # Widths that fit the 43 columns inside the pane's border at 80x24 (with one cell of
 # padding each side of each column); wider panes add the two sides' record counts,
@@ -76,7 +77,7 @@ class ComparisonPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Summary("No comparison yet: run the Comparison step.", classes="cmp-summary summary")
-        yield DataTable(id="cmp-table", cursor_type="row", cell_padding=1)
+        yield FitTable(id="cmp-table", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:
         self.border_title = "Comparison"

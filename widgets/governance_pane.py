@@ -20,6 +20,7 @@ from textual.widgets import DataTable
 from console.views.governance import GovernanceRow, GovernanceView
 from widgets.style import status_text
 from widgets.summary import Summary
+from widgets.table import FitTable
 
 EMPTY = "No governance diff yet: run Compare governance."
 
@@ -64,13 +65,14 @@ class GovernancePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Summary(EMPTY, classes="governance-summary summary")
-        yield DataTable(id="governance-table", cursor_type="row", cell_padding=1)
+        yield FitTable(id="governance-table", cursor_type="row", cell_padding=1, flex="what")
 
     def on_mount(self) -> None:
         self.border_title = "Governance"
         table = self.query_one(DataTable)
         for key, label, width, right in self.COLUMNS:
             table.add_column(Text(label, justify="right") if right else label, key=key, width=width)
+        table.fit_flex()  # the difference takes the rest of the row, cut at a word
 
     def show(self, view: GovernanceView | None) -> None:
         summary = self.query_one(Summary)
@@ -106,7 +108,7 @@ class GovernancePane(Vertical):
             cells = (
                 Text(str(row.number), justify="right"),
                 status_text(row.decision or "undecided", width=11),
-                Text(row.what, no_wrap=True, overflow="ellipsis"),
+                Text(row.what),
             )
             old = self._cells.get(row.key)
             if old is None:

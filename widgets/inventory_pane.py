@@ -19,6 +19,7 @@ from console.views.inventory import GroupRow, InventoryView, TopicRow
 from console.views.status import status
 from widgets.style import clip_words, number
 from widgets.summary import Summary
+from widgets.table import FitTable
 
 TOPIC_WIDTH, GROUP_WIDTH = 9, 10
 """Name columns at 80x24; a longer name is shortened with ``…``, never silently cut."""
@@ -37,8 +38,8 @@ class InventoryPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Summary("No inventory yet: run the Inventory step.", classes="inv-summary summary")
-        yield DataTable(id="inv-topics", cursor_type="row", cell_padding=1)
-        yield DataTable(id="inv-groups", cursor_type="row", cell_padding=1)
+        yield FitTable(id="inv-topics", cursor_type="row", cell_padding=1)
+        yield FitTable(id="inv-groups", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:
         self.border_title = "Inventory"

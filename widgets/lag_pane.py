@@ -16,6 +16,7 @@ from textual.widgets import DataTable
 from console.views.lag import LagRow, LagView
 from widgets.style import clip_words, number, status_text
 from widgets.summary import Summary
+from widgets.table import FitTable
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -62,7 +63,7 @@ class LagPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Summary("No lag samples yet: start the shadow path.", classes="lag-summary summary")
-        yield DataTable(id="lag-table", cursor_type="row", cell_padding=1)
+        yield FitTable(id="lag-table", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:
         self.border_title = "Shadow lag"

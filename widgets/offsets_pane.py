@@ -14,11 +14,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from console.views.offsets import OffsetRow, OffsetsView
 from console.views.status import UNKNOWN
 from widgets.style import figure, number, status_text
+from widgets.summary import Summary
+from widgets.table import FitTable
 
 
 class _Label(Text):
@@ -40,6 +42,10 @@ def _cell(value: str | int | None, unit: str = "") -> Text:
     if isinstance(value, str):
         return Text(value, justify="right")
     return number(value, unit)
+
+
+EMPTY = "No offsets sampled yet:\nthe shadow copy's step starts the sampler."
+"""Two lines: a summary line is shortened at a word to the pane, never wrapped."""
 
 
 class OffsetsPane(Vertical):
@@ -65,11 +71,8 @@ class OffsetsPane(Vertical):
         self._order: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            "No offsets sampled yet: the shadow copy's step starts the sampler.",
-            classes="offsets-summary summary",
-        )
-        yield DataTable(id="offsets-table", cursor_type="row", cell_padding=1)
+        yield Summary(EMPTY, classes="offsets-summary summary")
+        yield FitTable(id="offsets-table", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:
         self.border_title = "Consumer offsets"
@@ -78,11 +81,11 @@ class OffsetsPane(Vertical):
             table.add_column(Text(label, justify="right") if right else label, key=key, width=width)
 
     def show(self, view: OffsetsView | None) -> None:
-        summary = self.query_one(".offsets-summary", Static)
+        summary = self.query_one(".offsets-summary", Summary)
         table = self.query_one(DataTable)
         if view is None or not view.rows:
             summary.update(
-                Text("No offsets sampled yet: the shadow copy's step starts the sampler.")
+                Text(EMPTY)
                 if view is None
                 else Text("\n".join(view.lines) or "The plan names no consumer group.")
             )

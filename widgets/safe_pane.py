@@ -14,12 +14,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from console.views.safe import SafeRow, SafeView
 from widgets.style import number, status_text
+from widgets.summary import Summary
+from widgets.table import FitTable
 
-EMPTY = "No shadow consumers running: open Start safe consumers."
+EMPTY = "No shadow consumers running:\nopen Start safe consumers."
+"""Two lines: a summary line is shortened at a word to the pane, never wrapped."""
 
 
 class SafePane(Vertical):
@@ -31,7 +34,7 @@ class SafePane(Vertical):
 
     COLUMNS = (
         ("who", "Consumer", 13, False),
-        ("state", "State", 9, False),
+        ("state", "State", 11, False),
         ("rate", "Rate", 7, True),
         ("lag", "Lag", 6, True),
         ("errs", "Err/m", 6, True),
@@ -55,8 +58,8 @@ class SafePane(Vertical):
         self._cells: dict[str, tuple] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static(EMPTY, classes="safe-summary summary")
-        yield DataTable(id="safe-table", cursor_type="row", cell_padding=1)
+        yield Summary(EMPTY, classes="safe-summary summary")
+        yield FitTable(id="safe-table", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:
         self.border_title = "Safe consumers"
@@ -65,13 +68,13 @@ class SafePane(Vertical):
             table.add_column(Text(label, justify="right") if right else label, key=key, width=width)
 
     def show(self, view: SafeView | None) -> None:
-        summary = self.query_one(".safe-summary", Static)
+        summary = self.query_one(".safe-summary", Summary)
         if view is None:
             summary.update(EMPTY)
             return
         as_of = view.as_of[11:19] if view.as_of else "--:--:--"
         self.border_subtitle = f"as of {as_of} UTC" + ("  STALE" if view.stale else "")
-        summary.update(Text("\n".join(view.lines), no_wrap=True, overflow="ellipsis"))
+        summary.update(Text("\n".join(view.lines)))
         table = self.query_one(DataTable)
         with self.app.batch_update():
             self._apply(table, view.rows)
@@ -96,7 +99,9 @@ class SafePane(Vertical):
     def _cells_for(row: SafeRow) -> tuple:
         shadow = row.side == "shadow"
         label = Text(row.label, style="bold" if shadow else "")
-        state = status_text(row.state) if row.state != "-" else number(None)
+        # Eleven cells hold the longest word (NOT STARTED, REBALANCING); where glyph and word
+        # do not fit, the word alone stands.
+        state = status_text(row.state, width=11) if row.state != "-" else number(None)
         rate = None if row.rate is None else round(row.rate, 1)
         kinds = tuple(
             number(None if row.error_rates.get(k) is None else round(row.error_rates[k], 1))

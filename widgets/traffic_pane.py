@@ -19,6 +19,7 @@ from textual.widgets import DataTable
 from console.views.traffic import FlowRow, TrafficView
 from widgets.style import number
 from widgets.summary import Summary
+from widgets.table import FitTable
 
 EMPTY = "No topology yet: the plan's [topology] places each part and states prices."
 
@@ -66,7 +67,7 @@ class TrafficPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Summary(EMPTY, classes="traffic-summary summary")
-        yield DataTable(id="traffic-table", cursor_type="row", cell_padding=1)
+        yield FitTable(id="traffic-table", cursor_type="row", cell_padding=1)
 
     def on_mount(self) -> None:
         self.border_title = "Network and cost"
