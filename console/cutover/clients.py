@@ -27,6 +27,7 @@ from console.kafka import client as kafka
 from console.kafka.client import ClusterError
 from console.kafka.provenance import SHADOW_CLIENT_PREFIX
 from console.plan import ClusterSpec
+from console.shadow.mirror import read_positions
 
 TP = tuple[str, int]
 
@@ -83,6 +84,19 @@ class Side:
             )
             self._reader = Consumer(conf)
         return self._reader
+
+    def mirror_positions(self, plan, keys: set[TP], timeout: float) -> dict[TP, int]:
+        """The built-in mirror's stored positions (this side being the target), read with
+        this side's open clients: moving group after group logs in once, not per group."""
+        with self._lock:
+            try:
+                return read_positions(
+                    plan, {}, keys, timeout=timeout, clients=(self.admin, self._reader_client())
+                )
+            except ClusterError:
+                # A connection kept open for long can break (idle close, a broker restart,
+                # _TRANSPORT): once more with clients of its own, as before they were shared.
+                return read_positions(plan, {"target": self.password}, keys, timeout=timeout)
 
     def close(self) -> None:
         with self._lock:
@@ -176,7 +190,9 @@ class Side:
                             f"{self.name}: reading {len(pending)} partition(s) did not finish "
                             f"in time (first: {next(iter(pending))}); check the cluster"
                         )
-                    for msg in consumer.consume(500, 0.1):
+                    # As many as partitions wait: the call returns once each could have
+                    # answered, instead of waiting out its timeout for a full batch.
+                    for msg in consumer.consume(min(500, len(pending)), 0.1):
                         tp = (msg.topic(), msg.partition())
                         start = pending.get(tp)
                         if start is None:

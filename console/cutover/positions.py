@@ -33,7 +33,6 @@ from console.cutover.refine import Rec, Refinement, refine
 from console.cutover.translate import Run
 from console.plan import GroupSpec, Plan
 from console.shadow import mm2
-from console.shadow.mirror import read_positions
 from console.store import Store
 
 TP = tuple[str, int]
@@ -110,10 +109,9 @@ def _nothing_committed(ctx: Context, tp: TP) -> Position:
 
 def mirror_positions(ctx: Context) -> dict[TP, int]:
     """The built-in mirror's stored positions for the group's partitions."""
-    passwords = {"source": ctx.sides.source.password, "target": ctx.sides.target.password}
     keys = set(ctx.partitions)
     timeout = max(1.0, ctx.deadline - time.monotonic())
-    found = read_positions(ctx.plan, passwords, keys, timeout=timeout)
+    found = ctx.sides.target.mirror_positions(ctx.plan, keys, timeout)
     return {k: v for k, v in found.items() if k in keys}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from confluent_kafka import Consumer, IsolationLevel, KafkaException, TopicPartition
-from confluent_kafka.admin import OffsetSpec
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from console.kafka.client import ClusterError, client_config, error_name
 from console.plan import Plan
@@ -70,8 +70,11 @@ def read_range(reader: Consumer, tp: TopicPartition, begin: int, end: int, deadl
     """Committed records of one partition in [begin, end), in order."""
     reader.assign([TopicPartition(tp.topic, tp.partition, begin)])
     out = []
+    position = begin
     while True:
-        for msg in reader.consume(5000, 0.2):
+        # No more than the range can hold: the call returns when they are in, rather than
+        # waiting out its timeout for a batch the range cannot fill (markers hold no record).
+        for msg in reader.consume(max(1, min(5000, end - position)), 0.2):
             if msg.error() is not None:
                 continue  # transient fetch trouble; the deadline bounds it
             if msg.offset() >= end:
@@ -93,6 +96,7 @@ def read_positions(
     keys: set[tuple[str, int]] | None = None,
     *,
     timeout: float = 10.0,
+    clients: tuple[AdminClient, Consumer] | None = None,
 ) -> dict[tuple[str, int], int]:
     """The newest committed position per (topic, partition) in the positions topic.
 
@@ -100,13 +104,28 @@ def read_positions(
     committed transaction holds each of them: this reads backwards from the last
     committed offset in growing windows until every wanted key is found (or the topic's
     start is reached), which keeps it cheap however long the mirror has run.
+
+    ``clients``: a target admin client and a read_committed, assign-only consumer the
+    caller keeps open (and closes); without them, both are made for this call. A caller
+    that reads positions again and again (moving many groups) saves the logins.
     """
     deadline = time.monotonic() + timeout
     topic = positions_topic(plan.name)
     tp = TopicPartition(topic, 0)
     dst_spec = plan.clusters.target
     password = passwords.get("target")
-    admin, topics = admin_with_topics(plan, passwords, "target", timeout)
+    if clients is None:
+        admin, topics = admin_with_topics(plan, passwords, "target", timeout)
+    else:
+        admin = clients[0]
+        try:
+            topics = admin.list_topics(topic, timeout=timeout).topics
+        except KafkaException as exc:
+            raise ClusterError(
+                f"target: describing {topic} failed ({error_name(exc)}); check the target is "
+                "healthy"
+            ) from None
+        topics = {name: meta for name, meta in topics.items() if meta.error is None}
     if topic not in topics:
         return {}  # the mirror never ran for this plan
     try:
@@ -125,7 +144,11 @@ def read_positions(
     found: dict[tuple[str, int], int] = {}
     if end_offset <= low_offset:
         return found
-    reader = committed_reader(dst_spec, password, f"{mirror_id(plan.name)}-positions")
+    reader = (
+        committed_reader(dst_spec, password, f"{mirror_id(plan.name)}-positions")
+        if clients is None
+        else clients[1]
+    )
     try:
         window = 2 * (len(keys) + 1) if keys else 1000
         upper = end_offset
@@ -143,7 +166,8 @@ def read_positions(
             upper = lower
             window *= 4
     finally:
-        reader.close()
+        if clients is None:
+            reader.close()
     return found
 
 
