@@ -377,3 +377,104 @@ class TestGovernanceAndTraffic:
             await pilot.pause()
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=show)
+
+
+def _offset_position(**kw) -> dict:
+    from console.cutover.model import Method, Position
+
+    base = dict(
+        topic="orders",
+        partition=0,
+        source_committed=250,
+        source_end=260,
+        method=Method.EXACT,
+        target_offset=263,
+        exact=True,
+        bound_lo=263,
+        bound_hi=263,
+        replay=0,
+        replay_min=0,
+        skip=0,
+        skip_max=0,
+        reverse_source=250,
+    )
+    base.update(kw)
+    return Position(**base).to_dict()
+
+
+class TestConsumerOffsets:
+    """The offsets pane (7): where each plan group stands and what moving it now costs."""
+
+    def test_offsets_pane_80x24(self, snap_compare, tmp_path):
+        """A group still consuming on the source comes first (WARN: it cannot move yet), with a
+        partition the copy has not reached; the quiet group's partitions translate exactly;
+        samples with no running sampler read STALE."""
+        from console.cutover.model import GroupSide, Member, Method
+
+        app = make_app(tmp_path)
+        busy = GroupSide("source", "crm-sync", "STABLE", members=(Member("m-1", "crm", "h"),))
+        quiet = GroupSide("source", "billing", "EMPTY")
+        absent = GroupSide("target", "-", "DEAD")
+        app.store.cutover.write_round(
+            "2026-11-25T12:00:10.000Z",
+            {
+                "billing": {
+                    "source": quiet.to_dict(),
+                    "target": absent.to_dict(),
+                    "positions": [
+                        _offset_position(partition=p, target_offset=263 + 2 * p) for p in range(3)
+                    ],
+                    "notes": [],
+                    "moved": None,
+                    "moved_plan": None,
+                },
+                "crm-sync": {
+                    "source": busy.to_dict(),
+                    "target": absent.to_dict(),
+                    "positions": [
+                        _offset_position(
+                            topic="customers",
+                            partition=0,
+                            source_committed=120,
+                            source_end=133,
+                            method=Method.TIMESTAMP,
+                            target_offset=0,
+                            exact=True,
+                            bound_lo=0,
+                            bound_hi=0,
+                            replay=120,
+                            replay_min=120,
+                            reverse_source=0,
+                        ),
+                        _offset_position(
+                            topic="customers",
+                            partition=1,
+                            source_committed=130,
+                            source_end=133,
+                            method=Method.UNTRANSLATED,
+                            target_offset=None,
+                            exact=False,
+                            bound_lo=None,
+                            bound_hi=None,
+                            replay=None,
+                            replay_min=None,
+                            skip=None,
+                            skip_max=None,
+                            reverse_source=None,
+                            not_copied=9,
+                            not_copied_records=6,
+                        ),
+                    ],
+                    "notes": [],
+                    "moved": None,
+                    "moved_plan": None,
+                },
+            },
+        )
+
+        async def show(pilot):
+            await _settle(pilot)
+            await pilot.press("7")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=show)
