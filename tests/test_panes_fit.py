@@ -16,10 +16,13 @@ from console.tui.app import CutoverApp
 from console.views.lag import LagRow, LagView
 from console.views.offsets import OffsetRow, OffsetsView
 from console.views.safe import SafeRow, SafeView
+from console.views.traffic import FlowRow, TrafficView
 from tests.helpers import demo_plan_text, fixed_clock, screen_lines
+from widgets.governance_pane import GovernancePane
 from widgets.lag_pane import LagPane
 from widgets.offsets_pane import OffsetsPane
 from widgets.safe_pane import SafePane
+from widgets.traffic_pane import TrafficPane
 
 
 def make_app(tmp_path) -> CutoverApp:
@@ -125,3 +128,62 @@ async def test_the_safe_pane_shortens_names_and_states_at_a_word(tmp_path):
         assert first[0].endswith("…") and "billing-shadow-validator".startswith(first[0][:-1])
         assert "NOT STARTED" in lines[1]
         assert "REBALANCING" in lines[2]
+
+
+def summary_text(app, pane) -> str:
+    """The pane's summary as the operator reads it: its rows joined, indents folded."""
+    from widgets.summary import Summary  # noqa: PLC0415 - only this helper needs it
+
+    region = pane.query_one(Summary).region
+    rows = [line[region.x : region.right] for line in screen_lines(app)[region.y : region.bottom]]
+    return " ".join(" ".join(rows).split())
+
+
+async def test_a_long_summary_line_wraps_at_a_word_where_the_pane_has_room(tmp_path):
+    """Seen at 80x24: the traffic pane said "no byte samples yet: the lag sampler…" and the
+    plan-without-topology note lost what to do; the governance pane said "run Compare…"."""
+    window = "no byte samples yet: the lag sampler records them while the copy runs"
+    flows = [
+        FlowRow(f"copy: flow {n}", "source", "target", None, "", [], None, None, None, None)
+        for n in range(2)
+    ]
+    note = (
+        "The plan has no [topology] section: add where source, replication, target, "
+        "object storage and consumers run, and the per-GB prices."
+    )
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("5")
+        await pilot.pause()
+        assert "No governance diff yet: run Compare governance." in summary_text(
+            app, app.query_one(GovernancePane)
+        )
+        await pilot.press("6")
+        await pilot.pause()
+        pane = app.query_one(TrafficPane)
+        pane.show(TrafficView(None, window, "EUR", flows))
+        await pilot.pause()
+        assert window in summary_text(app, pane)
+        assert "copy: flow 1" in " ".join(table_lines(app, pane))  # the table kept its rows
+        pane.show(TrafficView(None, "", "EUR", [], notes=[note]))
+        await pilot.pause()
+        assert note in summary_text(app, pane)
+
+
+async def test_a_summary_without_room_to_wrap_shortens_at_a_word(tmp_path):
+    """Five long lines fill the summary's five rows: none is wrapped at the cost of the
+    ones below it, each ends in … at a word, never mid-word."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("6")
+        await pilot.pause()
+        pane = app.query_one(TrafficPane)
+        lines = [f"line {n} " + " ".join(f"word{k}" for k in range(12)) for n in range(5)]
+        pane.show(TrafficView(None, "", "EUR", [], notes=lines))
+        await pilot.pause()
+        shown = summary_text(app, pane)
+        assert "line 4" in shown, "a line lost to wrapping the ones above it"
+        for piece in re.findall(r"(\S+)…", shown):
+            assert re.fullmatch(r"word\d+", piece), f"cut mid-word: {piece}…"

@@ -22,7 +22,7 @@ from widgets.style import status_text
 from widgets.summary import Summary
 from widgets.table import FitTable
 
-EMPTY = "No governance diff yet: run Compare governance."
+EMPTY = "No governance diff yet:\nrun Compare governance."
 
 
 class GovernancePane(Vertical):

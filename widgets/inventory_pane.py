@@ -76,7 +76,7 @@ class InventoryPane(Vertical):
         if view.notes:
             note = status("NOTE")
             text.append(f"\n{note.label} {len(view.notes)}: {view.notes[0]}", style=note.style)
-        text.append("\noffs: offset span when read, not records · enter: in full", style="dim")
+        text.append("\noffs: offset span, not records · enter: all", style="dim")
         summary.update(text)
         topics.display = groups.display = True
         with self.app.batch_update():

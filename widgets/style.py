@@ -80,6 +80,28 @@ def clip_words(text: str, width: int) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
+def wrap_text(line: Text, width: int, lines: int, indent: int = 2) -> list[Text]:
+    """A styled line in at most ``lines`` rows of ``width`` cells, broken at words; rows
+    after the first are indented by ``indent`` so they read as the same line going on.
+    What still does not fit the last row is shortened at a word with ``…``."""
+    rows: list[Text] = []
+    rest = line
+    while len(rows) < lines - 1:
+        room = width if not rows else width - indent
+        if rest.cell_len <= room:
+            break
+        cut = rest.plain.rfind(" ", 0, room + 1)
+        if cut < room // 3:
+            break  # one long word: shortening it says more than splitting it
+        head, tail = rest.divide([cut])
+        rows.append(head if not rows else Text(" " * indent) + head)
+        rest = tail
+        rest = rest[len(rest.plain) - len(rest.plain.lstrip(" ")) :]
+    if not rows:
+        return [clip_text(rest, width)]
+    return [*rows, Text(" " * indent) + clip_text(rest, width - indent)]
+
+
 def clip_text(line: Text, width: int) -> Text:
     """A styled line in at most ``width`` cells, shortened at a word with ``…``."""
     if line.cell_len <= width:

@@ -184,7 +184,9 @@ class CutoverApp(App[int]):
         yield Static("", id="too-small")
         # In the flow above the footer, not docked: two widgets docked at the bottom
         # overlap, and the footer hid everything typed here.
-        yield Input(placeholder=":command  (? for help)", id="command-bar", compact=True)
+        bar = Input(placeholder=":command  (? for help)", id="command-bar", compact=True)
+        bar.cursor_blink = self.blink  # a blinking cursor made the bar's snapshot flaky
+        yield bar
         yield Footer()
 
     def on_mount(self) -> None:
