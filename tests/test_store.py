@@ -132,3 +132,19 @@ def test_a_relative_path_reaches_background_processes_whole(tmp_path, monkeypatc
         assert store.path == tmp_path / "run.db"
     finally:
         store.close()
+
+
+def test_a_windows_results_of_one_topic_keep_their_judging_order(tmp_path):
+    text = demo_plan_text()
+    store = Store.create(tmp_path / "run.db", text, parse_plan(text))
+    window = store.results.open_window("2026-11-25T12:00:00Z", {"ranges": {}}, own_chain=False)
+    rows = [
+        ("orders", 0, "count", "OK", "", {"n": 1}, []),
+        ("customers", 0, "count", "RED", "missing", {"n": 2}, []),
+        ("orders", 1, "count", "WARN", "", {"n": 3}, []),
+    ]
+    store.results.save_results(window, rows, "2026-11-25T12:00:05Z", {})
+    assert store.results.results(window) == rows
+    assert store.results.results(window, "orders") == [rows[0], rows[2]]
+    assert store.results.results(window, "payments") == []
+    store.close()

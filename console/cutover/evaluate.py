@@ -200,7 +200,7 @@ def comparison_check(store: Store, plan: Plan, group: GroupSpec) -> Check:
             continue
         window_id, finished = window
         age = _age_minutes(finished)
-        rows = [r for r in store.results.results(window_id) if r[0] == topic]
+        rows = store.results.results(window_id, topic)
         red = [r for r in rows if r[3] == "RED"]
         gaps = [
             r

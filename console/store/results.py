@@ -95,12 +95,18 @@ class ResultTable:
             (status, finished_at, dumps(spec), window_id),
         )
 
-    def results(self, window_id: int) -> list[ResultRow]:
-        """One window's results, in the order they were judged."""
+    def results(self, window_id: int, topic: str | None = None) -> list[ResultRow]:
+        """One window's results (of one topic when given), in the order they were judged.
+
+        A gate checking one group's topics asks for those only: decoding every topic's
+        counts and examples cost a fifth of a second per group moved (bench/offsets.py)."""
+        where, params = "window_id = ?", (window_id,)
+        if topic is not None:
+            where, params = "window_id = ? AND topic = ?", (window_id, topic)
         rows = self._db.all(
             "SELECT topic, partition, check_name, verdict, reason, counts, examples "
-            "FROM compare_results WHERE window_id = ? ORDER BY rowid",
-            (window_id,),
+            f"FROM compare_results WHERE {where} ORDER BY rowid",
+            params,
         )
         return [
             (topic, partition, check, verdict, reason, json.loads(counts), json.loads(examples))
