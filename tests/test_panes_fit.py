@@ -13,12 +13,14 @@ import re
 from console.plan import parse_plan
 from console.store import Store
 from console.tui.app import CutoverApp
+from console.views.inventory import InventoryView, TopicRow
 from console.views.lag import LagRow, LagView
 from console.views.offsets import OffsetRow, OffsetsView
 from console.views.safe import SafeRow, SafeView
 from console.views.traffic import FlowRow, TrafficView
 from tests.helpers import demo_plan_text, fixed_clock, screen_lines
 from widgets.governance_pane import GovernancePane
+from widgets.inventory_pane import InventoryPane
 from widgets.lag_pane import LagPane
 from widgets.offsets_pane import OffsetsPane
 from widgets.safe_pane import SafePane
@@ -187,3 +189,24 @@ async def test_a_summary_without_room_to_wrap_shortens_at_a_word(tmp_path):
         assert "line 4" in shown, "a line lost to wrapping the ones above it"
         for piece in re.findall(r"(\S+)…", shown):
             assert re.fullmatch(r"word\d+", piece), f"cut mid-word: {piece}…"
+
+
+async def test_inventory_sizes_say_they_are_offset_spans_not_records(tmp_path):
+    """Seen: orders 12,570 in the inventory beside 16,963 records compared with 0 missing.
+    The inventory counts offsets, not records; at 80x24 the pane says so, whole."""
+    view = InventoryView(
+        "2026-12-01T12:00:00",
+        ["src 3.9: 1 broker(s)", "tgt 4.1: 1 broker(s)"],
+        [TopicRow("orders", "high", 6, 6, 12_570, 16_963)],
+        [],
+        notes=["topic 'orders' has more partitions on target than the plan states"],
+    )
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        pane = app.query_one(InventoryPane)
+        pane.show(view)
+        await pilot.pause()
+        assert "offs: offset span, not records" in summary_text(app, pane)
+        header = " ".join(table_lines(app, pane)[0].split())
+        assert "Src offs" in header and "Tgt offs" in header
