@@ -35,6 +35,11 @@ def cmd_workload(args) -> int:
         aborted_every=args.abort_every,
         group=None if args.no_group else args.group,
         topics={r: f"{args.prefix}{r}" for r in ("orders", "payments", "customers")},
+        seq_start=args.seq_start,
+        writers=tuple(workload.Writer.parse(w) for w in args.writer),
+        control_dir=args.control_dir,
+        ledger=args.ledger,
+        roles=tuple(args.roles.split(",")) if args.roles else workload.ROLES,
     )
     result = workload.run(
         args.bootstrap, spec, signals.stop_on_signals(), config=_security(args), progress=progress
@@ -97,5 +102,21 @@ def add_subparser(sub) -> None:
         default="CUTOVER_WORKLOAD_PASSWORD",
         help="environment variable holding the SASL password",
     )
+    p.add_argument(
+        "--writer",
+        action="append",
+        default=[],
+        metavar="ROLE=CLASS[:USER]",
+        help="write ROLE (orders, payments, customers) as producer class CLASS, logged in "
+        "over SASL as USER (default: the class name); repeatable",
+    )
+    p.add_argument(
+        "--control-dir",
+        help="where the producer cutover's switch files are (RUN.db.logs/switch): a writer "
+        "switches clusters when its class's file says so",
+    )
+    p.add_argument("--ledger", help="write every acknowledged seq per topic here at the end")
+    p.add_argument("--roles", help="write only these roles (comma-separated)")
+    p.add_argument("--seq-start", type=int, help="the first seq header value")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
     p.set_defaults(func=cmd_workload)

@@ -92,6 +92,10 @@ class Bounds:
     source_hi: int | None = None
     time_lo_ms: int | None = None
     time_hi_ms: int | None = None
+    target_own_from: int | None = None
+    """A producer class moved to the target here while others still write the topic on
+    the source: target records from this offset on without the mirror's provenance
+    header are the moved producers' own writes, not copies, and are left out."""
 
 
 class _Side:
@@ -241,6 +245,13 @@ class PartitionAligner:
             self._s.ended = True
 
     def feed_target(self, msgs: list, ended: bool = False) -> None:
+        own_from = self.bounds.target_own_from
+        if msgs and own_from is not None and msgs[-1].offset() >= own_from:
+            kept = [
+                m for m in msgs if m.offset() < own_from or provenance_of(m.headers()) is not None
+            ]
+            self.tally.moved_writes += len(msgs) - len(kept)
+            msgs = kept
         if msgs:
             t = self.tally
             first, last = msgs[0].offset(), msgs[-1].offset()
@@ -874,7 +885,7 @@ class PartitionAligner:
             s_hh, t_hh = e.hh, hh
         else:
             so, to = m.offset(), e.offset
-            sh = m.headers()
+            sh = strip_provenance(m.headers())
             s_hh = hash(tuple(sh)) if sh else 0
             t_hh = e.hh
             s_ts, t_ts = m.timestamp(), e.ts
@@ -975,7 +986,7 @@ class PartitionAligner:
             t_.first_source, t_.first_target = so, to
 
     def _headers_differ(self, s, t) -> None:
-        sh = s.headers() or []
+        sh = strip_provenance(s.headers()) or []
         th = strip_provenance(t.headers()) or []
         if sh == th:
             return

@@ -100,7 +100,15 @@ def compare(
         tgt_states = target.topic_states(topics)
         src_states = source.topic_states(topics)
         spans, jobs = windows.plan_windows(
-            plan, request, topics, source, target, src_states, tgt_states, previous
+            plan,
+            request,
+            topics,
+            source,
+            target,
+            src_states,
+            tgt_states,
+            previous,
+            cutover=cutover_points(store) if store is not None else {},
         )
         tallies, vanished, records = executor.run_jobs(
             jobs, source, target, settings, cancel, progress, request
@@ -181,6 +189,15 @@ def compare(
         f"{len(report.red)} RED, {len(report.missing_evidence)} NO DATA"
     )
     return report
+
+
+def cutover_points(store) -> dict[tuple[str, int], tuple[int, int, bool]]:
+    """The producer cutover points in force, per partition: ``(source offset, target
+    offset, mirror stopped)``; the newest move's when a partition has several."""
+    out = {}
+    for row in store.producers.points(active_only=True):
+        out[(row.topic, row.partition)] = (row.source_offset, row.target_offset, row.mirror_stopped)
+    return out
 
 
 def _topics(plan: Plan, request: CompareRequest) -> list[str]:

@@ -14,6 +14,7 @@ from hashlib import blake2b as _digest
 from console.kafka import provenance
 
 PROV = provenance.HEADER
+REVERSE = provenance.REVERSE_HEADER
 
 
 class Rec:
@@ -82,10 +83,12 @@ def fingerprint(key: bytes | None, value: bytes | None) -> int:
 
 
 def strip_provenance(headers):
-    """Headers without the built-in mirror's provenance header; None when none are left."""
+    """Headers without the built-in mirror's provenance header (and a rollback's reverse
+    copy header: a reverse copy on the source is the target record it came from); None
+    when none are left."""
     if not headers:
         return None
-    kept = [h for h in headers if h[0] != PROV]
+    kept = [h for h in headers if h[0] != PROV and h[0] != REVERSE]
     return kept or None
 
 

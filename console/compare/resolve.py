@@ -60,6 +60,8 @@ class PartitionWindow:
     """Why records were gone from the target (retention, delete-records, re-creation)."""
     exists_on_target: bool = True
     exists_on_source: bool = True
+    cutover: str = ""
+    """Where the window was bounded at a producer cutover point ('' when it was not)."""
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,8 @@ def _judge_partition(
     else:
         verdict = Verdict.OK
         reason = f"{n_src:,} source and {n_tgt:,} target records; {tally.matched:,} matched"
+    if pw is not None and pw.cutover:
+        reason += f"; {pw.cutover}"
     row("counts", verdict, reason, base, None)
 
     def counted(check: str, noun: str, ok_reason: str, limit_name: str | None = None) -> None:
@@ -591,6 +595,14 @@ def _no_data_rows(window, pw, tally, base, n_tgt: int) -> list[CheckResult]:
     where = ""
     if pw is not None:
         where = f" (source {pw.source_lo}..{pw.source_hi}, target {pw.target_lo}..{pw.target_hi})"
+    if n_src == 0 and n_tgt == 0 and pw is not None and pw.cutover:
+        # Nothing after a producer cutover point: the window ends there by design.
+        reason = f"nothing to compare after the cutover point{where}: {pw.cutover}"
+        counts = {**base, "cut_over": 1}
+        return [
+            CheckResult(window.topic, p, check, Verdict.OK, reason, counts if i == 0 else {}, [])
+            for i, check in enumerate(PARTITION_CHECKS)
+        ]
     if n_src == 0 and n_tgt == 0:
         reason = f"no records on either side in this window{where}"
         base = {**base, "idle": 1}

@@ -85,6 +85,9 @@ class PartitionTally:
     overflow_extra: int = 0
     outside_window: int = 0
     before_window: int = 0
+    moved_writes: int = 0
+    """Target records after a producer cutover point written by the moved producers
+    themselves (no provenance header): left out of the comparison."""
     before_examples: list[Example] = field(default_factory=list)
     target_gaps: int = 0
     key_order_breaks: int = 0

@@ -9,7 +9,7 @@ records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from console.compare.align import Bounds
 from console.compare.model import CompareError
@@ -39,12 +39,22 @@ class Job:
         return max(self.source[1] - self.source[0], self.target[1] - self.target[0], 0)
 
 
-def plan_windows(plan, request, topics, source, target, src_states, tgt_states, previous):
+def plan_windows(
+    plan, request, topics, source, target, src_states, tgt_states, previous, cutover=None
+):
     """Per topic and partition, the source and target offset ranges to compare.
 
     Lookups by time or offset are made for every topic at once (one consumer and one
     round trip per side and kind), never topic by topic: a plan has hundreds of topics.
+
+    ``cutover`` maps a partition to its producer cutover point ``(source offset, target
+    offset, mirror stopped)``. Where every producer of the topic moved (the mirror stopped
+    there), both sides end at the point: target records after it are the moved
+    producers' own, expected and not extra. Where others still write the topic on the
+    source, the window is not cut short; target records after the point without the
+    mirror's provenance header are left out instead.
     """
+    cutover = cutover or {}
     missing: dict[str, TopicWindow] = {}
     ranges: dict[str, _Ranges] = {}
     notes: dict[str, tuple[str, str]] = {}
@@ -95,7 +105,27 @@ def plan_windows(plan, request, topics, source, target, src_states, tgt_states, 
         recreated, source_recreated = notes[topic]
         pws: dict[int, PartitionWindow] = {}
         for p in r.parts:
+            point = cutover.get((topic, p))
+            own_from = None
+            if point is not None:
+                src_at, tgt_at, stopped = point
+                if stopped:
+                    r.s_hi[p] = max(r.s_lo[p], min(r.s_hi[p], src_at))
+                    r.t_hi[p] = max(r.t_lo[p], min(r.t_hi[p], tgt_at))
+                    r.notes_cutover[p] = (
+                        f"bounded at the cutover point (source {src_at}, target {tgt_at}): "
+                        "target records after it are the moved producers' own"
+                    )
+                else:
+                    own_from = tgt_at
+                    r.notes_cutover[p] = (
+                        f"target records from offset {tgt_at} on without provenance are the "
+                        "moved producers' own and are left out (others still write the source)"
+                    )
             pws[p] = r.window(p, recreated)
+            bounds = r.bounds(p, request)
+            if own_from is not None:
+                bounds = replace(bounds, target_own_from=own_from)
             jobs.append(
                 Job(
                     topic,
@@ -103,7 +133,7 @@ def plan_windows(plan, request, topics, source, target, src_states, tgt_states, 
                     (r.s_lo[p], r.s_hi[p]) if pws[p].exists_on_source else (0, 0),
                     (r.t_lo[p], r.t_hi[p]) if pws[p].exists_on_target else (0, 0),
                     max(0, r.s_hi[p] - r.s_lo[p]),
-                    r.bounds(p, request),
+                    bounds,
                 )
             )
         windows[topic] = TopicWindow(
@@ -155,6 +185,7 @@ class _Ranges:
         self.time_lo: int | None = None
         self.time_hi: int | None = None
         self.notes_src: dict[int, str] = {}
+        self.notes_cutover: dict[int, str] = {}
 
     def from_cursors(self, prev: dict, *, keep_source: bool, keep_target: bool) -> None:
         """A live window starts where the previous live window stopped."""
@@ -201,6 +232,7 @@ class _Ranges:
             target_truncated=tgt_note,
             exists_on_source=sp is not None,
             exists_on_target=tp is not None,
+            cutover=self.notes_cutover.get(p, ""),
         )
 
     def bounds(self, p: int, request) -> Bounds:
@@ -334,6 +366,7 @@ def recheck(windows, source, target, topics, src_states, tgt_states, vanished):
                 tgt_note,
                 pw.exists_on_target,
                 pw.exists_on_source,
+                pw.cutover,
             )
         out[topic] = TopicWindow(
             topic,

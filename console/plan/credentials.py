@@ -163,6 +163,34 @@ def store_shadow_password(plan: Plan, name: str, password: str) -> str:
     return f"keyring service '{ref.keyring_service}', user '{account}'"
 
 
+def producer_account(plan: Plan, user: str) -> str:
+    """The keyring user name of a producer principal's password: ``<plan>/producer/<user>``."""
+    return f"{plan.name}/producer/{user}"
+
+
+def resolve_producer_password(plan: Plan, cls: str, user: str) -> tuple[str | None, str]:
+    """A producer class principal's password and where it came from, or ``(None, why)``
+    when the plan names no reference for it or the reference resolves to nothing. Used to
+    ask the brokers as the principal (does the fence hold?) and to create the user on the
+    target when the plan lets the console."""
+    ref = plan.producer(cls).principal_passwords.get(user)
+    if ref is None:
+        return None, f"the plan names no password for {user} (principal_passwords)"
+    if ref.env and os.environ.get(ref.env):
+        return redact.register(os.environ[ref.env]), f"${ref.env}"
+    account = producer_account(plan, user)
+    where = f"keyring service '{ref.keyring_service}', user '{account}'"
+    unset = f"${ref.env} is not set and " if ref.env else ""
+    try:
+        value = keyring.get_password(ref.keyring_service, account)
+    except keyring.errors.KeyringError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, f"{unset}no usable keyring on this host ({reason})"
+    if value is None:
+        return None, f"{unset}the keyring has no entry ({where})"
+    return redact.register(value), f"the keyring ({where})"
+
+
 def _no_keyring(cluster: str, env: str | None, exc: Exception) -> str:
     backend = type(keyring.get_keyring()).__name__
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -436,6 +436,115 @@ class ShadowConsumerSpec(_Strict):
         return f"User:{self.principal}"
 
 
+SwitchMethod = Literal["redeploy", "demo-workload"]
+TargetOnly = Literal["copy-back", "list"]
+PrincipalsOnTarget = Literal["exist", "console"]
+_PRINCIPAL = r"^User:[A-Za-z0-9._@=-]{1,128}$"
+
+
+class ProducerDefaults(_Strict):
+    """What every producer class uses unless it says otherwise (``[producer_defaults]``)."""
+
+    rollback_window_minutes: float = Field(
+        60.0,
+        gt=0,
+        description="How long the rollback window stays open after the first class moved, "
+        "before replay rather than rollback becomes the recovery plan (minutes).",
+    )
+    target_only: TargetOnly = Field(
+        "copy-back",
+        description="What a rollback does with records written on the target after the "
+        "cutover point: 'copy-back' (copied to the source exactly once) or 'list' (exported "
+        "for their owners to reconcile; the source does not get them).",
+    )
+    quiet_seconds: float = Field(
+        5.0,
+        ge=0.2,
+        le=3600,
+        description="How long the source's end offsets must stay unchanged after the fence "
+        "before the move goes on (seconds).",
+    )
+    transaction_wait_seconds: float = Field(
+        90.0,
+        gt=0,
+        le=3600,
+        description="How long open transactions may take to commit, abort or time out after "
+        "the fence: the producers' transaction.timeout.ms plus a margin (seconds).",
+    )
+    switch_timeout_minutes: float = Field(
+        30.0,
+        gt=0,
+        description="How long a move waits for the class's first write on the target after "
+        "it was switched (a redeploy takes time) before it stops and says so (minutes).",
+    )
+    tail_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description="How far before the fence the final comparison of the tail reaches (seconds).",
+    )
+
+
+class ProducerClass(_Strict):
+    """One class of producers that moves to the target at once (``[[producers]]``)."""
+
+    name: Annotated[str, Field(pattern=_STEP_NAME)] = Field(
+        description="Lowercase, dashes; what the operator types at its gates."
+    )
+    owner: Annotated[str, Field(min_length=1)]
+    principals: list[Annotated[str, Field(pattern=_PRINCIPAL)]] = Field(
+        min_length=1,
+        description="The principals its producers write as (User:name); the fence denies "
+        "them WRITE on the source, the target allows them WRITE.",
+    )
+    topics: list[Annotated[str, Field(pattern=_TOPIC_NAME)]] = Field(
+        min_length=1, description="The plan topics it writes."
+    )
+    transactional_id_prefix: Annotated[str, Field(min_length=1, max_length=249)] | None = Field(
+        None,
+        description="What its transactional ids start with, when it writes with "
+        "transactions: the target allows the principals WRITE and DESCRIBE on them.",
+    )
+    idempotence: bool = Field(True, description="Its producers use enable.idempotence.")
+    switch: SwitchMethod = Field(
+        description="How it is pointed at the target: 'redeploy' (the team redeploys with "
+        "the target's bootstrap servers; typing the class name at the gate confirms they "
+        "are ready) or 'demo-workload' (the demo's workload switches itself when told)."
+    )
+    rollback_window_minutes: float | None = Field(
+        None, gt=0, description="Overrides [producer_defaults] for this class (minutes)."
+    )
+    target_only: TargetOnly | None = Field(
+        None, description="Overrides [producer_defaults] target_only for this class."
+    )
+    quiet_seconds: float | None = Field(
+        None, ge=0.2, le=3600, description="Overrides [producer_defaults] (seconds)."
+    )
+    create_acls_on_target: bool = Field(
+        False,
+        description="The console may create the class's WRITE (and transactional id) ACLs "
+        "on the target when they are missing; otherwise the gate shuts until they exist.",
+    )
+    principals_on_target: PrincipalsOnTarget = Field(
+        "exist",
+        description="Who makes the principals' SCRAM users on the target (their passwords "
+        "cannot be read from the source): 'exist' (the team did; the gate checks) or "
+        "'console' (the console creates them with the passwords principal_passwords "
+        "names).",
+    )
+    principal_passwords: dict[str, SecretRef] = Field(
+        default_factory=dict,
+        description="SASL user name -> reference to its password (keyring user "
+        "'<plan>/producer/<user>'): used to ask the brokers as the principal whether the "
+        "fence holds, and by principals_on_target = 'console' to create the user.",
+    )
+
+    @property
+    def users(self) -> list[str]:
+        """The SASL user names of its principals."""
+        return [p.partition(":")[2] for p in self.principals]
+
+
 class People(_Strict):
     """Who owns the migration and who may approve gates and waivers."""
 
@@ -463,6 +572,8 @@ class Plan(_Strict):
     governance: GovernanceSpec = Field(default_factory=GovernanceSpec)
     topology: Topology | None = None
     shadow_consumers: list[ShadowConsumerSpec] = Field(default_factory=list)
+    producer_defaults: ProducerDefaults = Field(default_factory=ProducerDefaults)
+    producers: list[ProducerClass] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Plan:
@@ -488,7 +599,7 @@ class Plan(_Strict):
             for name in ("source", "replication", "target"):
                 if not getattr(self.topology, name).zones:
                     raise ValueError(f"topology.{name} needs zones (at least one)")
-        problems = _shadow_problems(self)
+        problems = _shadow_problems(self) + _producer_problems(self)
         if problems:
             raise Located(problems)
         return self
@@ -500,6 +611,19 @@ class Plan(_Strict):
                 return consumer
         known = ", ".join(c.name for c in self.shadow_consumers) or "none"
         raise KeyError(f"the plan has no shadow consumer '{name}' (it has: {known})")
+
+    def producer(self, name: str) -> ProducerClass:
+        """A producer class by name; KeyError naming the ones there are."""
+        for cls in self.producers:
+            if cls.name == name:
+                return cls
+        known = ", ".join(c.name for c in self.producers) or "none"
+        raise KeyError(f"the plan has no producer class '{name}' (it has: {known})")
+
+    def producer_setting(self, cls: ProducerClass, field: str):
+        """A class's own setting, else the [producer_defaults] one."""
+        own = getattr(cls, field, None)
+        return own if own is not None else getattr(self.producer_defaults, field)
 
     @property
     def name(self) -> str:
@@ -608,6 +732,73 @@ def _shadow_problems(plan: Plan) -> list[tuple[tuple, str]]:
                     (
                         (*at, "source_allowed"),
                         f"'{right}' is not KIND:NAME:OPERATION (e.g. 'topic:orders:READ')",
+                    )
+                )
+    return out
+
+
+def _producer_problems(plan: Plan) -> list[tuple[tuple, str]]:
+    """What makes a producer class impossible to move safely, each at its field."""
+    out: list[tuple[tuple, str]] = []
+    topics = {t.name: t for t in plan.topics}
+    console_users = {
+        f"User:{u}"
+        for u in (plan.clusters.source.sasl_username, plan.clusters.target.sasl_username)
+        if u
+    }
+    seen: set[str] = set()
+    for i, cls in enumerate(plan.producers):
+        at = ("producers", i)
+        if cls.name in seen:
+            out.append(((*at, "name"), f"producer class '{cls.name}' is listed twice"))
+        seen.add(cls.name)
+        unknown = [t for t in cls.topics if t not in topics]
+        if unknown:
+            out.append(((*at, "topics"), f"{', '.join(unknown)} not in the plan's topics"))
+        for principal in cls.principals:
+            if principal in console_users:
+                out.append(
+                    (
+                        (*at, "principals"),
+                        f"{principal} is the console's own cluster user: fencing it would "
+                        "lock the console out; the class needs principals of its own",
+                    )
+                )
+        transactional = [t for t in cls.topics if t in topics and topics[t].transactions]
+        if transactional and not cls.transactional_id_prefix:
+            out.append(
+                (
+                    (*at, "transactional_id_prefix"),
+                    f"{', '.join(transactional)} is written with transactions "
+                    "(topics.transactions); give the class's transactional_id_prefix so the "
+                    "target can allow its transactional ids",
+                )
+            )
+        users = set(cls.users)
+        stray = sorted(set(cls.principal_passwords) - users)
+        if stray:
+            out.append(
+                (
+                    (*at, "principal_passwords"),
+                    f"{', '.join(stray)} is not one of the class's principals "
+                    f"({', '.join(sorted(users))}); key the passwords by SASL user name",
+                )
+            )
+        if cls.principals_on_target == "console":
+            missing = sorted(users - set(cls.principal_passwords))
+            if missing:
+                out.append(
+                    (
+                        (*at, "principal_passwords"),
+                        f"principals_on_target = 'console' needs a password reference for "
+                        f'{", ".join(missing)} (e.g. {{ {missing[0]} = {{ env = "VAR" }} }})',
+                    )
+                )
+            if not plan.clusters.target.security_protocol.startswith("SASL"):
+                out.append(
+                    (
+                        (*at, "principals_on_target"),
+                        "the console creates SCRAM users, but the target does not use SASL",
                     )
                 )
     return out

@@ -194,21 +194,53 @@ STEPS: tuple[StepDef, ...] = (
         target="group",
     ),
     StepDef(
+        "rollback-drill",
+        "cutover",
+        "Rehearse rollback",
+        "The rollback path end to end on rehearsal topics, a rehearsal group and a "
+        "rehearsal user it creates and removes: fence, switch, target-only writes, reverse "
+        "copy, group back, unfence. The producer moves need it passed.",
+        confirm="rollback-drill",
+        kind=StepKind.CHANGE,
+    ),
+    StepDef(
         "move-producers",
         "cutover",
         "Move producers",
-        "Point one producer class at the target; the source stops receiving its writes.",
+        "Point one producer class at the target: fence it on the source, wait for quiet, "
+        "drain the copy, record the cutover point, open the target, switch.",
         confirm="<producer class>",
         kind=StepKind.CUTOVER,
         target="class",
+        requires=("rollback-drill",),
     ),
     StepDef(
         "rollback-window",
         "cutover",
         "Hold rollback window",
-        "Reverse translation ready; target-only records listed.",
+        "Reads both clusters: per partition the records that exist only on the target, "
+        "which groups read them, and when replay rather than rollback becomes the plan.",
         confirm="rollback-window",
         kind=StepKind.READ,
+    ),
+    StepDef(
+        "rollback",
+        "cutover",
+        "Roll back producers",
+        "Fence the class on the target, bring its target-only records back to the source "
+        "exactly once (or list them), move its groups back, unfence the source, switch back.",
+        confirm="<producer class>",
+        kind=StepKind.UNDO,
+        target="class",
+    ),
+    StepDef(
+        "rollback-window-close",
+        "cutover",
+        "Close rollback window",
+        "Decide that replay, not rollback, is the recovery plan from now on; changes only "
+        "the run database.",
+        confirm="close-rollback-window",
+        kind=StepKind.LOCAL,
     ),
 )
 
@@ -227,7 +259,7 @@ def step_def(step_id: str) -> StepDef:
 # A targeted step runs once per name of its target kind; the plan says which names exist.
 TARGET_LISTERS: dict[str, Callable[[Plan], list[str]]] = {
     "group": lambda plan: [group.id for group in plan.groups],
-    "class": lambda plan: [],  # producer classes: [[producers]] (issue 12)
+    "class": lambda plan: [cls.name for cls in plan.producers],
 }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from console import redact
 from console.plan.steps import StepDef, StepState, split_key, step_key
-from console.runbook import governance, safe, shadow
+from console.runbook import governance, producers, safe, shadow
 from console.runbook.outcome import Outcome, StepContext
 from console.runbook.registry import available, runner
 from console.store import Store
@@ -69,6 +69,7 @@ GUARDS: tuple[Guard, ...] = (
     _governance_to_apply,
     safe.guard,
     shadow.target_data_guard,
+    producers.guard,
 )
 """Every reason a gate stays shut, checked in this order."""
 

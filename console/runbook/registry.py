@@ -8,7 +8,7 @@ plan but not here is shown with its gate shut ("cannot run in this version yet")
 from __future__ import annotations
 
 from console.plan.steps import step_def
-from console.runbook import compare, cutover, governance, inventory, safe, shadow
+from console.runbook import compare, cutover, governance, inventory, producers, safe, shadow
 from console.runbook.outcome import StepRunner
 
 RUNNERS: dict[str, StepRunner] = {
@@ -25,6 +25,7 @@ RUNNERS: dict[str, StepRunner] = {
     "safe-consumers-stop": StepRunner(safe.stop, safe.preview_stop),
     "safe-identities-remove": StepRunner(safe.remove_identities, safe.preview_remove),
     "move-group": StepRunner(cutover.run, cutover.preview, cutover.report),
+    "move-producers": StepRunner(producers.move_run, producers.move_preview, producers.move_report),
 }
 
 for _step in RUNNERS:

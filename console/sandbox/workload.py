@@ -3,8 +3,8 @@
 What it writes, at a total rate you choose (records/s), until a duration or a record
 count is reached or it is stopped (SIGTERM via ``cutover workload``):
 
-* ``orders`` (6 partitions): keyed records (97 customers) with ``source-app`` and
-  ``trace-id`` headers, from an idempotent producer;
+* ``orders`` (6 partitions): keyed records (97 customers) with ``source-app``, ``trace-id``
+  and ``seq`` headers, from an idempotent producer;
 * ``payments`` (3 partitions): a transactional producer writing small transactions,
   every Nth of which is **aborted after its records reached the broker** (so the log
   really holds aborted records, as production logs do);
@@ -14,6 +14,24 @@ count is reached or it is stopped (SIGTERM via ``cutover workload``):
 and it runs a consumer group (``billing`` by default) that reads ``orders`` with
 read_committed and commits after processing, so the group has live offsets and lag.
 
+Every record carries a ``seq`` header, a number no other record of the run has, so an
+independent reader can tell a record lost or written twice.
+
+**Producer classes.** A role may be written by a producer class of the plan, as that
+class's own SASL principal (:class:`Writer`), so a fence on the source is real (the
+sandbox's PLAINTEXT listener is a super user, which no ACL binds). With a control
+directory, the workload polls ``<dir>/<class>.json`` (written by the producer cutover,
+:mod:`console.cutover.producers.switch`) and, when it names another cluster, switches that
+role's producer there as an application redeployed with new bootstrap servers would:
+it waits for what is in flight, opens a producer on the new cluster (the same
+transactional id for payments), writes again every record the old cluster refused
+(a fenced source refuses with TOPIC_AUTHORIZATION_FAILED), in order, and goes on. A
+refused record is never dropped and never written twice: it was not written the first
+time. The **ledger** (JSON, written at the end) lists per topic every ``seq`` the
+cluster acknowledged (committed, for payments), the ones aborted on purpose and any
+left unsent, and each switch with its time: what a benchmark checks both clusters
+against.
+
 Missing topics are created with the demo's layout (``console.sandbox.demo.DEMO_TOPICS``).
 Client ids start with ``cutover-workload-``: this stands in for production traffic,
 so it deliberately does not carry the shadow prefix.
@@ -21,24 +39,53 @@ so it deliberately does not carry the shadow prefix.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console.errors import CutoverError
 from console.sandbox.demo import DEMO_TOPICS
+from console.sandbox.state import SANDBOX_PASSWORDS
 
 CLIENT_PREFIX = "cutover-workload-"
+ROLES = ("orders", "payments", "customers")
 
 
 class WorkloadError(CutoverError):
     """The workload could not run; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Writer:
+    """A role written by a producer class of the plan, as the class's own principal."""
+
+    role: str
+    """``orders``, ``payments`` or ``customers``."""
+    cls: str
+    """The producer class: its control file is ``<control dir>/<cls>.json``."""
+    user: str
+    """The SASL user it logs in as (SCRAM-SHA-512)."""
+
+    @classmethod
+    def parse(cls, text: str) -> Writer:
+        """``ROLE=CLASS:USER`` (or ``ROLE=CLASS`` when the user is named like the class)."""
+        role, _, rest = text.partition("=")
+        name, _, user = rest.partition(":")
+        if role not in ROLES or not name:
+            raise WorkloadError(
+                f"--writer {text!r}: give ROLE=CLASS[:USER] with ROLE one of {', '.join(ROLES)}"
+            )
+        return cls(role, name, user or name)
 
 
 @dataclass(frozen=True)
@@ -72,15 +119,26 @@ class WorkloadSpec:
     seq_start: int | None = None
     """The first sequence number (header ``seq``) of this run; None: the wall clock in
     milliseconds times 1000, so runs that follow each other never reuse a number."""
+    writers: tuple[Writer, ...] = ()
+    """Roles written by producer classes as their own principals (SASL on the bootstrap
+    given); other roles use the shared connection settings."""
+    control_dir: str | None = None
+    """Where the producer cutover's switch files are polled (``RUN.db.logs/switch``)."""
+    ledger: str | None = None
+    """Where the ledger is written at the end (JSON)."""
+    roles: tuple[str, ...] = ROLES
+    """The roles this run writes (the others write nothing)."""
 
     def __post_init__(self):
         if self.rate <= 0:
             raise WorkloadError("--rate must be above 0 records/s")
         if self.duration_s is None and self.max_records is None:
             raise WorkloadError("give a duration or a record count, so the workload ends")
-        unknown = set(self.topics) - {"orders", "payments", "customers"}
+        unknown = set(self.topics) - set(ROLES)
         if unknown:
             raise WorkloadError(f"unknown topic roles {sorted(unknown)}")
+        if not self.roles or set(self.roles) - set(ROLES):
+            raise WorkloadError(f"roles must be some of {', '.join(ROLES)}")
 
 
 @dataclass(frozen=True)
@@ -94,18 +152,24 @@ class WorkloadResult:
     tombstones: int
     consumed: int
     elapsed_s: float
+    resent: int = 0
+    """Records a fenced cluster refused and that were written again after a switch."""
+    switches: tuple[dict, ...] = ()
 
     @property
     def written(self) -> int:
         return self.orders + self.payments_committed + self.payments_aborted + self.customers
 
     def summary(self) -> str:
-        return (
+        text = (
             f"workload: {self.written} records in {self.elapsed_s:.1f} s: orders {self.orders}, "
             f"payments {self.payments_committed} committed + {self.payments_aborted} aborted, "
             f"customers {self.customers} ({self.tombstones} tombstones); "
             f"consumer read {self.consumed}"
         )
+        if self.switches:
+            text += f"; {len(self.switches)} switch(es), {self.resent} record(s) written again"
+        return text
 
 
 def ensure_topics(bootstrap: str, spec: WorkloadSpec, config: dict | None = None) -> None:
@@ -120,7 +184,7 @@ def ensure_topics(bootstrap: str, spec: WorkloadSpec, config: dict | None = None
     wanted = [
         NewTopic(name, DEMO_TOPICS[role][0], 1, config=DEMO_TOPICS[role][1])
         for role, name in spec.topics.items()
-        if name not in existing
+        if name not in existing and role in spec.roles
     ]
     if not wanted:
         return
@@ -135,34 +199,195 @@ def ensure_topics(bootstrap: str, spec: WorkloadSpec, config: dict | None = None
                 ) from None
 
 
-class _Workload:
-    def __init__(self, bootstrap: str, spec: WorkloadSpec, config: dict):
-        self.spec = spec
-        base = {"bootstrap.servers": bootstrap, "log_level": 0, **config}
-        # Unique per run: two workloads sharing a transactional id would fence each other.
-        tag = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.plain = Producer(
-            {
-                **base,
-                "client.id": f"{CLIENT_PREFIX}producer-{tag}",
+def password_for(user: str) -> str:
+    """A writer's password: ``$CUTOVER_WORKLOAD_PW_<USER>`` when set (tests make users of
+    their own), else the sandbox's fixed one."""
+    env = "CUTOVER_WORKLOAD_PW_" + re.sub(r"[^A-Za-z0-9]", "_", user).upper()
+    if os.environ.get(env):
+        return os.environ[env]
+    if user in SANDBOX_PASSWORDS:
+        return SANDBOX_PASSWORDS[user]
+    raise WorkloadError(f"no password for writer {user}: export {env}")
+
+
+@dataclass
+class _Pending:
+    """A record (or a payments transaction) a cluster refused, to be written again."""
+
+    topic: str
+    records: list[tuple[bytes | None, bytes | None, list, int]]
+    """``(key, value, headers, seq)``."""
+    transactional: bool
+
+
+class _Role:
+    """One role's producer, the cluster it writes to now, and what it must write again."""
+
+    def __init__(self, work: _Workload, role: str, writer: Writer | None) -> None:
+        self.work = work
+        self.role = role
+        self.writer = writer
+        self.cluster = "source"
+        self.refused: list[_Pending] = []
+        self.lock = threading.Lock()
+        self.producer: Producer | None = None
+        self.in_txn = False
+        self.open(work.base_conf(writer, None))
+
+    @property
+    def transactional(self) -> bool:
+        return self.role == "payments"
+
+    def open(self, conf: dict) -> None:
+        self.conf = conf
+        work = self.work
+        tag = work.tag
+        if self.transactional:
+            conf = {
+                **conf,
+                "client.id": f"{CLIENT_PREFIX}payments-{tag}",
+                "transactional.id": work.transactional_id,
+                "linger.ms": 5,
+            }
+            self.producer = Producer(conf)
+            self.producer.init_transactions(work.spec.timeout_s)
+        else:
+            conf = {
+                **conf,
+                "client.id": f"{CLIENT_PREFIX}{self.role}-{tag}",
                 "enable.idempotence": True,
                 "linger.ms": 5,
             }
-        )
-        self.tx = Producer(
-            {
-                **base,
-                "client.id": f"{CLIENT_PREFIX}payments-{tag}",
-                "transactional.id": f"{CLIENT_PREFIX}payments-{tag}",
-                "linger.ms": 5,
-            }
-        )
+            self.producer = Producer(conf)
+
+    # -- idempotent -----------------------------------------------------------------------
+
+    def produce(self, topic, key, value, headers, seq) -> None:
+        assert self.producer is not None
+
+        def delivered(err, _msg, record=(key, value, headers, seq)) -> None:
+            if err is None:
+                self.work.ack(topic, seq)
+            else:
+                with self.lock:
+                    self.refused.append(_Pending(topic, [record], False))
+
+        while True:
+            try:
+                self.producer.produce(topic, value, key, headers=headers, on_delivery=delivered)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+            except KafkaException as exc:
+                # A fenced topic is refused before a request is sent once the client's
+                # metadata knows it (TOPIC_AUTHORIZATION_FAILED): kept to write again.
+                err = exc.args[0] if exc.args else None
+                if not isinstance(err, KafkaError) or err.fatal():
+                    raise
+                with self.lock:
+                    self.refused.append(_Pending(topic, [(key, value, headers, seq)], False))
+                return
+
+    # -- transactional --------------------------------------------------------------------
+
+    def transaction(self, topic, records, abort: bool) -> str:
+        """Write one transaction; returns ``committed``, ``aborted`` or ``refused``."""
+        producer = self.producer
+        assert producer is not None
+        timeout = self.work.spec.timeout_s
+        try:
+            producer.begin_transaction()
+            for key, value, headers, _seq in records:
+                producer.produce(topic, value, key, headers=headers)
+            if abort:
+                # Flush first: the records reach the log and are then aborted, which is
+                # what a read_committed reader (and the mirror) must skip.
+                producer.flush(timeout)
+                producer.abort_transaction(timeout)
+                return "aborted"
+            producer.commit_transaction(timeout)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.fatal():
+                # A fenced topic can leave the transaction unendable (the broker answers
+                # INVALID_TXN_STATE, fatal for this producer): start a new one with the
+                # same transactional id, as an application restarting it would; its
+                # init_transactions ends whatever the old one left open.
+                self.producer = None
+                self.open(self.conf)
+            else:
+                # Refused (a fenced topic): abort, keep the records to write again later.
+                with contextlib.suppress(KafkaException):
+                    producer.abort_transaction(timeout)
+            # Nothing of this transaction was committed either way.
+            if not abort:
+                with self.lock:
+                    self.refused.append(_Pending(topic, list(records), True))
+            return "refused"
+        for _key, _value, _headers, seq in records:
+            self.work.ack(topic, seq)
+        return "committed"
+
+    # -- switching ------------------------------------------------------------------------
+
+    def switch(self, to: dict) -> int:
+        """Point this role at another cluster: drain the old producer, open one there,
+        write again what was refused. Returns how many records were written again."""
+        old = self.producer
+        assert old is not None
+        old.flush(self.work.spec.timeout_s)
+        self.producer = None
+        conf = self.work.base_conf(self.writer, to)
+        self.open(conf)
+        self.cluster = to["cluster"]
+        with self.lock:
+            again, self.refused = self.refused, []
+        resent = 0
+        for pending in again:
+            if pending.transactional:
+                if self.transaction(pending.topic, pending.records, False) == "committed":
+                    resent += len(pending.records)
+            else:
+                for key, value, headers, seq in pending.records:
+                    self.produce(pending.topic, key, value, headers, seq)
+                    resent += 1
+        if self.producer is not None:
+            self.producer.flush(self.work.spec.timeout_s)
+        return resent
+
+    def close(self) -> None:
+        if self.producer is not None:
+            self.producer.flush(self.work.spec.timeout_s)
+
+
+class _Workload:
+    def __init__(self, bootstrap: str, spec: WorkloadSpec, config: dict):
+        self.spec = spec
+        self.bootstrap = bootstrap
+        self.config = config
+        # Unique per run: two workloads sharing a transactional id would fence each other.
+        self.tag = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.transactional_id = f"{CLIENT_PREFIX}payments-{self.tag}"
+        writers = {w.role: w for w in spec.writers}
+        payments = writers.get("payments")
+        if payments is not None:
+            # A class's transactional ids start with its name and its topic (the plan's
+            # transactional_id_prefix is a prefix of that).
+            self.transactional_id = f"{payments.cls}-{spec.topics['payments']}-{self.tag}"
+        self.lock = threading.Lock()
+        self.acked: dict[str, list[int]] = {spec.topics[r]: [] for r in ROLES}
+        self.aborted: dict[str, list[int]] = {spec.topics[r]: [] for r in ROLES}
+        self.switches: list[dict] = []
+        self.resent = 0
+        self.roles = {role: _Role(self, role, writers.get(role)) for role in spec.roles}
         self.consumer = None
         if spec.group:
             self.consumer = Consumer(
                 {
-                    **base,
-                    "client.id": f"{CLIENT_PREFIX}consumer-{tag}",
+                    "bootstrap.servers": bootstrap,
+                    "log_level": 0,
+                    **config,
+                    "client.id": f"{CLIENT_PREFIX}consumer-{self.tag}",
                     "group.id": spec.group,
                     "auto.offset.reset": "earliest",
                     "enable.auto.commit": False,
@@ -181,10 +406,29 @@ class _Workload:
         self.seq = 0
         self.mix = 0
         # Every record carries a number no other record of the demo has (header "seq"), so
-        # a consumer's sink shows a record read twice, or one never read.
+        # a consumer's sink or a benchmark shows a record read twice, or one never written.
         self.seq_base = (
             spec.seq_start if spec.seq_start is not None else int(time.time() * 1000) * 1000
         )
+        self._control_seen: dict[str, float] = {}
+
+    def base_conf(self, writer: Writer | None, to: dict | None) -> dict:
+        """Connection settings of a role: the shared ones, or its class's own login."""
+        bootstrap = to["bootstrap_servers"] if to else self.bootstrap
+        conf = {"bootstrap.servers": bootstrap, "log_level": 0}
+        if writer is None:
+            return {**conf, **self.config}
+        return {
+            **conf,
+            "security.protocol": (to or {}).get("security_protocol") or "SASL_PLAINTEXT",
+            "sasl.mechanism": (to or {}).get("sasl_mechanism") or "SCRAM-SHA-512",
+            "sasl.username": writer.user,
+            "sasl.password": password_for(writer.user),
+        }
+
+    def ack(self, topic: str, seq: int) -> None:
+        with self.lock:
+            self.acked[topic].append(seq)
 
     def written(self) -> int:
         c = self.counts
@@ -198,66 +442,108 @@ class _Workload:
         # A fixed cycle of 10 slots: 6 orders, one payments transaction, 3 customers.
         kind = self.mix % 10
         self.mix += 1
+        seq = self.seq_base + n
         if kind < 6:
-            self._produce(
+            if "orders" not in self.roles:
+                return
+            self.roles["orders"].produce(
                 spec.topics["orders"],
                 f"customer-{n % 97}".encode(),
                 f'{{"order":{n},"amount_cents":{(n * 37) % 10000}}}'.encode(),
                 [
                     ("source-app", b"checkout"),
                     ("trace-id", f"w{n:08d}".encode()),
-                    ("seq", str(self.seq_base + n).encode()),
+                    ("seq", str(seq).encode()),
                 ],
+                seq,
             )
             self.counts["orders"] += 1
         elif kind == 6:
-            self._payments_transaction(n)
+            if "payments" in self.roles:
+                self._payments_transaction(n)
         else:
+            if "customers" not in self.roles:
+                return
             customer = n % 120
             tomb = spec.tombstone_every and self.counts["customers"] % spec.tombstone_every == (
                 spec.tombstone_every - 1
             )
             value = None if tomb else f'{{"customer":{customer},"v":{n}}}'.encode()
-            self._produce(
+            self.roles["customers"].produce(
                 spec.topics["customers"],
                 f"customer-{customer}".encode(),
                 value,
-                [("seq", str(self.seq_base + n).encode())],
+                [("seq", str(seq).encode())],
+                seq,
             )
             self.counts["customers"] += 1
             self.counts["tombstones"] += 1 if tomb else 0
 
-    def _produce(self, topic, key, value, headers) -> None:
-        while True:
-            try:
-                self.plain.produce(topic, value, key, headers=headers)
-                return
-            except BufferError:
-                self.plain.poll(0.05)
-
     def _payments_transaction(self, n: int) -> None:
         spec = self.spec
-        self.tx.begin_transaction()
-        for i in range(spec.txn_size):
-            key = f"order-{n}-{i}".encode()
-            self.tx.produce(
-                spec.topics["payments"],
+        topic = spec.topics["payments"]
+        records = [
+            (
+                f"order-{n}-{i}".encode(),
                 f'{{"paid":{n},"part":{i}}}'.encode(),
-                key,
-                headers=[("seq", str(self.seq_base + n + i).encode())],
+                [("seq", str(self.seq_base + n + i).encode())],
+                self.seq_base + n + i,
             )
+            for i in range(spec.txn_size)
+        ]
         self.txns += 1
-        if spec.aborted_every and self.txns % spec.aborted_every == 0:
-            # Flush first: the records reach the log and are then aborted, which is what
-            # a read_committed reader (and the mirror) must skip.
-            self.tx.flush(spec.timeout_s)
-            self.tx.abort_transaction(spec.timeout_s)
+        abort = bool(spec.aborted_every) and self.txns % spec.aborted_every == 0
+        self.roles["payments"].transaction(topic, records, abort)
+        if abort:
             self.counts["payments_aborted"] += spec.txn_size
+            with self.lock:
+                self.aborted[topic] += [r[3] for r in records]
         else:
-            self.tx.commit_transaction(spec.timeout_s)
+            # Refused ones are written again after a switch; they count once, as committed.
             self.counts["payments_committed"] += spec.txn_size
         # A transaction is many records; count them against the rate.
         self.seq += spec.txn_size - 1
+
+    def poll_all(self) -> None:
+        for role in self.roles.values():
+            if role.producer is not None and not role.transactional:
+                role.producer.poll(0)
+
+    def check_control(self) -> None:
+        """Switch each role whose class's control file names another cluster."""
+        directory = self.spec.control_dir
+        if not directory:
+            return
+        for role in self.roles.values():
+            if role.writer is None:
+                continue
+            path = Path(directory) / f"{role.writer.cls}.json"
+            try:
+                mtime = path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if self._control_seen.get(role.role) == mtime:
+                continue
+            try:
+                told = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue  # being written; read it on the next round
+            self._control_seen[role.role] = mtime
+            if told.get("cluster") and told["cluster"] != role.cluster:
+                began = time.time()
+                resent = role.switch(told)
+                self.resent += resent
+                self.switches.append(
+                    {
+                        "role": role.role,
+                        "class": role.writer.cls,
+                        "cluster": told["cluster"],
+                        "seen_at": began,
+                        "done_at": time.time(),
+                        "resent": resent,
+                        "told_at": told.get("told_at"),
+                    }
+                )
 
     def consume(self, budget_s: float) -> None:
         if self.consumer is None:
@@ -275,7 +561,8 @@ class _Workload:
         committed offsets reflect what was written."""
         if self.consumer is None:
             return
-        self.plain.flush(self.spec.timeout_s)
+        for role in self.roles.values():
+            role.close()
         deadline = time.monotonic() + limit_s
         while (
             self.counts["consumed"] < self.counts["orders"]
@@ -285,9 +572,38 @@ class _Workload:
             self.consume(0.2)
 
     def close(self) -> None:
-        self.plain.flush(self.spec.timeout_s)
+        for role in self.roles.values():
+            role.close()
         if self.consumer is not None:
             self.consumer.close()
+
+    def unsent(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for role in self.roles.values():
+            with role.lock:
+                for pending in role.refused:
+                    out.setdefault(pending.topic, []).extend(r[3] for r in pending.records)
+        return out
+
+    def write_ledger(self, path: str) -> None:
+        unsent = self.unsent()
+        with self.lock:
+            body = {
+                "seq_base": self.seq_base,
+                "topics": {
+                    topic: {
+                        "acked": sorted(self.acked[topic]),
+                        "aborted": sorted(self.aborted[topic]),
+                        "unsent": sorted(unsent.get(topic, [])),
+                    }
+                    for topic in self.acked
+                },
+                "switches": self.switches,
+                "transactional_id": self.transactional_id,
+            }
+        tmp = f"{path}.{os.getpid()}.tmp"
+        Path(tmp).write_text(json.dumps(body), encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def run(
@@ -300,14 +616,20 @@ def run(
 ) -> WorkloadResult:
     """Write the workload until a limit is reached or ``stop`` is set."""
     stop = stop or threading.Event()
-    ensure_topics(bootstrap, spec, config)
-    work = _Workload(bootstrap, spec, config or {})
+    if not spec.writers:
+        ensure_topics(bootstrap, spec, config)
+    try:
+        work = _Workload(bootstrap, spec, config or {})
+    except KafkaException as exc:
+        raise WorkloadError(
+            f"Kafka refused the workload ({exc.args[0].name()}); check the cluster and retry"
+        ) from None
     started = time.monotonic()
     try:
-        work.tx.init_transactions(spec.timeout_s)
         if work.consumer is not None:
             work.consumer.subscribe([spec.topics["orders"]])
         last_report = started
+        last_control = 0.0
         while not stop.is_set():
             now = time.monotonic()
             elapsed = now - started
@@ -315,20 +637,27 @@ def run(
                 break
             if spec.max_records is not None and work.written() >= spec.max_records:
                 break
+            if now - last_control >= 0.05:
+                work.check_control()
+                last_control = now
             due = int(spec.rate * elapsed) + 1
             while work.seq < due and not stop.is_set():
                 if spec.max_records is not None and work.written() >= spec.max_records:
                     break
                 work.write_one()
-            work.plain.poll(0)
+                if work.seq % 500 == 0:
+                    work.poll_all()
+            work.poll_all()
             # Sleep until the next record is due, reading orders meanwhile.
             wait = (work.seq / spec.rate) - (time.monotonic() - started)
-            work.consume(min(max(wait, 0.0), 0.2))
+            work.consume(min(max(wait, 0.0), 0.05))
             if wait > 0 and work.consumer is None:
-                stop.wait(min(wait, 0.2))
+                stop.wait(min(wait, 0.05))
             if now - last_report >= 5:
                 progress(f"workload: {work.written()} records written, {work.counts}")
                 last_report = now
+        # Refused records are written again only after a switch: one last look.
+        work.check_control()
         if not stop.is_set():
             work.drain(stop)
     except KafkaException as exc:
@@ -337,6 +666,8 @@ def run(
         ) from None
     finally:
         work.close()
+        if spec.ledger:
+            work.write_ledger(spec.ledger)
     c = work.counts
     return WorkloadResult(
         orders=c["orders"],
@@ -346,6 +677,8 @@ def run(
         tombstones=c["tombstones"],
         consumed=c["consumed"],
         elapsed_s=time.monotonic() - started,
+        resent=work.resent,
+        switches=tuple(work.switches),
     )
 
 

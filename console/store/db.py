@@ -30,6 +30,8 @@ from console.store.cutover import CutoverTable
 from console.store.governance import GovernanceTable
 from console.store.offsets import OffsetTable
 from console.store.processes import ProcessTable
+from console.store.producers import SCHEMA as PRODUCER_SCHEMA
+from console.store.producers import ProducerTable
 from console.store.results import ResultTable
 from console.store.safe import SCHEMA as SAFE_SCHEMA
 from console.store.safe import ShadowTable
@@ -164,6 +166,9 @@ class Store:
         """Shadow consumers' progress, errors and identities (:mod:`console.store.safe`)."""
         self.cutover = CutoverTable(self._db)
         """Offset plans, fences and offsets samples (:mod:`console.store.cutover`)."""
+        self.producers = ProducerTable(self._db)
+        """Producer moves, rollbacks and drills, their ACLs, cutover points and the rollback
+        window (:mod:`console.store.producers`)."""
 
     # -- opening -------------------------------------------------------------------------
 
@@ -179,7 +184,12 @@ class Store:
             conn = sqlite3.connect(tmp, isolation_level=None)
             db = sqlite_utils.Database(conn)
             conn.executescript(
-                _SCHEMA + audit.SCHEMA + SAFE_SCHEMA + TRAFFIC_SCHEMA + CUTOVER_SCHEMA
+                _SCHEMA
+                + audit.SCHEMA
+                + SAFE_SCHEMA
+                + TRAFFIC_SCHEMA
+                + CUTOVER_SCHEMA
+                + PRODUCER_SCHEMA
             )
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -278,6 +288,7 @@ class Store:
         store = cls(path, conn, readonly=readonly, clock=clock)
         # Tables added after a run database was made (same schema version: additive only).
         store.cutover.ensure()
+        store.producers.ensure()
         return store
 
     def close(self) -> None:

@@ -53,6 +53,15 @@ Kafka commit, one SQLite transaction per mirror transaction; on start, records t
 were committed to Kafka but whose runs never reached SQLite (a crash in between) are
 recovered by reading the target partition's tail.
 
+Producer cutover (:mod:`console.cutover.producers`): once every producer of a topic
+moved to the target, the run database holds a **stop point** per partition (the source
+end at the fence). The mirror copies nothing at or beyond it: it rewinds the partition
+to the stop point and pauses it, so its stored position is exactly the fence point. It
+re-reads the stop points every ``stops_every_s``; when a rollback lifts them it resumes
+those partitions. Records a rollback's reverse copy wrote to the source carry
+``provenance.REVERSE_HEADER``: they are copies of target records, so the mirror passes
+over them (counted as ``skipped``) and never copies them back.
+
 This is an engine module: no Textual. ``run`` is the body of the ``cutover mirror``
 background process (see :mod:`console.shadow.mirror.process`).
 """
@@ -127,6 +136,8 @@ class MirrorSettings:
     """How often the process reports in the run database (seconds)."""
     transaction_timeout_ms: int = 60_000
     """The target aborts a transaction left open this long (a dead mirror)."""
+    stops_every_s: float = 0.5
+    """How often the producer cutover's stop points are read again (seconds)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,8 @@ class MirrorStats:
     runs_recorded: int
     recovered: int
     elapsed_s: float
+    skipped: int = 0
+    """Reverse copies passed over (records a rollback wrote back to the source)."""
 
 
 def say(message: str) -> None:
@@ -213,6 +226,10 @@ class Mirror:
         self.aborts = 0
         self.runs_recorded = 0
         self.recovered = 0
+        self.skipped = 0
+        self._stops: dict[tuple[str, int], int] = {}
+        self._paused: set[tuple[str, int]] = set()
+        self._stops_read = 0.0
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self.positions = positions_topic(plan.name)
@@ -330,6 +347,7 @@ class Mirror:
         self._consumer = Consumer(consumer_conf)
         self._start = self._resume_offsets()
         self._assign()
+        self._refresh_stops(force=True)
         resumed = sum(1 for k in self._start if k in self._committed)
         self.progress(
             f"copying {len(checks)} topic(s), {len(tps)} partitions; resumed {resumed} "
@@ -408,6 +426,59 @@ class Mirror:
                 for t, p in ((tp.topic, tp.partition) for tp in self._tps)
             ]
         )
+        if self._paused:
+            # assign() resumes every partition: pause again those held at a stop point.
+            self._paused = set()
+            self._refresh_stops(force=True)
+
+    # -- producer cutover stop points ----------------------------------------------------------
+
+    def _refresh_stops(self, *, force: bool = False) -> None:
+        """Read the stop points again (every ``stops_every_s``): pause partitions that reached
+        theirs, resume those whose stop was lifted by a rollback."""
+        now = time.monotonic()
+        if not force and now - self._stops_read < self.settings.stops_every_s:
+            return
+        self._stops_read = now
+        try:
+            stops = self.store.producers.mirror_stops()
+        except StoreError as exc:
+            raise MirrorError(f"reading the producer cutover's stop points failed: {exc}") from None
+        wanted = {(tp.topic, tp.partition) for tp in self._tps}
+        stops = {k: v for k, v in stops.items() if k in wanted}
+        lifted = [k for k in self._paused if k not in stops]
+        self._stops = stops
+        consumer = self._consumer
+        assert consumer is not None
+        if lifted:
+            consumer.resume([TopicPartition(t, p) for t, p in lifted])
+            self._paused -= set(lifted)
+            self.progress(f"resumed {len(lifted)} partition(s): their stop points were lifted")
+        if not stops:
+            return
+        positions = consumer.position([TopicPartition(t, p) for t, p in stops])
+        for tp in positions:
+            key = (tp.topic, tp.partition)
+            known = tp.offset if tp.offset >= 0 else self._committed.get(key)
+            if known is not None and known >= stops[key] and key not in self._paused:
+                # Beyond it already (copied before the stop point was known): pause where
+                # it stands, never rewind, so the cutover sees what was copied past it.
+                self._halt(key, stops[key], rewind=known == stops[key])
+
+    def _halt(self, key: tuple[str, int], stop: int, *, rewind: bool = True) -> None:
+        """Pause a partition at its stop point (rewinding a fetch that went past it): nothing
+        at or beyond the source's fence point is copied, and the stored position is the
+        fence point."""
+        if key in self._paused:
+            return
+        consumer = self._consumer
+        assert consumer is not None
+        tp = TopicPartition(key[0], key[1], stop)
+        consumer.pause([tp])
+        if rewind:
+            consumer.seek(tp)
+        self._paused.add(key)
+        self.progress(f"{key[0]}[{key[1]}]: stopped at source offset {stop} (producers moved)")
 
     # -- offset map recovery -----------------------------------------------------------------
 
@@ -508,6 +579,7 @@ class Mirror:
         beat_copied = self.copied
         while not stop.is_set():
             try:
+                self._refresh_stops()
                 msgs = consumer.consume(s.batch_records, s.poll_timeout_s)
                 if msgs:
                     self._copy(msgs)
@@ -543,6 +615,10 @@ class Mirror:
         if rate is not None:
             text += f", {rate:,.0f} rec/s"
         text += f", {self.transactions:,} txns"
+        if self.skipped:
+            text += f", {self.skipped:,} reverse copies passed over"
+        if self._paused:
+            text += f", {len(self._paused)} partition(s) stopped at a cutover point"
         if self.aborts:
             text += f", {self.aborts} aborted"
         return text
@@ -551,11 +627,23 @@ class Mirror:
         producer = self._producer
         assert producer is not None
         by_partition: dict[tuple[str, int], list] = {}
+        stops = self._stops
+        reverse = provenance.REVERSE_HEADER
         for msg in msgs:
             if msg.error() is not None:
                 self._consumer_event(msg)
                 continue
             key = (msg.topic(), msg.partition())
+            if stops:
+                stop = stops.get(key)
+                if stop is not None and msg.offset() >= stop:
+                    self._halt(key, stop)
+                    continue
+            raw = msg.headers()
+            if raw and any(h[0] == reverse for h in raw):
+                # A rollback's copy of a target record: the target has the original.
+                self.skipped += 1
+                continue
             bucket = by_partition.get(key)
             if bucket is None:
                 bucket = by_partition[key] = []
@@ -914,4 +1002,5 @@ class Mirror:
             self.runs_recorded,
             self.recovered,
             time.monotonic() - self._started_at,
+            self.skipped,
         )

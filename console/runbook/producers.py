@@ -1,0 +1,214 @@
+"""The producer cutover's steps: "Move producers" (one class per gate), "Rehearse rollback",
+"Hold rollback window", "Roll back producers" (one class per gate) and "Close rollback
+window".
+
+Thin runners over :mod:`console.cutover.producers`: each gate preview reads what it needs
+now and says exactly what will change; each run records its evidence
+(``producer-move``, ``rollback-drill``, ``rollback-window``, ``rollback``) with
+``target``, ``passed``, ``reason`` and ``summary`` for the scorecard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from console.cutover.producers import checks
+from console.cutover.producers.cluster import NO_TRANSACTIONS_API
+from console.cutover.producers.move import Move, make_clusters, shared_writers, start_or_resume
+from console.cutover.producers.sequence import SequenceFailed
+from console.errors import Cancelled
+from console.plan import credentials
+from console.plan.steps import StepDef, StepState
+from console.runbook.outcome import StepContext, StepOutcome
+from console.store import Store
+from console.views.status import status
+
+MOVE = "move-producers"
+ROLLBACK = "rollback"
+DRILL = "rollback-drill"
+WINDOW = "rollback-window"
+CLOSE = "rollback-window-close"
+
+SUBSTEPS = ("preflight", "fence", "transactions", "quiet", "drain", "point", "open", "switch")
+
+
+def guard(store: Store, step: StepDef, target: str) -> str | None:
+    """Cheap reasons (the run database and the plan only) a producer gate stays shut."""
+    if step.id not in (MOVE, ROLLBACK, DRILL, WINDOW, CLOSE):
+        return None
+    plan = store.plan
+    if step.id in (MOVE, ROLLBACK, DRILL) and plan.shadow.path != "builtin":
+        return checks.BUILTIN_ONLY
+    if step.id == ROLLBACK:
+        latest = store.producers.latest_run(target, "move")
+        if latest is None or latest.state == "undone":
+            return f"class {target} has not moved to the target: there is nothing to roll back"
+    if step.id in (WINDOW, CLOSE):
+        found = store.producers.window()
+        if found is None:
+            return "no class has moved yet: the rollback window opens with the first move"
+        if step.id == CLOSE and found.state != "open":
+            return f"the rollback window was closed at {found.closed_at}"
+    return None
+
+
+# -- move --------------------------------------------------------------------------------
+
+
+def move_run(ctx: StepContext) -> StepOutcome:
+    store, key = ctx.store, ctx.key
+    plan = store.plan
+    cls = plan.producer(ctx.target)
+    latest = store.producers.latest_run(cls.name, "move")
+    if latest is not None and latest.state == "done":
+        body = {
+            "target": cls.name,
+            "passed": True,
+            "run": latest.id,
+            "already": True,
+            "unavailability_s": latest.facts.get("unavailability_s"),
+            "summary": f"moved earlier (run #{latest.id}); nothing changed",
+        }
+        evidence = store.add_evidence(key, "producer-move", body)
+        return StepOutcome(key, StepState.PASSED, body["summary"], evidence, body)
+    passwords = credentials.resolve_passwords(plan)
+    source, target = make_clusters(plan, passwords)
+    run_id, resumed = start_or_resume(store, cls.name)
+    seq = Move(
+        store,
+        plan,
+        cls,
+        "move",
+        run_id,
+        source,
+        target,
+        ctx.log,
+        passwords=passwords,
+        progress=ctx.progress,
+        cancel=ctx.cancel,
+    )
+    if resumed:
+        done = [n for n, r in store.producers.substeps(run_id).items() if r.state == "done"]
+        seq.log(
+            "producers.resumed",
+            params={"run": run_id, "done": done},
+            outcome="resuming the interrupted move where it stopped",
+        )
+    try:
+        body = seq.go()
+    except SequenceFailed as exc:
+        store.producers.set_run_state(run_id, "failed")
+        body = {
+            "target": cls.name,
+            "passed": False,
+            "run": run_id,
+            "reason": exc.reason,
+            "summary": f"stopped: {exc.reason}",
+            **exc.detail,
+        }
+        evidence = store.add_evidence(key, "producer-move", body)
+        return StepOutcome(key, StepState.FAILED, exc.reason, evidence, body)
+    except Cancelled:
+        store.producers.set_run_state(run_id, "failed")
+        raise
+    body["passed"] = True
+    body["summary"] = (
+        f"moved to the target: write unavailability {body['unavailability_s']:.2f} s "
+        f"(fence → first write on the target; quiet {body['quiet_s']:g} s)"
+    )
+    body["reason"] = body["summary"]
+    evidence = store.add_evidence(key, "producer-move", body)
+    return StepOutcome(key, StepState.PASSED, body["summary"], evidence, body)
+
+
+def move_preview(ctx: StepContext) -> list[str]:
+    store = ctx.store
+    plan = store.plan
+    cls = plan.producer(ctx.target)
+    latest = store.producers.latest_run(cls.name, "move")
+    if latest is not None and latest.state == "done":
+        return [
+            f"Class {cls.name} was moved (run #{latest.id}, write unavailability "
+            f"{latest.facts.get('unavailability_s', 0):.2f} s): running the step again changes "
+            "nothing."
+        ]
+    lines = [
+        f"Moves producer class {cls.name} (owner {cls.owner}) to the target:",
+        f"  principals {', '.join(cls.principals)}; topics {', '.join(cls.topics)}",
+        f"  switch: {_switch_words(cls)}",
+    ]
+    if latest is not None and latest.state in ("running", "failed"):
+        done = [n for n, r in store.producers.substeps(latest.id).items() if r.state == "done"]
+        todo = [n for n in SUBSTEPS if n not in done]
+        lines += [
+            f"RESUMES move #{latest.id}, stopped {latest.updated_at[:19].replace('T', ' ')} UTC:",
+            f"  done: {', '.join(done) or 'nothing'}; next: {', '.join(todo[:3])}",
+        ]
+        if "fence" in done or "fence" in store.producers.substeps(latest.id):
+            lines.append("  the source fence is in place: the class cannot write anywhere yet")
+    passwords = credentials.resolve_passwords(plan)
+    source, _target = make_clusters(plan, passwords)
+    found = checks.preconditions(store, plan, cls, source, passwords)
+    lines.append("Preconditions:")
+    for check in found:
+        lines.append(f"  {status(check.verdict).label:<10} {check.name}: {check.summary}")
+        lines += [f"      {e}" for e in check.evidence[:4]]
+    shared = shared_writers(plan, cls, set())
+    for topic, others in shared.items():
+        lines.append(
+            f"Note: {topic} is also written by {', '.join(others)}: quiet cannot be proven from "
+            "end offsets there, and the mirror keeps copying it"
+        )
+    quiet = plan.producer_setting(cls, "quiet_seconds")
+    lines += [
+        "Then, each sub-step audited before and after (resumable after a crash):",
+        f"  1 fence: DENY WRITE on {', '.join(cls.topics)} for {', '.join(cls.principals)} "
+        "on the source; prove it as the principals",
+        "  2 let open transactions finish or time out "
+        f"(up to {plan.producer_defaults.transaction_wait_seconds:g} s)",
+        f"  3 quiet for {quiet:g} s (a record written meanwhile stops the move)",
+        "  4 drain: the copy reaches the fence point, mirroring stops, the tail compares "
+        "with 0 missing",
+        "  5 record the cutover point per partition; the first move opens the rollback window",
+        f"  6 open the target ({'creating' if cls.create_acls_on_target else 'checking'} "
+        "WRITE ACLs"
+        + (
+            f", transactional ids '{cls.transactional_id_prefix}*'"
+            if cls.transactional_id_prefix
+            else ""
+        )
+        + "), switch, wait for the first write on the target",
+        f"  Transactions: {NO_TRANSACTIONS_API}.",
+    ]
+    blocked = [c for c in found if c.blocks]
+    if blocked:
+        lines.append(f"The step will REFUSE: {blocked[0].name}: {blocked[0].summary}")
+    return lines
+
+
+def _switch_words(cls) -> str:
+    if cls.switch == "demo-workload":
+        return "the demo workload is told (a control file next to the run database)"
+    return (
+        "the team redeploys with the target's bootstrap servers: typing the class name "
+        "confirms they are ready; the step waits for the first write on the target"
+    )
+
+
+def move_report(detail: dict[str, Any]) -> list[str]:
+    lines = []
+    if detail.get("unavailability_s") is not None:
+        lines.append(
+            f"write unavailability {detail['unavailability_s']:.2f} s (fence → first write on "
+            f"the target); quiet {detail.get('quiet_s')} s; told "
+            f"{detail.get('told_after_fence_s')} s after the fence"
+        )
+    for key, (src, tgt) in sorted((detail.get("points") or {}).items()):
+        lines.append(f"  {key:<20} source {src:>10,} ↔ target {tgt:>10,}")
+    for check in detail.get("preconditions", []):
+        if check["verdict"] in ("RED", "NO_DATA"):
+            lines.append(f"{status(check['verdict']).label} {check['name']}: {check['summary']}")
+            lines += [f"    {e}" for e in check.get("evidence", [])[:4]]
+    for line in detail.get("bypass", []):
+        lines.append(f"  written after the fence: {line}")
+    return lines
