@@ -259,7 +259,7 @@ class Scene:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def start_workload(self, rate: float = 200, duration: float = 120) -> subprocess.Popen:
+    def start_workload(self, rate: float = 200, duration: float = 900) -> subprocess.Popen:
         """The demo workload as its own process, writing as the classes' principals."""
         self.ledger = self.tmp / f"ledger-{uid()}.json"
         roles = "orders,payments" if self.has_payments() else "orders"

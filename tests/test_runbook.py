@@ -60,7 +60,7 @@ def test_a_gate_that_stays_shut_says_how(tmp_path):
     assert not cancelled.opened and cancelled.outcome is Outcome.CANCELLED
     blocked = runbook.decide(store, "rollback-window", "rollback-window", via="test")
     assert not blocked.opened and blocked.outcome is Outcome.BLOCKED
-    assert "cannot run in this version" in blocked.message
+    assert "no class has moved yet" in blocked.message
     actions = [e.action for e in store.audit_latest(10)]
     assert actions[-3:] == ["gate.refused", "gate.cancelled", "gate.blocked"]
 
@@ -69,8 +69,13 @@ def test_every_runner_belongs_to_a_step_and_the_rest_stay_shut(tmp_path):
     ids = {step.id for step in STEPS}
     assert set(RUNNERS) <= ids
     store = make_store(tmp_path)
+    # Shut in a fresh run until a producer class has moved: their guard says so.
+    after_a_move = {"rollback", "rollback-window", "rollback-window-close"}
     for row in store.steps():
         gate = runbook.preview(store, row.key)
+        if row.id in after_a_move:
+            assert gate.blocked and "moved" in gate.blocked, row.key
+            continue
         # In a fresh run, a runnable step's gate opens unless it waits for another step.
         waits = bool(step_def(row.id).requires)
         assert (gate.blocked is None) == (runbook.available(row.id) and not waits), row.key

@@ -13,8 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from console.cutover.producers import checks
+from console.cutover.producers import window as window_view
 from console.cutover.producers.cluster import NO_TRANSACTIONS_API
+from console.cutover.producers.drill import Drill
 from console.cutover.producers.move import Move, make_clusters, shared_writers, start_or_resume
+from console.cutover.producers.rollback import Rollback, points_of
 from console.cutover.producers.sequence import SequenceFailed
 from console.errors import Cancelled
 from console.plan import credentials
@@ -211,4 +214,244 @@ def move_report(detail: dict[str, Any]) -> list[str]:
             lines += [f"    {e}" for e in check.get("evidence", [])[:4]]
     for line in detail.get("bypass", []):
         lines.append(f"  written after the fence: {line}")
+    return lines
+
+
+# -- rollback ----------------------------------------------------------------------------
+
+
+def _undo_note(store: Store) -> str | None:
+    """What an undo step says when the chain is broken: it stays open regardless."""
+    verdict = store.audit_verify(full=False)
+    if verdict.ok:
+        return None
+    return (
+        f"the audit chain is broken ({verdict.problem}); this undo step stays open so a "
+        "migration is never locked half-way"
+    )
+
+
+def rollback_run(ctx: StepContext) -> StepOutcome:
+    store, key = ctx.store, ctx.key
+    plan = store.plan
+    cls = plan.producer(ctx.target)
+    note = _undo_note(store)
+    if note:
+        ctx.log("producers.undo.open", params={"class": cls.name}, outcome=note)
+    passwords = credentials.resolve_passwords(plan)
+    source, target = make_clusters(plan, passwords)
+    run_id, resumed = start_or_resume(store, cls.name, "rollback")
+    seq = Rollback(
+        store,
+        plan,
+        cls,
+        "rollback",
+        run_id,
+        source,
+        target,
+        ctx.log,
+        passwords=passwords,
+        progress=ctx.progress,
+        cancel=ctx.cancel,
+    )
+    if resumed:
+        seq.log("producers.resumed", params={"run": run_id}, outcome="resuming the rollback")
+    try:
+        body = seq.go()
+    except SequenceFailed as exc:
+        store.producers.set_run_state(run_id, "failed")
+        body = {
+            "target": cls.name,
+            "passed": False,
+            "run": run_id,
+            "reason": exc.reason,
+            "summary": f"stopped: {exc.reason}",
+            **exc.detail,
+        }
+        evidence = store.add_evidence(key, "rollback", body)
+        return StepOutcome(key, StepState.FAILED, exc.reason, evidence, body)
+    except Cancelled:
+        store.producers.set_run_state(run_id, "failed")
+        raise
+    body["passed"] = True
+    body["summary"] = (
+        f"rolled back to the source in {body['duration_s']:.2f} s: "
+        f"{body['target_only_records']:,} target-only record(s) "
+        + ("copied back exactly once" if body["target_only"] == "copy-back" else "listed")
+        + f"; {len([g for g in body['groups'] if g.get('moved')])} group(s) moved back"
+    )
+    body["reason"] = body["summary"]
+    if note:
+        body["undo_note"] = note
+    evidence = store.add_evidence(key, "rollback", body)
+    return StepOutcome(key, StepState.PASSED, body["summary"], evidence, body)
+
+
+def rollback_preview(ctx: StepContext) -> list[str]:
+    store = ctx.store
+    plan = store.plan
+    cls = plan.producer(ctx.target)
+    move = store.producers.latest_run(cls.name, "move")
+    mode = plan.producer_setting(cls, "target_only")
+    lines = [f"Rolls producer class {cls.name} back to the source (an undo step)."]
+    note = _undo_note(store)
+    if note:
+        lines.append(f"WARNING: {note}")
+    if move is not None:
+        points = points_of(store, move.id)
+        lines.append(f"Undoes move #{move.id} ({move.state}); cutover points:")
+        for (t, p), (src, tgt) in sorted(points.items())[:6]:
+            lines.append(f"  {t}[{p}]  source {src:>10,} ↔ target {tgt:>10,}")
+    groups = checks.groups_reading(plan, cls)
+    lines += [
+        "Then, each sub-step audited before and after (resumable after a crash):",
+        f"  1 fence the target: DENY WRITE on {', '.join(cls.topics)} for "
+        f"{', '.join(cls.principals)}; prove it as the principals",
+        "  2 let open transactions on the target end",
+        "  3 "
+        + (
+            "copy the target-only records back to the source exactly once (reverse copy "
+            "with the cutover.rev header: the forward copy passes over them)"
+            if mode == "copy-back"
+            else "list the target-only records in a file for their owners (not copied)"
+        ),
+        f"  4 move groups back to the source: {', '.join(groups) or 'none reads these topics'} "
+        "(reverse map; their source fences lifted)",
+        "  5 remove the source fence; the mirror resumes those partitions",
+        "  6 switch the class back to the source and wait for its first write there",
+        "  7 verify: every target-only record on the source once",
+        "Rollback runs on the built-in mirror only: " + checks.BUILTIN_ONLY.split(": ", 1)[1],
+    ]
+    return lines
+
+
+def rollback_report(detail: dict[str, Any]) -> list[str]:
+    lines = []
+    if detail.get("duration_s") is not None:
+        lines.append(
+            f"rollback {detail['duration_s']:.2f} s (target fence → first write on the source)"
+        )
+    for group in detail.get("groups", []):
+        if group.get("moved"):
+            lines.append(f"  group {group['group']}: back on the source at {group['source']}")
+    if detail.get("export"):
+        lines.append(f"  target-only records listed in {detail['export']}")
+    return lines
+
+
+# -- drill -------------------------------------------------------------------------------
+
+
+def drill_run(ctx: StepContext) -> StepOutcome:
+    store, key = ctx.store, ctx.key
+    plan = store.plan
+    passwords = credentials.resolve_passwords(plan)
+    source, target = make_clusters(plan, passwords)
+    run_id, resumed = start_or_resume(store, "drill", "drill")
+    seq = Drill(
+        store,
+        plan,
+        None,
+        "drill",
+        run_id,
+        source,
+        target,
+        ctx.log,
+        passwords=passwords,
+        progress=ctx.progress,
+        cancel=ctx.cancel,
+    )
+    try:
+        body = seq.go()
+    except SequenceFailed as exc:
+        store.producers.set_run_state(run_id, "failed")
+        body = {"passed": False, "run": run_id, "failed": exc.reason, "reason": exc.reason}
+        evidence = store.add_evidence(key, "rollback-drill", body)
+        return StepOutcome(key, StepState.FAILED, exc.reason, evidence, body)
+    body["passed"] = True
+    body["summary"] = "the rollback path worked end to end on rehearsal topics"
+    body["reason"] = body["summary"]
+    evidence = store.add_evidence(key, "rollback-drill", body)
+    return StepOutcome(key, StepState.PASSED, body["summary"], evidence, body)
+
+
+def drill_preview(ctx: StepContext) -> list[str]:
+    return [
+        "Rehearses the rollback path end to end on things it creates and removes:",
+        "  a topic cutover-rehearsal-<run>.orders and a SCRAM user cutover-rehearsal-<run> on "
+        "both clusters (a throwaway password held in memory), its ACLs, a rehearsal group",
+        "  writes on the source, copy, DENY WRITE fence on the source (proven as the user),",
+        "  writes on the target, the group reads some there, target fence, reverse copy",
+        "  exactly once, group back on the source, fence removed, verified, cleaned up.",
+        "The Move producers gates need it passed.",
+    ]
+
+
+def drill_report(detail: dict[str, Any]) -> list[str]:
+    return [f"  {line}" for line in detail.get("summary_lines", [])]
+
+
+# -- window ------------------------------------------------------------------------------
+
+
+def window_run(ctx: StepContext) -> StepOutcome:
+    store, key = ctx.store, ctx.key
+    passwords = credentials.resolve_passwords(store.plan)
+    _source, target = make_clusters(store.plan, passwords)
+    body = window_view.read(store, store.plan, passwords, target)
+    body["target"] = ""
+    body["passed"] = True
+    evidence = store.add_evidence(key, "rollback-window", body)
+    return StepOutcome(key, StepState.PASSED, body["summary"], evidence, body)
+
+
+def window_preview(ctx: StepContext) -> list[str]:
+    found = ctx.store.producers.window()
+    lines = [
+        "Reads the target (changes nothing): per partition of every moved class the "
+        "records that exist only on the target, the groups that read them, and when replay "
+        "rather than rollback becomes the recovery plan."
+    ]
+    if found is not None:
+        lines.append(f"Window {found.state}, opened {found.opened_at}, deadline {found.deadline}")
+    return lines
+
+
+def window_report(detail: dict[str, Any]) -> list[str]:
+    lines = [f"window {detail.get('state')}: deadline {detail.get('deadline')}"]
+    lines.append(f"  {detail.get('verdict', '')}")
+    lines.append(f"  {detail.get('replay_condition', '')}")
+    for cls in detail.get("classes", []):
+        lines.append(f"  class {cls['class']}: {cls['target_only']:,} target-only record(s)")
+        for part in cls["partitions"]:
+            lines.append(f"    {part['partition']:<30} {part['target_only']:>8,} only on target")
+            lines += [f"      e.g. {e}" for e in part["examples"][:1]]
+        for group in cls["groups"]:
+            lines.append(f"    group {group['group']}: {group.get('meaning') or group.get('why')}")
+    return lines
+
+
+def close_run(ctx: StepContext) -> StepOutcome:
+    store, key = ctx.store, ctx.key
+    found = store.producers.close_window("closed at the gate: replay is the recovery plan")
+    body = {
+        "target": "",
+        "passed": True,
+        "state": found.state if found else "none",
+        "closed_at": found.closed_at if found else None,
+        "summary": "rollback window closed: replay, not rollback, is the recovery plan",
+    }
+    ctx.log("rollback_window.closed", params={"deadline": found.deadline if found else None})
+    evidence = store.add_evidence(key, "rollback-window", body)
+    return StepOutcome(key, StepState.PASSED, body["summary"], evidence, body)
+
+
+def close_preview(ctx: StepContext) -> list[str]:
+    found = ctx.store.producers.window()
+    lines = [
+        "Closes the rollback window (changes only the run database): from now on replay, "
+        "not rollback, is the recovery plan."
+    ]
+    if found is not None:
+        lines.append(f"Opened {found.opened_at}; deadline {found.deadline}")
     return lines

@@ -26,6 +26,16 @@ RUNNERS: dict[str, StepRunner] = {
     "safe-identities-remove": StepRunner(safe.remove_identities, safe.preview_remove),
     "move-group": StepRunner(cutover.run, cutover.preview, cutover.report),
     "move-producers": StepRunner(producers.move_run, producers.move_preview, producers.move_report),
+    "rollback-drill": StepRunner(
+        producers.drill_run, producers.drill_preview, producers.drill_report
+    ),
+    "rollback-window": StepRunner(
+        producers.window_run, producers.window_preview, producers.window_report
+    ),
+    "rollback": StepRunner(
+        producers.rollback_run, producers.rollback_preview, producers.rollback_report
+    ),
+    "rollback-window-close": StepRunner(producers.close_run, producers.close_preview),
 }
 
 for _step in RUNNERS:

@@ -487,14 +487,14 @@ def _text(data: dict[str, str]) -> str:
     return binding_text(data)
 
 
-def start_or_resume(store: Store, cls: str) -> tuple[int, bool]:
-    """The run to continue (an interrupted or failed move) or a new one; ``True`` when it
-    resumes."""
-    latest = store.producers.latest_run(cls, "move")
+def start_or_resume(store: Store, cls: str, kind: str = "move") -> tuple[int, bool]:
+    """The run to continue (an interrupted or failed one of this kind) or a new one;
+    ``True`` when it resumes."""
+    latest = store.producers.latest_run(cls, kind)
     if latest is not None and latest.state in ("running", "failed"):
         store.producers.set_run_state(latest.id, "running")
         return latest.id, True
-    return store.producers.start_run(cls, "move"), False
+    return store.producers.start_run(cls, kind), False
 
 
 def make_clusters(plan: Plan, passwords: dict[str, str | None]) -> tuple[Cluster, Cluster]:
