@@ -25,6 +25,7 @@ from console.sandbox.state import (
     APP_TOPIC_PREFIX,
     APP_USER,
     BILLING_USER,
+    CHECKOUT_USER,
     SANDBOX_PASSWORDS,
     SandboxState,
     default_sandbox_dir,
@@ -107,6 +108,10 @@ def _credentials() -> dict[str, Any]:
                 "password": SANDBOX_PASSWORDS[BILLING_USER],
                 "role": "READ/DESCRIBE topic orders, READ group billing (the demo's consumers)",
             },
+            CHECKOUT_USER: {
+                "password": SANDBOX_PASSWORDS[CHECKOUT_USER],
+                "role": "WRITE/DESCRIBE topic orders (the demo's checkout producers)",
+            },
         },
     }
 
@@ -152,6 +157,10 @@ def _run_up(args: argparse.Namespace) -> int:
     print(
         f"  {BILLING_USER} / {SANDBOX_PASSWORDS[BILLING_USER]}  (reads orders as group billing: "
         "the demo's consumers)"
+    )
+    print(
+        f"  {CHECKOUT_USER} / {SANDBOX_PASSWORDS[CHECKOUT_USER]}  (writes orders: the demo's "
+        "checkout producers)"
     )
     print("Stop with: cutover sandbox down" + (f" --dir {args.dir}" if args.dir else ""))
     return ExitCode.OK

@@ -60,6 +60,8 @@ from console.sandbox.state import (
     BILLING_GROUP,
     BILLING_TOPICS,
     BILLING_USER,
+    CHECKOUT_TOPICS,
+    CHECKOUT_USER,
     CLUSTER_VERSIONS,
     SANDBOX_PASSWORDS,
     SCRAM_MECHANISM,
@@ -458,12 +460,14 @@ class Sandbox:
     @staticmethod
     def _wanted_acls() -> dict[str, list[AclBinding]]:
         """Per principal, the bindings the sandbox gives it: ``app`` its prefix, the demo's
-        ``billing`` user its topic and group (literal names)."""
+        ``billing`` user its topic and group, ``checkout`` WRITE on its topic (literal
+        names)."""
 
         def allow(rtype, name, pattern, principal, op) -> AclBinding:
             return AclBinding(rtype, name, pattern, principal, "*", op, AclPermissionType.ALLOW)
 
         app, billing = f"User:{APP_USER}", f"User:{BILLING_USER}"
+        checkout = f"User:{CHECKOUT_USER}"
         prefixed, literal = ResourcePatternType.PREFIXED, ResourcePatternType.LITERAL
         wanted = {
             app: [
@@ -477,6 +481,11 @@ class Sandbox:
                 for op in (AclOperation.READ, AclOperation.DESCRIBE)
             ]
             + [allow(ResourceType.GROUP, BILLING_GROUP, literal, billing, AclOperation.READ)],
+            checkout: [
+                allow(ResourceType.TOPIC, topic, literal, checkout, op)
+                for topic in CHECKOUT_TOPICS
+                for op in (AclOperation.WRITE, AclOperation.DESCRIBE)
+            ],
         }
         return wanted
 

@@ -36,7 +36,13 @@ from console import processes
 from console.plan import Plan, parse_plan
 from console.sandbox.cluster import Sandbox
 from console.sandbox.connect import connect_worker
-from console.sandbox.state import BILLING_USER, SANDBOX_PASSWORDS, ClusterInfo, default_sandbox_dir
+from console.sandbox.state import (
+    BILLING_USER,
+    CHECKOUT_USER,
+    SANDBOX_PASSWORDS,
+    ClusterInfo,
+    default_sandbox_dir,
+)
 from console.store import Store
 
 PLAN_TEMPLATE = Path(__file__).resolve().parents[2] / "plans" / "demo.toml"
@@ -94,6 +100,7 @@ def export_sandbox_passwords() -> None:
     os.environ["CUTOVER_DEMO_SOURCE_PASSWORD"] = SANDBOX_PASSWORDS["admin"]
     os.environ["CUTOVER_DEMO_TARGET_PASSWORD"] = SANDBOX_PASSWORDS["admin"]
     os.environ["CUTOVER_DEMO_BILLING_PASSWORD"] = SANDBOX_PASSWORDS[BILLING_USER]
+    os.environ["CUTOVER_DEMO_CHECKOUT_PASSWORD"] = SANDBOX_PASSWORDS[CHECKOUT_USER]
 
 
 DEMO_GROUPS = ("billing", "crm-sync")
@@ -274,23 +281,36 @@ def _start_workload(
         current = processes.get(store, WORKLOAD)
         if current is not None and current.alive:
             return
-        info = processes.spawn(
-            store,
-            WORKLOAD,
-            [
-                "workload",
+        args = [
+            "workload",
+            "--rate",
+            "50",
+            "--duration",
+            "1800",
+            "--no-group",
+            "--prefix",
+            prefix,
+            "--quiet",
+        ]
+        if prefix:
+            args += ["--bootstrap", source.plaintext_bootstrap]
+        else:
+            # The built-in demo's orders are written as the ordinary user checkout (the
+            # plan's producer class), so the producer cutover's fence really stops them;
+            # the switch files next to the run database tell it where to write.
+            args += [
                 "--bootstrap",
-                source.plaintext_bootstrap,
-                "--rate",
-                "50",
-                "--duration",
-                "1800",
-                "--no-group",
-                "--prefix",
-                prefix,
-                "--quiet",
-            ],
-        )
+                source.sasl_bootstrap,
+                "--sasl-username",
+                "admin",
+                "--password-env",
+                "CUTOVER_DEMO_SOURCE_PASSWORD",
+                "--writer",
+                f"orders=checkout:{CHECKOUT_USER}",
+                "--control-dir",
+                str(processes.log_dir(store) / "switch"),
+            ]
+        info = processes.spawn(store, WORKLOAD, args)
         progress(f"Synthetic workload running (pid {info.pid}, 50 records/s for 30 min)")
     finally:
         store.close()

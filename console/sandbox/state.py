@@ -24,11 +24,16 @@ APP_USER = "app"
 BILLING_USER = "billing"
 """The demo's billing consumers: an ordinary user (a fence on a super user would hold
 nothing), allowed to read ``orders`` and use the ``billing`` group, on both clusters."""
+CHECKOUT_USER = "checkout"
+"""The demo's checkout producers (the producer class that moves): an ordinary user, so
+the producer cutover's DENY WRITE fence really stops it; may write ``orders``."""
 SANDBOX_PASSWORDS: dict[str, str] = {
     ADMIN_USER: "admin-sandbox-pw",
     APP_USER: "app-sandbox-pw",
     BILLING_USER: "billing-sandbox-pw",
+    CHECKOUT_USER: "checkout-sandbox-pw",
 }
+CHECKOUT_TOPICS = ("orders",)
 BILLING_TOPICS = ("orders",)
 BILLING_GROUP = "billing"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
