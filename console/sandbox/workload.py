@@ -644,6 +644,12 @@ def run(
             while work.seq < due and not stop.is_set():
                 if spec.max_records is not None and work.written() >= spec.max_records:
                     break
+                # Behind its rate (refused transactions on a fenced cluster end slowly, a
+                # loaded machine), it still reads its switch files: catching up first would
+                # keep it writing to the fenced cluster for as long as it lags.
+                if time.monotonic() - last_control >= 0.05:
+                    work.check_control()
+                    last_control = time.monotonic()
                 work.write_one()
                 if work.seq % 500 == 0:
                     work.poll_all()
