@@ -12,7 +12,13 @@ import threading
 from typing import Any
 
 MASK = "***"
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|credential|sasl\.jaas|api[_.-]?key)", re.I)
+# "pass" alone or as password/passwd/passphrase, but not "passed": evidence records a
+# verdict under "passed", and a masked False ("***") would read as true.
+_SECRET_KEY = re.compile(
+    r"(pass(word|wd|phrase)|(^|[^a-z])pass($|[^a-z])|secret|token|credential|sasl\.jaas"
+    r"|api[_.-]?key)",
+    re.I,
+)
 _known: set[str] = set()
 _lock = threading.Lock()
 

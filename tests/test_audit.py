@@ -136,6 +136,23 @@ def test_a_very_short_secret_does_not_mangle_other_text():
     assert redact.value({"note": "q", "topic": "quorum"}) == {"note": "***", "topic": "quorum"}
 
 
+def test_a_verdict_named_passed_is_not_masked_but_passwords_are():
+    """Evidence keeps its verdict: a masked False ("***") would read as true to whoever
+    checks it (the move gate's drill precondition did)."""
+    from console import redact
+
+    shown = redact.value(
+        {"passed": False, "password": "x", "sasl.password": "y", "db_pass": "z", "pass": "w"}
+    )
+    assert shown == {
+        "passed": False,
+        "password": "***",
+        "sasl.password": "***",
+        "db_pass": "***",
+        "pass": "***",
+    }
+
+
 def test_export_is_json_lines(db, tmp_path, capsys):
     out = tmp_path / "audit.jsonl"
     assert main(["audit", "export", str(db), "-o", str(out)]) == 0
