@@ -78,7 +78,7 @@ from console.sandbox import (  # noqa: E402
     SandboxState,
     default_sandbox_dir,
 )
-from console.sandbox.connect import connect_worker  # noqa: E402
+from console.sandbox.connect import CONNECT_DIR, ConnectWorker, connect_worker  # noqa: E402
 from console.sandbox.plans import sandbox_plan_text  # noqa: E402
 from console.shadow import mirror, mm2  # noqa: E402
 from console.store import Store  # noqa: E402
@@ -569,6 +569,11 @@ def main() -> int:
                 runs.append((run, counted))
     finally:
         if started:
+            # The Connect worker the MirrorMaker 2 run started is not one of the clusters
+            # sandbox.down() stops: stop it too, or it outlives the bench.
+            worker = ConnectWorker.load(sandbox.root / CONNECT_DIR)
+            if worker is not None and worker.alive():
+                worker.stop()
             sandbox.down()
     by = {run.name: (run, counted) for run, counted in runs}
     timed, _ = by.get("builtin", runs[0])
