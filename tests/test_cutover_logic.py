@@ -10,10 +10,17 @@ the translated offset reads against what the source group reads next.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from console.cutover import translate
-from console.cutover.evaluate import members_check, replay_check, stored_plan_check
+from console.cutover.evaluate import (
+    comparison_check,
+    members_check,
+    replay_check,
+    stored_plan_check,
+)
 from console.cutover.model import Check, GroupSide, Member, Method, Position
 from console.cutover.move import plan_rows
 from console.cutover.refine import Rec, pair_in_order, refine
@@ -378,3 +385,43 @@ def test_fences_are_recorded_before_they_are_added_and_samples_only_when_changed
         assert store.cutover.last_round() == (3, "t3") and first == 1
     finally:
         store.close()
+
+
+def test_after_a_producer_move_only_a_comparison_bounded_at_its_cutover_point_counts(tmp_path):
+    """The comparison engine bounds windows opened after a producer cutover point was
+    recorded; one from before the move compared records the target no longer matches
+    (the moved producers write there now): the gate says so and stays shut until the
+    topic is compared again."""
+    text = demo_plan_text()
+    plan = parse_plan(text)
+    store = Store.create(tmp_path / "run.db", text, plan)
+    group = next(g for g in plan.groups if g.id == "billing")  # topics: orders
+
+    def stamp(delta_s: float) -> str:
+        at = datetime.now(UTC) + timedelta(seconds=delta_s)
+        return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def compared(started: str) -> int:
+        window = store.results.open_window(started, {"ranges": {"orders": {}}}, own_chain=False)
+        rows = [("orders", 0, "count", "OK", "", {}, [])]
+        store.results.save_results(window, rows, stamp(0), {})
+        return window
+
+    compared(stamp(-30))
+    check = comparison_check(store, plan, group)
+    assert check.verdict == "OK"
+    assert "no producer move is recorded" in check.evidence[-1]
+
+    run = store.producers.start_run("orders-writers", "move")
+    store.producers.record_points(run, "orders-writers", [("orders", 0, 500, 520, True)])
+    check = comparison_check(store, plan, group)
+    assert check.verdict == "RED" and "from before a producer move" in check.summary
+    assert "started before its producers moved" in check.evidence[0]
+
+    window = compared(stamp(1))
+    check = comparison_check(store, plan, group)
+    assert check.verdict == "OK", check
+    assert f"window #{window}" in check.evidence[0]
+    assert "bounded at the cutover point" in check.evidence[0]
+    assert not any("no producer move" in line for line in check.evidence)
+    store.close()

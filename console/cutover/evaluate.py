@@ -188,17 +188,24 @@ def comparison_check(store: Store, plan: Plan, group: GroupSpec) -> Check:
     limit = plan.thresholds.max_comparison_age_minutes
     evidence: list[str] = []
     worst = "OK"
+    # Topics whose producers moved: the comparison must be bounded at the cutover point
+    # (the engine does that for windows opened after the point was recorded); after it,
+    # the target holds the moved producers' own records, which no source record matches.
+    moved: dict[str, str] = {}
+    for point in store.producers.points(active_only=True):
+        if point.topic in group.topics:
+            moved[point.topic] = max(moved.get(point.topic, ""), point.recorded_at)
     for topic in group.topics:
         window = None
-        for window_id, _started, finished, status, spec in store.results.windows(100):
+        for window_id, started, finished, status, spec in store.results.windows(100):
             if status == "done" and topic in spec.get("ranges", {}):
-                window = (window_id, finished)
+                window = (window_id, finished, started)
                 break
         if window is None:
             evidence.append(f"{topic}: never compared; run Compare both sides")
             worst = _worse(worst, "NO_DATA")
             continue
-        window_id, finished = window
+        window_id, finished, started = window
         age = _age_minutes(finished)
         rows = store.results.results(window_id, topic)
         red = [r for r in rows if r[3] == "RED"]
@@ -208,6 +215,14 @@ def comparison_check(store: Store, plan: Plan, group: GroupSpec) -> Check:
             if r[3] == "NO_DATA" and CHECK_BY_NAME.get(r[2]) and CHECK_BY_NAME[r[2]].required
         ]
         when = f"window #{window_id}, finished {finished[11:19] if finished else '?'} UTC"
+        point_at = moved.get(topic)
+        if point_at is not None and (started or "") < point_at:
+            evidence.append(
+                f"{topic}: {when} started before its producers moved (cutover point recorded "
+                f"{point_at[11:19]} UTC), so it is not bounded at the cutover point; compare again"
+            )
+            worst = _worse(worst, "RED")
+            continue
         if age is None or age > limit:
             evidence.append(
                 f"{topic}: {when}, {age:.0f} min ago: older than {limit} min; compare again"
@@ -222,11 +237,21 @@ def comparison_check(store: Store, plan: Plan, group: GroupSpec) -> Check:
             evidence.append(f"{topic}: {when}: {gaps[0][2]} has no data ({gaps[0][4]})")
             worst = _worse(worst, "NO_DATA")
         else:
-            evidence.append(f"{topic}: {when} ({age:.0f} min ago): {len(rows)} result(s), none RED")
-    evidence.append("no producer move is recorded for these topics, so the windows are not bounded")
+            bounded = (
+                f"; bounded at the cutover point recorded {point_at[11:19]} UTC"
+                if point_at is not None
+                else ""
+            )
+            evidence.append(
+                f"{topic}: {when} ({age:.0f} min ago): {len(rows)} result(s), none RED{bounded}"
+            )
+    if not moved:
+        evidence.append(
+            "no producer move is recorded for these topics, so the windows are not bounded"
+        )
     summary = {
         "OK": f"compared within {limit} min, nothing RED",
-        "RED": "a comparison is RED or too old",
+        "RED": "a comparison is RED, too old, or from before a producer move",
         "NO_DATA": "no usable comparison",
     }[worst]
     return Check(name, worst, summary, tuple(evidence))
