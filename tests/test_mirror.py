@@ -253,6 +253,35 @@ class MirrorThread:
         return self.code
 
 
+class LoadThread:
+    """The workload in a thread of the test, writing until the test stops it. A workload
+    that failed or ended makes ``writing`` fail at once, rather than leaving a test to
+    wait out its deadline for records that will never come."""
+
+    def __init__(self, bootstrap: str, spec: workload.WorkloadSpec):
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._body, args=(bootstrap, spec), daemon=True)
+        self.thread.start()
+
+    def _body(self, bootstrap: str, spec: workload.WorkloadSpec) -> None:
+        try:
+            workload.run(bootstrap, spec, self.stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            self.error = exc
+
+    def writing(self) -> bool:
+        assert self.error is None, f"the workload failed: {self.error}"
+        assert self.thread.is_alive(), "the workload ended before the test stopped it"
+        return True
+
+    def finish(self, timeout: float = 60.0) -> None:
+        self.stop.set()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the workload did not stop"
+        assert self.error is None, f"the workload failed: {self.error}"
+
+
 def spawn_mirror(db: Path, log: Path) -> subprocess.Popen:
     """``cutover mirror RUN.db`` as its own process, as the shadow-start step runs it."""
     with log.open("ab") as out:
@@ -452,28 +481,39 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path, source, target
     every committed record exactly once. Then a crash between the Kafka commit and the
     offset-map write is simulated: the next start rebuilds the missing runs."""
     topics = {role: unique(f"k9-{role}") for role in ("orders", "payments", "customers")}
-    spec = workload.WorkloadSpec(rate=600, duration_s=20, topics=topics, group=None)
+    # The workload writes until the last kill is behind us, not for a fixed time: on a
+    # loaded machine each mirror start takes seconds, and a 20 s workload had ended before
+    # the third incarnation started, which then had nothing to copy ("progress 2" never
+    # came). Its duration only bounds a test that dies before stopping it.
+    spec = workload.WorkloadSpec(rate=600, duration_s=10 * DEADLINE_S, topics=topics, group=None)
     workload.ensure_topics(source.plaintext_bootstrap, spec)
     db = run_db(tmp_path, source, target, {t: True for t in topics.values()})
     log = tmp_path / "mirror.log"
-    load = threading.Thread(target=workload.run, args=(source.plaintext_bootstrap, spec))
-    load.start()
+    load = LoadThread(source.plaintext_bootstrap, spec)
     names = list(topics.values())
     proc = spawn_mirror(db, log)
     try:
-        for round_ in range(3):
+        for round_ in range(4):
             before = mapped(db, names)
-            # Kill only once this incarnation has committed something of its own.
-            wait_for(lambda b=before: mapped(db, names) > b + 200, f"progress {round_}")
+            # Kill only once this incarnation has committed something of its own, while
+            # the workload is still writing (so the kill lands mid-stream). The deadline
+            # covers a process start on a loaded machine; 200 records take under a second.
+            wait_for(
+                lambda b=before: load.writing() and mapped(db, names) > b + 200,
+                f"progress {round_}",
+            )
+            if round_ == 3:
+                break  # the last incarnation copies live records too, and is not killed
             time.sleep(0.05 * round_)  # jitter: each kill lands at a different point
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             proc = spawn_mirror(db, log)
-        load.join()
+        load.finish()
         wait_caught_up(db, source, names)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, log.read_text()[-2000:]
     finally:
+        load.stop.set()
         if proc.poll() is None:
             proc.kill()
     for topic in names:
