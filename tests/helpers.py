@@ -1,4 +1,5 @@
-"""Small helpers shared by tests: plan text, fixed clocks, an in-memory keyring."""
+"""Small helpers shared by tests: plan text, fixed clocks, an in-memory keyring, a
+producer whose records can be counted."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import itertools
 from pathlib import Path
 
 import keyring.backend
+from confluent_kafka import Producer
 
 from console.sandbox.plans import sandbox_plan_text
 
@@ -78,3 +80,44 @@ def shadow_plan_text(source, target, topic: str, path: str, *, extra_shadow: str
     return sandbox_plan_text(
         source.sasl_bootstrap, target.sasl_bootstrap, {topic: True}, name="trust-ui", extra=shadow
     )
+
+
+class CountedProducer(Producer):
+    """A producer for records a test counts later: idempotent with ``acks=all``, and it
+    counts what the broker acknowledged.
+
+    A plain producer may write a record twice (a retry of a request whose answer was lost)
+    or out of order (a batch refused with "not leader" while a new partition elects its
+    leader is retried after the batch behind it landed); a test that then counts records,
+    or reads record n at offset n, fails by chance. ``flush_all`` says how many records
+    landed and fails on any that did not."""
+
+    def __init__(self, bootstrap: str, **extra):
+        super().__init__(
+            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", **extra}
+        )
+        self.acknowledged = 0
+        self.failed: list[str] = []
+
+    def produce(self, topic, value=None, key=None, partition=-1, on_delivery=None, **kwargs):
+        def report(err, msg) -> None:
+            if err is None:
+                self.acknowledged += 1
+            else:
+                self.failed.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+            if on_delivery is not None:
+                on_delivery(err, msg)
+
+        while True:
+            try:
+                return super().produce(topic, value, key, partition, on_delivery=report, **kwargs)
+            except BufferError:
+                self.poll(0.05)  # the local queue is full: let deliveries drain it
+
+    def flush_all(self, timeout: float = 60.0) -> int:
+        """Wait until every record produced so far is acknowledged; returns how many
+        records have been acknowledged in all."""
+        left = self.flush(timeout)
+        assert left == 0, f"{left} records not acknowledged within {timeout:g} s"
+        assert not self.failed, f"records not written: {self.failed[:5]}"
+        return self.acknowledged

@@ -11,7 +11,6 @@ import os
 import uuid
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import processes, runbook
@@ -23,7 +22,7 @@ from console.plan.steps import StepState
 from console.sandbox import demo
 from console.sandbox.state import SANDBOX_PASSWORDS
 from console.store import Store
-from tests.helpers import demo_plan_text, fixed_clock
+from tests.helpers import CountedProducer, demo_plan_text, fixed_clock
 
 ENV = ("CUTOVER_DEMO_SOURCE_PASSWORD", "CUTOVER_DEMO_TARGET_PASSWORD")
 SECRET = SANDBOX_PASSWORDS["admin"]
@@ -114,13 +113,13 @@ def test_the_mirrormaker2_demo_never_copies_on_top_of_the_builtin_one(
     # The built-in demo's copy has reached the target.
     admin = AdminClient({"bootstrap.servers": target.plaintext_bootstrap})
     on_target = admin.list_topics(timeout=10).topics
-    producer = Producer({"bootstrap.servers": target.plaintext_bootstrap})
+    producer = CountedProducer(target.plaintext_bootstrap)
     for t in builtin_plan.topics:
         if t.name not in on_target:  # as the mirror creates it: the source's layout
             parts, configs = demo.DEMO_TOPICS[t.name]
             admin.create_topics([NewTopic(t.name, parts, 1, config=configs)])[t.name].result(30)
         producer.produce(t.name, key=b"k", value=b"copied by the built-in demo", partition=0)
-    producer.flush(30)
+    assert producer.flush_all(30) == len(builtin_plan.topics)
 
     prefix = demo.PREFIX["mirrormaker2"]
     text = demo.plan_text_for(source, target, "http://127.0.0.1:9/", prefix)

@@ -26,14 +26,13 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import processes
 from console.cli.main import main
 from console.plan import parse_plan
 from console.store import Store
-from tests.helpers import demo_plan_text
+from tests.helpers import CountedProducer, demo_plan_text
 
 PASSWORD = "admin-sandbox-pw"
 INTERVAL_S = 0.5
@@ -60,7 +59,7 @@ class Load:
     """A producer writing ``rate`` records/s to partition 0 of a topic until stopped."""
 
     def __init__(self, bootstrap: str, topic: str, rate: int) -> None:
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        self.producer = CountedProducer(bootstrap, **{"linger.ms": 5})
         self.topic, self.rate = topic, rate
         self.written = 0
         self.stop = threading.Event()
@@ -126,7 +125,7 @@ class Copier:
     wrote, topped up every ``period_s``."""
 
     def __init__(self, bootstrap: str, topic: str, load: Load, share: float, period_s: float):
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        self.producer = CountedProducer(bootstrap, **{"linger.ms": 5})
         self.topic, self.load, self.share = topic, load, share
         self.copied = 0
         self.periodic = Periodic(period_s, self._tick)

@@ -21,7 +21,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -45,7 +44,7 @@ from console.safe.policy import judge
 from console.sandbox.state import SANDBOX_PASSWORDS
 from console.store import Store
 from console.tui.app import CutoverApp
-from tests.helpers import screen_lines
+from tests.helpers import CountedProducer, screen_lines
 
 ADMIN_PW = SANDBOX_PASSWORDS["admin"]
 SHADOW_PW = "shadow-test-password-1"
@@ -437,7 +436,7 @@ class TestBuiltinConsumer:
         )
         unknown = sid + 1000
         create_topic(target, topic, partitions=2)
-        producer = Producer({"bootstrap.servers": target.plaintext_bootstrap})
+        producer = CountedProducer(target.plaintext_bootstrap)
         base = int(time.time() * 1000) - 60_000
         for n in range(20):
             producer.produce(
@@ -450,7 +449,7 @@ class TestBuiltinConsumer:
         ]
         for key, value, ts in planted:
             producer.produce(topic, key=key, value=value, timestamp=ts)
-        producer.flush(30)
+        assert producer.flush_all(30) == 20 + len(planted)
         store = new_run(
             tmp_path,
             plan_text(

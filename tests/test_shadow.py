@@ -11,14 +11,14 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import processes
 from console.cli.main import main
 from console.plan import parse_plan
 from console.store import Store
-from tests.helpers import demo_plan_text
+from tests.helpers import CountedProducer, demo_plan_text
 
 PASSWORD = "admin-sandbox-pw"
 TOPIC = "ext.orders"
@@ -36,24 +36,24 @@ def external_plan(source, target) -> str:
     )
 
 
-def fill(bootstrap: str, topic: str, *, partitions: int, records: int) -> Producer:
+def fill(bootstrap: str, topic: str, *, partitions: int, records: int) -> CountedProducer:
     """Create ``topic`` if it is missing and write ``records`` keyed records to it; returns
     the producer, for records written later."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     if topic not in admin.list_topics(timeout=10).topics:
         admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = CountedProducer(bootstrap)
     for i in range(records):
         producer.produce(topic, key=f"k{i}".encode(), value=b"v")
-    producer.flush(30)
+    assert producer.flush_all(30) == records
     return producer
 
 
 def produce(bootstrap: str, count: int) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = CountedProducer(bootstrap)
     for i in range(count):
         producer.produce(TOPIC, key=f"k{i}".encode(), value=b"v", partition=0)
-    producer.flush(30)
+    assert producer.flush_all(30) == count
 
 
 @pytest.fixture
@@ -229,7 +229,7 @@ def test_builtin_mirror_is_started_measured_exactly_and_stopped(
         try:
             for i in range(100):
                 producer.produce(BUILTIN_TOPIC, key=f"late{i}".encode(), value=b"v")
-            producer.flush(30)
+            assert producer.flush_all(30) == 200 + 100
 
             def stalled():
                 parts = lag_json(db, capsys)["partitions"]

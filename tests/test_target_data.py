@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console import processes, runbook
@@ -14,7 +13,7 @@ from console.cli.main import main
 from console.plan import parse_plan
 from console.sandbox.state import SANDBOX_PASSWORDS
 from console.store import Store
-from tests.helpers import shadow_plan_text
+from tests.helpers import CountedProducer, shadow_plan_text
 
 PASSWORD = SANDBOX_PASSWORDS["admin"]
 
@@ -22,10 +21,10 @@ PASSWORD = SANDBOX_PASSWORDS["admin"]
 def topic_with(bootstrap: str, name: str, records: int, partitions: int = 2) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = CountedProducer(bootstrap)
     for i in range(records):
         producer.produce(name, key=f"k{i}".encode(), value=b"earlier", partition=i % partitions)
-    producer.flush(30)
+    assert producer.flush_all(30) == records
 
 
 def builtin_plan(source, target, topic: str, *, allow: bool = False) -> str:
@@ -96,9 +95,9 @@ def test_the_plan_may_allow_earlier_data_and_an_empty_target_is_fine(
 
     # What this run's own earlier copy wrote is not earlier data: after a start that
     # passed (its evidence), a second start after a stop resumes and is not refused.
-    producer = Producer({"bootstrap.servers": target.plaintext_bootstrap})
+    producer = CountedProducer(target.plaintext_bootstrap)
     producer.produce(empty, b"copied by this run", partition=0)
-    producer.flush(30)
+    assert producer.flush_all(30) == 1
     assert runbook.preview(store, "shadow-start").blocked is not None
     store.add_evidence("shadow-start", "shadow", {"path": "builtin", "what": "started"})
     assert runbook.preview(store, "shadow-start").blocked is None

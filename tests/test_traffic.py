@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console.cli.main import main
@@ -18,6 +18,7 @@ from console.shadow.lag import sample_traffic, write_round
 from console.store import Store
 from console.traffic.load import load
 from console.traffic.rates import compute
+from tests.helpers import CountedProducer
 
 PASSWORD = SANDBOX_PASSWORDS[ADMIN_USER]
 VALUE = 500  # bytes per record value
@@ -46,10 +47,10 @@ cross_vpc_per_gb = 0.01
 
 
 def _write(bootstrap: str, topic: str, count: int) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    producer = CountedProducer(bootstrap, **{"linger.ms": 5})
     for i in range(count):
         producer.produce(topic, b"x" * VALUE, key=str(i).encode(), partition=i % 2)
-    assert producer.flush(15) == 0
+    assert producer.flush_all(30) == count
 
 
 def _commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:

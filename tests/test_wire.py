@@ -8,12 +8,12 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console.kafka import wire
 from console.plan import ClusterSpec, SecretRef
 from console.sandbox import ADMIN_USER, APP_USER, SANDBOX_PASSWORDS
+from tests.helpers import CountedProducer
 
 
 def test_scram_sha_256_matches_rfc_7677():
@@ -77,10 +77,10 @@ class TestOnBrokers:
         topic = f"wire-sizes-{uuid.uuid4().hex[:8]}"
         admin = AdminClient({"bootstrap.servers": source.plaintext_bootstrap})
         admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(10)
-        producer = Producer({"bootstrap.servers": source.plaintext_bootstrap, "linger.ms": 0})
+        producer = CountedProducer(source.plaintext_bootstrap, **{"linger.ms": 0})
         for i in range(500):
             producer.produce(topic, b"v" * 200, partition=i % 2)
-        producer.flush(10)
+        assert producer.flush_all(30) == 500
         spec = _spec(source.sasl_bootstrap)
         with wire.connect(spec, SANDBOX_PASSWORDS[ADMIN_USER]) as conn:
             sizes = wire.describe_log_dirs(conn, 1, {topic: [0, 1]})
