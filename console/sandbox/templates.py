@@ -39,6 +39,12 @@ def server_properties(version: str, data_dir: Path, plain: int, sasl: int, contr
         "num.partitions=1",
         "default.replication.factor=1",
         "offsets.topic.replication.factor=1",
+        # One partition each (default 50): the sandbox warms its group and transaction
+        # coordinators before `up` returns, and with one partition warming one group or
+        # transactional id readies them all, so no test's first commit on a fresh cluster
+        # meets NOT_COORDINATOR while the internal topic is still being created and loaded.
+        "offsets.topic.num.partitions=1",
+        "transaction.state.log.num.partitions=1",
         "transaction.state.log.replication.factor=1",
         "transaction.state.log.min.isr=1",
         "group.initial.rebalance.delay.ms=0",
