@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Producer
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -81,10 +81,6 @@ _rdkafka_log = logging.getLogger("console.sandbox.librdkafka")
 # JVMs started by this Python process, by pid. Once such a child exits it stays a zombie
 # until reaped, and a zombie still "exists" for kill(pid, 0); Popen.poll() reaps it.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-# The group and transactional id ``up`` uses to ready each cluster's coordinators; client
-# ids of the sandbox itself, never a workload's.
-WARMUP_ID = "cutover-sandbox-warmup"
 
 
 # --------------------------------------------------------------------------- probes
@@ -408,8 +404,6 @@ class Sandbox:
             self._wait_ready(launches, deadline)
             for launch in launches:
                 self._create_acls(launch.info, deadline)
-            for launch in launches:
-                self._warm_coordinators(launch.info, deadline)
             health = {name: ClusterHealth(name, True, True, True) for name in state.clusters}
             return SandboxState(state.root, state.clusters, health)
         except BaseException:
@@ -494,44 +488,6 @@ class Sandbox:
             ],
         }
         return wanted
-
-    @staticmethod
-    def _warm_coordinators(info: ClusterInfo, deadline: float) -> None:
-        """Have the group and transaction coordinators created and loaded before ``up``
-        returns. A fresh broker creates ``__consumer_offsets`` and ``__transaction_state``
-        on first use, and until their partitions are loaded it refuses commits with
-        NOT_COORDINATOR (seen on the first commit of 1 in 2 fresh sandboxes under load).
-        Each internal topic has one partition here (see ``templates``), so one group and
-        one transactional id answering means every group and id will."""
-        config = {**admin_config(info, "plaintext"), "logger": _rdkafka_log}
-        admin = AdminClient(config)
-        group = ConsumerGroupTopicPartitions(f"{WARMUP_ID}-group")
-        while True:
-            try:
-                # An offset fetch is answered by the group's coordinator only once it has
-                # loaded the group's partition; it writes nothing.
-                admin.list_consumer_group_offsets([group], request_timeout=10)[
-                    group.group_id
-                ].result()
-                break
-            except KafkaException as exc:
-                if time.monotonic() > deadline:
-                    raise SandboxError(
-                        f"the {info.name} broker's group coordinator was not ready in time "
-                        f"({exc.args[0].name()})",
-                        hint=f"see {info.server_log}",
-                    ) from exc
-                time.sleep(0.2)  # poll interval while the coordinator loads
-        producer = Producer({**config, "transactional.id": f"{WARMUP_ID}-transactions"})
-        try:
-            # Retries while the coordinator loads, up to the timeout; it writes no record.
-            producer.init_transactions(max(1.0, deadline - time.monotonic()))
-        except KafkaException as exc:
-            raise SandboxError(
-                f"the {info.name} broker's transaction coordinator was not ready in time "
-                f"({exc.args[0].name()})",
-                hint=f"see {info.server_log}",
-            ) from exc
 
     @staticmethod
     def _create_acls(info: ClusterInfo, deadline: float) -> None:

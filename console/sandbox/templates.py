@@ -39,10 +39,9 @@ def server_properties(version: str, data_dir: Path, plain: int, sasl: int, contr
         "num.partitions=1",
         "default.replication.factor=1",
         "offsets.topic.replication.factor=1",
-        # One partition each (default 50): the sandbox warms its group and transaction
-        # coordinators before `up` returns, and with one partition warming one group or
-        # transactional id readies them all, so no test's first commit on a fresh cluster
-        # meets NOT_COORDINATOR while the internal topic is still being created and loaded.
+        # One partition each (default 50): a fresh broker creates and loads these internal
+        # topics on first use, and until then refuses commits with NOT_COORDINATOR; one
+        # partition loads in well under a second where fifty took seconds on a loaded machine.
         "offsets.topic.num.partitions=1",
         "transaction.state.log.num.partitions=1",
         "transaction.state.log.replication.factor=1",
