@@ -1026,10 +1026,12 @@ class TestCommandAndStep:
         evidence = store.latest_evidence("compare", "comparison").body
         assert evidence["window_id"] == 1 and evidence["verdicts"]["RED"] == 0
         assert load_results(store, 1)
-        assert [e.action for e in store.audit_latest(10)][-4:] == [
+        assert [e.action for e in store.audit_latest(10)][-6:] == [
             "gate.confirmed",
             "step.started",
+            "compare.recorded",  # the window's rows, bound to the chain in their transaction
             "compare.window",
+            "evidence.added",  # the step's summary, bound to the chain
             "step.finished",
         ]
         store.close()

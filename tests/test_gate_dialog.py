@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 
 import pytest
 from textual.app import App
@@ -120,6 +121,9 @@ async def test_keys_pressed_before_the_gate_appeared_do_not_decide_it(tmp_path, 
         gate = app.screen
         assert isinstance(gate, GateDialog)
         assert len(app.screen_stack) == 2  # one gate, not one per enter
+        # The gate just appeared, whatever the machine's load made settling take: a key
+        # now is within the guard (the drop is judged on the gate's own clock).
+        gate.shown_at = time.monotonic()
         await pilot.press("enter")  # within the guard: dropped
         await pilot.pause()
         assert app.screen is gate and app.focused.id == "gate-cancel"

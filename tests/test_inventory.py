@@ -80,7 +80,13 @@ def test_inventory_reads_both_clusters(tmp_path, seeded, target, env, capsys):
     for name in ("orders", "payments", "customers"):
         noted = any(f"'{name}' is not on target yet" in n for n in body["notes"])
         assert noted == (name not in on_target), (name, body["notes"])
-    assert audit_actions(db) == ["plan.imported", "gate.confirmed", "step.started", "step.finished"]
+    assert audit_actions(db) == [
+        "plan.imported",
+        "gate.confirmed",
+        "step.started",
+        "evidence.added",
+        "step.finished",
+    ]
     store = Store.open(db, readonly=True)
     assert store.step("inventory").state is StepState.PASSED
     assert store.latest_evidence("inventory", "inventory").body["source"]["cluster_id"]
@@ -186,9 +192,10 @@ async def test_console_gate_runs_inventory_and_logs_it(tmp_path, seeded, target,
         "plan.imported",
         "gate.confirmed",
         "step.started",
+        "evidence.added",
         "step.finished",
     ]
     assert entries[1].params["via"] == "console"
-    assert entries[3].ref == entries[2].seq
+    assert entries[4].ref == entries[2].seq
     assert store.audit_verify().ok
     store.close()

@@ -67,10 +67,9 @@ def make_app(tmp_path, *, with_inventory=False) -> CutoverApp:
     store = Store.create(tmp_path / "run.db", text, parse_plan(text), clock=clock)
     if with_inventory:
         store.log("gate.confirmed", step="inventory", outcome="confirmed")
-        started = store.log("step.started", step="inventory")
+        started = store.claim_step("inventory", 4242, {"pid": 4242})
         store.add_evidence("inventory", "inventory", INVENTORY_BODY)
-        store.set_step("inventory", StepState.PASSED)
-        store.log("step.finished", step="inventory", ref=started.seq, outcome="passed")
+        store.finish_step("inventory", StepState.PASSED, "", ref=started.seq, outcome="passed")
     return CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
 
 

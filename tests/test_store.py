@@ -70,11 +70,9 @@ def test_missing_file(tmp_path):
 KILLED_MID_STEP = """
 import os, signal, sys
 from console.store import Store
-from console.plan.steps import StepState
 store = Store.open(sys.argv[1])
 store.log("gate.confirmed", step="inventory", outcome="confirmed")
-store.log("step.started", step="inventory", params={"pid": os.getpid()})
-store.set_step("inventory", StepState.RUNNING, runner_pid=os.getpid())
+store.claim_step("inventory", os.getpid(), {"pid": os.getpid()})
 os.kill(os.getpid(), signal.SIGKILL)
 """
 

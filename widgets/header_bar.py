@@ -1,4 +1,5 @@
-"""The one-line header: plan name, both clusters with their Kafka releases, and the mode."""
+"""The one-line header: plan name, both clusters with their Kafka releases, the mode, and
+CHAIN BROKEN when the audit chain is."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from widgets.summary import Summary
 
 
 class HeaderBar(Summary):
-    """Plan, clusters and mode, always visible at the top."""
+    """Plan, clusters and mode (and a broken audit chain), always visible at the top."""
 
     DEFAULT_CSS = """
     HeaderBar {
@@ -28,6 +29,7 @@ class HeaderBar(Summary):
         text = Text.assemble(
             (f" {info.mode} ", mode_style),
             " ",
+            *(((f"✗ {info.chain} ", "bold reverse red"), " ") if info.chain else ()),
             (info.plan, "bold"),
             "  src ",
             (info.source, ""),

@@ -6,8 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from console.cli.handler import command
+from console.cli.handler import CommandError, command
 from console.errors import ExitCode
+from console.runbook import witness
 from console.store import Store
 
 
@@ -15,16 +16,37 @@ from console.store import Store
 def cmd_audit_verify(args) -> int:
     store = Store.open(args.db, readonly=True)
     try:
+        for note in store.notes:
+            print(f"note: {note}", file=sys.stderr)
         # Always the whole chain, whatever checkpoint is recorded; and it writes nothing.
         verdict = store.audit_verify(full=True)
+        if args.witness and not store.plan.audit.witness_topic:
+            raise CommandError(
+                "the plan names no [audit] witness_topic, so there is no witness to compare "
+                "with; drop --witness",
+                ExitCode.USAGE,
+            )
+        report = witness.check(store) if args.witness else None
     finally:
         store.close()
+    code = ExitCode.OK
     if verdict.ok:
         print(f"OK: {verdict.count} audit entries, chain intact; head {verdict.head_hash[:16]}")
-        return ExitCode.OK
-    print(f"BROKEN: {verdict.problem}", file=sys.stderr)
-    print(f"(the first {verdict.count} entries verify)", file=sys.stderr)
-    return ExitCode.FAILED
+        if verdict.note:
+            print(f"note: {verdict.note}")
+    else:
+        print(f"BROKEN: {verdict.problem}", file=sys.stderr)
+        print(f"(the first {verdict.count} entries verify)", file=sys.stderr)
+        code = ExitCode.FAILED
+    if report is not None:
+        if report.broken:
+            print(f"BROKEN (witness): {report.broken}", file=sys.stderr)
+            return ExitCode.FAILED
+        for line in report.lines:
+            print(line)
+        if report.unwitnessed_from is not None and code == ExitCode.OK:
+            code = ExitCode.NO_DATA
+    return code
 
 
 @command
@@ -52,6 +74,12 @@ def add_subparser(sub) -> None:
     )
     p = aud.add_parser("verify", help="check the hash chain; names the first bad entry")
     p.add_argument("db")
+    p.add_argument(
+        "--witness",
+        action="store_true",
+        help="also read the plan's witness topic on the target and compare every head it "
+        "recorded with the chain (exit 1 cut or rewritten, 3 unwitnessed gates)",
+    )
     p.set_defaults(func=cmd_audit_verify)
     p = aud.add_parser("export", help="write the audit log as JSON Lines")
     p.add_argument("db")

@@ -27,9 +27,11 @@ def cmd_status(args) -> int:
         # Only what is new since the last intact verification; 'audit verify' walks it all.
         verdict = store.audit_verify(full=False)
         plan = store.plan
+        notes = list(store.notes)
     finally:
         store.close()
     _remember_verified(args.db, verdict)
+    code = ExitCode.OK if verdict.ok else ExitCode.FAILED
     if args.json:
         emit(
             {
@@ -47,23 +49,46 @@ def cmd_status(args) -> int:
                         "target": r.target or None,
                         "key": r.key,
                         "phase": r.phase,
-                        "state": r.state.value,
-                        "reason": r.reason,
+                        "state": _state(r),
+                        "reason": _reason(r),
                     }
                     for r in rows
                 ],
             }
         )
-        return ExitCode.OK
+        return code
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"Plan {plan.name}  audit: {'OK' if verdict.ok else 'BROKEN'} ({verdict.count} entries)")
+    if not verdict.ok:
+        print(f"  CHAIN BROKEN: {verdict.problem}")
+        print(
+            "  Gates that change a cluster stay shut (undo steps stay open); "
+            f"'cutover audit verify {args.db}' checks every entry"
+        )
+    elif verdict.note:
+        print(f"  note: {verdict.note}")
     if verdict.since:
         print(
             f"  (up to entry {verdict.since} verified earlier; 'cutover audit verify' checks all)"
         )
     for r in rows:
-        reason = f"  {r.reason}" if r.reason else ""
-        print(f"  {r.state.value.upper():9} {r.phase:22} {r.key}{reason}")
-    return ExitCode.OK
+        reason = _reason(r)
+        reason = f"  {reason}" if reason else ""
+        print(f"  {_state(r).upper():11} {r.phase:22} {r.key}{reason}")
+    return code
+
+
+def _state(row) -> str:
+    """A step's state as a reader sees it: one whose process is gone reads interrupted
+    (recorded as such at the next writable open)."""
+    return "interrupted" if row.interrupted else row.state.value
+
+
+def _reason(row) -> str:
+    if row.interrupted:
+        return f"its process (pid {row.runner_pid}) is gone; run the step again"
+    return row.reason
 
 
 def _remember_verified(db: str, verdict) -> None:
@@ -127,9 +152,13 @@ def cmd_step(args) -> int:
         decision = runbook.decide(store, key, args.confirm, via="cli")
         if not decision.opened:
             raise CommandError(f"gate for '{key}' stayed shut: {decision.message}", ExitCode.USAGE)
+        for warning in decision.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         progress = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda m: None)
         try:
-            outcome = runbook.run(store, key, progress=progress, reveal=_reveal())
+            outcome = runbook.run(
+                store, key, progress=progress, reveal=_reveal(), notes=decision.notes
+            )
         except runbook.StepBusy as exc:
             store.log("step.refused", step=key, outcome=str(exc))
             raise CommandError(str(exc), ExitCode.USAGE) from None

@@ -6,6 +6,7 @@ reads as what it is.
 """
 
 from console.plan.model import (
+    AuditSpec,
     ClusterSpec,
     ConsumerPlace,
     GovernanceSpec,
@@ -27,6 +28,7 @@ from console.plan.model import (
 )
 
 __all__ = [
+    "AuditSpec",
     "ClusterSpec",
     "ConsumerPlace",
     "GovernanceSpec",

@@ -16,7 +16,7 @@ import keyring.errors
 
 from console import redact
 from console.errors import CutoverError
-from console.plan import ClusterSpec, Plan
+from console.plan import ClusterSpec, Plan, SecretRef
 
 CLUSTERS = ("source", "target")
 
@@ -75,6 +75,34 @@ def resolve_registry_password(plan: Plan, cluster: str) -> str | None:
         raise CredentialError(
             f"no password for the {cluster} schema registry in the keyring (service "
             f"'{ref.keyring_service}', user '{account}'); {hint}"
+        )
+    return redact.register(value)
+
+
+WITNESS = "witness"
+"""The name the witness principal's password goes by (keyring user '<plan>/witness')."""
+
+
+def resolve_witness_password(plan: Plan) -> str | None:
+    """The witness principal's password, or None when the plan names no witness principal
+    (heads are then written as the target's own user)."""
+    principal = plan.audit.witness_principal
+    if not principal:
+        return None
+    ref = plan.audit.witness_password or SecretRef()
+    if ref.env and os.environ.get(ref.env):
+        return redact.register(os.environ[ref.env])
+    account = plan.secret_account(WITNESS)
+    try:
+        value = keyring.get_password(ref.keyring_service, account)
+    except keyring.errors.KeyringError as exc:
+        raise CredentialError(_no_keyring(WITNESS, ref.env, exc)) from None
+    if value is None:
+        hint = f" or export {ref.env}" if ref.env else ""
+        raise CredentialError(
+            f"no password for the witness principal '{principal}' in the keyring (service "
+            f"'{ref.keyring_service}', user '{account}'); store it there{hint}, or set "
+            '[audit] witness_password = { env = "VAR" } in the plan and export VAR'
         )
     return redact.register(value)
 

@@ -545,6 +545,43 @@ class ProducerClass(_Strict):
         return [p.partition(":")[2] for p in self.principals]
 
 
+class AuditSpec(_Strict):
+    """Where the audit chain is witnessed outside the run database (optional).
+
+    A hash chain shows edits, removals and reordering, but someone who can write the
+    file can cut its newest entries, or replace it, and nothing local can prove it. A
+    witness can: at every gate the console appends the chain's sequence number and head
+    hash to an append-only topic on the target, and ``cutover audit verify --witness``
+    compares every head recorded there with the chain.
+    """
+
+    witness_topic: Annotated[str, Field(pattern=_TOPIC_NAME)] | None = Field(
+        None,
+        description="Topic on the target that records the chain's heads: created by the "
+        "'Create audit witness' step with cleanup.policy=delete and retention.ms=-1, so "
+        "nothing is ever compacted or expired away.",
+    )
+    witness_principal: Annotated[str, Field(min_length=1)] | None = Field(
+        None,
+        description="A SASL user that may only write and describe the witness topic: the "
+        "step grants exactly that, and every gate writes as this user. Without it, heads "
+        "are written as the target's own user.",
+    )
+    witness_password: SecretRef | None = Field(
+        None,
+        description="Where the witness principal's password lives (default: the keyring "
+        "entry '<plan name>/witness'); never the password itself.",
+    )
+
+    @model_validator(mode="after")
+    def _principal_needs_topic(self) -> AuditSpec:
+        if self.witness_principal and not self.witness_topic:
+            raise ValueError("witness_principal needs witness_topic")
+        if self.witness_password and not self.witness_principal:
+            raise ValueError("witness_password needs witness_principal")
+        return self
+
+
 class People(_Strict):
     """Who owns the migration and who may approve gates and waivers."""
 
@@ -574,6 +611,7 @@ class Plan(_Strict):
     shadow_consumers: list[ShadowConsumerSpec] = Field(default_factory=list)
     producer_defaults: ProducerDefaults = Field(default_factory=ProducerDefaults)
     producers: list[ProducerClass] = Field(default_factory=list)
+    audit: AuditSpec = Field(default_factory=AuditSpec)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Plan:
@@ -871,15 +909,46 @@ def load_plan(path: str | Path) -> Plan:
     return parse_plan(text, str(path))
 
 
+MAX_PLAN_CHARS = 1024 * 1024
+"""Largest plan text read (characters): a plan is a few kilobytes, and TOML's reader
+takes seconds per megabyte of a single value."""
+SHOWN_CHARS = 60
+"""Longest value repeated in a plan error; longer ones are cut, with their length."""
+TOO_DEEP = (
+    "tables or arrays are nested too deeply to read (a plan is a few levels deep); "
+    "check for a runaway [ or {"
+)
+_SECRET_FIELD = re.compile(r"pass(word)?|secret|token|credential|api[_.-]?key", re.I)
+
+
 def parse_plan(text: str, source: str = "<plan>") -> Plan:
-    """Validate plan text; ``source`` names it in messages."""
+    """Validate plan text; ``source`` names it in messages.
+
+    Messages never repeat a value written under a secret-looking name (a password
+    written inline), and cut any other value they repeat to a readable length.
+    """
+    if len(text) > MAX_PLAN_CHARS:
+        size = f"{len(text) / 1024 / 1024:,.1f} MiB"
+        return _raise(
+            [
+                Problem(
+                    source,
+                    None,
+                    "",
+                    f"is {size} of text, far more than a plan (a few kilobytes; at most "
+                    f"{MAX_PLAN_CHARS // 1024 // 1024} MiB is read): check it is the right file",
+                )
+            ]
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
         line = int(match.group(1)) if match else None
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        return _raise([Problem(source, line, "", f"not valid TOML: {reason}")])
+        return _raise([Problem(source, line, "", f"not valid TOML: {_cut(reason, 200)}")])
+    except RecursionError:
+        return _raise([Problem(source, None, "", TOO_DEEP)])
     try:
         return Plan.model_validate(data)
     except ValidationError as exc:
@@ -895,9 +964,28 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                 ]
                 continue
             problems.append(
-                Problem(source, _line_for(lines, loc), _dotted(loc), _plain(err, data, loc))
+                Problem(
+                    source, _line_for(lines, loc), _cut(_dotted(loc), 120), _plain(err, data, loc)
+                )
             )
         return _raise(problems)
+    except RecursionError:
+        return _raise([Problem(source, None, "", TOO_DEEP)])
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def _shown(value: object) -> str:
+    """A value as a plan error repeats it: its repr, cut to :data:`SHOWN_CHARS`."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARS:
+        return f"{value[:SHOWN_CHARS]!r}… ({len(value):,} characters)"
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "(a deeply nested value)"
+    return _cut(text, SHOWN_CHARS)
 
 
 def _raise(problems: list[Problem]):
@@ -915,21 +1003,33 @@ def _dotted(loc: tuple) -> str:
 
 
 def _plain(err: dict, data: dict, loc: tuple) -> str:
-    """Turn a pydantic error into words an operator reads once."""
+    """Turn a pydantic error into words an operator reads once; never a secret, never a
+    value too long to read."""
     kind = err["type"]
+    secret = any(isinstance(part, str) and _SECRET_FIELD.search(part) for part in loc)
     if kind == "missing":
         return "is required but missing"
     if kind == "extra_forbidden":
         return "is not a known field (check the spelling; see plans/demo.toml)"
+    if secret:
+        if loc and str(loc[-1]).endswith("password"):
+            return (
+                'must be a reference such as { env = "VAR" }, never the secret itself; '
+                "what was written there is not repeated here, and nothing was stored"
+            )
+        return (
+            f"{_cut(err['msg'].lower(), 120)} (the value is not repeated here: it sits under "
+            "a secret's name)"
+        )
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"must be one of {expected}, got {err.get('input')!r}"
+        return f"must be one of {expected}, got {_shown(err.get('input'))}"
     if kind == "string_pattern_mismatch":
-        return f"{err.get('input')!r} has characters or a form that is not allowed"
+        return f"{_shown(err.get('input'))} has characters or a form that is not allowed"
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{err['msg'].lower()}, got {err.get('input')!r}"
+        return f"{err['msg'].lower()}, got {_shown(err.get('input'))}"
     msg = err["msg"]
-    return msg.removeprefix("Value error, ")
+    return _cut(msg.removeprefix("Value error, "), 200)
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")

@@ -106,6 +106,16 @@ STEPS: tuple[StepDef, ...] = (
         kind=StepKind.READ,
     ),
     StepDef(
+        "witness",
+        "inventory",
+        "Create audit witness",
+        "Creates the append-only witness topic the plan names on the target (and grants the "
+        "witness principal WRITE on it only); from then on every gate records the audit "
+        "chain's head there.",
+        confirm="witness",
+        kind=StepKind.CHANGE,
+    ),
+    StepDef(
         "governance",
         "inventory",
         "Compare governance",

@@ -50,12 +50,15 @@ def run(
     cancel: threading.Event | None = None,
     progress: Progress = lambda _m: None,
     reveal: Reveal | None = None,
+    notes: dict[str, str] | None = None,
 ) -> StepOutcome:
     """Run a step instance whose gate was just confirmed. Never raises for cluster
     trouble; raises :class:`StepBusy` (nothing started) when another process runs it.
-    ``reveal`` shows a secret the step generated to the operator, once."""
+    ``reveal`` shows a secret the step generated to the operator, once. ``notes`` (from
+    the gate's decision, e.g. the broken chain an undo step runs under) go into its
+    ``step.started`` entry."""
     step, target = split_key(key)
-    started = store.claim_step(key, os.getpid(), {"pid": os.getpid()})
+    started = store.claim_step(key, os.getpid(), {"pid": os.getpid(), **(notes or {})})
     ctx = StepContext(
         store,
         key,

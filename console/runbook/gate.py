@@ -11,6 +11,11 @@ shuts gates (a broken chain, a red scorecard) adds its guard to the tuple.
 
 What the operator types is compared, never stored unless it is the expected word: a
 password typed into the field by mistake must not become a permanent audit entry.
+
+A broken audit chain (:func:`chain_problem`: the checkpointed, incremental check, so it
+is fast) shuts every gate whose step changes a cluster, except undo steps (rollback,
+removing a fence): a migration must never be locked half-way, so those stay open with
+the broken chain named at the gate and in their audit entries.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from console import redact
-from console.plan.steps import StepDef, StepState, split_key, step_key
-from console.runbook import governance, producers, safe, shadow
+from console.plan.steps import StepDef, StepKind, StepState, split_key, step_key
+from console.runbook import governance, producers, safe, shadow, witness
 from console.runbook.outcome import Outcome, StepContext
 from console.runbook.registry import available, runner
 from console.store import Store
@@ -57,6 +62,30 @@ def _prerequisites(store: Store, step: StepDef, target: str) -> str | None:
     return f"blocked by: {', '.join(waiting)} (must pass first)" if waiting else None
 
 
+def chain_problem(store: Store) -> str | None:
+    """What is wrong with the audit chain and what it binds, or None when intact.
+
+    The incremental check (entries since the verified checkpoint, plus the plan, step
+    states and evidence, which are always checked), so a gate opens without re-walking
+    a long log; ``cutover audit verify`` walks it all.
+    """
+    verdict = store.audit_verify(full=False)
+    return None if verdict.ok else verdict.problem
+
+
+def _chain_intact(store: Store, step: StepDef, target: str) -> str | None:
+    if not step.kind.changes_clusters or step.kind is StepKind.UNDO:
+        return None
+    problem = chain_problem(store)
+    if problem is None:
+        return None
+    return (
+        f"the audit chain is broken ({problem}); gates that change a cluster stay shut "
+        "(undo steps stay open): 'cutover audit verify' names it, then restore the run "
+        "database from a copy or explain it before going on"
+    )
+
+
 def _governance_to_apply(store: Store, step: StepDef, target: str) -> str | None:
     return governance.nothing_to_apply(store) if step.id == governance.APPLY_STEP else None
 
@@ -70,6 +99,8 @@ GUARDS: tuple[Guard, ...] = (
     safe.guard,
     shadow.target_data_guard,
     producers.guard,
+    _chain_intact,
+    witness.guard,
 )
 """Every reason a gate stays shut, checked in this order."""
 
@@ -96,7 +127,23 @@ def preview(store: Store, key: str) -> GateView:
     else:
         lines = [step.summary]
     title = f"{step.title}: {target}" if target else step.title
-    return GateView(key, title, lines, confirm_word(key), step.mutating, reason)
+    return GateView(
+        key, title, lines, confirm_word(key), step.mutating, reason, _warnings(store, step, reason)
+    )
+
+
+def _warnings(store: Store, step: StepDef, reason: str | None) -> tuple[str, ...]:
+    """What an open gate must say: that the chain is broken, and why it is open anyway."""
+    if reason is not None:
+        return ()
+    problem = chain_problem(store)
+    if problem is None:
+        return ()
+    if step.kind is StepKind.UNDO:
+        why = "this undo step stays open so a migration is never locked half-way"
+    else:
+        why = "this step changes no cluster, so its gate stays open"
+    return (f"CHAIN BROKEN: {problem}; {why} (recorded with the decision)",)
 
 
 def confirm_word(key: str) -> str:
@@ -112,6 +159,10 @@ class Decision:
     opened: bool
     message: str
     outcome: Outcome | None = None
+    notes: dict[str, str] | None = None
+    """What the step's own entries must carry (e.g. the broken chain it ran under)."""
+    warnings: tuple[str, ...] = ()
+    """What the operator must be told now (the broken chain, an unreachable witness)."""
 
 
 def decide(store: Store, key: str, typed: str | None, *, via: str) -> Decision:
@@ -123,7 +174,10 @@ def decide(store: Store, key: str, typed: str | None, *, via: str) -> Decision:
     gate = preview(store, key)
     if store.readonly:
         return Decision(False, gate.blocked or "read-only", Outcome.BLOCKED)
-    params = {"via": via, "expected": gate.confirm}
+    params: dict = {"via": via, "expected": gate.confirm}
+    problem = chain_problem(store) if gate.warnings else None
+    notes = {"chain": f"BROKEN: {problem}"} if problem else {}
+    params.update(notes)
     if gate.blocked:
         store.log("gate.blocked", step=key, params=params, outcome=gate.blocked)
         return Decision(False, gate.blocked, Outcome.BLOCKED)
@@ -142,5 +196,15 @@ def decide(store: Store, key: str, typed: str | None, *, via: str) -> Decision:
             f"the confirmation did not match; type '{gate.confirm}' exactly to proceed",
             Outcome.REFUSED,
         )
-    store.log("gate.confirmed", step=key, params=params, outcome="confirmed")
-    return Decision(True, "confirmed")
+    witnessed = witness.active(store)
+    if witnessed:
+        params["witness"] = store.plan.audit.witness_topic
+    decision = store.log("gate.confirmed", step=key, params=params, outcome="confirmed")
+    warnings = gate.warnings
+    if witnessed:
+        # Part of the gated action: the decision is durable; its head goes out before the
+        # step's work, and never between gates.
+        unwitnessed = witness.at_gate(store, decision, key)
+        if unwitnessed:
+            warnings = (*warnings, unwitnessed)
+    return Decision(True, "confirmed", notes=notes or None, warnings=warnings)

@@ -8,7 +8,16 @@ plan but not here is shown with its gate shut ("cannot run in this version yet")
 from __future__ import annotations
 
 from console.plan.steps import step_def
-from console.runbook import compare, cutover, governance, inventory, producers, safe, shadow
+from console.runbook import (
+    compare,
+    cutover,
+    governance,
+    inventory,
+    producers,
+    safe,
+    shadow,
+    witness,
+)
 from console.runbook.outcome import StepRunner
 
 RUNNERS: dict[str, StepRunner] = {
@@ -17,6 +26,7 @@ RUNNERS: dict[str, StepRunner] = {
     "governance-apply": StepRunner(
         governance.apply_run, governance.apply_preview, governance.apply_report
     ),
+    "witness": StepRunner(witness.run, witness.preview),
     "shadow-start": StepRunner(shadow.start, shadow.preview_start),
     "shadow-stop": StepRunner(shadow.stop, shadow.preview_stop),
     "shadow-lag": StepRunner(shadow.judge_lag, shadow.preview_lag),

@@ -31,6 +31,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -38,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console import redact
+from console.store import faults
 from console.store.connection import Connection
 
 GENESIS = "0" * 64
@@ -110,6 +112,9 @@ class Draft:
     params: dict[str, Any] | None = None
     outcome: str | None = None
     ref: int | None = None
+    binds: dict[str, Any] | None = None
+    """Digests binding what the entry records (a step's state, a piece of evidence) to
+    it; added to ``params`` as they are, never masked (hex digests and ids only)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,9 @@ class Verdict:
     seq: int | None = None
     checked: int = 0
     since: int = 0
+    note: str | None = None
+    """Something the operator should know about an intact verdict (an old run database
+    whose steps, plan and evidence are not bound)."""
 
 
 @dataclass(frozen=True)
@@ -172,10 +180,11 @@ def append(
     params: dict[str, Any] | None = None,
     outcome: str | None = None,
     ref: int | None = None,
+    binds: dict[str, Any] | None = None,
     clock: Callable[[], str] = utc_now,
 ) -> Entry:
     """Durably append one entry (its own commit, synced to disk) and return it."""
-    return _commit(db, [Draft(action, step, params, outcome, ref)], clock)[0]
+    return _commit(db, [Draft(action, step, params, outcome, ref, binds)], clock)[0]
 
 
 def append_many(
@@ -214,11 +223,12 @@ def append_in(
     params: dict[str, Any] | None = None,
     outcome: str | None = None,
     ref: int | None = None,
+    binds: dict[str, Any] | None = None,
     clock: Callable[[], str] = utc_now,
 ) -> Entry:
     """Append one entry inside a transaction the caller holds, so a state change and the
     entry that records it commit together, or neither does."""
-    return _chain_in(conn, [Draft(action, step, params, outcome, ref)], clock)[0]
+    return _chain_in(conn, [Draft(action, step, params, outcome, ref, binds)], clock)[0]
 
 
 def _chain_in(
@@ -234,6 +244,8 @@ def _chain_in(
         seq += 1
         ts = clock()
         params = redact.value(d.params or {})
+        if d.binds:
+            params.update(d.binds)
         outcome = redact.text(d.outcome) if d.outcome else d.outcome
         digest = entry_hash(
             prev, _canonical(ts, user, ssh, d.action, d.step, params, outcome, d.ref)
@@ -268,6 +280,7 @@ def _chain_in(
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         (f"{seq}:{prev}",),
     )
+    faults.appended(len(made))
     return made
 
 
@@ -293,10 +306,25 @@ def entries(conn: sqlite3.Connection, *, since: int = 0, limit: int | None = Non
     return [_row_to_entry(tuple(r)) for r in conn.execute(sql, args)]
 
 
-def latest(conn: sqlite3.Connection, count: int) -> list[Entry]:
-    """The newest ``count`` entries, oldest first."""
-    rows = conn.execute("SELECT * FROM audit ORDER BY seq DESC LIMIT ?", (count,)).fetchall()
+VOLUME_ACTIONS = ("lag.sampled", "compare.recorded")
+"""Entries that come in volume (a lag round every few seconds, a live comparison
+increment): a screen of the newest entries leaves them out so decisions stay in view."""
+
+
+def latest(conn: sqlite3.Connection, count: int, *, volume: bool = True) -> list[Entry]:
+    """The newest ``count`` entries, oldest first (without ``volume``: none of
+    :data:`VOLUME_ACTIONS`)."""
+    where = "" if volume else f"WHERE action NOT IN {VOLUME_ACTIONS!r} "
+    rows = conn.execute(
+        f"SELECT * FROM audit {where}ORDER BY seq DESC LIMIT ?", (count,)
+    ).fetchall()
     return [_row_to_entry(tuple(r)) for r in reversed(rows)]
+
+
+def by_action(conn: sqlite3.Connection, action: str) -> list[Entry]:
+    """Every entry of one action, oldest first."""
+    rows = conn.execute("SELECT * FROM audit WHERE action = ? ORDER BY seq", (action,))
+    return [_row_to_entry(tuple(r)) for r in rows]
 
 
 def iter_all(conn: sqlite3.Connection) -> Iterator[Entry]:
@@ -375,22 +403,73 @@ def _walk(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict:
         expected_prev = digest
         expected_seq += 1
     last = expected_seq - 1
-    head = conn.execute("SELECT value FROM meta WHERE key='audit_head'").fetchone()
-    if head and last:
-        head_seq, _, head_hash = head[0].partition(":")
-        if int(head_seq) != last or head_hash != expected_prev:
-            return Verdict(
-                False,
-                last,
-                expected_prev,
-                f"the log ends at entry {last} but entry {head_seq} was written: "
-                "the newest entries were removed",
-                last + 1,
-                last - after,
-            )
-    elif head:
-        return Verdict(False, 0, GENESIS, "every entry was removed", 1)
+    problem = _ends_wrong(conn, last, expected_prev)
+    if problem:
+        return Verdict(False, last, expected_prev, problem, last + 1, last - after)
     return Verdict(True, last, expected_prev, checked=last - after, since=after)
+
+
+_HEAD = re.compile(r"(\d+):([0-9a-f]{64})")
+
+
+def _ends_wrong(conn: sqlite3.Connection, last: int, last_hash: str) -> str | None:
+    """Why a chain whose entries 1..``last`` are intact is still not the whole log, or None.
+
+    A run database always begins with its plan import, so an empty log or one that
+    starts with anything else was cut or replaced. The head pointer (written with every
+    append) must name the last entry; a verification checkpoint beyond the last entry,
+    or on an entry that now hashes differently, is evidence too: the newest entries
+    were removed, or the log was rewritten and re-chained after it was checked.
+    """
+    if last == 0:
+        return (
+            "the audit log is empty: a run database always begins with its plan import, "
+            "so every entry was removed"
+        )
+    first = conn.execute("SELECT action FROM audit WHERE seq = 1").fetchone()
+    if first is None or first[0] != "plan.imported":
+        action = first[0] if first else "missing"
+        return (
+            f"the log does not begin with its plan import (entry 1 is '{action}'): its "
+            "beginning was removed or the log was replaced"
+        )
+    head = conn.execute("SELECT value FROM meta WHERE key='audit_head'").fetchone()
+    if head is None:
+        return (
+            f"the head pointer is gone (the log ends at entry {last}): the newest entries "
+            "may have been removed with it"
+        )
+    match = _HEAD.fullmatch(str(head[0]))
+    if match is None:
+        shown = str(head[0])[:40]
+        return f"the head pointer is damaged ('{shown}'): it should read '<entry>:<hash>'"
+    head_seq, head_hash = int(match.group(1)), match.group(2)
+    if head_seq > last:
+        return (
+            f"the log ends at entry {last} but entry {head_seq} was written: "
+            "the newest entries were removed"
+        )
+    if head_seq < last:
+        return (
+            f"entries {head_seq + 1} to {last} were added without moving the head pointer "
+            "(cutover moves it with every entry): they were written outside cutover"
+        )
+    if head_hash != last_hash:
+        return f"entry {last} was replaced: the head pointer holds the hash of another entry"
+    checkpoint = read_checkpoint(conn)
+    if checkpoint is not None and checkpoint.seq > last:
+        return (
+            f"a verification reached entry {checkpoint.seq}, but the log ends at entry "
+            f"{last}: the newest entries were removed"
+        )
+    if checkpoint is not None:
+        row = conn.execute("SELECT hash FROM audit WHERE seq = ?", (checkpoint.seq,)).fetchone()
+        if row is None or row[0] != checkpoint.hash:
+            return (
+                f"entry {checkpoint.seq} is not the entry a verification reached earlier "
+                "(its hash changed): the log was rewritten from there or before"
+            )
+    return None
 
 
 def _rehashes(conn: sqlite3.Connection, seq: int) -> bool:

@@ -6,11 +6,19 @@ statement, or must not interleave with another process's writer, goes through
 :meth:`Connection.transaction`. ``BEGIN IMMEDIATE`` there serialises writers across
 processes (the console, the mirror, the lag sampler), so two appends can never chain
 to the same audit predecessor and a half-written round is never seen.
+
+SQLite's own errors never reach an operator raw: :func:`explain` turns the ones a file
+or a disk can cause (full, read-only, damaged, busy) into a :class:`StoreError` that
+names the file and says what to do, and the transaction helper never lets a failed
+``ROLLBACK`` (SQLite has often rolled back by itself) hide the error that caused it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -19,10 +27,90 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import CutoverError
+from console.store import faults
 
 
 class StoreError(CutoverError):
     """The run database cannot be used; the message says why and what to do."""
+
+
+# SQLite's primary result codes (the low byte of an extended code) that a file or a disk
+# can cause, as opposed to a bug of ours.
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+_LOW_SPACE_BYTES = 4 * 1024 * 1024
+"""Free space under which an I/O error is reported as a full disk (the kernel's ENOSPC
+reaches SQLite as SQLITE_FULL on most writes, as SQLITE_IOERR on some)."""
+
+READ_ONLY_HINT = (
+    "'cutover status', 'cutover audit verify' and 'cutover run --replay' work on it; "
+    "to run steps or record anything, copy it to writable storage"
+)
+
+
+def explain(exc: sqlite3.Error, path: Path, *, writing: bool = True) -> StoreError | None:
+    """What an SQLite error means for the operator, or None when it is not one a file or
+    a disk can cause (then it is a bug, and is left to surface as one)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    text = str(exc)
+    if code == _FULL or "database or disk is full" in text:
+        return StoreError(
+            f"disk full: cannot write {path}; nothing of this action was recorded and "
+            "the run database is intact",
+            f"free space on its file system ({_free(path)} free) and run the command again",
+        )
+    if code == _READONLY:
+        return StoreError(f"{path} is read-only ({text})", READ_ONLY_HINT)
+    if code == _NOTADB:
+        return StoreError(
+            f"{path} is not a Cutover run database ({text})",
+            "check the path, or import a plan with 'cutover plan import'",
+        )
+    if code == _CORRUPT or "malformed" in text:
+        return StoreError(
+            f"{path} is damaged ({text})",
+            "nothing was changed; restore it from a copy, or recover what is readable with "
+            f"'sqlite3 {path} .recover'",
+        )
+    if code == _IOERR:
+        if writing and _free_bytes(path) < _LOW_SPACE_BYTES:
+            return StoreError(
+                f"disk full: cannot write {path} ({text}); nothing of this action was "
+                "recorded and the run database is intact",
+                f"free space on its file system ({_free(path)} free) and run the command again",
+            )
+        return StoreError(
+            f"I/O error on {path} ({text})", "check the disk and its file system, then run again"
+        )
+    if code in (_BUSY, _LOCKED):
+        return StoreError(
+            f"{path} is busy: another process held its lock for too long ({text})",
+            "run the command again in a moment",
+        )
+    if code == _CANTOPEN:
+        return StoreError(
+            f"cannot open {path} ({text})",
+            "check that it and its directory exist and can be read",
+        )
+    missing = re.match(r"no such (table|column): (\S+)", text)
+    if missing:
+        return StoreError(
+            f"{path} is damaged: it has no {missing.group(1)} {missing.group(2)} (it was "
+            "changed outside cutover, or by a different tool)",
+            "nothing was changed; restore it from a copy",
+        )
+    return None
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path.parent).free
+    except OSError:
+        return 1 << 62
+
+
+def _free(path: Path) -> str:
+    free = _free_bytes(path)
+    return "unknown" if free >= 1 << 62 else f"{free / 1024 / 1024:,.1f} MiB"
 
 
 class Connection:
@@ -40,16 +128,27 @@ class Connection:
 
     def execute(self, sql: str, args: tuple | list = ()) -> sqlite3.Cursor:
         """One statement, under the lock (a read, or a write that stands alone)."""
-        with self.lock:
+        with self.lock, self.explained():
             return self.raw.execute(sql, args)
 
     def one(self, sql: str, args: tuple | list = ()) -> tuple | None:
-        with self.lock:
+        with self.lock, self.explained(writing=False):
             return self.raw.execute(sql, args).fetchone()
 
     def all(self, sql: str, args: tuple | list = ()) -> list[tuple]:
-        with self.lock:
+        with self.lock, self.explained(writing=False):
             return self.raw.execute(sql, args).fetchall()
+
+    @contextmanager
+    def explained(self, *, writing: bool = True) -> Iterator[None]:
+        """Turn an SQLite error a file or disk can cause into a :class:`StoreError`."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            error = explain(exc, self.path, writing=writing)
+            if error is None:
+                raise
+            raise error from None
 
     def write(self, sql: str, args: tuple | list = ()) -> sqlite3.Cursor:
         """One statement that changes something; refused in replay."""
@@ -72,16 +171,25 @@ class Connection:
         with self.lock:
             conn = self.raw
             level = "FULL" if durable else "NORMAL"
-            if self._synchronous != level:
-                conn.execute(f"PRAGMA synchronous={level}")
-                self._synchronous = level
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            with self.explained():
+                if self._synchronous != level:
+                    conn.execute(f"PRAGMA synchronous={level}")
+                    self._synchronous = level
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    # SQLite rolls a transaction back by itself on some errors (a full
+                    # disk, an I/O error); a second ROLLBACK then fails with "no
+                    # transaction is active" and must not replace the real error.
+                    faults.rolled_back()
+                    if conn.in_transaction:
+                        # The error that got us here is the one to report.
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise
+            faults.committed()
 
     def writable(self) -> None:
         if self.readonly:

@@ -13,18 +13,19 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from console import redact
+from console.errors import CutoverError
 from console.pids import pid_alive
 from console.plan import Plan, parse_plan
 from console.plan.steps import STEPS, StepState, split_key, step_key, targets
-from console.store import audit
-from console.store.connection import Connection, StoreError, dumps
+from console.store import audit, bindings, media
+from console.store.connection import READ_ONLY_HINT, Connection, StoreError, dumps, explain
 from console.store.cutover import SCHEMA as CUTOVER_SCHEMA
 from console.store.cutover import CutoverTable
 from console.store.governance import GovernanceTable
@@ -40,6 +41,10 @@ from console.store.traffic import SCHEMA as TRAFFIC_SCHEMA
 from console.store.traffic import TrafficTable
 
 APPLICATION_ID = 0x43555430  # "CUT0"
+_LEGACY = (
+    "this run database was made before step states, the plan and evidence were bound to "
+    "the chain: only the entries themselves are verified"
+)
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -94,6 +99,10 @@ CREATE TABLE compare_results (window_id INTEGER NOT NULL, topic TEXT NOT NULL,
 CREATE INDEX compare_results_by_window ON compare_results(window_id, topic, partition);
 """
 
+CORE_TABLES = ("meta", "plan", "steps", "evidence", "audit")
+"""Tables every run database has had since schema version 1; one missing means the file
+was damaged or edited, and it is refused before anything is changed."""
+
 
 @dataclass(frozen=True)
 class StepRow:
@@ -113,6 +122,12 @@ class StepRow:
         """``inventory`` or ``move-group:billing``: how the instance is named everywhere."""
         return step_key(self.id, self.target)
 
+    @property
+    def interrupted(self) -> bool:
+        """Recorded as running, but its process is gone: a reader that may not write
+        (status, replay) shows it as interrupted; the next writable open records it."""
+        return self.state is StepState.RUNNING and not pid_alive(self.runner_pid)
+
 
 class StepBusy(StoreError):
     """Another live process is running this step instance; nothing was started."""
@@ -129,8 +144,18 @@ class Evidence:
     body: dict[str, Any]
 
 
-def _step_row(row: tuple) -> StepRow:
-    return StepRow(row[0], row[1], StepState(row[2]), row[3], row[4], row[5], row[6])
+def _step_row(row: tuple, path: Path) -> StepRow:
+    try:
+        state = StepState(row[2])
+    except ValueError:
+        key = step_key(row[0], row[5])
+        raise StoreError(
+            f"step '{key}' in {path} has the state {str(row[2])[:40]!r}, which cutover never "
+            "writes: the run database was changed outside cutover",
+            f"'cutover audit verify {path}' names what changed; its audit log says what "
+            "really happened",
+        ) from None
+    return StepRow(row[0], row[1], state, row[3], row[4], row[5], row[6])
 
 
 class Store:
@@ -143,10 +168,18 @@ class Store:
         *,
         readonly: bool,
         clock: Callable[[], str] = audit.utc_now,
+        read_uri: str | None = None,
+        copy: media.ReadCopy | None = None,
     ):
         # Absolute: background processes get this path and run from another directory.
         self.path = path.absolute()
         self.readonly = readonly
+        self._read_uri = read_uri or f"{path.as_uri()}?mode=ro"
+        """How a separate read-only connection opens this file (verification walks)."""
+        self._copy = copy
+        """A private copy opened instead of read-only media with an unreadable WAL."""
+        self.notes: list[str] = [copy.note] if copy else []
+        """What the operator should know about how the file was opened."""
         self.clock = clock
         self._db = Connection(conn, path, readonly=readonly, clock=clock)
         self._plan: Plan | None = None
@@ -175,55 +208,73 @@ class Store:
     @classmethod
     def create(cls, path: str | Path, plan_text: str, plan: Plan, *, clock=audit.utc_now) -> Store:
         """Create a run database for a plan. Written to a temporary file and renamed, so a
-        failure leaves nothing half-made; an existing file is never overwritten."""
-        path = Path(path)
+        failure leaves nothing half-made; an existing file is never overwritten.
+
+        The plan import is the first audit entry and binds the stored plan and the step
+        instances it made (:mod:`console.store.bindings`).
+        """
+        given = Path(path)
+        path = given.absolute()
         if path.exists():
-            raise StoreError(f"{path} already exists; choose another --db or move it away")
+            raise StoreError(f"{given} already exists; choose another --db or move it away")
+        if not path.parent.is_dir():
+            raise StoreError(f"{given.parent} is not a directory; create it or choose another --db")
+        media.refuse_network(path, given)
+        if not os.access(path.parent, os.W_OK) or media.read_only_mount(path.parent):
+            raise StoreError(
+                f"cannot create {given}: its directory is read-only", "choose another --db"
+            )
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             conn = sqlite3.connect(tmp, isolation_level=None)
             db = sqlite_utils.Database(conn)
-            conn.executescript(
-                _SCHEMA
-                + audit.SCHEMA
-                + SAFE_SCHEMA
-                + TRAFFIC_SCHEMA
-                + CUTOVER_SCHEMA
-                + PRODUCER_SCHEMA
-            )
-            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            now = clock()
-            db["meta"].insert_all(
-                [
-                    {"key": "created_at", "value": now},
-                    {"key": "plan_name", "value": plan.name},
-                ]
-            )
-            db["plan"].insert(
-                {"id": 1, "name": plan.name, "toml": plan_text, "json": plan.model_dump_json()}
-            )
-            db["steps"].insert_all(
-                {
-                    "id": s.id,
-                    "target": target,
-                    "position": i,
-                    "phase": s.phase_title,
-                    "state": StepState.PENDING.value,
-                    "reason": "",
-                    "updated_at": now,
-                }
-                for i, s in enumerate(STEPS)
-                for target in targets(plan, s)
-            )
-            audit.append(
-                Connection(conn, tmp, readonly=False, clock=clock),
-                "plan.imported",
-                params={"plan": plan.name, "topics": [t.name for t in plan.topics]},
-                outcome="ok",
-                clock=clock,
-            )
-            conn.close()
+            try:
+                conn.executescript(
+                    _SCHEMA
+                    + audit.SCHEMA
+                    + SAFE_SCHEMA
+                    + TRAFFIC_SCHEMA
+                    + CUTOVER_SCHEMA
+                    + PRODUCER_SCHEMA
+                    + bindings.INDEX
+                )
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                now = clock()
+                db["meta"].insert_all(
+                    [
+                        {"key": "created_at", "value": now},
+                        {"key": "plan_name", "value": plan.name},
+                    ]
+                )
+                db["plan"].insert(
+                    {"id": 1, "name": plan.name, "toml": plan_text, "json": plan.model_dump_json()}
+                )
+                db["steps"].insert_all(
+                    {
+                        "id": s.id,
+                        "target": target,
+                        "position": i,
+                        "phase": s.phase_title,
+                        "state": StepState.PENDING.value,
+                        "reason": "",
+                        "updated_at": now,
+                    }
+                    for i, s in enumerate(STEPS)
+                    for target in targets(plan, s)
+                )
+                audit.append(
+                    Connection(conn, tmp, readonly=False, clock=clock),
+                    "plan.imported",
+                    params={"plan": plan.name, "topics": [t.name for t in plan.topics]},
+                    outcome="ok",
+                    binds=bindings.plan_binds(conn),
+                    clock=clock,
+                )
+            except sqlite3.Error as exc:
+                raise explain(exc, path) or exc from None
+            finally:
+                conn.close()
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -232,67 +283,129 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False, clock=audit.utc_now) -> Store:
-        """Open an existing run database, checking it is ours and of our schema version."""
-        path = Path(path)
+        """Open an existing run database, checking it is ours and of our schema version.
+
+        The path is made absolute here, once, so everything spawned from the store (the
+        mirror, the sampler) opens the same file whatever its working directory. A file
+        that is refused is left exactly as it was: nothing is written before every check
+        passed. ``readonly`` works on read-only media too (see :mod:`console.store.media`).
+        """
+        given = Path(path)
+        path = given.absolute()
         if path.is_dir():
             inside = sorted(p.name for p in path.glob("*.db") if p.is_file())
             hint = (
-                f"give the run database file inside it, e.g. {path / inside[0]}"
+                f"give the run database file inside it, e.g. {given / inside[0]}"
                 if inside
                 else "give the run database file (cutover plan import PLAN --db FILE makes one)"
             )
-            raise StoreError(f"{path} is a directory, not a run database; {hint}")
-        if not path.is_file():
+            raise StoreError(f"{given} is a directory, not a run database; {hint}")
+        if not path.exists():
             raise StoreError(
-                f"{path} does not exist; create it with 'cutover plan import PLAN --db {path}'"
+                f"{given} does not exist; create it with 'cutover plan import PLAN --db {given}'"
             )
+        if not path.is_file():
+            raise StoreError(f"{given} is not a file; give the run database's path")
+        media.refuse_network(path, given)
+        copy = None
+        if readonly:
+            conn, read_uri, copy = media.connect_readonly(path, given)
+        else:
+            reason = media.why_read_only(path)
+            if reason:
+                raise StoreError(f"{given} is read-only ({reason})", READ_ONLY_HINT)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            read_uri = None
         try:
-            if readonly:
-                conn = sqlite3.connect(
-                    f"file:{path}?mode=ro",
-                    uri=True,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-            else:
-                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            cls._check_ours(conn, given)
+            if not readonly:
+                cls._use_wal(conn, given)
+                cls._add_tables(conn, given)
+        except BaseException:
+            conn.close()
+            if copy is not None:
+                copy.remove()
+            raise
+        return cls(path, conn, readonly=readonly, clock=clock, read_uri=read_uri, copy=copy)
+
+    @staticmethod
+    def _add_tables(conn: sqlite3.Connection, given: Path) -> None:
+        """Tables added since the file was made (same schema version: additive only);
+        only after every check passed, so a refused file is never changed."""
+        try:
+            conn.executescript(TRAFFIC_SCHEMA + CUTOVER_SCHEMA + PRODUCER_SCHEMA)
+        except sqlite3.Error as exc:
+            raise explain(exc, given) or StoreError(
+                f"cannot open {given} for writing ({exc})"
+            ) from None
+
+    @staticmethod
+    def _check_ours(conn: sqlite3.Connection, given: Path) -> None:
+        """Refuse a file that is not a run database of this schema, or is missing what
+        every run database has; reads only."""
+        try:
             conn.execute("PRAGMA busy_timeout=5000")
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{path} is not a Cutover run database ({exc}); "
+            # Opening a WAL database creates its -shm index: a full disk or an I/O error
+            # shows here first, and must be called that, not "not a run database".
+            raise explain(exc, given) or StoreError(
+                f"{given} is not a Cutover run database ({exc}); "
                 "check the path, or import a plan with 'cutover plan import'"
             ) from None
         if app_id != APPLICATION_ID:
-            conn.close()
             raise StoreError(
-                f"{path} is an SQLite file but not a Cutover run database; "
+                f"{given} is an SQLite file but not a Cutover run database; "
                 "check the path, or import a plan with 'cutover plan import'"
             )
         if version != SCHEMA_VERSION:
-            conn.close()
             raise StoreError(
-                f"{path} has run-database schema version {version}, this cutover reads version "
+                f"{given} has run-database schema version {version}, this cutover reads version "
                 f"{SCHEMA_VERSION}; open it with the cutover release that wrote it"
             )
-        if not readonly:
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                # Tables added since the file was made (same schema version: additive).
-                conn.executescript(TRAFFIC_SCHEMA)
-            except sqlite3.OperationalError as exc:
-                conn.close()
-                raise StoreError(f"cannot open {path} for writing ({exc})") from None
-        store = cls(path, conn, readonly=readonly, clock=clock)
-        # Tables added after a run database was made (same schema version: additive only).
-        store.cutover.ensure()
-        store.producers.ensure()
-        return store
+        try:
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            missing = [t for t in CORE_TABLES if t not in tables]
+            plans = (
+                0 if "plan" in missing else conn.execute("SELECT COUNT(*) FROM plan").fetchone()[0]
+            )
+        except sqlite3.Error as exc:
+            raise explain(exc, given, writing=False) or exc from None
+        if missing:
+            raise StoreError(
+                f"{given} is damaged: it has no {', '.join(missing)} table"
+                f"{'s' if len(missing) > 1 else ''} (a run database always has them)",
+                "nothing was changed; restore it from a copy",
+            )
+        if not plans:
+            raise StoreError(
+                f"{given} has no stored plan: it was damaged, or not made by 'cutover plan import'",
+                "nothing was changed; restore it from a copy, or import the plan into a new one",
+            )
+
+    @staticmethod
+    def _use_wal(conn: sqlite3.Connection, given: Path) -> None:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            raise explain(exc, given) or StoreError(
+                f"cannot open {given} for writing ({exc})"
+            ) from None
+        if str(mode).lower() != "wal":
+            raise StoreError(
+                f"{given} cannot use SQLite's WAL mode here (it stayed in '{mode}' mode): "
+                "its file system does not support it (a network file system?)",
+                "keep the run database on a local disk",
+            )
 
     def close(self) -> None:
         self._db.close()
+        if self._copy is not None:
+            self._copy.remove()
 
     # -- plan ----------------------------------------------------------------------------
 
@@ -310,7 +423,7 @@ class Store:
     def steps(self) -> list[StepRow]:
         """Every step instance in runbook order (a targeted step's instances in plan order)."""
         rows = self._db.all(f"SELECT {self._STEP_COLUMNS} FROM steps ORDER BY position, rowid")
-        return [_step_row(r) for r in rows]
+        return [_step_row(r, self.path) for r in rows]
 
     def step(self, key: str) -> StepRow:
         """One step instance by its key (``inventory``, ``move-group:billing``)."""
@@ -321,18 +434,28 @@ class Store:
         )
         if row is None:
             raise KeyError(f"the plan has no {step.target} '{target}' for step '{step.id}'")
-        return _step_row(row)
+        return _step_row(row, self.path)
 
     def set_step(
         self, key: str, state: StepState, reason: str = "", *, runner_pid: int | None = None
-    ) -> None:
-        """Record a step instance's state outside a run (tests, waivers)."""
+    ) -> audit.Entry:
+        """Record a step instance's state outside a run (waivers, tests): the new state and
+        a ``step.set`` entry that binds it, in one durable transaction."""
         step, target = split_key(key)
-        self._db.write(
-            "UPDATE steps SET state = ?, reason = ?, updated_at = ?, runner_pid = ? "
-            "WHERE id = ? AND target = ?",
-            (state.value, redact.text(reason), self.clock(), runner_pid, step.id, target),
-        )
+        with self._db.transaction(durable=True) as conn:
+            conn.execute(
+                "UPDATE steps SET state = ?, reason = ?, updated_at = ?, runner_pid = ? "
+                "WHERE id = ? AND target = ?",
+                (state.value, redact.text(reason), self.clock(), runner_pid, step.id, target),
+            )
+            return audit.append_in(
+                conn,
+                "step.set",
+                step=key,
+                outcome=state.value,
+                binds=bindings.step_binds(conn, step.id, target),
+                clock=self.clock,
+            )
 
     def claim_step(self, key: str, pid: int, params: dict[str, Any]) -> audit.Entry:
         """Start a step instance: in ONE durable transaction, check no live process runs
@@ -357,7 +480,14 @@ class Store:
                 "WHERE id = ? AND target = ?",
                 (StepState.RUNNING.value, self.clock(), pid, step.id, target),
             )
-            return audit.append_in(conn, "step.started", step=key, params=params, clock=self.clock)
+            return audit.append_in(
+                conn,
+                "step.started",
+                step=key,
+                params=params,
+                binds=bindings.step_binds(conn, step.id, target),
+                clock=self.clock,
+            )
 
     def finish_step(
         self,
@@ -380,7 +510,14 @@ class Store:
                 (state.value, redact.text(reason), self.clock(), step.id, target),
             )
             return audit.append_in(
-                conn, action, step=key, params=params, outcome=outcome, ref=ref, clock=self.clock
+                conn,
+                action,
+                step=key,
+                params=params,
+                outcome=outcome,
+                ref=ref,
+                binds=bindings.step_binds(conn, step.id, target),
+                clock=self.clock,
             )
 
     def orphaned_steps(self) -> list[tuple[str, int]]:
@@ -394,11 +531,23 @@ class Store:
     # -- evidence ------------------------------------------------------------------------
 
     def add_evidence(self, step_id: str, kind: str, body: dict[str, Any]) -> int:
-        cur = self._db.write(
-            "INSERT INTO evidence(step, kind, created_at, body) VALUES (?,?,?,?)",
-            (step_id, kind, self.clock(), dumps(redact.value(body))),
-        )
-        return int(cur.lastrowid)
+        """Record a piece of evidence and the ``evidence.added`` entry that binds it, in one
+        durable transaction; returns its id."""
+        with self._db.transaction(durable=True) as conn:
+            cur = conn.execute(
+                "INSERT INTO evidence(step, kind, created_at, body) VALUES (?,?,?,?)",
+                (step_id, kind, self.clock(), dumps(redact.value(body))),
+            )
+            evidence_id = int(cur.lastrowid)
+            audit.append_in(
+                conn,
+                "evidence.added",
+                step=step_id,
+                params={"kind": kind},
+                binds=bindings.evidence_binds(conn, evidence_id),
+                clock=self.clock,
+            )
+        return evidence_id
 
     def latest_evidence(self, step_id: str, kind: str) -> Evidence | None:
         row = self._db.one(
@@ -420,26 +569,67 @@ class Store:
         """Append entries that come in volume in one durable commit; never a gate decision."""
         return audit.append_many(self._db, drafts, clock=self.clock)
 
-    def audit_latest(self, count: int) -> list[audit.Entry]:
-        with self._db.lock:
-            return audit.latest(self._db.raw, count)
+    def audit_latest(self, count: int, *, volume: bool = True) -> list[audit.Entry]:
+        """The newest ``count`` entries, oldest first; without ``volume``, leaving out the
+        entries that come in volume (lag rounds, comparison increments)."""
+        with self._db.lock, self._db.explained(writing=False):
+            return audit.latest(self._db.raw, count, volume=volume)
+
+    def audit_at(self, seq: int) -> audit.Entry | None:
+        """One entry by its sequence number, or None."""
+        found = self.audit_since(seq - 1, limit=1)
+        return found[0] if found and found[0].seq == seq else None
+
+    def audit_by_action(self, action: str) -> list[audit.Entry]:
+        """Every entry of one action, oldest first (a scan: for verification, not for a
+        screen refresh)."""
+        with self._db.lock, self._db.explained(writing=False):
+            return audit.by_action(self._db.raw, action)
 
     def audit_since(self, seq: int, limit: int | None = None) -> list[audit.Entry]:
-        with self._db.lock:
+        with self._db.lock, self._db.explained(writing=False):
             return audit.entries(self._db.raw, since=seq, limit=limit)
 
     def audit_verify(self, *, full: bool = True) -> audit.Verdict:
-        """Verify the chain: all of it, or (``full=False``) what is new since the checkpoint.
+        """Verify the chain and what it binds: all of it, or (``full=False``) what is new
+        since the checkpoint (the plan, step states and evidence are checked either way).
 
         Runs on a read-only connection of its own, so a long walk never holds the store's
         lock: steps go on logging meanwhile, and the walk sees one snapshot.
         """
         reader = self._reader()
         try:
-            checkpoint = None if full else audit.read_checkpoint(reader)
-            return audit.verify(reader, checkpoint=checkpoint)
+            with Connection(reader, self.path, readonly=True, clock=self.clock).explained(
+                writing=False
+            ):
+                reader.execute("BEGIN")
+                try:
+                    checkpoint = None if full else audit.read_checkpoint(reader)
+                    verdict = audit.verify(reader, checkpoint=checkpoint)
+                    if not verdict.ok:
+                        return verdict
+                    mismatch = bindings.check(
+                        reader, after=verdict.since, plan_fields=self._plan_fields
+                    )
+                    if mismatch is not None:
+                        return replace(
+                            verdict, ok=False, problem=mismatch.problem, seq=mismatch.seq
+                        )
+                    if bindings.legacy(reader):
+                        return replace(verdict, note=_LEGACY)
+                    return verdict
+                finally:
+                    reader.execute("ROLLBACK")
         finally:
             reader.close()
+
+    def _plan_fields(self, text: str) -> dict[str, str] | None:
+        """Field digests of stored plan text, or None when it no longer parses."""
+        try:
+            plan = parse_plan(text, f"{self.path} (stored plan)")
+        except CutoverError:
+            return None
+        return bindings.field_digests(json.loads(plan.model_dump_json()))
 
     def save_audit_checkpoint(self, verdict: audit.Verdict) -> bool:
         """Remember how far an intact verification got, so the next one starts there.
@@ -450,7 +640,7 @@ class Store:
         try:
             with self._db.transaction() as conn:
                 return audit.write_checkpoint(conn, verdict)
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, StoreError):
             return False
 
     def audit_export(self):
@@ -468,9 +658,7 @@ class Store:
         return {n: str(self._db.one(f"PRAGMA {n}")[0]) for n in names}
 
     def _reader(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
-        )
+        conn = sqlite3.connect(self._read_uri, uri=True, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=5000")
         return conn
 

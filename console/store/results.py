@@ -3,6 +3,8 @@
 
 Specs, counts and examples go in and come out as plain Python values; the JSON is the
 store's business, and so is masking secrets in reasons and examples before they land.
+A window that ends (done, failed or cancelled) is bound to the ``compare.recorded``
+audit entry written in the same transaction (:mod:`console.store.bindings`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 from typing import Any
 
 from console import redact
+from console.store import audit, bindings
 from console.store.connection import Connection, dumps
 
 WindowRow = tuple[int, str, str | None, str, dict[str, Any]]
@@ -57,7 +60,7 @@ class ResultTable:
         self, window_id: int, status: str, finished_at: str, extra: dict[str, Any]
     ) -> None:
         """Mark a window ``done``, ``failed`` or ``cancelled``, adding ``extra`` to its spec."""
-        with self._db.transaction() as conn:
+        with self._db.transaction(durable=True) as conn:
             self._close(conn, window_id, status, finished_at, extra)
 
     def save_results(
@@ -77,7 +80,7 @@ class ResultTable:
             )
             for topic, partition, check, verdict, reason, counts, examples in results
         ]
-        with self._db.transaction() as conn:
+        with self._db.transaction(durable=True) as conn:
             conn.executemany(
                 "INSERT INTO compare_results(window_id, topic, partition, check_name, verdict, "
                 "reason, counts, examples) VALUES (?,?,?,?,?,?,?,?)",
@@ -85,14 +88,20 @@ class ResultTable:
             )
             self._close(conn, window_id, "done", finished_at, extra)
 
-    @staticmethod
-    def _close(conn, window_id: int, status: str, finished_at: str, extra: dict) -> None:
+    def _close(self, conn, window_id: int, status: str, finished_at: str, extra: dict) -> None:
         row = conn.execute("SELECT spec FROM compare_windows WHERE id = ?", (window_id,)).fetchone()
         spec = _spec(row[0]) if row else {}
         spec.update(redact.value(extra))
         conn.execute(
             "UPDATE compare_windows SET status = ?, finished_at = ?, spec = ? WHERE id = ?",
             (status, finished_at, dumps(spec), window_id),
+        )
+        audit.append_in(
+            conn,
+            "compare.recorded",
+            params={"status": status},
+            binds=bindings.window_binds(conn, window_id),
+            clock=self._db.clock,
         )
 
     def results(self, window_id: int, topic: str | None = None) -> list[ResultRow]:

@@ -1,13 +1,15 @@
 """The ``lag_samples`` table: one row per partition per sampling round.
 
-Each round is written in one transaction, so the console and a later replay read
-exactly the same series.
+Each round is written in one transaction with the ``lag.sampled`` audit entry that
+binds it (:mod:`console.store.bindings`), so the console and a later replay read exactly
+the same series, and a sample edited afterwards is found.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from console.store import audit, bindings
 from console.store.connection import Connection
 
 SampleRow = tuple
@@ -23,12 +25,15 @@ class SampleTable:
     def write_round(self, ts: str, samples: Iterable[tuple]) -> int:
         """Store one round of ``(topic, partition, source_end, mirrored, lag_records,
         lag_seconds)``; returns its number."""
-        with self._db.transaction() as conn:
+        with self._db.transaction(durable=True) as conn:
             top = conn.execute("SELECT COALESCE(MAX(round), 0) FROM lag_samples").fetchone()[0]
             number = top + 1
             conn.executemany(
                 "INSERT INTO lag_samples VALUES (?,?,?,?,?,?,?,?)",
                 [(number, ts, *s) for s in samples],
+            )
+            audit.append_in(
+                conn, "lag.sampled", binds=bindings.round_binds(conn, number), clock=self._db.clock
             )
         return number
 

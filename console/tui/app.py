@@ -153,6 +153,9 @@ class CutoverApp(App[int]):
         """The last verification of the audit chain and when it ran (UTC)."""
         self._chain_note: str | None = present.CHAIN_PENDING
         """What the audit footer says about a verification under way or failed."""
+        self.chain_alert = ""
+        """``CHAIN BROKEN: <what>`` once a verification found the chain broken: the header
+        says it on the main screen, and every dialog in its top row (``ChainBanner``)."""
         self._verifying = False
         self._live: threading.Event | None = None
         self._live_timer = None
@@ -280,6 +283,13 @@ class CutoverApp(App[int]):
         if not message.verdict.ok:
             self.notify(message.verdict.problem or "", title="Audit chain broken", severity="error")
         self._verified = (message.verdict, message.verified_at)
+        # The header is on every screen: a broken chain is never out of sight.
+        problem = message.verdict.problem
+        self.chain_alert = "" if message.verdict.ok else f"CHAIN BROKEN: {problem}"
+        chain = "" if message.verdict.ok else "CHAIN BROKEN"
+        if chain != self._header_info.chain:
+            self._header_info = dataclasses.replace(self._header_info, chain=chain)
+            self._show_header()
         self._show_chain(None)
 
     def _show_chain(self, note: str | None) -> None:
@@ -498,6 +508,7 @@ class CutoverApp(App[int]):
                 cancel=cancel,
                 progress=lambda text: self.post_message(StepProgressed(step_id, text)),
                 reveal=lambda what, secret: self.post_message(SecretRevealed(what, secret)),
+                notes=decision.notes,
             )
         finally:
             self._cancel, self._running_step = None, None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from console import processes, safe
 from console.compare.history import load_view
@@ -66,7 +66,7 @@ def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
     recovered = recover(store) if recover_steps else []
     return Snapshot(
         steps=store.steps(),
-        audit=store.audit_latest(AUDIT_ROWS),
+        audit=store.audit_latest(AUDIT_ROWS, volume=False),
         inventory=store.latest_evidence(*INVENTORY),
         recovered=recovered,
         lag=lag_view(store),
@@ -124,7 +124,7 @@ def step_views(snapshot: Snapshot) -> list[StepView]:
         title = row.target if step.target else step.title
         views.append(
             StepView(
-                row.key, row.phase, title, row.state.value, available(row.id), bool(step.target)
+                row.key, row.phase, title, state_word(row), available(row.id), bool(step.target)
             )
         )
     for step in BY_ID.values():  # a step run per class with no class in the plan
@@ -133,6 +133,12 @@ def step_views(snapshot: Snapshot) -> list[StepView]:
             views.append(StepView(step.id, phase, step.title, "", available(step.id)))
     order = {s: i for i, s in enumerate(BY_ID)}
     return sorted(views, key=lambda v: order[def_of(v.id).id])
+
+
+def state_word(row: StepRow) -> str:
+    """A step's state as shown: one recorded as running whose process is gone reads
+    ``interrupted`` (replay may not record it; a live console records it on its next read)."""
+    return "interrupted" if row.interrupted else row.state.value
 
 
 def known_step(snapshot: Snapshot | None, key: str) -> bool:
@@ -168,8 +174,8 @@ def step_detail(
         title,
         d.phase_title,
         d.summary,
-        row.state.value,
-        row.reason,
+        state_word(row),
+        f"its process (pid {row.runner_pid}) is gone" if row.interrupted else row.reason,
         row.updated_at,
         available(row.id) and not replay,
         row.target or d.confirm,
@@ -582,6 +588,4 @@ def with_releases(info: HeaderInfo, evidence: Evidence) -> HeaderInfo:
             return "?"
         return "/".join(sorted({b["release"] for b in inv["brokers"]}))
 
-    return HeaderInfo(
-        info.plan, info.source, info.target, release("source"), release("target"), info.mode
-    )
+    return replace(info, source_release=release("source"), target_release=release("target"))

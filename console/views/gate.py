@@ -21,4 +21,8 @@ class GateView:
     mutating: bool
     """Whether it changes a cluster (the dialog says CHANGES CLUSTERS or READ-ONLY)."""
     blocked: str | None
-    """Why the gate cannot open at all (read-only replay, not built yet, running)."""
+    """Why the gate cannot open at all (read-only replay, not built yet, running, a
+    broken audit chain for a step that changes a cluster)."""
+    warnings: tuple[str, ...] = ()
+    """What the operator must know before deciding a gate that stays open, e.g. that the
+    audit chain is broken and this undo step is open so a migration is never stuck."""

@@ -15,3 +15,5 @@ class HeaderInfo:
     source_release: str = "?"
     target_release: str = "?"
     mode: str = "LIVE"
+    chain: str = ""
+    """"CHAIN BROKEN" once a verification found the audit chain broken; '' otherwise."""

@@ -39,6 +39,8 @@ STATUS: dict[str, Status] = {
     "cancelled": Status("⊘", "CANCELLED", "yellow"),
     "blocked": Status("■", "BLOCKED", "magenta"),
     "waived": Status("~", "WAIVED", "cyan"),
+    # Recorded as running, but its process is gone (what read-only readers show).
+    "interrupted": Status("✗", "INTERRUPTED", "bold red"),
     # Verdicts (comparison checks, lag trends). NO DATA is never OK: it draws the eye
     # like BLOCKED, because a step with a gap in its evidence does not pass.
     "OK": Status("✓", "OK", "green"),

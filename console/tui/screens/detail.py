@@ -8,6 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from widgets.chain_banner import ChainBanner
+
 
 class DetailScreen(ModalScreen[None]):
     """Everything about one row, in full, scrollable; esc closes."""
@@ -27,6 +29,7 @@ class DetailScreen(ModalScreen[None]):
         self.lines = lines
 
     def compose(self) -> ComposeResult:
+        yield ChainBanner(getattr(self.app, "chain_alert", ""))
         with VerticalScroll() as scroll:
             scroll.border_title = self.title_text
             scroll.can_focus = True

@@ -26,6 +26,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from console.views.gate import GateView
+from widgets.chain_banner import ChainBanner
 
 
 class GateDialog(ModalScreen[str | None]):
@@ -46,6 +47,7 @@ class GateDialog(ModalScreen[str | None]):
     GateDialog .gate-lines { height: auto; max-height: 12; margin: 1 0 0 0; }
     GateDialog #gate-more { color: $text-muted; display: none; }
     GateDialog .gate-error { color: $error; width: 100%; height: auto; }
+    GateDialog .gate-warning { color: $warning; width: 100%; height: auto; }
     GateDialog .gate-held { color: $text-muted; width: 100%; height: auto; }
     GateDialog Input { padding: 0 1; background: $boost; }
     GateDialog Input:focus { background: $primary 40%; }
@@ -92,6 +94,7 @@ class GateDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         gate = self.gate
         kind = "CHANGES CLUSTERS" if gate.mutating else "READ-ONLY"
+        yield ChainBanner(getattr(self.app, "chain_alert", ""))
         with Vertical():
             yield Label(
                 Text.assemble(("GATE ", "bold reverse"), f" {gate.title}  [{kind}]"),
@@ -101,6 +104,9 @@ class GateDialog(ModalScreen[str | None]):
             with VerticalScroll(classes="gate-lines", can_focus=False):
                 yield Static("\n".join(gate.lines), markup=False)
             yield Label("↑ ↓ scroll: there is more than fits", id="gate-more")
+            for warning in gate.warnings:
+                # Wrapped, never cut, above the field: read before anything is typed.
+                yield Label(Text(f"! {warning}", style="bold"), classes="gate-warning")
             if gate.blocked:
                 # Wrapped, never cut: the reason is what the operator acts on.
                 yield Label(Text(f"BLOCKED: {gate.blocked}", style="bold"), classes="gate-error")

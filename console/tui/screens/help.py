@@ -15,6 +15,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from widgets.chain_banner import ChainBanner
+
 
 class HelpScreen(ModalScreen[None]):
     """Every key and command, so the footer can stay short."""
@@ -44,6 +46,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for key, command, what in self.rows:
             table.add_row(key, command, what)
+        yield ChainBanner(getattr(self.app, "chain_alert", ""))
         with VerticalScroll():
             if self.db:
                 yield Static(Text.assemble(("Run database ", "bold"), self.db, "\n"))

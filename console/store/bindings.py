@@ -1,0 +1,407 @@
+"""What the audit chain binds besides its own entries: everything a decision rests on.
+
+A hash chain only protects the entries in it. A step's state, the stored plan and the
+evidence live in tables of their own, so each is **bound** to the entry that records
+it: that entry carries the SHA-256 of the row(s) as written, in a canonical form
+(compact JSON, keys sorted, values as SQLite returns them), and verification recomputes
+it from what is in the file now.
+
+=====================  ======================================  ===========================
+What                   Bound by                                Checked by
+=====================  ======================================  ===========================
+the stored plan        ``plan.imported`` (entry 1): the plan   every verification
+                       row, one short digest per plan field
+                       (to name the field that changed), and
+                       the step instances the import made
+a step's state         the newest ``step.started/finished/     every verification
+                       interrupted/set`` of that step (a step
+                       no entry touched must still be PENDING)
+evidence               ``evidence.added``, one per row         every verification
+lag samples            ``lag.sampled``, one per round          all rounds by ``audit
+comparison windows     ``compare.recorded``, one per finished  verify``; status and the
+                       window and its results                  console check those
+                                                               recorded after the
+                                                               checkpoint
+=====================  ======================================  ===========================
+
+The digests are computed inside the transaction that writes the rows, from the rows as
+read back, so what is hashed is exactly what is stored. Every writer goes through the
+store's own methods (:meth:`Store.claim_step`, ``finish_step``, ``set_step``,
+``add_evidence``, ``create``, the sample and result tables), so no caller can forget.
+
+What this cannot do: anyone who can write the file can also append new entries that
+hash correctly (the chain has no secret). Changing or removing what is already
+recorded is found; adding to the end is found only by the external witness
+(:mod:`console.runbook.witness`) for everything it has seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from console.plan.steps import StepState, step_key
+
+STATE_ACTIONS = ("step.started", "step.finished", "step.interrupted", "step.set")
+"""Entries that record a step's new state (and carry ``state_sha256``)."""
+BOUND_ACTIONS = ("plan.imported", *STATE_ACTIONS, "evidence.added", "lag.sampled")
+BOUND_ACTIONS += ("compare.recorded",)
+_BOUND = "action IN (" + ", ".join(f"'{a}'" for a in BOUND_ACTIONS) + ")"
+
+INDEX = f"CREATE INDEX IF NOT EXISTS audit_bindings ON audit(action, step, seq) WHERE {_BOUND};"
+"""A small index over the binding entries only, so finding a step's newest state entry
+or every evidence entry never scans the whole log. It is derived from the audit rows
+(SQLite keeps it in step with them), so it needs no trust of its own. Every query below
+repeats ``_BOUND`` word for word: SQLite uses a partial index only then."""
+
+_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+FIELD_DIGEST_LEN = 16
+"""Hex digits kept per plan field: enough to tell which field changed; the whole plan's
+digest is full length."""
+
+
+def digest(*values: Any) -> str:
+    """SHA-256 of values in the canonical form (compact JSON array, keys sorted)."""
+    return hashlib.sha256(_json(list(values)).encode()).hexdigest()
+
+
+# -- what the store's writers attach to the entry that records a change ---------------
+
+
+def plan_binds(conn: sqlite3.Connection) -> dict[str, Any]:
+    """For ``plan.imported``: the stored plan, its fields, and the step instances made."""
+    name, toml, plan_json = conn.execute(
+        "SELECT name, toml, json FROM plan WHERE id = 1"
+    ).fetchone()
+    keys = [step_key(i, t) for i, t in conn.execute("SELECT id, target FROM steps ORDER BY rowid")]
+    return {
+        "plan_sha256": digest(name, toml, plan_json),
+        "plan_fields": field_digests(json.loads(plan_json)),
+        "steps": keys,
+    }
+
+
+def step_binds(conn: sqlite3.Connection, step_id: str, target: str) -> dict[str, Any]:
+    """For an entry that records a step instance's new state (read back as stored)."""
+    row = _step_row(conn, step_id, target)
+    return {"state": row[2], "state_sha256": digest(*row)}
+
+
+def evidence_binds(conn: sqlite3.Connection, evidence_id: int) -> dict[str, Any]:
+    """For ``evidence.added``: the evidence row as stored."""
+    row = conn.execute(_EVIDENCE_ROW + " WHERE id = ?", (evidence_id,)).fetchone()
+    return {"evidence": evidence_id, "sha256": digest(*row)}
+
+
+def round_binds(conn: sqlite3.Connection, number: int) -> dict[str, Any]:
+    """For ``lag.sampled``: one round of lag samples as stored."""
+    sha, rows = _round_digest(
+        conn.execute(_ROUND_ROWS + " WHERE round = ?" + _ROUND_ORDER, (number,))
+    )
+    return {"round": number, "rows": rows, "sha256": sha}
+
+
+def window_binds(conn: sqlite3.Connection, window_id: int) -> dict[str, Any]:
+    """For ``compare.recorded``: a comparison window and its results as stored."""
+    return {"window": window_id, "sha256": _window_digest(conn, window_id)}
+
+
+def field_digests(plan_json: Any) -> dict[str, str]:
+    """A short digest per leaf of the plan (``thresholds.max_missing_records``,
+    ``topics[1].owner``), so a change can be named by field."""
+    return {path: digest(value)[:FIELD_DIGEST_LEN] for path, value in _leaves(plan_json, "")}
+
+
+def _leaves(value: Any, path: str) -> Iterable[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        for key in sorted(value):
+            yield from _leaves(value[key], f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list) and value:
+        for i, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+# -- verification ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The first bound thing that no longer matches its entry."""
+
+    problem: str
+    seq: int | None
+    """The entry that recorded it (None when no entry did)."""
+
+
+PlanFields = Callable[[str], dict[str, str] | None]
+"""Parses stored plan text into field digests (None when it no longer parses)."""
+
+
+def check(conn: sqlite3.Connection, *, after: int, plan_fields: PlanFields) -> Mismatch | None:
+    """The first bound thing that differs from what its entry recorded, or None.
+
+    The plan, every step instance and every piece of evidence are checked each time (a
+    handful of rows); lag rounds and comparison windows recorded up to entry ``after``
+    are trusted (0: none are, everything is checked). Call it in the read transaction of
+    a chain walk that found entries 1..N intact.
+    """
+    first = conn.execute("SELECT params FROM audit WHERE seq = 1").fetchone()
+    imported = _params(first[0]) if first else {}
+    if "plan_sha256" not in imported:
+        return None  # made before bindings existed: nothing was bound (see legacy())
+    return (
+        _check_plan(conn, imported, plan_fields)
+        or _check_steps(conn, imported)
+        or _check_evidence(conn)
+        or _check_rounds(conn, after)
+        or _check_windows(conn, after)
+    )
+
+
+def legacy(conn: sqlite3.Connection) -> bool:
+    """Whether the run database predates bindings (its plan import carries no digest)."""
+    first = conn.execute("SELECT params FROM audit WHERE seq = 1").fetchone()
+    return bool(first) and "plan_sha256" not in _params(first[0])
+
+
+def _params(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _bound(conn: sqlite3.Connection, action: str) -> Iterable[tuple[int, str | None, dict]]:
+    rows = conn.execute(
+        f"SELECT seq, step, params FROM audit WHERE {_BOUND} AND action = ? ORDER BY seq",
+        (action,),
+    )
+    for seq, step, params in rows:
+        yield seq, step, _params(params)
+
+
+def _check_plan(conn, imported: dict, plan_fields: PlanFields) -> Mismatch | None:
+    row = conn.execute("SELECT name, toml, json FROM plan WHERE id = 1").fetchone()
+    if row is None:
+        return Mismatch("the stored plan was removed (entry 1 recorded it)", 1)
+    if digest(*row) == imported["plan_sha256"]:
+        return None
+    recorded = imported.get("plan_fields") or {}
+    for fields in (plan_fields(row[1]), _json_fields(row[2])):
+        if fields is None:
+            continue
+        changed = [
+            p for p in sorted(set(recorded) | set(fields)) if recorded.get(p) != fields.get(p)
+        ]
+        if changed:
+            more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+            return Mismatch(
+                f"the stored plan was changed outside cutover: {changed[0]}{more} differs from "
+                "what entry 1 recorded at import",
+                1,
+            )
+    return Mismatch(
+        "the stored plan was changed outside cutover: its text no longer matches what "
+        "entry 1 recorded at import",
+        1,
+    )
+
+
+def _json_fields(text: str) -> dict[str, str] | None:
+    try:
+        return field_digests(json.loads(text))
+    except ValueError:
+        return None
+
+
+_STEP_ROW = "SELECT id, target, state, reason, updated_at, runner_pid FROM steps"
+
+
+def _step_row(conn: sqlite3.Connection, step_id: str, target: str) -> tuple:
+    return conn.execute(_STEP_ROW + " WHERE id = ? AND target = ?", (step_id, target)).fetchone()
+
+
+def _check_steps(conn, imported: dict) -> Mismatch | None:
+    latest: dict[str, tuple[int, dict]] = {}
+    rows = conn.execute(
+        f"SELECT seq, step, params FROM audit WHERE {_BOUND} AND action IN "
+        f"({', '.join(repr(a) for a in STATE_ACTIONS)}) ORDER BY seq"
+    )
+    for seq, step, params in rows:
+        parsed = _params(params)
+        if step and "state_sha256" in parsed:
+            latest[step] = (seq, parsed)
+    made = set(imported.get("steps") or ())
+    seen = set()
+    for row in conn.execute(_STEP_ROW + " ORDER BY position, rowid"):
+        key = step_key(row[0], row[1])
+        seen.add(key)
+        state = str(row[2])
+        bound = latest.get(key)
+        if bound is not None:
+            seq, params = bound
+            if digest(*row) == params["state_sha256"]:
+                continue
+            if state != params.get("state"):
+                return Mismatch(
+                    f"step '{key}' was changed outside cutover: it reads {state.upper()}, but "
+                    f"entry {seq} recorded {str(params.get('state')).upper()}",
+                    seq,
+                )
+            return Mismatch(
+                f"step '{key}' was changed outside cutover: its reason, time or process no "
+                f"longer match entry {seq}",
+                seq,
+            )
+        if key not in made:
+            return Mismatch(
+                f"step '{key}' was added outside cutover: the plan import did not make it and "
+                "no entry records it",
+                None,
+            )
+        if (state, row[3], row[5]) != (StepState.PENDING.value, "", None):
+            return Mismatch(
+                f"step '{key}' was changed outside cutover: it reads {state.upper()}, but no "
+                "entry records any change since the plan import",
+                1,
+            )
+    for key in [*(imported.get("steps") or ()), *latest]:
+        if key not in seen:
+            seq = latest[key][0] if key in latest else 1
+            return Mismatch(f"step '{key}' was removed from the run database", seq)
+    return None
+
+
+_EVIDENCE_ROW = "SELECT id, step, kind, created_at, body FROM evidence"
+
+
+def _check_evidence(conn) -> Mismatch | None:
+    bound: dict[int, tuple[int, dict]] = {}
+    for seq, _step, params in _bound(conn, "evidence.added"):
+        if isinstance(params.get("evidence"), int):
+            bound[params["evidence"]] = (seq, params)
+    stored = {row[0]: row for row in conn.execute(_EVIDENCE_ROW)}
+    for evidence_id in sorted(set(bound) | set(stored)):
+        row = stored.get(evidence_id)
+        if evidence_id not in bound:
+            return Mismatch(
+                f"evidence {evidence_id} ({row[2]} of {row[1]}) was added outside cutover: "
+                "no entry records it",
+                None,
+            )
+        seq, params = bound[evidence_id]
+        if row is None:
+            return Mismatch(f"evidence {evidence_id} was removed (entry {seq} recorded it)", seq)
+        if digest(*row) != params.get("sha256"):
+            return Mismatch(
+                f"evidence {evidence_id} ({row[2]} of {row[1]}) was changed outside cutover: "
+                f"it no longer matches entry {seq}",
+                seq,
+            )
+    return None
+
+
+_ROUND_ROWS = (
+    "SELECT round, ts, topic, partition, source_end, mirrored, lag_records, lag_seconds "
+    "FROM lag_samples"
+)
+_ROUND_ORDER = " ORDER BY round, topic, partition"
+
+
+def _round_digest(rows: Iterable[tuple]) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    count = 0
+    for row in rows:
+        sha.update(_json(list(row)).encode())
+        sha.update(b"\n")
+        count += 1
+    return sha.hexdigest(), count
+
+
+def _check_rounds(conn, after: int) -> Mismatch | None:
+    bound: dict[int, tuple[int, dict]] = {}
+    low = 0
+    for seq, _step, params in _bound(conn, "lag.sampled"):
+        number = params.get("round")
+        if not isinstance(number, int):
+            continue
+        bound[number] = (seq, params)
+        if seq <= after:
+            low = max(low, number)
+    numbers = [
+        r for (r,) in conn.execute("SELECT DISTINCT round FROM lag_samples WHERE round > ?", (low,))
+    ]
+    for number in sorted(set(numbers) | {r for r in bound if r > low}):
+        if number not in bound:
+            return Mismatch(
+                f"lag samples of round {number} were added outside cutover: no entry records them",
+                None,
+            )
+        seq, params = bound[number]
+        sha, rows = _round_digest(
+            conn.execute(_ROUND_ROWS + " WHERE round = ?" + _ROUND_ORDER, (number,))
+        )
+        if sha != params.get("sha256"):
+            what = "removed" if rows == 0 else "changed outside cutover"
+            return Mismatch(
+                f"lag samples of round {number} were {what}: they no longer match entry {seq}",
+                seq,
+            )
+    return None
+
+
+def _window_digest(conn: sqlite3.Connection, window_id: int) -> str:
+    sha = hashlib.sha256()
+    window = conn.execute(
+        "SELECT id, started_at, finished_at, status, spec FROM compare_windows WHERE id = ?",
+        (window_id,),
+    ).fetchone()
+    sha.update(_json(list(window) if window else None).encode())
+    for row in conn.execute(
+        "SELECT topic, partition, check_name, verdict, reason, counts, examples "
+        "FROM compare_results WHERE window_id = ? ORDER BY rowid",
+        (window_id,),
+    ):
+        sha.update(b"\n")
+        sha.update(_json(list(row)).encode())
+    return sha.hexdigest()
+
+
+def _check_windows(conn, after: int) -> Mismatch | None:
+    bound: dict[int, tuple[int, dict]] = {}
+    low = 0
+    for seq, _step, params in _bound(conn, "compare.recorded"):
+        window_id = params.get("window")
+        if not isinstance(window_id, int):
+            continue
+        bound[window_id] = (seq, params)
+        if seq <= after:
+            low = max(low, window_id)
+    finished = [
+        w
+        for (w,) in conn.execute(
+            "SELECT id FROM compare_windows WHERE id > ? AND status != 'running'", (low,)
+        )
+    ]
+    for window_id in sorted(set(finished) | {w for w, (s, _) in bound.items() if s > after}):
+        if window_id not in bound:
+            return Mismatch(
+                f"comparison window {window_id} was recorded outside cutover: no entry records "
+                "its results",
+                None,
+            )
+        seq, params = bound[window_id]
+        if _window_digest(conn, window_id) != params.get("sha256"):
+            return Mismatch(
+                f"comparison window {window_id} was changed outside cutover: its results no "
+                f"longer match entry {seq}",
+                seq,
+            )
+    return None
