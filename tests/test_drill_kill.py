@@ -1,0 +1,291 @@
+"""Fault drill: ``kill -9`` of the headless ``cutover step`` at every audit boundary.
+
+For every runnable step, on the real sandbox: a reference run counts the audit entries
+the step's own process commits (``CUTOVER_DRILL_COUNT_FILE``); then, for each N, the
+step runs with ``CUTOVER_DRILL_KILL_AFTER_ENTRY=N`` and SIGKILLs itself right after its
+Nth entry is on disk. After each kill the run database is reopened: nothing committed is
+lost (every entry up to the Nth is there), the chain and what it binds verify, status
+shows the step PENDING/as it was, or INTERRUPTED (never RUNNING by a dead process), and
+running the step again works and converges (one mirror, one sampler, never two).
+
+The expected boundary counts are written down per step; the reference run fails the
+test if a step starts writing a different number of entries, so the drill never
+silently stops covering a boundary. A step that appears in the registry without an
+entry here fails :func:`test_every_runnable_step_is_drilled`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import (
+    AdminClient,
+    NewTopic,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+
+from console import processes
+from console.runbook.registry import RUNNERS
+from console.sandbox.plans import sandbox_plan_text
+from console.store import Store
+from console.store.faults import COUNT_FILE_ENV, KILL_AFTER_ENV
+from tests.helpers import ROOT
+
+PASSWORD = "admin-sandbox-pw"
+WITNESS_PASSWORD = "drill-witness-pw"
+
+
+@dataclass(frozen=True)
+class Drill:
+    """One runnable step: its confirmation word, the entries its process writes in a run,
+    and what it needs first (``"fresh"``: a new import; ``"template"``: a copy of a run
+    whose witness exists and whose copy reached the target; ``"copying"``: that, with the
+    mirror and sampler running)."""
+
+    confirm: str
+    entries: int
+    start: str = "template"
+
+
+DRILLS: dict[str, Drill] = {
+    # gate.confirmed, step.started, evidence.added, step.finished
+    "inventory": Drill("inventory", 4, "fresh"),
+    # gate, started, create topic (intent, result), grant (intent, result), audit.witness,
+    # evidence, finished
+    "witness": Drill("witness", 9, "fresh"),
+    # gate, audit.witness, started, mirror start (intent, result), sampler start (intent,
+    # result), evidence, finished
+    "shadow-start": Drill("start-mirror", 9),
+    # gate, audit.witness, started, mirror stop (intent, result), sampler stop (intent,
+    # result), finished
+    "shadow-stop": Drill("stop-mirror", 8, "copying"),
+    # gate, audit.witness, started, evidence, finished (samples come from the sampler)
+    "shadow-lag": Drill("shadow-lag", 5, "copying"),
+    # gate, audit.witness, started, compare.recorded, evidence, finished
+    "compare": Drill("compare", 6),
+}
+
+CASES = [(step, n) for step, drill in DRILLS.items() for n in range(1, drill.entries + 1)]
+
+
+def test_every_runnable_step_is_drilled():
+    assert sorted(RUNNERS) == sorted(DRILLS), (
+        "a runnable step has no kill drill: add it to DRILLS with the entries it writes"
+    )
+
+
+@pytest.fixture(scope="module")
+def world(source, target, tmp_path_factory):
+    """Topics with records on the source, a witness principal on the target, and a plan
+    that uses them (the built-in mirror, a witness, fast sampling)."""
+    tag = uuid.uuid4().hex[:6]
+    topic, witness, principal = f"drill.orders-{tag}", f"drill.audit-{tag}", f"drill-{tag}"
+    admin = AdminClient({"bootstrap.servers": source.plaintext_bootstrap})
+    admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": source.plaintext_bootstrap})
+    for i in range(300):
+        producer.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode())
+    producer.flush(30)
+    target_admin = AdminClient({"bootstrap.servers": target.plaintext_bootstrap})
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+    upsert = UserScramCredentialUpsertion(principal, info, WITNESS_PASSWORD.encode())
+    for future in target_admin.alter_user_scram_credentials([upsert]).values():
+        future.result(30)
+    plan = sandbox_plan_text(
+        source.sasl_bootstrap,
+        target.sasl_bootstrap,
+        {topic: True},
+        name="drill",
+        extra=(
+            "[thresholds]\nlag_trend_window_samples = 3\ncomparison_window_minutes = 60\n"
+            "[shadow]\nsample_interval_s = 0.5\n"
+            f'[audit]\nwitness_topic = "{witness}"\nwitness_principal = "{principal}"\n'
+            'witness_password = { env = "CUTOVER_DRILL_WITNESS_PASSWORD" }\n'
+        ),
+    )
+    root = tmp_path_factory.mktemp("drill")
+    (root / "plan.toml").write_text(plan)
+    return root
+
+
+def cutover(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    full = {
+        **os.environ,
+        "CUTOVER_DEMO_SOURCE_PASSWORD": PASSWORD,
+        "CUTOVER_DEMO_TARGET_PASSWORD": PASSWORD,
+        "CUTOVER_DRILL_WITNESS_PASSWORD": WITNESS_PASSWORD,
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", *args],
+        cwd=cwd, env=full, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def run_step(cwd: Path, step: str, *, env: dict | None = None) -> subprocess.CompletedProcess:
+    return cutover(cwd, "step", "run.db", step, "--confirm", DRILLS[step].confirm, env=env)
+
+
+def entries(db: Path) -> list:
+    store = Store.open(db, readonly=True)
+    try:
+        return store.audit_since(0)
+    finally:
+        store.close()
+
+
+def status(cwd: Path) -> dict:
+    done = cutover(cwd, "status", "run.db", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def stop_background(db: Path) -> None:
+    store = Store.open(db)
+    try:
+        for name in ("mirror", "sampler"):
+            processes.stop(store, name, timeout=20)
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def template(world) -> Path:
+    """A run whose witness exists and whose mirror copied the topic, then stopped."""
+    cwd = world / "template"
+    cwd.mkdir()
+    done = cutover(cwd, "plan", "import", "../plan.toml", "--db", "run.db")
+    assert done.returncode == 0, done.stderr
+    try:
+        for step in ("witness", "shadow-start"):
+            done = run_step(cwd, step)
+            assert done.returncode == 0, (step, done.stdout, done.stderr)
+        wait_for_samples(cwd)
+        done = run_step(cwd, "shadow-stop")
+        assert done.returncode == 0, done.stderr
+    finally:
+        stop_background(cwd / "run.db")
+    return cwd / "run.db"
+
+
+def prepared(world: Path, template: Path, step: str, name: str) -> Path:
+    """A run database in a directory of its own, ready for the step."""
+    cwd = world / name
+    cwd.mkdir()
+    start = DRILLS[step].start
+    if start == "fresh":
+        done = cutover(cwd, "plan", "import", "../plan.toml", "--db", "run.db")
+        assert done.returncode == 0, done.stderr
+        return cwd
+    shutil.copyfile(template, cwd / "run.db")
+    if start == "copying":
+        done = run_step(cwd, "shadow-start")
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        wait_for_samples(cwd)
+    return cwd
+
+
+def wait_for_samples(cwd: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        lag = cutover(cwd, "lag", "run.db", "--json")
+        parts = json.loads(lag.stdout).get("partitions") if lag.stdout.strip() else None
+        if parts and all(p["verdict"] == "OK" for p in parts):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"lag never judged OK: {lag.stdout} {lag.stderr}")
+
+
+@pytest.mark.parametrize("step", list(DRILLS))
+def test_the_reference_run_writes_the_entries_the_drill_expects(world, template, step):
+    cwd = prepared(world, template, step, f"ref-{step}")
+    count_file = cwd / "count"
+    try:
+        done = run_step(cwd, step, env={COUNT_FILE_ENV: str(count_file)})
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        assert int(count_file.read_text()) == DRILLS[step].entries, (
+            f"{step} now writes {count_file.read_text()} entries; update DRILLS"
+        )
+    finally:
+        stop_background(cwd / "run.db")
+
+
+@pytest.mark.parametrize(("step", "n"), CASES, ids=[f"{s}-after-entry-{n}" for s, n in CASES])
+def test_kill_9_after_each_entry_then_reopen_verify_and_rerun(world, template, step, n):
+    cwd = prepared(world, template, step, f"kill-{step}-{n}")
+    db = cwd / "run.db"
+    try:
+        before = entries(db)
+        killed = run_step(cwd, step, env={KILL_AFTER_ENV: str(n)})
+        assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+        after = entries(db)
+        # Nothing committed was lost: what was there, then the step's first N entries.
+        assert [e.hash for e in after[: len(before)]] == [e.hash for e in before]
+        own = [e for e in after[len(before) :] if not e.action.startswith(("lag.", "mirror."))]
+        assert len(own) == n, [e.action for e in own]
+        assert own[0].action == "gate.confirmed"
+        claimed = any(e.action == "step.started" for e in own)
+        finished = own[-1].action == "step.finished"
+
+        # Reopened read-only: the chain and its bindings verify; the state is consistent.
+        verify = cutover(cwd, "audit", "verify", "run.db")
+        assert verify.returncode == 0, verify.stderr
+        row = next(s for s in status(cwd)["steps"] if s["key"] == step)
+        if finished:
+            assert row["state"] == "passed", row
+        elif claimed:
+            assert row["state"] == "interrupted", row
+            assert "is gone; run the step again" in row["reason"]
+        else:
+            assert row["state"] not in ("running", "interrupted"), row
+
+        # The step runs again, and converges.
+        again = run_step(cwd, step)
+        assert again.returncode == 0, (again.stdout, again.stderr)
+        if claimed and not finished:
+            assert f"note: {step}: interrupted" in again.stderr
+        verify = cutover(cwd, "audit", "verify", "run.db")
+        assert verify.returncode == 0, verify.stderr
+        final = {s["key"]: s for s in status(cwd)["steps"]}
+        assert final[step]["state"] == "passed", final[step]
+        store = Store.open(db, readonly=True)
+        procs = {p.name: p for p in store.processes.all()}
+        store.close()
+        if step == "shadow-start":
+            assert procs["mirror"].alive and procs["sampler"].alive
+            mirrors = [p for p in _processes_running("mirror", db)]
+            assert len(mirrors) == 1, mirrors  # re-attached, never a second copy
+        if step == "shadow-stop":
+            assert not procs["mirror"].alive and not procs["sampler"].alive
+    finally:
+        stop_background(db)
+
+
+def _processes_running(kind: str, db: Path) -> list[int]:
+    """Pids of live ``cutover <kind> <db>`` processes (ours, by command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        if kind in words and any(w.endswith(str(db)) for w in words):
+            found.append(int(entry.name))
+    return found
