@@ -16,6 +16,8 @@ entry here fails :func:`test_every_runnable_step_is_drilled`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -38,6 +40,7 @@ from confluent_kafka.admin import (
 )
 
 from console import processes
+from console.cli.main import main
 from console.runbook.registry import RUNNERS
 from console.sandbox.plans import sandbox_plan_text
 from console.store import Store
@@ -121,23 +124,46 @@ def world(source, target, tmp_path_factory):
     return root
 
 
-def cutover(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full = {
-        **os.environ,
-        "CUTOVER_DEMO_SOURCE_PASSWORD": PASSWORD,
-        "CUTOVER_DEMO_TARGET_PASSWORD": PASSWORD,
-        "CUTOVER_DRILL_WITNESS_PASSWORD": WITNESS_PASSWORD,
-        "PYTHONPATH": str(ROOT),
-        **(env or {}),
-    }
+ENV = {
+    "CUTOVER_DEMO_SOURCE_PASSWORD": PASSWORD,
+    "CUTOVER_DEMO_TARGET_PASSWORD": PASSWORD,
+    "CUTOVER_DRILL_WITNESS_PASSWORD": WITNESS_PASSWORD,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def passwords():
+    saved = {k: os.environ.get(k) for k in ENV}
+    os.environ.update(ENV)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def cutover(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """A command in this process (as fast as a call): only the killed run needs a process
+    of its own. ``run.db`` in ``args`` means the run database in ``cwd``."""
+    argv = [str(cwd / a) if a in ("run.db", "../plan.toml") else a for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def killed_run(cwd: Path, step: str, n: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), KILL_AFTER_ENV: str(n)}
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args],
-        cwd=cwd, env=full, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "console.cli", "step", "run.db", step, "--confirm",
+         DRILLS[step].confirm],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
 
-def run_step(cwd: Path, step: str, *, env: dict | None = None) -> subprocess.CompletedProcess:
-    return cutover(cwd, "step", "run.db", step, "--confirm", DRILLS[step].confirm, env=env)
+def run_step(cwd: Path, step: str) -> subprocess.CompletedProcess:
+    return cutover(cwd, "step", "run.db", step, "--confirm", DRILLS[step].confirm)
 
 
 def entries(db: Path) -> list:
@@ -168,7 +194,7 @@ def template(world) -> Path:
     """A run whose witness exists and whose mirror copied the topic, then stopped."""
     cwd = world / "template"
     cwd.mkdir()
-    done = cutover(cwd, "plan", "import", "../plan.toml", "--db", "run.db")
+    done = cutover(cwd, "plan", "import", str(world / "plan.toml"), "--db", "run.db")
     assert done.returncode == 0, done.stderr
     try:
         for step in ("witness", "shadow-start"):
@@ -188,7 +214,7 @@ def prepared(world: Path, template: Path, step: str, name: str) -> Path:
     cwd.mkdir()
     start = DRILLS[step].start
     if start == "fresh":
-        done = cutover(cwd, "plan", "import", "../plan.toml", "--db", "run.db")
+        done = cutover(cwd, "plan", "import", str(world / "plan.toml"), "--db", "run.db")
         assert done.returncode == 0, done.stderr
         return cwd
     shutil.copyfile(template, cwd / "run.db")
@@ -215,7 +241,12 @@ def test_the_reference_run_writes_the_entries_the_drill_expects(world, template,
     cwd = prepared(world, template, step, f"ref-{step}")
     count_file = cwd / "count"
     try:
-        done = run_step(cwd, step, env={COUNT_FILE_ENV: str(count_file)})
+        env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), COUNT_FILE_ENV: str(count_file)}
+        done = subprocess.run(
+            [sys.executable, "-m", "console.cli", "step", "run.db", step, "--confirm",
+             DRILLS[step].confirm],
+            cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
         assert done.returncode == 0, (done.stdout, done.stderr)
         assert int(count_file.read_text()) == DRILLS[step].entries, (
             f"{step} now writes {count_file.read_text()} entries; update DRILLS"
@@ -230,7 +261,7 @@ def test_kill_9_after_each_entry_then_reopen_verify_and_rerun(world, template, s
     db = cwd / "run.db"
     try:
         before = entries(db)
-        killed = run_step(cwd, step, env={KILL_AFTER_ENV: str(n)})
+        killed = killed_run(cwd, step, n)
         assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
         after = entries(db)
         # Nothing committed was lost: what was there, then the step's first N entries.
