@@ -32,8 +32,13 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
     NewTopic,
+    ResourcePatternType,
+    ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
     UserScramCredentialUpsertion,
@@ -49,6 +54,7 @@ from tests.helpers import ROOT
 
 PASSWORD = "admin-sandbox-pw"
 WITNESS_PASSWORD = "drill-witness-pw"
+SHADOW_PASSWORD = "drill-shadow-pw"
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,20 @@ DRILLS: dict[str, Drill] = {
     "shadow-stop": Drill("stop-mirror", 8, "copying"),
     # gate, audit.witness, started, evidence, finished (samples come from the sampler)
     "shadow-lag": Drill("shadow-lag", 5, "copying"),
-    # gate, audit.witness, started, compare.recorded, evidence, finished
-    "compare": Drill("compare", 6),
+    # gate, audit.witness, started, compare.recorded (the window's rows), compare.window
+    # (its summary), evidence, finished
+    "compare": Drill("compare", 7),
+    # gate, audit.witness, started, evidence, finished
+    "governance": Drill("governance", 5),
+    # gate, audit.witness, started, ACL create (intent, result), evidence of what was
+    # applied, the diff read again, finished
+    "governance-apply": Drill("apply-governance", 8, "governance-decided"),
+    # gate, audit.witness, started, consumer start (intent, result), evidence, finished
+    "safe-consumers": Drill("safe-consumers", 7),
+    # gate, audit.witness, started, consumer stop (intent, result), finished
+    "safe-consumers-stop": Drill("stop-safe-consumers", 6, "consuming"),
+    # gate, audit.witness, started, finished (nothing the console created to remove)
+    "safe-identities-remove": Drill("remove-shadow-identities", 4),
 }
 
 CASES = [(step, n) for step, drill in DRILLS.items() for n in range(1, drill.entries + 1)]
@@ -90,22 +108,45 @@ def test_every_runnable_step_is_drilled():
     )
 
 
+def acl(kind: ResourceType, name: str, principal: str, op: AclOperation) -> AclBinding:
+    return AclBinding(
+        kind, name, ResourcePatternType.LITERAL, principal, "*", op, AclPermissionType.ALLOW
+    )
+
+
 @pytest.fixture(scope="module")
 def world(source, target, tmp_path_factory):
     """Topics with records on the source, a witness principal on the target, and a plan
     that uses them (the built-in mirror, a witness, fast sampling)."""
     tag = uuid.uuid4().hex[:6]
     topic, witness, principal = f"drill.orders-{tag}", f"drill.audit-{tag}", f"drill-{tag}"
+    shadow_user, governed = f"drill-shadow-{tag}", f"drill-gov-{tag}"
     admin = AdminClient({"bootstrap.servers": source.plaintext_bootstrap})
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(30)
+    # Governance: an ACL the source has and the target lacks, for the apply step to copy.
+    for future in admin.create_acls(
+        [acl(ResourceType.TOPIC, topic, f"User:{governed}", AclOperation.READ)]
+    ).values():
+        future.result(30)
     producer = Producer({"bootstrap.servers": source.plaintext_bootstrap})
     for i in range(300):
         producer.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode())
     producer.flush(30)
     target_admin = AdminClient({"bootstrap.servers": target.plaintext_bootstrap})
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
-    upsert = UserScramCredentialUpsertion(principal, info, WITNESS_PASSWORD.encode())
-    for future in target_admin.alter_user_scram_credentials([upsert]).values():
+    for user, password in ((principal, WITNESS_PASSWORD), (shadow_user, SHADOW_PASSWORD)):
+        upsert = UserScramCredentialUpsertion(user, info, password.encode())
+        for future in target_admin.alter_user_scram_credentials([upsert]).values():
+            future.result(30)
+    # The shadow consumer's minimal rights on the target: read the topic and its group.
+    for future in target_admin.create_acls(
+        [
+            acl(ResourceType.TOPIC, topic, f"User:{shadow_user}", AclOperation.READ),
+            acl(
+                ResourceType.GROUP, f"shadow.drill-{tag}", f"User:{shadow_user}", AclOperation.READ
+            ),
+        ]
+    ).values():
         future.result(30)
     plan = sandbox_plan_text(
         source.sasl_bootstrap,
@@ -117,6 +158,10 @@ def world(source, target, tmp_path_factory):
             "[shadow]\nsample_interval_s = 0.5\n"
             f'[audit]\nwitness_topic = "{witness}"\nwitness_principal = "{principal}"\n'
             'witness_password = { env = "CUTOVER_DRILL_WITNESS_PASSWORD" }\n'
+            f'[governance]\nprincipals = ["User:{governed}"]\n'
+            f'[[shadow_consumers]]\nname = "drill"\nprincipal = "{shadow_user}"\n'
+            'password = { env = "CUTOVER_DRILL_SHADOW_PASSWORD" }\n'
+            f'topics = ["{topic}"]\ngroup_id = "shadow.drill-{tag}"\nsink = "null"\n'
         ),
     )
     root = tmp_path_factory.mktemp("drill")
@@ -128,6 +173,7 @@ ENV = {
     "CUTOVER_DEMO_SOURCE_PASSWORD": PASSWORD,
     "CUTOVER_DEMO_TARGET_PASSWORD": PASSWORD,
     "CUTOVER_DRILL_WITNESS_PASSWORD": WITNESS_PASSWORD,
+    "CUTOVER_DRILL_SHADOW_PASSWORD": SHADOW_PASSWORD,
 }
 
 
@@ -183,8 +229,9 @@ def status(cwd: Path) -> dict:
 def stop_background(db: Path) -> None:
     store = Store.open(db)
     try:
-        for name in ("mirror", "sampler"):
-            processes.stop(store, name, timeout=20)
+        for info in store.processes.all():
+            if info.ours and info.alive:
+                processes.stop(store, info.name, timeout=20)
     finally:
         store.close()
 
@@ -222,6 +269,16 @@ def prepared(world: Path, template: Path, step: str, name: str) -> Path:
         done = run_step(cwd, "shadow-start")
         assert done.returncode == 0, (done.stdout, done.stderr)
         wait_for_samples(cwd)
+    elif start == "consuming":
+        done = run_step(cwd, "safe-consumers")
+        assert done.returncode == 0, (done.stdout, done.stderr)
+    elif start == "governance-decided":
+        done = run_step(cwd, "governance")
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        listing = json.loads(cutover(cwd, "governance", "run.db", "--json").stdout)
+        item = next(i for i in listing["items"] if i.get("fix"))
+        done = cutover(cwd, "governance", "run.db", "--decide", item["key"], "--as", "apply")
+        assert done.returncode == 0, (done.stdout, done.stderr)
     return cwd
 
 

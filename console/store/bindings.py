@@ -48,7 +48,10 @@ from console.plan.steps import StepState, step_key
 
 STATE_ACTIONS = ("step.started", "step.finished", "step.interrupted", "step.set")
 """Entries that record a step's new state (and carry ``state_sha256``)."""
-BOUND_ACTIONS = ("plan.imported", *STATE_ACTIONS, "evidence.added", "lag.sampled")
+EVIDENCE_ACTIONS = ("evidence.added", "governance.decided")
+"""Entries that record a new piece of evidence (and carry its id and ``sha256``): the
+store's own, and a governance decision written with its evidence."""
+BOUND_ACTIONS = ("plan.imported", *STATE_ACTIONS, *EVIDENCE_ACTIONS, "lag.sampled")
 BOUND_ACTIONS += ("compare.recorded",)
 _BOUND = "action IN (" + ", ".join(f"'{a}'" for a in BOUND_ACTIONS) + ")"
 
@@ -178,10 +181,11 @@ def _params(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _bound(conn: sqlite3.Connection, action: str) -> Iterable[tuple[int, str | None, dict]]:
+def _bound(conn: sqlite3.Connection, *actions: str) -> Iterable[tuple[int, str | None, dict]]:
+    marks = ", ".join("?" * len(actions))
     rows = conn.execute(
-        f"SELECT seq, step, params FROM audit WHERE {_BOUND} AND action = ? ORDER BY seq",
-        (action,),
+        f"SELECT seq, step, params FROM audit WHERE {_BOUND} AND action IN ({marks}) ORDER BY seq",
+        actions,
     )
     for seq, step, params in rows:
         yield seq, step, _params(params)
@@ -284,8 +288,8 @@ _EVIDENCE_ROW = "SELECT id, step, kind, created_at, body FROM evidence"
 
 def _check_evidence(conn) -> Mismatch | None:
     bound: dict[int, tuple[int, dict]] = {}
-    for seq, _step, params in _bound(conn, "evidence.added"):
-        if isinstance(params.get("evidence"), int):
+    for seq, _step, params in _bound(conn, *EVIDENCE_ACTIONS):
+        if isinstance(params.get("evidence"), int) and "sha256" in params:
             bound[params["evidence"]] = (seq, params)
     stored = {row[0]: row for row in conn.execute(_EVIDENCE_ROW)}
     for evidence_id in sorted(set(bound) | set(stored)):
@@ -358,9 +362,12 @@ def _check_rounds(conn, after: int) -> Mismatch | None:
 
 
 def _window_digest(conn: sqlite3.Connection, window_id: int) -> str:
+    # The spec's audit_seq is a pointer the comparison history sets afterwards to the
+    # (summary) entry that covers the window; it is not what the window found.
     sha = hashlib.sha256()
     window = conn.execute(
-        "SELECT id, started_at, finished_at, status, spec FROM compare_windows WHERE id = ?",
+        "SELECT id, started_at, finished_at, status, json_remove(spec, '$.audit_seq') "
+        "FROM compare_windows WHERE id = ?",
         (window_id,),
     ).fetchone()
     sha.update(_json(list(window) if window else None).encode())

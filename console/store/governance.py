@@ -13,7 +13,7 @@ import hashlib
 from typing import Any
 
 from console import redact
-from console.store import audit
+from console.store import audit, bindings
 from console.store.connection import Connection, dumps
 
 
@@ -60,6 +60,7 @@ class GovernanceTable:
                     "evidence_sha256": hashlib.sha256(text.encode()).hexdigest(),
                 },
                 outcome=outcome,
+                binds=bindings.evidence_binds(conn, evidence_id),
                 clock=self._db.clock,
             )
         return evidence_id, entry
