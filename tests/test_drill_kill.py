@@ -1,7 +1,7 @@
 """Fault drill: ``kill -9`` of the headless ``cutover step`` at every audit boundary.
 
 For every runnable step, on the real sandbox: a reference run counts the audit entries
-the step's own process commits (``CUTOVER_DRILL_COUNT_FILE``); then, for each N, the
+the step's own process commits (``CUTOVER_DRILL_COUNT_FILE``); then, for each N after which it commits, the
 step runs with ``CUTOVER_DRILL_KILL_AFTER_ENTRY=N`` and SIGKILLs itself right after its
 Nth entry is on disk. After each kill the run database is reopened: nothing committed is
 lost (every entry up to the Nth is there), the chain and what it binds verify, status
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
     AclOperation,
@@ -67,6 +68,12 @@ class Drill:
     confirm: str
     entries: int
     start: str = "template"
+    targeted: bool = False
+    together: tuple[int, ...] = ()
+    """Entries committed with the entry after them (one ``append_many``): no boundary
+    follows them, so there is no case that kills after one."""
+    """Runs on one group: each case gets a group of its own, which is also its confirm
+    word (a move fences its group on the source, so no two cases share one)."""
 
 
 DRILLS: dict[str, Drill] = {
@@ -97,9 +104,21 @@ DRILLS: dict[str, Drill] = {
     "safe-consumers-stop": Drill("stop-safe-consumers", 6, "consuming"),
     # gate, audit.witness, started, finished (nothing the console created to remove)
     "safe-identities-remove": Drill("remove-shadow-identities", 4),
+    # gate, audit.witness, started, evidence (the offset plan), offsets.planned,
+    # offsets.apply (intent and result for each of the 2 partitions), offsets.verify
+    # (intent, result), fence.add (intent, result), evidence (the move), finished
+    "move-group": Drill("<group>", 15, "movable", targeted=True, together=(6, 8)),
 }
 
-CASES = [(step, n) for step, drill in DRILLS.items() for n in range(1, drill.entries + 1)]
+GROUPS = 18
+"""Groups the world commits positions for, one per move-group case (and its reference)."""
+
+def boundaries(drill: Drill) -> list[int]:
+    """Entry counts after which the step's process has committed (where it can die)."""
+    return [n for n in range(1, drill.entries + 1) if n not in drill.together]
+
+
+CASES = [(step, n) for step, drill in DRILLS.items() for n in boundaries(drill)]
 
 
 def test_every_runnable_step_is_drilled():
@@ -119,7 +138,7 @@ def world(source, target, tmp_path_factory):
     """Topics with records on the source, a witness principal on the target, and a plan
     that uses them (the built-in mirror, a witness, fast sampling)."""
     tag = uuid.uuid4().hex[:6]
-    topic, witness, principal = f"drill.orders-{tag}", f"drill.audit-{tag}", f"drill-{tag}"
+    topic, witness, principal = f"app.drill.orders-{tag}", f"drill.audit-{tag}", f"drill-{tag}"
     shadow_user, governed = f"drill-shadow-{tag}", f"drill-gov-{tag}"
     admin = AdminClient({"bootstrap.servers": source.plaintext_bootstrap})
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(30)
@@ -132,6 +151,12 @@ def world(source, target, tmp_path_factory):
     for i in range(300):
         producer.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode())
     producer.flush(30)
+    # Groups stopped half-way through the topic, one per move-group case.
+    groups = [f"app.drill-{tag}-{i}" for i in range(GROUPS)]
+    for group in groups:
+        offsets = [TopicPartition(topic, 0, 50), TopicPartition(topic, 1, 60)]
+        request = [ConsumerGroupTopicPartitions(group, offsets)]
+        admin.alter_consumer_group_offsets(request)[group].result(30)
     target_admin = AdminClient({"bootstrap.servers": target.plaintext_bootstrap})
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
     for user, password in ((principal, WITNESS_PASSWORD), (shadow_user, SHADOW_PASSWORD)):
@@ -162,10 +187,17 @@ def world(source, target, tmp_path_factory):
             f'[[shadow_consumers]]\nname = "drill"\nprincipal = "{shadow_user}"\n'
             'password = { env = "CUTOVER_DRILL_SHADOW_PASSWORD" }\n'
             f'topics = ["{topic}"]\ngroup_id = "shadow.drill-{tag}"\nsink = "null"\n'
+            + "".join(
+                f'[[groups]]\nid = "{g}"\nowner = "drill"\ntopics = ["{topic}"]\n'
+                'principal = "User:app"\nauto_offset_reset = "earliest"\n'
+                'offset_strategy = "translate"\n'
+                for g in groups
+            )
         ),
     )
     root = tmp_path_factory.mktemp("drill")
     (root / "plan.toml").write_text(plan)
+    (root / "groups.json").write_text(json.dumps(groups))
     return root
 
 
@@ -199,17 +231,29 @@ def cutover(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
+def step_args(cwd: Path, step: str) -> list[str]:
+    """``step run.db STEP --confirm WORD``, with ``--group G`` for the group a targeted
+    case was given (see :func:`prepared`)."""
+    if not DRILLS[step].targeted:
+        return ["step", "run.db", step, "--confirm", DRILLS[step].confirm]
+    group = (cwd / "group").read_text()
+    return ["step", "run.db", step, "--group", group, "--confirm", group]
+
+
+def step_key(cwd: Path, step: str) -> str:
+    return f"{step}:{(cwd / 'group').read_text()}" if DRILLS[step].targeted else step
+
+
 def killed_run(cwd: Path, step: str, n: int) -> subprocess.CompletedProcess:
     env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), KILL_AFTER_ENV: str(n)}
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", "step", "run.db", step, "--confirm",
-         DRILLS[step].confirm],
+        [sys.executable, "-m", "console.cli", *step_args(cwd, step)],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
 
 def run_step(cwd: Path, step: str) -> subprocess.CompletedProcess:
-    return cutover(cwd, "step", "run.db", step, "--confirm", DRILLS[step].confirm)
+    return cutover(cwd, *step_args(cwd, step))
 
 
 def entries(db: Path) -> list:
@@ -255,6 +299,9 @@ def template(world) -> Path:
     return cwd / "run.db"
 
 
+_GROUP_TURN = itertools.count()
+
+
 def prepared(world: Path, template: Path, step: str, name: str) -> Path:
     """A run database in a directory of its own, ready for the step."""
     cwd = world / name
@@ -272,6 +319,13 @@ def prepared(world: Path, template: Path, step: str, name: str) -> Path:
     elif start == "consuming":
         done = run_step(cwd, "safe-consumers")
         assert done.returncode == 0, (done.stdout, done.stderr)
+    elif start == "movable":
+        # A comparison of this copy's own (the move wants a fresh one) and a group no
+        # other case has moved or fenced.
+        done = run_step(cwd, "compare")
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        groups = json.loads((world / "groups.json").read_text())
+        (cwd / "group").write_text(groups[next(_GROUP_TURN)])
     elif start == "governance-decided":
         done = run_step(cwd, "governance")
         assert done.returncode == 0, (done.stdout, done.stderr)
@@ -300,13 +354,13 @@ def test_the_reference_run_writes_the_entries_the_drill_expects(world, template,
     try:
         env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), COUNT_FILE_ENV: str(count_file)}
         done = subprocess.run(
-            [sys.executable, "-m", "console.cli", "step", "run.db", step, "--confirm",
-             DRILLS[step].confirm],
+            [sys.executable, "-m", "console.cli", *step_args(cwd, step)],
             cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert done.returncode == 0, (done.stdout, done.stderr)
-        assert int(count_file.read_text()) == DRILLS[step].entries, (
-            f"{step} now writes {count_file.read_text()} entries; update DRILLS"
+        found = [int(line) for line in count_file.read_text().split()]
+        assert found == boundaries(DRILLS[step]), (
+            f"{step} now commits after entries {found}; update DRILLS"
         )
     finally:
         stop_background(cwd / "run.db")
@@ -332,7 +386,8 @@ def test_kill_9_after_each_entry_then_reopen_verify_and_rerun(world, template, s
         # Reopened read-only: the chain and its bindings verify; the state is consistent.
         verify = cutover(cwd, "audit", "verify", "run.db")
         assert verify.returncode == 0, verify.stderr
-        row = next(s for s in status(cwd)["steps"] if s["key"] == step)
+        key = step_key(cwd, step)
+        row = next(s for s in status(cwd)["steps"] if s["key"] == key)
         if finished:
             assert row["state"] == "passed", row
         elif claimed:
@@ -345,11 +400,11 @@ def test_kill_9_after_each_entry_then_reopen_verify_and_rerun(world, template, s
         again = run_step(cwd, step)
         assert again.returncode == 0, (again.stdout, again.stderr)
         if claimed and not finished:
-            assert f"note: {step}: interrupted" in again.stderr
+            assert f"note: {key}: interrupted" in again.stderr
         verify = cutover(cwd, "audit", "verify", "run.db")
         assert verify.returncode == 0, verify.stderr
         final = {s["key"]: s for s in status(cwd)["steps"]}
-        assert final[step]["state"] == "passed", final[step]
+        assert final[key]["state"] == "passed", final[key]
         store = Store.open(db, readonly=True)
         procs = {p.name: p for p in store.processes.all()}
         store.close()

@@ -158,7 +158,7 @@ async def test_replay_opens_on_read_only_media(tmp_path):
             await pilot.pause()
             text = screen_text(app)
             assert "REPLAY" in text and "Read both clusters" in text
-            assert "chain OK, 4 entries" in text
+            assert "4 entries · chain OK, verified" in text
         store.close()
 
 

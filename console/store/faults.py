@@ -5,8 +5,10 @@ and the process sends itself SIGKILL as soon as the commit that made its Nth aud
 (counted in this process) is on disk: the harshest crash at exactly that boundary, with
 nothing of Python's shutdown run. The variable is read once, at import, and removed
 from the environment, so the background processes a step spawns (mirror, sampler)
-never inherit it. A reference run with ``CUTOVER_DRILL_COUNT_FILE=PATH`` writes its
-running count there, so the drill knows how many boundaries a step has. Unset, the hook
+never inherit it. A reference run with ``CUTOVER_DRILL_COUNT_FILE=PATH`` writes there
+its running count after each commit, one line per commit, so the drill knows where a
+step's boundaries are (entries appended together, e.g. with ``append_many``, commit
+together: there is no boundary between them). Unset, the hook
 costs one integer comparison per commit.
 """
 
@@ -28,6 +30,7 @@ def _read_once() -> tuple[int, str]:
 _kill_after, _count_file = _read_once()
 _pending = 0
 _committed = 0
+_boundaries: list[int] = []
 
 
 def appended(count: int) -> None:
@@ -44,8 +47,9 @@ def committed() -> None:
     _committed += _pending
     _pending = 0
     if _count_file:
+        _boundaries.append(_committed)
         with open(_count_file, "w") as f:
-            f.write(str(_committed))
+            f.write("\n".join(map(str, _boundaries)))
     if _kill_after and _committed >= _kill_after:
         os.kill(os.getpid(), signal.SIGKILL)
 
