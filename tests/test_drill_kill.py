@@ -1,12 +1,13 @@
 """Fault drill: ``kill -9`` of the headless ``cutover step`` at every audit boundary.
 
 For every runnable step, on the real sandbox: a reference run counts the audit entries
-the step's own process commits (``CUTOVER_DRILL_COUNT_FILE``); then, for each N after which it commits, the
-step runs with ``CUTOVER_DRILL_KILL_AFTER_ENTRY=N`` and SIGKILLs itself right after its
-Nth entry is on disk. After each kill the run database is reopened: nothing committed is
-lost (every entry up to the Nth is there), the chain and what it binds verify, status
-shows the step PENDING/as it was, or INTERRUPTED (never RUNNING by a dead process), and
-running the step again works and converges (one mirror, one sampler, never two).
+the step's own process commits (``CUTOVER_DRILL_COUNT_FILE``); then, for each N after
+which it commits, the step runs with ``CUTOVER_DRILL_KILL_AFTER_ENTRY=N`` and SIGKILLs
+itself right after its Nth entry is on disk. After each kill the run database is
+reopened: nothing committed is lost (every entry up to the Nth is there), the chain and
+what it binds verify, status shows the step PENDING/as it was, or INTERRUPTED (never
+RUNNING by a dead process), and running the step again works and converges (one mirror,
+one sampler, never two).
 
 The expected boundary counts are written down per step; the reference run fails the
 test if a step starts writing a different number of entries, so the drill never
@@ -83,11 +84,12 @@ DRILLS: dict[str, Drill] = {
     # evidence, finished
     "witness": Drill("witness", 9, "fresh"),
     # gate, audit.witness, started, mirror start (intent, result), sampler start (intent,
-    # result), evidence, finished
-    "shadow-start": Drill("start-mirror", 9),
-    # gate, audit.witness, started, mirror stop (intent, result), sampler stop (intent,
-    # result), finished
-    "shadow-stop": Drill("stop-mirror", 8, "copying"),
+    # result), offsets sampler start (intent, result: the plan has groups), evidence,
+    # finished
+    "shadow-start": Drill("start-mirror", 11),
+    # gate, audit.witness, started, mirror, sampler and offsets sampler stop (intent,
+    # result each), finished
+    "shadow-stop": Drill("stop-mirror", 10, "copying"),
     # gate, audit.witness, started, evidence, finished (samples come from the sampler)
     "shadow-lag": Drill("shadow-lag", 5, "copying"),
     # gate, audit.witness, started, compare.recorded (the window's rows), compare.window
@@ -104,14 +106,17 @@ DRILLS: dict[str, Drill] = {
     "safe-consumers-stop": Drill("stop-safe-consumers", 6, "consuming"),
     # gate, audit.witness, started, finished (nothing the console created to remove)
     "safe-identities-remove": Drill("remove-shadow-identities", 4),
-    # gate, audit.witness, started, evidence (the offset plan), offsets.planned,
-    # offsets.apply (intent and result for each of the 2 partitions), offsets.verify
-    # (intent, result), fence.add (intent, result), evidence (the move), finished
-    "move-group": Drill("<group>", 15, "movable", targeted=True, together=(6, 8)),
+    # gate, audit.witness, started; the offset plan (offsets.stored, its evidence,
+    # offsets.planned); offsets.apply intents (the 2 partitions', committed together),
+    # results (together); offsets.stored (applied); offsets.verify (intent, result);
+    # offsets.stored (verified); the fence (fence.recorded adding and active, fence.add
+    # intent and result); evidence of the move; finished
+    "move-group": Drill("<group>", 20, "movable", targeted=True, together=(7, 9)),
 }
 
 GROUPS = 18
 """Groups the world commits positions for, one per move-group case (and its reference)."""
+
 
 def boundaries(drill: Drill) -> list[int]:
     """Entry counts after which the step's process has committed (where it can die)."""

@@ -427,9 +427,80 @@ async def test_the_console_says_chain_broken_on_every_screen_live_and_in_replay(
             lines = screen_lines(app)
             assert "✗ CHAIN BROKEN" in lines[0]
             assert ("REPLAY" if readonly else "LIVE") in lines[0]
-            assert "CHAIN BROKEN: evidence 1 (probe of inventory) was changed" in "\n".join(lines)
+            # The audit pane's footer names what broke (cut to the pane's width).
+            footer = next(line for line in lines if "entries ·" in line)
+            assert "CHAIN BROKEN (verified" in footer and "evidence 1 (probe of i" in footer
             await pilot.press("question_mark")
             await pilot.pause()
             assert isinstance(app.screen, HelpScreen)
             assert "✗ CHAIN BROKEN" in screen_lines(app)[0]
         store.close()
+
+
+FENCE = {
+    "resource_type": "GROUP",
+    "resource_name": "billing",
+    "pattern_type": "LITERAL",
+    "principal": "User:billing",
+    "host": "*",
+    "operation": "READ",
+    "permission": "DENY",
+}
+ROW = {
+    "topic": "orders", "partition": 0, "source_committed": 10, "target_offset": 12,
+    "method": "exact", "exact": True, "bound_lo": None, "bound_hi": None, "replay": 0,
+    "replay_min": 0, "skip": 0, "reverse_source": 10, "reason": "",
+}  # fmt: skip
+
+
+@pytest.fixture
+def moved(db):
+    """The run, plus a group move's offset plan (stored, applied) and its fence."""
+    store = Store.open(db)
+    plan_id = store.cutover.save_plan("billing", "translate", "builtin", [ROW])
+    store.cutover.set_plan_state(plan_id, "applied")
+    fence = store.cutover.add_fence("billing", "source", FENCE, preexisting=False)
+    store.cutover.set_fence_state(fence, "active")
+    assert store.audit_verify().ok
+    store.close()
+    return db
+
+
+MOVE_TAMPERS = {
+    "an offset in the stored plan": (
+        "UPDATE offset_plan_rows SET target_offset = 0",
+        "offset plan #1 was changed outside cutover: its offsets no longer match entry 15",
+    ),
+    "the offset plan's state": (
+        "UPDATE offset_plans SET state = 'planned'",
+        "offset plan #1 was changed outside cutover: it reads PLANNED, but entry 15 recorded "
+        "APPLIED",
+    ),
+    "an offset plan added": (
+        "INSERT INTO offset_plans(group_id, created_at, strategy, path, state, updated_at) "
+        "VALUES ('billing', 'now', 'translate', 'builtin', 'planned', 'now')",
+        "offset plan #2 was added outside cutover: no entry records it",
+    ),
+    "the fence removed from the record": (
+        "DELETE FROM fences",
+        "fence #1 was removed (entry 17 recorded it)",
+    ),
+    "the fence marked preexisting": (
+        "UPDATE fences SET preexisting = 1",
+        "fence #1 (READ GROUP billing for User:billing) was changed outside cutover: it no "
+        "longer matches entry 17",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MOVE_TAMPERS)
+def test_offset_plans_and_fences_are_bound_to_the_chain(moved, capsys, case):
+    """What a resumed move writes on the target and what a rollback removes: an edit in
+    the file is named before either acts on it."""
+    statement, problem = MOVE_TAMPERS[case]
+    sql(moved, statement)
+    code, said = verify_says(moved, capsys)
+    assert code == 1, said
+    assert f"BROKEN: {problem}" in said
+    code, said = status_says(moved, capsys)
+    assert code == 1 and f"CHAIN BROKEN: {problem}" in said

@@ -22,6 +22,10 @@ comparison windows     ``compare.recorded``, one per finished  verify``; status 
                        window and its results                  console check those
                                                                recorded after the
                                                                checkpoint
+a group's offset plan  ``offsets.stored``, at each write       every verification
+                       (stored, applied, verified, discarded)
+a fence (an ACL a      ``fence.recorded``, at each write       every verification
+move added)            (adding, active, removed)
 =====================  ======================================  ===========================
 
 The digests are computed inside the transaction that writes the rows, from the rows as
@@ -52,7 +56,7 @@ EVIDENCE_ACTIONS = ("evidence.added", "governance.decided")
 """Entries that record a new piece of evidence (and carry its id and ``sha256``): the
 store's own, and a governance decision written with its evidence."""
 BOUND_ACTIONS = ("plan.imported", *STATE_ACTIONS, *EVIDENCE_ACTIONS, "lag.sampled")
-BOUND_ACTIONS += ("compare.recorded",)
+BOUND_ACTIONS += ("compare.recorded", "offsets.stored", "fence.recorded")
 _BOUND = "action IN (" + ", ".join(f"'{a}'" for a in BOUND_ACTIONS) + ")"
 
 INDEX = f"CREATE INDEX IF NOT EXISTS audit_bindings ON audit(action, step, seq) WHERE {_BOUND};"
@@ -113,6 +117,18 @@ def window_binds(conn: sqlite3.Connection, window_id: int) -> dict[str, Any]:
     return {"window": window_id, "sha256": _window_digest(conn, window_id)}
 
 
+def offset_plan_binds(conn: sqlite3.Connection, plan_id: int) -> dict[str, Any]:
+    """For ``offsets.stored``: an offset plan and its rows as stored now."""
+    sha, state = _offset_plan_digest(conn, plan_id)
+    return {"offset_plan": plan_id, "state": state, "sha256": sha}
+
+
+def fence_binds(conn: sqlite3.Connection, fence_id: int) -> dict[str, Any]:
+    """For ``fence.recorded``: a fence row as stored now."""
+    row = conn.execute(_FENCE_ROW + " WHERE id = ?", (fence_id,)).fetchone()
+    return {"fence": fence_id, "state": row[-2] if row else None, "sha256": digest(row)}
+
+
 def field_digests(plan_json: Any) -> dict[str, str]:
     """A short digest per leaf of the plan (``thresholds.max_missing_records``,
     ``topics[1].owner``), so a change can be named by field."""
@@ -164,6 +180,8 @@ def check(conn: sqlite3.Connection, *, after: int, plan_fields: PlanFields) -> M
         or _check_evidence(conn)
         or _check_rounds(conn, after)
         or _check_windows(conn, after)
+        or _check_offset_plans(conn)
+        or _check_fences(conn)
     )
 
 
@@ -409,6 +427,87 @@ def _check_windows(conn, after: int) -> Mismatch | None:
             return Mismatch(
                 f"comparison window {window_id} was changed outside cutover: its results no "
                 f"longer match entry {seq}",
+                seq,
+            )
+    return None
+
+
+_OFFSET_PLAN_ROW = (
+    "SELECT id, group_id, created_at, strategy, path, state, updated_at, note FROM offset_plans"
+)
+_FENCE_ROW = (
+    "SELECT id, group_id, cluster, resource_type, resource_name, pattern_type, principal, "
+    "host, operation, permission, created_at, preexisting, state, removed_at FROM fences"
+)
+
+
+def _offset_plan_digest(conn: sqlite3.Connection, plan_id: int) -> tuple[str, str | None]:
+    header = conn.execute(_OFFSET_PLAN_ROW + " WHERE id = ?", (plan_id,)).fetchone()
+    sha = hashlib.sha256(_json(list(header) if header else None).encode())
+    for row in conn.execute(
+        "SELECT * FROM offset_plan_rows WHERE plan_id = ? ORDER BY topic, partition", (plan_id,)
+    ):
+        sha.update(b"\n")
+        sha.update(_json(list(row)).encode())
+    return sha.hexdigest(), (header[5] if header else None)
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _latest(conn: sqlite3.Connection, action: str, key: str) -> dict[int, tuple[int, dict]]:
+    """The newest binding entry of each id (``key`` names the id in its params)."""
+    latest: dict[int, tuple[int, dict]] = {}
+    for seq, _step, params in _bound(conn, action):
+        if isinstance(params.get(key), int) and "sha256" in params:
+            latest[params[key]] = (seq, params)
+    return latest
+
+
+def _check_offset_plans(conn) -> Mismatch | None:
+    if not {"offset_plans", "offset_plan_rows"} <= _tables(conn):
+        return None  # made before the cutover tables; a writable open adds them empty
+    latest = _latest(conn, "offsets.stored", "offset_plan")
+    stored = [r for (r,) in conn.execute("SELECT id FROM offset_plans")]
+    for plan_id in sorted(set(latest) | set(stored)):
+        if plan_id not in latest:
+            return Mismatch(
+                f"offset plan #{plan_id} was added outside cutover: no entry records it", None
+            )
+        seq, params = latest[plan_id]
+        sha, state = _offset_plan_digest(conn, plan_id)
+        if state is None:
+            return Mismatch(f"offset plan #{plan_id} was removed (entry {seq} recorded it)", seq)
+        if sha != params["sha256"]:
+            what = (
+                f"it reads {state.upper()}, but entry {seq} recorded "
+                f"{str(params.get('state')).upper()}"
+                if state != params.get("state")
+                else f"its offsets no longer match entry {seq}"
+            )
+            return Mismatch(f"offset plan #{plan_id} was changed outside cutover: {what}", seq)
+    return None
+
+
+def _check_fences(conn) -> Mismatch | None:
+    if "fences" not in _tables(conn):
+        return None
+    latest = _latest(conn, "fence.recorded", "fence")
+    stored = {r[0]: r for r in conn.execute(_FENCE_ROW)}
+    for fence_id in sorted(set(latest) | set(stored)):
+        row = stored.get(fence_id)
+        if fence_id not in latest:
+            return Mismatch(
+                f"fence #{fence_id} was added outside cutover: no entry records it", None
+            )
+        seq, params = latest[fence_id]
+        if row is None:
+            return Mismatch(f"fence #{fence_id} was removed (entry {seq} recorded it)", seq)
+        if digest(row) != params["sha256"]:
+            return Mismatch(
+                f"fence #{fence_id} ({row[8]} {row[3]} {row[4]} for {row[6]}) was changed outside "
+                f"cutover: it no longer matches entry {seq}",
                 seq,
             )
     return None

@@ -13,6 +13,12 @@
 
 Rows go in and out as plain values and dicts; what they mean belongs to
 :mod:`console.cutover`.
+
+An offset plan is what a move writes on the target, and a fence is what a rollback
+removes: each write of one (stored, a new state) appends an ``offsets.stored`` or
+``fence.recorded`` entry in the same transaction, carrying the SHA-256 of the rows as
+stored (:mod:`console.store.bindings`), so an offset edited in the file is found by
+``audit verify`` before a resumed move would write it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console import redact
+from console.store import audit, bindings
 from console.store.connection import Connection, dumps
 
 SCHEMA = """
@@ -161,7 +168,19 @@ class CutoverTable:
                     for row in rows
                 ],
             )
+            self._bind_plan(conn, plan_id, group_id)
         return plan_id
+
+    def _bind_plan(self, conn: sqlite3.Connection, plan_id: int, group_id: str) -> None:
+        binds = bindings.offset_plan_binds(conn, plan_id)
+        audit.append_in(
+            conn,
+            "offsets.stored",
+            step=f"move-group:{group_id}",
+            outcome=binds["state"],
+            binds=binds,
+            clock=self._db.clock,
+        )
 
     def set_plan_state(self, plan_id: int, state: str, note: str | None = None) -> None:
         if state not in PLAN_STATES:
@@ -177,6 +196,11 @@ class CutoverTable:
                     "UPDATE offset_plans SET state = ?, updated_at = ?, note = ? WHERE id = ?",
                     (state, self._db.clock(), redact.text(note), plan_id),
                 )
+            row = conn.execute(
+                "SELECT group_id FROM offset_plans WHERE id = ?", (plan_id,)
+            ).fetchone()
+            if row is not None:
+                self._bind_plan(conn, plan_id, row[0])
 
     def latest_plan(self, group_id: str, *, live_only: bool = False) -> StoredPlan | None:
         """The newest offset plan of a group (with ``live_only``: not discarded)."""
@@ -244,7 +268,20 @@ class CutoverTable:
                     state,
                 ),
             )
-            return int(cur.lastrowid)
+            fence_id = int(cur.lastrowid)
+            self._bind_fence(conn, fence_id, group_id)
+            return fence_id
+
+    def _bind_fence(self, conn: sqlite3.Connection, fence_id: int, group_id: str) -> None:
+        binds = bindings.fence_binds(conn, fence_id)
+        audit.append_in(
+            conn,
+            "fence.recorded",
+            step=f"move-group:{group_id}",
+            outcome=binds["state"],
+            binds=binds,
+            clock=self._db.clock,
+        )
 
     def set_fence_state(self, fence_id: int, state: str) -> None:
         """``active`` once the ACL is in place; ``removed`` when a rollback took it away."""
@@ -256,6 +293,9 @@ class CutoverTable:
                 "UPDATE fences SET state = ?, removed_at = ? WHERE id = ?",
                 (state, removed, fence_id),
             )
+            row = conn.execute("SELECT group_id FROM fences WHERE id = ?", (fence_id,)).fetchone()
+            if row is not None:
+                self._bind_fence(conn, fence_id, row[0])
 
     def fences(self, group_id: str | None = None, *, active_only: bool = True) -> list[FenceRow]:
         """The fences recorded (for one group): those not removed, or with ``active_only``
