@@ -173,6 +173,13 @@ def test_relative_paths_work_for_commands_that_need_no_cluster(tmp_path, monkeyp
     assert main(["lag", "run.db"]) in (0, 3)
     assert main(["mm2", "config", "run.db"]) in (0, 2)
     said(capsys)
+    # Commands that read what samplers and steps recorded: nothing yet, said so plainly.
+    assert main(["governance", "run.db"]) == 3
+    assert "No governance diff yet" in said(capsys)
+    assert main(["traffic", "run.db"]) == 3
+    assert "Network and cost scope" in said(capsys)
+    assert main(["offsets", "run.db"]) == 3
+    assert "No offsets sampled yet" in said(capsys)
     store = Store.open("run.db")
     assert store.path == tmp_path / "run.db" and store.path.is_absolute()
     store.close()
