@@ -41,11 +41,12 @@ class Disk:
 
     def fill(self, open_store: Store | None = None) -> None:
         if self.tmpfs:
-            with open(self.filler, "wb") as f:
+            # Unbuffered: a buffered file would retry its unwritten tail on close and
+            # raise ENOSPC there, outside the handler.
+            with open(self.filler, "wb", buffering=0) as f:
                 try:
                     while True:
                         f.write(b"\0" * 65536)
-                        f.flush()
                 except OSError as exc:
                     assert exc.errno == errno.ENOSPC
             return

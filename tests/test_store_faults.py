@@ -76,11 +76,13 @@ def test_a_corrupt_page_is_called_damaged(tmp_path, capsys):
     for i in range(400):
         store.log("test.fill", params={"i": i, "pad": "x" * 200})
     store.close()
-    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    page = 4096
-    size = path.stat().st_size
-    with open(path, "r+b") as f:  # scribble over a page in the middle of the audit table
-        f.seek((size // page // 2) * page)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'audit'").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:  # scribble over the audit table's root page
+        f.seek((root - 1) * page)
         f.write(b"\xff\x00garbage" * (page // 9))
     assert main(["audit", "verify", str(path)]) == 1
     text = said(capsys)
