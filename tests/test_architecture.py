@@ -4,8 +4,8 @@ Every module under ``console/`` and ``widgets/`` is parsed (never imported) and 
 imports are checked against the layers the README describes, lowest first:
 
     errors, redact, pids, views  <  plan  <  store  <  processes  <  kafka
-      <  shadow | compare | governance | safe | traffic  <  cutover  <  runbook
-      <  sandbox  <  tui, widgets  <  cli
+      <  shadow | compare | governance | safe | traffic  <  cutover  <  scorecard
+      <  runbook  <  sandbox  <  tui, widgets  <  cli
 
 An import may point down or sideways within a layer, never up; the peers of the middle
 layer (shadow, compare, governance, safe, traffic) do not import each other. The cutover sits on
@@ -52,11 +52,12 @@ LAYERS = {
     "console.safe": 5,
     "console.traffic": 5,
     "console.cutover": 6,
-    "console.runbook": 7,
-    "console.sandbox": 8,
-    "console.tui": 9,
-    "widgets": 9,
-    "console.cli": 10,
+    "console.scorecard": 7,
+    "console.runbook": 8,
+    "console.sandbox": 9,
+    "console.tui": 10,
+    "widgets": 10,
+    "console.cli": 11,
 }
 PEERS = (
     "console.shadow",
@@ -230,6 +231,7 @@ ABOVE_THE_STORE = (
     "console.compare",
     "console.cutover",
     "console.safe",
+    "console.scorecard",
     "console.runbook",
     "console.sandbox",
     "console.tui",

@@ -79,12 +79,20 @@ def test_every_runner_belongs_to_a_step_and_the_rest_stay_shut(tmp_path):
         if row.id == "witness":  # the demo plan names no witness topic: nothing to create
             assert gate.blocked and "names no witness" in gate.blocked
             continue
-        # In a fresh run, a runnable step's gate opens unless it waits for another step.
-        waits = bool(step_def(row.id).requires)
+        # In a fresh run, a runnable step's gate opens unless it waits for another step
+        # (or, a scorecard decision, for what the operator has yet to enter).
+        waits = bool(step_def(row.id).requires) or row.id == "scorecard"
         assert (gate.blocked is None) == (runbook.available(row.id) and not waits), row.key
-        if waits:
+        if step_def(row.id).requires:
             assert gate.blocked.startswith("blocked by: "), row.key
+        built = runbook.available(row.id)
+        assert ("cannot run in this version" in (gate.blocked or "")) == (not built), row.key
         assert gate.lines, row.key
+    # On a fresh run only the first step's gate opens; the others wait for what they need.
+    assert runbook.preview(store, "inventory").blocked is None
+    assert runbook.preview(store, "compare").blocked == (
+        "blocked by: inventory, shadow-start (must pass first)"
+    )
 
 
 # -- steps run per group or class ------------------------------------------------------------

@@ -13,6 +13,7 @@ Exit codes, the one table (:class:`console.errors.ExitCode`):
    0  done, nothing wrong
    1  ran and found a problem (RED, a failed step, a broken chain), or an error stopped it
    2  could not run as asked (gate shut, arguments that cannot work, no comparison, sandbox)
+   3  ran, nothing RED, but evidence is missing (NO DATA, a GREY scorecard area)
  130  interrupted (Ctrl-C) or cancelled
  141  the reader of the output went away (``| head``)
 ====  =================================================================================
@@ -35,6 +36,7 @@ from console.cli import (
     plan,
     safe,
     sandbox,
+    scorecard,
     steps,
     traffic,
 )
@@ -45,6 +47,7 @@ GROUPS = (
     credentials,
     audit,
     steps,
+    scorecard,
     console_commands,
     sandbox,
     mirror,

@@ -1,4 +1,4 @@
-"""``cutover sandbox up | status | down``: run the local two-cluster Kafka sandbox.
+"""``cutover sandbox up | status | down | restart``: run the local two-cluster Kafka sandbox.
 
 Wired into the top-level ``cutover`` parser via :func:`add_subparser`. Every sub-command
 takes ``--dir`` (default ``$CUTOVER_SANDBOX_DIR`` or ``~/.local/state/cutover/sandbox``)
@@ -20,6 +20,7 @@ from console.errors import ExitCode
 from console.sandbox import demo
 from console.sandbox.cluster import Sandbox
 from console.sandbox.connect import CONNECT_DIR, ConnectWorker, connect_worker
+from console.sandbox.restart import restart_broker
 from console.sandbox.state import (
     ADMIN_USER,
     APP_TOPIC_PREFIX,
@@ -47,7 +48,7 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
         help="run a local Kafka 3.9 source and Kafka 4.1 target for trying things out",
         description="Local two-cluster Kafka sandbox (real Apache Kafka, loopback only).",
     )
-    commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,status,down}")
+    commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,status,down,restart}")
     commands.required = True
     # What Ctrl-C in the middle of `up` leaves behind is cleaned up by `down`.
     sandbox.set_defaults(on_interrupt="run `cutover sandbox down` to clean up")
@@ -86,6 +87,18 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
         "--timeout", type=float, default=30.0, help="seconds before SIGKILL (default 30)"
     )
     down.set_defaults(func=_run_down)
+
+    restart = commands.add_parser(
+        "restart",
+        help="stop one cluster's broker and start it again with the same data (failure drills)",
+    )
+    common(restart)
+    restart.add_argument("--cluster", choices=["source", "target"], default="target")
+    restart.add_argument(
+        "--down-for", type=float, default=0.0, help="seconds to keep it down (default 0)"
+    )
+    restart.add_argument("--hard", action="store_true", help="SIGKILL instead of SIGTERM")
+    restart.set_defaults(func=_run_restart)
     return sandbox
 
 
@@ -214,4 +227,17 @@ def _run_down(args: argparse.Namespace) -> int:
         print(f"No sandbox recorded in {sandbox.root}; {what}.")
     else:
         print(", ".join(f"{name}: {what}" for name, what in outcome.items()))
+    return ExitCode.OK
+
+
+@command
+def _run_restart(args: argparse.Namespace) -> int:
+    sandbox = _sandbox(args)
+    started = time.monotonic()
+    info = restart_broker(sandbox.root, args.cluster, hard=args.hard, down_for_s=args.down_for)
+    elapsed = time.monotonic() - started
+    if args.json:
+        print(json.dumps({"cluster": args.cluster, "pid": info.pid, "seconds": elapsed}))
+    else:
+        print(f"{args.cluster} broker restarted in {elapsed:.1f} s (pid {info.pid})")
     return ExitCode.OK

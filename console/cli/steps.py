@@ -28,6 +28,11 @@ def cmd_status(args) -> int:
         verdict = store.audit_verify(full=False)
         plan = store.plan
         notes = list(store.notes)
+        waiting = {
+            r.key: runbook.waiting_on(store, r.key)
+            for r in rows
+            if r.state not in (StepState.PASSED, StepState.RUNNING)
+        }
     finally:
         store.close()
     _remember_verified(args.db, verdict)
@@ -51,6 +56,7 @@ def cmd_status(args) -> int:
                         "phase": r.phase,
                         "state": _state(r),
                         "reason": _reason(r),
+                        "blocked": waiting.get(r.key),
                     }
                     for r in rows
                 ],
@@ -76,6 +82,9 @@ def cmd_status(args) -> int:
         reason = _reason(r)
         reason = f"  {reason}" if reason else ""
         print(f"  {_state(r).upper():11} {r.phase:22} {r.key}{reason}")
+        why = waiting.get(r.key)
+        if why:
+            print(f"  {'':11} {'':22}   {why if why.startswith('blocked') else 'blocked: ' + why}")
     return code
 
 

@@ -220,11 +220,12 @@ def _info(window_id, started_at, finished_at, status, spec: dict) -> WindowInfo:
 
 
 def load_view(
-    store, window_id: int | None = None, *, progress: str | None = None
+    store, window_id: int | None = None, *, progress: str | None = None, until: str | None = None
 ) -> ComparisonView:
     """What the comparison pane shows: a window's results (the latest finished one by
-    default); a live window shows its whole chain, counts added up. Reads only."""
-    row = store.results.window(window_id)
+    default, or the latest finished by ``until``, a replay's moment); a live window shows
+    its whole chain, counts added up. Reads only."""
+    row = store.results.window(window_id, until=until)
     if row is None:
         return ComparisonView(None, progress=progress)
     info = _info(*row)

@@ -6,9 +6,11 @@ reads as what it is.
 """
 
 from console.plan.model import (
+    AREAS,
     AuditSpec,
     ClusterSpec,
     ConsumerPlace,
+    DrillSpec,
     GovernanceSpec,
     GroupSpec,
     Place,
@@ -17,6 +19,7 @@ from console.plan.model import (
     Problem,
     ProducerClass,
     ProducerDefaults,
+    ScorecardSpec,
     SecretRef,
     ShadowConsumerSpec,
     ShadowSpec,
@@ -29,9 +32,11 @@ from console.plan.model import (
 
 __all__ = [
     "AuditSpec",
+    "AREAS",
     "ClusterSpec",
     "ConsumerPlace",
     "GovernanceSpec",
+    "DrillSpec",
     "GroupSpec",
     "Place",
     "Plan",
@@ -39,6 +44,7 @@ __all__ = [
     "Problem",
     "ProducerClass",
     "ProducerDefaults",
+    "ScorecardSpec",
     "SecretRef",
     "ShadowConsumerSpec",
     "ShadowSpec",

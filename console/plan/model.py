@@ -379,6 +379,21 @@ class Topology(_Strict):
     prices: Prices
 
 
+AREAS = (
+    "compatibility",
+    "correctness",
+    "consumer-safety",
+    "operations",
+    "rollback",
+    "governance",
+)
+"""The six areas of the readiness scorecard, in the order they are shown."""
+Area = Literal[
+    "compatibility", "correctness", "consumer-safety", "operations", "rollback", "governance"
+]
+TwoPersonScope = Literal["cutover", "waiver"]
+
+
 class ShadowConsumerSpec(_Strict):
     """A validation consumer run on the target as its own shadow principal, with a group
     id and a sink that cannot touch production."""
@@ -583,10 +598,100 @@ class AuditSpec(_Strict):
 
 
 class People(_Strict):
-    """Who owns the migration and who may approve gates and waivers."""
+    """Who owns the migration, who may approve gates and waivers, and how the console
+    knows an approver is at the keyboard.
+
+    A name typed at a gate proves nothing: an approval counts only when the console runs
+    as one of the OS users ``logins`` maps the approver to.
+    """
 
     owners: list[str] = Field(min_length=1)
     approvers: list[str] = Field(min_length=1)
+    logins: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Approver name to the OS user(s) they log in as, e.g. "
+        "'alice.ops' = ['alice']. An approver with no login here cannot approve anything.",
+    )
+    two_person: list[TwoPersonScope] = Field(
+        default_factory=list,
+        description="What needs two approvers, each from their own login: 'cutover' (the "
+        "gates that move groups and producers), 'waiver' (scorecard waivers).",
+    )
+    approval_valid_minutes: int = Field(
+        60,
+        gt=0,
+        le=7 * 24 * 60,
+        description="How long a recorded approval of a cutover step stays good (minutes).",
+    )
+
+    @model_validator(mode="after")
+    def _logins_name_approvers(self) -> People:
+        unknown = [name for name in self.logins if name not in self.approvers]
+        if unknown:
+            raise ValueError(
+                f"logins name {', '.join(unknown)}, not in approvers; add them to approvers "
+                "or remove their logins"
+            )
+        seen: dict[str, str] = {}
+        for approver, users in self.logins.items():
+            for user in users:
+                if not user.strip():
+                    raise ValueError(f"logins of '{approver}' has an empty OS user name")
+                if user in seen and seen[user] != approver:
+                    raise ValueError(
+                        f"OS user '{user}' is a login of both '{seen[user]}' and '{approver}'; "
+                        "one login must mean one approver"
+                    )
+                seen[user] = approver
+        if self.two_person and len([a for a in self.approvers if self.logins.get(a)]) < 2:
+            raise ValueError(
+                "two_person needs at least two approvers with logins, or nobody could ever "
+                "complete an approval"
+            )
+        return self
+
+
+class ScorecardSpec(_Strict):
+    """How the readiness scorecard is judged."""
+
+    by_hand: list[Area] = Field(
+        default_factory=list,
+        description="Areas a person judges (an approver, from their own login) instead of "
+        "the rule over stored evidence; the evidence is still shown beside the judgement.",
+    )
+    max_evidence_age_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Evidence older than this turns its area YELLOW (stale) (hours).",
+    )
+
+
+class DrillSpec(_Strict):
+    """The operations drill: one target broker restarted while the copy runs."""
+
+    restart: Literal["sandbox", "operator"] = Field(
+        "operator",
+        description="sandbox: the console restarts the sandbox's target broker itself; "
+        "operator: the operator restarts one and the console watches the copy recover.",
+    )
+    sandbox_dir: str | None = Field(
+        None, description="The sandbox directory (cutover sandbox up --dir), for sandbox."
+    )
+    down_s: float = Field(
+        5.0, ge=0, le=600, description="How long the broker stays down (seconds)."
+    )
+    recovery_limit_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Lag must be back to its level before the restart within this (seconds).",
+    )
+
+    @model_validator(mode="after")
+    def _sandbox_needs_dir(self) -> DrillSpec:
+        if self.restart == "sandbox" and not self.sandbox_dir:
+            raise ValueError("restart = 'sandbox' needs sandbox_dir")
+        return self
 
 
 class PlanMeta(_Strict):
@@ -612,6 +717,8 @@ class Plan(_Strict):
     producer_defaults: ProducerDefaults = Field(default_factory=ProducerDefaults)
     producers: list[ProducerClass] = Field(default_factory=list)
     audit: AuditSpec = Field(default_factory=AuditSpec)
+    scorecard: ScorecardSpec = Field(default_factory=ScorecardSpec)
+    drill: DrillSpec = Field(default_factory=DrillSpec)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Plan:

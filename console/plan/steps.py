@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from console.plan.model import Plan
+from console.plan.model import AREAS, Plan
 
 
 class StepState(StrEnum):
@@ -42,6 +42,7 @@ PHASES: tuple[PhaseDef, ...] = (
     PhaseDef("shadow", "Shadow path"),
     PhaseDef("safe-consumers", "Safe consumers"),
     PhaseDef("comparison", "Comparison"),
+    PhaseDef("review", "Readiness review"),
     PhaseDef("cutover", "Cutover and rollback"),
 )
 PHASE_BY_ID = {phase.id: phase for phase in PHASES}
@@ -141,6 +142,8 @@ STEPS: tuple[StepDef, ...] = (
         "Copy the plan's topics from source to target with the built-in mirror.",
         confirm="start-mirror",
         kind=StepKind.CHANGE,
+        # The gate says which topics it would create, from what the inventory found.
+        requires=("inventory",),
     ),
     StepDef(
         "shadow-stop",
@@ -150,6 +153,7 @@ STEPS: tuple[StepDef, ...] = (
         "what was copied.",
         confirm="stop-mirror",
         kind=StepKind.CHANGE,
+        # No prerequisite: stopping must stay possible whatever state a failed start left.
     ),
     StepDef(
         "shadow-lag",
@@ -158,6 +162,18 @@ STEPS: tuple[StepDef, ...] = (
         "The copy keeps up: lag steady or catching up over the trend window.",
         confirm="shadow-lag",
         kind=StepKind.READ,
+        requires=("shadow-start",),
+    ),
+    StepDef(
+        "ops-drill",
+        "shadow",
+        "Operations drill",
+        "Restart one target broker while the copy runs and record how lag and the copy "
+        "recovered: the failure drill the operations area of the scorecard rests on.",
+        confirm="ops-drill",
+        kind=StepKind.CHANGE,
+        # A drill on a copy that does not keep up measures nothing: lag first.
+        requires=("shadow-lag",),
     ),
     StepDef(
         "safe-consumers",
@@ -167,6 +183,8 @@ STEPS: tuple[StepDef, ...] = (
         "group ids and safe sinks only; refused if a principal could touch production.",
         confirm="safe-consumers",
         kind=StepKind.CHANGE,
+        # They read the copy on the target.
+        requires=("shadow-start",),
     ),
     StepDef(
         "safe-consumers-stop",
@@ -193,6 +211,18 @@ STEPS: tuple[StepDef, ...] = (
         "Counts, missing, duplicates, order, keys, values, headers, timestamps, schema ids.",
         confirm="compare",
         kind=StepKind.READ,
+        requires=("inventory", "shadow-start"),
+    ),
+    StepDef(
+        "scorecard",
+        "review",
+        "Scorecard decision",
+        "Record a decision on one area of the readiness scorecard: the owner and retest "
+        "date of a red area, a waiver by an approver, or the judgement of an area the plan "
+        "has judged by hand. Changes only the run database.",
+        confirm="<area>",
+        kind=StepKind.LOCAL,
+        target="area",
     ),
     StepDef(
         "move-group",
@@ -202,6 +232,7 @@ STEPS: tuple[StepDef, ...] = (
         confirm="<group id>",
         kind=StepKind.CUTOVER,
         target="group",
+        requires=("compare",),
     ),
     StepDef(
         "rollback-drill",
@@ -222,7 +253,7 @@ STEPS: tuple[StepDef, ...] = (
         confirm="<producer class>",
         kind=StepKind.CUTOVER,
         target="class",
-        requires=("rollback-drill",),
+        requires=("compare", "rollback-drill"),
     ),
     StepDef(
         "rollback-window",
@@ -256,6 +287,11 @@ STEPS: tuple[StepDef, ...] = (
 
 BY_ID = {step.id: step for step in STEPS}
 
+# A prerequisite that is not a step could never pass: fail at import, not at a gate.
+_UNKNOWN = [(s.id, r) for s in STEPS for r in s.requires if r not in BY_ID]
+if _UNKNOWN:
+    raise ValueError(f"steps require steps the runbook does not define: {_UNKNOWN}")
+
 
 def step_def(step_id: str) -> StepDef:
     """The definition of a step, or KeyError with the known ids in the message."""
@@ -270,6 +306,7 @@ def step_def(step_id: str) -> StepDef:
 TARGET_LISTERS: dict[str, Callable[[Plan], list[str]]] = {
     "group": lambda plan: [group.id for group in plan.groups],
     "class": lambda plan: [cls.name for cls in plan.producers],
+    "area": lambda plan: list(AREAS),
 }
 
 

@@ -7,7 +7,7 @@ functions re-exported here.
 """
 
 from console.runbook.execute import StepBusy, recover, report_lines, run
-from console.runbook.gate import Decision, blocked, confirm_word, decide, preview
+from console.runbook.gate import Decision, blocked, confirm_word, decide, preview, waiting_on
 from console.runbook.outcome import Outcome, StepContext, StepOutcome
 from console.runbook.registry import available
 
@@ -25,4 +25,5 @@ __all__ = [
     "recover",
     "report_lines",
     "run",
+    "waiting_on",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from console import redact
 from console.errors import Cancelled, CutoverError, Progress
@@ -51,12 +52,14 @@ def run(
     progress: Progress = lambda _m: None,
     reveal: Reveal | None = None,
     notes: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> StepOutcome:
     """Run a step instance whose gate was just confirmed. Never raises for cluster
     trouble; raises :class:`StepBusy` (nothing started) when another process runs it.
     ``reveal`` shows a secret the step generated to the operator, once. ``notes`` (from
     the gate's decision, e.g. the broken chain an undo step runs under) go into its
-    ``step.started`` entry."""
+    ``step.started`` entry; ``params`` is what the operator entered at the gate, for a
+    step that takes more than a yes."""
     step, target = split_key(key)
     started = store.claim_step(key, os.getpid(), {"pid": os.getpid(), **(notes or {})})
     ctx = StepContext(
@@ -67,6 +70,7 @@ def run(
         progress,
         started_seq=started.seq,
         reveal=reveal,
+        params=dict(params or {}),
     )
     try:
         outcome = runner(step.id).run(ctx)

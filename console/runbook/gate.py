@@ -22,12 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from console import redact
 from console.plan.steps import StepDef, StepKind, StepState, split_key, step_key
 from console.runbook import governance, producers, safe, shadow, witness
 from console.runbook.outcome import Outcome, StepContext
 from console.runbook.registry import available, runner
+from console.scorecard import approvals
+from console.scorecard.card import chain_state, compute
 from console.store import Store
 from console.views.gate import GateView
 
@@ -90,6 +93,24 @@ def _governance_to_apply(store: Store, step: StepDef, target: str) -> str | None
     return governance.nothing_to_apply(store) if step.id == governance.APPLY_STEP else None
 
 
+def _scorecard(store: Store, step: StepDef, target: str) -> str | None:
+    """A cutover gate stays shut while any scorecard area is red or grey and not waived.
+
+    An undo (rollback, removing a fence) is never shut by the scorecard: a migration must
+    never be locked half-way; its gate says so instead (:func:`preview`)."""
+    if step.kind is not StepKind.CUTOVER:
+        return None
+    return compute(store, chain_state(store, full=False)).gate_reason()
+
+
+def _approval(store: Store, step: StepDef, target: str) -> str | None:
+    """A cutover gate opens only for an approver of the plan, recognised by their OS login
+    (and, where the plan asks for two people, with a second approver's approval)."""
+    if step.kind is not StepKind.CUTOVER:
+        return None
+    return approvals.cutover_blocked(store, step_key(step.id, target))
+
+
 GUARDS: tuple[Guard, ...] = (
     _read_only,
     _not_built,
@@ -101,31 +122,59 @@ GUARDS: tuple[Guard, ...] = (
     producers.guard,
     _chain_intact,
     witness.guard,
+    _scorecard,
+    _approval,
 )
 """Every reason a gate stays shut, checked in this order."""
 
 
-def blocked(store: Store, key: str) -> str | None:
-    """Why a step instance's gate cannot open, or None."""
+def blocked(store: Store, key: str, params: dict[str, Any] | None = None) -> str | None:
+    """Why a step instance's gate cannot open (with what the operator entered, for a step
+    that takes more than a yes), or None."""
+    return _blocked(store, key, params, GUARDS)
+
+
+def waiting_on(store: Store, key: str) -> str | None:
+    """What keeps a step instance from running now, as ``status`` and the runbook pane say
+    it: its prerequisites, the scorecard, the approvals. Not the read-only guard (``status``
+    reads a run database read-only), not 'not built yet' (the step says so itself), not
+    what the operator has yet to enter."""
+    skip = (_read_only, _not_built)
+    return _blocked(store, key, None, tuple(g for g in GUARDS if g not in skip), check=False)
+
+
+def _blocked(store: Store, key: str, params, guards, *, check: bool = True) -> str | None:
     step, target = split_key(key)
-    for guard in GUARDS:
+    for guard in guards:
         reason = guard(store, step, target)
         if reason:
             return reason
+    if not check:
+        return None
+    check = runner(step.id).check if available(step.id) else None
+    if check is not None:
+        return check(StepContext(store, key, target, params=dict(params or {})))
     return None
 
 
-def preview(store: Store, key: str) -> GateView:
+def preview(store: Store, key: str, params: dict[str, Any] | None = None) -> GateView:
     """The gate for a step instance: what it will read or change, and what must be typed."""
     step, target = split_key(key)
-    reason = blocked(store, key)
+    reason = blocked(store, key, params)
     if available(step.id):
         try:
-            lines = runner(step.id).preview(StepContext(store, key, target))
+            ctx = StepContext(store, key, target, params=dict(params or {}))
+            lines = runner(step.id).preview(ctx)
         except Exception as exc:  # noqa: BLE001 - a gate must open even if its preview cannot
             lines = [step.summary, f"(could not work out the details: {redact.text(str(exc))})"]
     else:
         lines = [step.summary]
+    if step.kind in (StepKind.CUTOVER, StepKind.UNDO):
+        lines = [*lines, *approvals.gate_lines(store, key)]
+    if step.kind is StepKind.UNDO:
+        shut = compute(store, chain_state(store, full=False)).gate_reason()
+        if shut:
+            lines.append(f"The {shut.removeprefix('scorecard: ')}: an undo stays open.")
     title = f"{step.title}: {target}" if target else step.title
     return GateView(
         key, title, lines, confirm_word(key), step.mutating, reason, _warnings(store, step, reason)
@@ -165,16 +214,31 @@ class Decision:
     """What the operator must be told now (the broken chain, an unreachable witness)."""
 
 
-def decide(store: Store, key: str, typed: str | None, *, via: str) -> Decision:
+def decide(
+    store: Store,
+    key: str,
+    typed: str | None,
+    *,
+    via: str,
+    params: dict[str, Any] | None = None,
+) -> Decision:
     """Record the operator's gate decision, durably, before the caller may run anything.
 
     ``typed`` is None when the operator cancelled. A word that does not match is
-    recorded only as not matching, with its length: never the text itself.
+    recorded only as not matching, with its length: never the text itself. ``params``
+    (what the operator entered beside the word, for a step that takes more than a yes)
+    is recorded with the decision; a cutover or undo decision records the approver the
+    console's login maps to.
     """
-    gate = preview(store, key)
+    gate = preview(store, key, params)
     if store.readonly:
         return Decision(False, gate.blocked or "read-only", Outcome.BLOCKED)
-    params: dict = {"via": via, "expected": gate.confirm}
+    params = {
+        "via": via,
+        "expected": gate.confirm,
+        **({"input": params} if params else {}),
+        **approvals.gate_params(store, key),
+    }
     problem = chain_problem(store) if gate.warnings else None
     notes = {"chain": f"BROKEN: {problem}"} if problem else {}
     params.update(notes)

@@ -75,6 +75,10 @@ class StepContext:
     reveal: Reveal | None = None
     """Shows a secret to the operator once (a generated password), never logged or
     stored; None where nobody is there to read it, and then a step must not make one."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """What the operator entered beside the confirmation word, for a step that takes
+    more than a yes (a scorecard decision: owner and retest date, waiver reason and
+    expiry). Recorded in the gate's decision entry."""
 
     @property
     def plan(self):
@@ -93,6 +97,9 @@ Previewer = Callable[[StepContext], list[str]]
 """The lines its gate shows: exactly what will be read or changed."""
 Reporter = Callable[[dict[str, Any]], list[str]]
 """Lines ``cutover step`` prints under the outcome, from the step's evidence."""
+Checker = Callable[[StepContext], "str | None"]
+"""Why this run, with what the operator entered (``ctx.params``), cannot go ahead; the
+gate shows it and stays shut. None: it may."""
 
 
 @dataclass(frozen=True)
@@ -102,3 +109,4 @@ class StepRunner:
     run: Runner
     preview: Previewer
     report: Reporter | None = None
+    check: Checker | None = None

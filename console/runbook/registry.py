@@ -11,9 +11,11 @@ from console.plan.steps import step_def
 from console.runbook import (
     compare,
     cutover,
+    drill,
     governance,
     inventory,
     producers,
+    review,
     safe,
     shadow,
     witness,
@@ -30,6 +32,7 @@ RUNNERS: dict[str, StepRunner] = {
     "shadow-start": StepRunner(shadow.start, shadow.preview_start),
     "shadow-stop": StepRunner(shadow.stop, shadow.preview_stop),
     "shadow-lag": StepRunner(shadow.judge_lag, shadow.preview_lag),
+    "ops-drill": StepRunner(drill.run, drill.preview, drill.report),
     "compare": StepRunner(compare.run, compare.preview),
     "safe-consumers": StepRunner(safe.start, safe.preview_start),
     "safe-consumers-stop": StepRunner(safe.stop, safe.preview_stop),
@@ -46,6 +49,7 @@ RUNNERS: dict[str, StepRunner] = {
         producers.rollback_run, producers.rollback_preview, producers.rollback_report
     ),
     "rollback-window-close": StepRunner(producers.close_run, producers.close_preview),
+    "scorecard": StepRunner(review.run, review.preview, check=review.check),
 }
 
 for _step in RUNNERS:

@@ -44,6 +44,7 @@ from console.sandbox.state import (
     default_sandbox_dir,
 )
 from console.store import Store
+from console.store.audit import current_actor
 
 PLAN_TEMPLATE = Path(__file__).resolve().parents[2] / "plans" / "demo.toml"
 TEMPLATE_SOURCE, TEMPLATE_TARGET = "127.0.0.1:19093", "127.0.0.1:29093"
@@ -66,11 +67,20 @@ DEMO_TOPICS: dict[str, tuple[int, dict[str, str]]] = {
 
 
 def plan_text_for(
-    source: ClusterInfo, target: ClusterInfo, connect_url: str | None = None, prefix: str = ""
+    source: ClusterInfo,
+    target: ClusterInfo,
+    connect_url: str | None = None,
+    prefix: str = "",
+    *,
+    sandbox_root: Path | None = None,
+    login: str | None = None,
 ) -> str:
     """The demo plan pointed at the sandbox's SASL listeners; with ``connect_url`` the
     shadow path is MirrorMaker 2 on the sandbox's Connect worker. ``prefix`` goes in
-    front of every topic and group name (and the plan's name ends in it)."""
+    front of every topic and group name (and the plan's name ends in it). With
+    ``sandbox_root`` the operations drill restarts the sandbox's target broker itself;
+    ``login`` (the demo's own OS user) becomes one of alice.ops's logins, so the person at
+    the demo can approve as alice.ops."""
     text = PLAN_TEMPLATE.read_text(encoding="utf-8")
     text = text.replace(TEMPLATE_SOURCE, source.sasl_bootstrap).replace(
         TEMPLATE_TARGET, target.sasl_bootstrap
@@ -84,6 +94,12 @@ def plan_text_for(
             for mark in ('"shadow.', '"shadow-'):
                 text = text.replace(f"{mark}{group}", f"{mark}{prefix}{group}")
         text = text.replace('name = "demo-orders"', f'name = "demo-orders-{prefix.strip("-")}"')
+    if login and login != "alice":
+        text = text.replace('"alice.ops" = ["alice"]', f'"alice.ops" = ["alice", "{login}"]')
+    if sandbox_root is not None:
+        text = text.replace(
+            'restart = "operator"', f'restart = "sandbox"\nsandbox_dir = "{sandbox_root}"'
+        )
     if connect_url:
         text += (
             "\n[shadow]\n"
@@ -231,7 +247,14 @@ def prepare(
         raise RuntimeError(f"seeding the sandbox source failed: {exc}") from None
     export_sandbox_passwords()
 
-    text = plan_text_for(source, target, connect_url, prefix)
+    text = plan_text_for(
+        source,
+        target,
+        connect_url,
+        prefix,
+        sandbox_root=sandbox.root,
+        login=current_actor()[0],
+    )
     plan_file = directory / "demo-plan.toml"
     db = directory / "demo.db"
     _register(sandbox.root, db)

@@ -191,11 +191,12 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
     )
 
 
-def latest_trends(store: Store, plan: Plan) -> list[LagRow]:
-    """Verdicts for every sampled partition, worst first."""
+def latest_trends(store: Store, plan: Plan, *, until: str | None = None) -> list[LagRow]:
+    """Verdicts for every sampled partition, worst first (on the samples taken by
+    ``until``, a UTC timestamp, when given: a replay's moment)."""
     interval_s = plan.shadow.sample_interval_s
     window = plan.thresholds.lag_trend_window_samples
-    rows = store.samples.recent(max(window, 20))
+    rows = store.samples.recent(max(window, 20), until=until)
     by_tp: dict[tuple[str, int], list[Sample]] = defaultdict(list)
     for row in rows:
         by_tp[(row[2], row[3])].append(Sample(*row))
@@ -225,8 +226,8 @@ def row_json(row: LagRow) -> dict:
     }
 
 
-def last_sample_time(store: Store) -> str | None:
-    return store.samples.last_time()
+def last_sample_time(store: Store, *, until: str | None = None) -> str | None:
+    return store.samples.last_time(until=until)
 
 
 def write_round(store: Store, ts: str, samples: Iterable[tuple]) -> int:

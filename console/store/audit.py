@@ -27,10 +27,10 @@ after it is re-diagnosed by a full walk, and ``cutover audit verify`` ignores it
 from __future__ import annotations
 
 import functools
-import getpass
 import hashlib
 import json
 import os
+import pwd
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -158,12 +158,15 @@ def utc_now() -> str:
 def current_actor() -> tuple[str, str | None]:
     """The OS user and, in an SSH session, the client's address.
 
-    Read once per process: neither changes while it runs, and the password-database
-    lookup was a third of an append's own cost (27 of 90 µs, measured).
+    The user is the login of the process's real uid, not ``$USER`` or ``$LOGNAME``:
+    approvals rest on it (an approver counts only when the console runs as their login),
+    and anyone can set an environment variable. Read once per process: neither changes
+    while it runs, and the password-database lookup was a third of an append's own cost
+    (27 of 90 µs, measured).
     """
     try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # no passwd entry for this uid in some containers
         user = f"uid:{os.getuid()}"
     ssh = os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_CLIENT")
     return user, (ssh.split()[0] if ssh else None)

@@ -29,6 +29,7 @@ from console.store.connection import READ_ONLY_HINT, Connection, StoreError, dum
 from console.store.cutover import SCHEMA as CUTOVER_SCHEMA
 from console.store.cutover import CutoverTable
 from console.store.governance import GovernanceTable
+from console.store.history import AuditHistory
 from console.store.offsets import OffsetTable
 from console.store.processes import ProcessTable
 from console.store.producers import SCHEMA as PRODUCER_SCHEMA
@@ -37,6 +38,8 @@ from console.store.results import ResultTable
 from console.store.safe import SCHEMA as SAFE_SCHEMA
 from console.store.safe import ShadowTable
 from console.store.samples import SampleTable
+from console.store.scorecard import SCHEMA as SCORECARD_SCHEMA
+from console.store.scorecard import ScorecardTable
 from console.store.traffic import SCHEMA as TRAFFIC_SCHEMA
 from console.store.traffic import TrafficTable
 
@@ -46,6 +49,8 @@ _LEGACY = (
     "the chain: only the entries themselves are verified"
 )
 SCHEMA_VERSION = 1
+_END_OF_TIME = "9999"
+"""Sorts after every ISO 8601 timestamp the store writes: 'no bound'."""
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -202,6 +207,10 @@ class Store:
         self.producers = ProducerTable(self._db)
         """Producer moves, rollbacks and drills, their ACLs, cutover points and the rollback
         window (:mod:`console.store.producers`)."""
+        self.scorecard = ScorecardTable(self._db, clock)
+        """Scorecard decisions and approvals (:mod:`console.store.scorecard`)."""
+        self.history = AuditHistory(self._db)
+        """The audit log read as a timeline, up to any entry (:mod:`console.store.history`)."""
 
     # -- opening -------------------------------------------------------------------------
 
@@ -236,6 +245,7 @@ class Store:
                     + TRAFFIC_SCHEMA
                     + CUTOVER_SCHEMA
                     + PRODUCER_SCHEMA
+                    + SCORECARD_SCHEMA
                     + bindings.INDEX
                 )
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -549,15 +559,29 @@ class Store:
             )
         return evidence_id
 
-    def latest_evidence(self, step_id: str, kind: str) -> Evidence | None:
+    def latest_evidence(
+        self, step_id: str, kind: str, *, until: str | None = None
+    ) -> Evidence | None:
+        """The newest evidence of a step and kind (recorded at or before ``until``, a UTC
+        timestamp, when given: what a replay shows as of an audit entry)."""
         row = self._db.one(
             "SELECT id, step, kind, created_at, body FROM evidence "
-            "WHERE step = ? AND kind = ? ORDER BY id DESC LIMIT 1",
-            (step_id, kind),
+            "WHERE step = ? AND kind = ? AND created_at <= ? ORDER BY id DESC LIMIT 1",
+            (step_id, kind, until or _END_OF_TIME),
         )
         if row is None:
             return None
         return Evidence(row[0], row[1], row[2], row[3], json.loads(row[4]))
+
+    def evidence_of_kind(self, kind: str, *, until: str | None = None) -> list[Evidence]:
+        """Every piece of evidence of a kind, whichever step recorded it, oldest first
+        (recorded at or before ``until`` when given)."""
+        rows = self._db.all(
+            "SELECT id, step, kind, created_at, body FROM evidence "
+            "WHERE kind = ? AND created_at <= ? ORDER BY id",
+            (kind, until or _END_OF_TIME),
+        )
+        return [Evidence(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
     # -- audit ---------------------------------------------------------------------------
 

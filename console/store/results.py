@@ -122,21 +122,30 @@ class ResultTable:
             for topic, partition, check, verdict, reason, counts, examples in rows
         ]
 
-    def windows(self, limit: int = 50) -> list[WindowRow]:
-        """The newest windows, newest first."""
-        rows = self._db.all(
-            "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
-            "ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
+    def windows(self, limit: int = 50, *, until: str | None = None) -> list[WindowRow]:
+        """The newest windows, newest first (finished at or before ``until`` when given)."""
+        if until is None:
+            rows = self._db.all(
+                "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
+                "ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = self._db.all(
+                "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
+                "WHERE finished_at <= ? ORDER BY id DESC LIMIT ?",
+                (until, limit),
+            )
         return [(*row[:4], _spec(row[4])) for row in rows]
 
-    def window(self, window_id: int | None = None) -> WindowRow | None:
-        """One window, or the newest finished one when no id is given."""
+    def window(self, window_id: int | None = None, *, until: str | None = None) -> WindowRow | None:
+        """One window, or the newest finished one when no id is given (finished at or
+        before ``until``, a UTC timestamp, when given: a replay's view as of an entry)."""
         if window_id is None:
             row = self._db.one(
                 "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
-                "WHERE status = 'done' ORDER BY id DESC LIMIT 1"
+                "WHERE status = 'done' AND finished_at <= ? ORDER BY id DESC LIMIT 1",
+                (until or "9999",),
             )
         else:
             row = self._db.one(

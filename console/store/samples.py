@@ -37,19 +37,33 @@ class SampleTable:
             )
         return number
 
-    def recent(self, rounds: int) -> list[SampleRow]:
-        """The samples of the newest ``rounds`` rounds, by topic, partition and round."""
+    def recent(self, rounds: int, *, until: str | None = None) -> list[SampleRow]:
+        """The samples of the newest ``rounds`` rounds (taken at or before ``until``, a UTC
+        timestamp, when given: a replay's view as of an audit entry), by topic, partition
+        and round."""
+        bound = until or "9999"
         with self._db.lock:
-            top = self._db.one("SELECT MAX(round) FROM lag_samples")[0]
+            top = self._db.one("SELECT MAX(round) FROM lag_samples WHERE ts <= ?", (bound,))[0]
             if top is None:
                 return []
             return self._db.all(
                 "SELECT round, ts, topic, partition, source_end, mirrored, lag_records, "
-                "lag_seconds FROM lag_samples WHERE round > ? ORDER BY topic, partition, round",
-                (top - rounds,),
+                "lag_seconds FROM lag_samples WHERE round > ? AND round <= ? "
+                "ORDER BY topic, partition, round",
+                (top - rounds, top),
             )
 
-    def last_time(self) -> str | None:
+    def last_time(self, *, until: str | None = None) -> str | None:
         """When the newest sample was taken (UTC, ISO 8601), or None."""
-        row = self._db.one("SELECT MAX(ts) FROM lag_samples")
+        row = self._db.one("SELECT MAX(ts) FROM lag_samples WHERE ts <= ?", (until or "9999",))
         return row[0] if row else None
+
+    def totals_between(self, start: str, end: str) -> list[tuple[int, str, int | None]]:
+        """Per round between two times: ``(round, ts, total lag in records)``, the lag
+        summed over every partition sampled (None when a partition's lag was unknown)."""
+        rows = self._db.all(
+            "SELECT round, MIN(ts), SUM(lag_records), COUNT(*) - COUNT(lag_records) "
+            "FROM lag_samples WHERE ts >= ? AND ts <= ? GROUP BY round ORDER BY round",
+            (start, end),
+        )
+        return [(r[0], r[1], None if r[3] else r[2]) for r in rows]

@@ -65,6 +65,11 @@ STATUS: dict[str, Status] = {
     "accept": Status("✓", "ACCEPT", "green"),
     "apply": Status("→", "APPLY", "yellow"),
     "skip": Status("·", "SKIP", "dim"),
+    # Scorecard areas (console.scorecard.model.Colour). GREY is missing evidence: never
+    # green, and it shuts cutover gates like RED until waived.
+    "GREEN": Status("✓", "GREEN", "bold green"),
+    "YELLOW": Status("!", "YELLOW", "yellow"),
+    "GREY": Status("?", "GREY", "magenta"),
     # Notes beside a verdict.
     "NOTE": Status("", "NOTE", "yellow"),
 }

@@ -1,0 +1,217 @@
+"""The operations drill: restart one target broker while the copy runs, and record how
+the lag and the copy recovered: the failure drill the scorecard's operations area rests
+on.
+
+Two ways, by the plan's ``[drill] restart``:
+
+* ``sandbox``: the console restarts the sandbox's target broker itself (SIGTERM, down
+  for ``down_s``, started again with the same data and ports) through ``cutover sandbox
+  restart``, run as a child process: the sandbox is tooling that sits above the runbook,
+  so the runbook reaches it the way an operator would, by its command.
+* ``operator``: on real clusters the console never restarts a broker; the gate asks the
+  operator to restart one (a rolling restart's single step) and the step watches.
+
+Either way the step reads the lag samples the sampler keeps writing: the level before
+the restart, the gap or rise while the broker was away, and the first round after it in
+which every partition's copy has passed the source's end at the restart and the total
+lag is back to its level before. The evidence (``ops-drill``) keeps that timeline.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from console import processes
+from console.plan.steps import StepState
+from console.runbook.outcome import StepContext, StepOutcome
+from console.scorecard.model import parse_time
+from console.shadow import lag
+from console.shadow.mirror.process import PROCESS as MIRROR
+
+STEP = "ops-drill"
+EVIDENCE = "ops-drill"
+RESTART_TIMEOUT_S = 180.0
+"""The longest a sandbox broker restart may take, the down time included (seconds)."""
+
+
+def preview(ctx: StepContext) -> list[str]:
+    plan = ctx.store.plan
+    drill = plan.drill
+    sampler = processes.get(ctx.store, lag.SAMPLER)
+    state = sampler.status if sampler else "not started"
+    lines = []
+    if drill.restart == "sandbox":
+        lines += [
+            f"Restarts the TARGET broker of the sandbox in {drill.sandbox_dir}:",
+            f"  stopped (SIGTERM), down for {drill.down_s:g} s, started with the same data.",
+        ]
+    else:
+        lines += [
+            "The console does not restart brokers on real clusters. After you confirm,",
+            "restart ONE target broker (one step of a rolling restart) when it says so.",
+        ]
+    lines += [
+        "Watches the copy recover: lag back to its level before the restart and every",
+        f"partition copied past the restart point within {drill.recovery_limit_s:g} s.",
+        f"Lag sampler: {state}. The copy keeps running throughout.",
+        "Records the timeline as evidence for the scorecard's operations area.",
+    ]
+    return lines
+
+
+def _restart_sandbox(ctx: StepContext) -> str:
+    """Restart the sandbox target broker through the command line; returns what it said."""
+    drill = ctx.store.plan.drill
+    command = [
+        sys.executable, "-m", "console.cli", "sandbox", "restart", "--dir",
+        str(drill.sandbox_dir), "--cluster", "target", "--down-for", f"{drill.down_s:g}",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + RESTART_TIMEOUT_S + drill.down_s
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the broker restart did not finish in {RESTART_TIMEOUT_S:g} s")
+        time.sleep(0.2)  # polling a child process; no event to wait on
+    output = (proc.stdout.read() if proc.stdout else "").strip()
+    if proc.returncode != 0:
+        raise RuntimeError(output.splitlines()[-1] if output else f"exit {proc.returncode}")
+    return output.splitlines()[-1] if output else "restarted"
+
+
+def _rounds_after(ctx: StepContext, since: str) -> dict[int, list[tuple]]:
+    """Sample rounds taken after a moment, by round number."""
+    rows = ctx.store.samples.recent(10_000)
+    out: dict[int, list[tuple]] = {}
+    for row in rows:
+        if row[1] > since:
+            out.setdefault(row[0], []).append(row)
+    return out
+
+
+def _seconds(start: str, end: str) -> float:
+    return (parse_time(end) - parse_time(start)).total_seconds()
+
+
+def run(ctx: StepContext) -> StepOutcome:
+    store, plan = ctx.store, ctx.store.plan
+    drill = plan.drill
+    sampler = processes.get(store, lag.SAMPLER)
+    if sampler is None or sampler.status != "RUNNING":
+        state = sampler.status if sampler else "never started"
+        return StepOutcome(
+            STEP, StepState.FAILED,
+            f"the lag sampler is {state}: start the shadow copy first, the drill watches it",
+            None,
+        )  # fmt: skip
+    window = plan.thresholds.lag_trend_window_samples
+    before = store.samples.recent(window)
+    if not before:
+        return StepOutcome(STEP, StepState.FAILED, "no lag samples yet to compare with", None)
+    by_round: dict[int, list[tuple]] = {}
+    for row in before:
+        by_round.setdefault(row[0], []).append(row)
+    totals = [sum(r[6] or 0 for r in rows) for rows in by_round.values()]
+    level = max(totals)
+    last = by_round[max(by_round)]
+    restart_point = {(r[2], r[3]): r[4] for r in last if r[4] is not None}
+    mirror_before = processes.get(store, MIRROR)
+    timeline = [
+        f"{last[0][1][11:19]} before: lag up to {level:,} records over {len(totals)} rounds"
+    ]
+    started = store.clock()
+    if drill.restart == "sandbox":
+        intent = ctx.log("drill.restart", params={"cluster": "target", "dir": drill.sandbox_dir})
+        ctx.progress(f"restarting the sandbox target broker (down {drill.down_s:g} s)…")
+        try:
+            said = _restart_sandbox(ctx)
+        except RuntimeError as exc:
+            ctx.log("drill.restart", ref=intent.seq, outcome=f"failed: {exc}")
+            return StepOutcome(STEP, StepState.FAILED, f"the restart failed: {exc}", None)
+        back = store.clock()
+        ctx.log("drill.restart", ref=intent.seq, outcome=said)
+        timeline.append(f"{started[11:19]} target broker stopped")
+        timeline.append(f"{back[11:19]} target broker answers again ({said})")
+    else:
+        ctx.log("drill.await-restart", params={"cluster": "target"})
+        ctx.progress("restart ONE target broker now; watching the lag")
+        back = started
+        timeline.append(f"{started[11:19]} operator asked to restart one target broker")
+    deadline = parse_time(back).timestamp() + drill.recovery_limit_s
+    interval = plan.shadow.sample_interval_s
+    peak, disrupted, recovered_at = level, False, None
+    seen: set[int] = set()
+    while recovered_at is None and time.time() < deadline:
+        if ctx.cancel.is_set():
+            break
+        for number, rows in sorted(_rounds_after(ctx, started).items()):
+            if number in seen:
+                continue
+            seen.add(number)
+            unknown = any(r[6] is None for r in rows)
+            total = sum(r[6] or 0 for r in rows)
+            peak = max(peak, total)
+            if unknown or total > level:
+                if not disrupted:
+                    timeline.append(f"{rows[0][1][11:19]} lag {total:,} records (disrupted)")
+                disrupted = True
+            passed = all((r[5] or 0) >= restart_point.get((r[2], r[3]), 0) for r in rows) and len(
+                rows
+            ) >= len(restart_point)
+            if rows[0][1] >= back and passed and not unknown and total <= level:
+                recovered_at = rows[0][1]
+                timeline.append(
+                    f"{recovered_at[11:19]} lag {total:,} records, every partition copied past "
+                    "the restart point: recovered"
+                )
+                break
+        if recovered_at is None:
+            ctx.cancel.wait(interval / 2)
+    mirror_after = processes.get(store, MIRROR)
+    copy_note = ""
+    if plan.shadow.path == "builtin" and mirror_before is not None:
+        alive = mirror_after is not None and mirror_after.alive
+        copy_note = (
+            f"built-in mirror pid {mirror_after.pid} {'running' if alive else 'NOT running'}"
+            if mirror_after
+            else "built-in mirror not recorded"
+        )
+        timeline.append(copy_note)
+    recovery = _seconds(back, recovered_at) if recovered_at else None
+    body = {
+        "mode": drill.restart,
+        "broker": "the sandbox target broker" if drill.restart == "sandbox" else "a target broker",
+        "restarted_at": started,
+        "back_at": back,
+        "recovered": recovered_at is not None,
+        "recovered_at": recovered_at,
+        "recovery_s": recovery,
+        "limit_s": drill.recovery_limit_s,
+        "baseline_lag_records": level,
+        "peak_lag_records": peak,
+        "disruption_seen": disrupted,
+        "copy": copy_note,
+        "timeline": timeline,
+        "verdict": "OK" if recovered_at else "RED",
+    }
+    if ctx.cancel.is_set() and recovered_at is None:
+        body["reason"] = "cancelled before the copy recovered"
+        evidence = store.add_evidence(STEP, EVIDENCE, body)
+        return StepOutcome(STEP, StepState.CANCELLED, body["reason"], evidence, body)
+    if recovered_at is None:
+        body["reason"] = (
+            f"not recovered within {drill.recovery_limit_s:g} s of the broker's return "
+            f"(peak lag {peak:,} records, level before {level:,})"
+        )
+        evidence = store.add_evidence(STEP, EVIDENCE, body)
+        return StepOutcome(STEP, StepState.FAILED, body["reason"], evidence, body)
+    body["reason"] = f"recovered in {recovery:.0f} s, peak lag {peak:,} records"
+    evidence = store.add_evidence(STEP, EVIDENCE, body)
+    return StepOutcome(STEP, StepState.PASSED, body["reason"], evidence, body)
+
+
+def report(body: dict) -> list[str]:
+    """What ``cutover step ops-drill`` prints under the outcome: the timeline."""
+    return [f"  {line}" for line in body.get("timeline", [])]
