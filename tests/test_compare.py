@@ -920,6 +920,15 @@ def _demo_db(tmp_path, source, target, *topics: str, target_bootstrap=None):
     return path
 
 
+def _ready_to_compare(store: Store) -> None:
+    """What the Comparison step requires: the inventory, run for real, and a copy. These
+    tests made the copy themselves (``mirror()`` wrote the target), so the shadow path's
+    start step is recorded as passed rather than run."""
+    assert steps.decide(store, "inventory", "inventory", via="test").opened
+    assert steps.run(store, "inventory").state is StepState.PASSED
+    store.set_step("shadow-start", StepState.PASSED, "the test wrote the target copy itself")
+
+
 class TestCommandAndStep:
     """``cutover compare`` and the Comparison step, over SASL with the plan's passwords."""
 
@@ -1018,6 +1027,7 @@ class TestCommandAndStep:
         mirror(target.plaintext_bootstrap, topic, records, partitions=2)
         db = _demo_db(tmp_path, source, target, topic)
         store = Store.open(db)
+        _ready_to_compare(store)
         assert steps.available("compare")
         opened = steps.decide(store, "compare", "compare", via="test").opened
         assert opened
@@ -1042,6 +1052,7 @@ class TestCommandAndStep:
         create_topic(target.plaintext_bootstrap, topic, 1)
         db = _demo_db(tmp_path, source, target, topic)
         store = Store.open(db)
+        _ready_to_compare(store)
         steps.decide(store, "compare", "compare", via="test")
         outcome = steps.run(store, "compare")
         assert outcome.state is StepState.FAILED

@@ -180,6 +180,7 @@ def run_db(tmp_path, source, target, monkeypatch, capsys, path: str):
     text = plan_text(source, target, topic, path)
     db = tmp_path / "run.db"
     Store.create(db, text, parse_plan(text)).close()
+    assert main(["step", str(db), "inventory", "--confirm", "inventory"]) == 0
     assert main(["step", str(db), "shadow-start", "--confirm", "start-mirror"]) == 0
     capsys.readouterr()
     return db, topic
