@@ -110,9 +110,9 @@ def counting_reads(monkeypatch) -> list[bool]:
     reads: list[bool] = []
     real = present.load_snapshot
 
-    def load_snapshot(store, *, recover_steps):
+    def load_snapshot(store, *, recover_steps, **kwargs):
         reads.append(True)
-        return real(store, recover_steps=recover_steps)
+        return real(store, recover_steps=recover_steps, **kwargs)
 
     monkeypatch.setattr(present, "load_snapshot", load_snapshot)
     return reads
@@ -155,11 +155,11 @@ async def test_a_cancelled_read_shows_nothing_and_the_chain_goes_on(tmp_path, mo
     real = present.load_snapshot
     calls = []
 
-    def load_snapshot(store, *, recover_steps):
+    def load_snapshot(store, *, recover_steps, **kwargs):
         calls.append(True)
         if len(calls) == 2:
             assert release.wait(10)
-        return real(store, recover_steps=recover_steps)
+        return real(store, recover_steps=recover_steps, **kwargs)
 
     monkeypatch.setattr(present, "load_snapshot", load_snapshot)
     timers = FakeTimers()

@@ -7,14 +7,18 @@ pictures only change when the screen does. Update them with
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, datetime
+
+from textual.worker import WorkerCancelled
 
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.store import Store
 from console.tui.app import CutoverApp
 from tests.helpers import demo_plan_text, fixed_clock
+from tests.recorded_run import Recorded, record
 
 INVENTORY_BODY = {
     "problems": [],
@@ -74,8 +78,10 @@ def make_app(tmp_path, *, with_inventory=False) -> CutoverApp:
 
 
 async def _settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    for _ in range(3):  # a read may start the next one (a verification that ended)
+        with contextlib.suppress(WorkerCancelled):  # a read superseded by the next
+            await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
 
 
 class TestMainScreen:
@@ -475,5 +481,68 @@ class TestConsumerOffsets:
             await _settle(pilot)
             await pilot.press("7")
             await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=show)
+
+
+def _replay_app(tmp_path) -> tuple[CutoverApp, Recorded]:
+    recorded = record(tmp_path / "recorded.db")
+    store = Store.open(recorded.path, readonly=True, clock=fixed_clock("2026-11-26T09:00:00"))
+    return CutoverApp(store, blink=False, poll=False, gate_guard_s=0), recorded
+
+
+def _at(seq: int, *keys: str):
+    async def go(pilot):
+        await _settle(pilot)
+        await pilot.press("colon", *f"at {seq}", "enter")
+        await _settle(pilot)
+        await pilot.press(*keys)
+        await _settle(pilot)
+
+    return go
+
+
+class TestReplay:
+    """A recorded run replayed: each point of the timeline shows what the panes showed
+    then (tests/recorded_run.py)."""
+
+    def test_after_inventory_80x24(self, snap_compare, tmp_path):
+        """Right after the inventory: it passed, nothing else ran; the inventory pane."""
+        app, recorded = _replay_app(tmp_path)
+        run_before = _at(recorded.after_inventory)
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+    def test_red_comparison_80x24(self, snap_compare, tmp_path):
+        """Right after the first comparison: the step FAILED, orders RED in the pane."""
+        app, recorded = _replay_app(tmp_path)
+        run_before = _at(recorded.red_comparison, "3")
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+    def test_end_scorecard_80x24(self, snap_compare, tmp_path):
+        """The last entry: the scorecard with correctness green again, rollback waived."""
+        app, recorded = _replay_app(tmp_path)
+        run_before = _at(recorded.end, "s")
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+class TestScorecard:
+    """The scorecard pane in a live console."""
+
+    def test_red_area_needs_an_owner_80x24(self, snap_compare, tmp_path):
+        """A red comparison: correctness RED and flagged NEEDS OWNER, the gates SHUT."""
+        app = make_app(tmp_path, with_inventory=True)
+        store = app.store
+        window = store.results.open_window(store.clock(), {"label": "planted"}, own_chain=False)
+        store.results.save_results(
+            window,
+            [("orders", 2, "missing", "RED", "3 source records absent on target", {}, [])],
+            store.clock(),
+            {"records": 30},
+        )
+
+        async def show(pilot):
+            await _settle(pilot)
+            await pilot.press("s")
+            await _settle(pilot)
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=show)

@@ -85,6 +85,19 @@ class AuditPane(FitTable):
         if footer is not None:
             self.border_subtitle = footer
 
+    def show_upto(self, rows: list[AuditRow], *, footer: str | None = None) -> None:
+        """A replay's view: exactly these entries (up to the one replayed), the cursor on
+        the last. Moving back a step rebuilds the table; moving on appends."""
+        last = rows[-1].seq if rows else 0
+        if last < self._last_seq:
+            with self.app.batch_update():
+                self.clear()
+                self._outcomes.clear()
+                self._last_seq = 0
+        self.append(rows, footer=footer)
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
+
     def _widen(self, key: str, width: int) -> None:
         # Columns as wide as their longest entry so far: widths set here, not measured
         # by the table later, so the outcome's share is known when rows are added.

@@ -34,9 +34,15 @@ class StepDetailPane(Static):
             lines.append(f"\n{detail.reason}")
         if detail.now:
             lines.append(f"\n{detail.now}", style="bold")
-        if detail.available:
+        if detail.blocked:
+            lines.append(f"\n{_blocked(detail.blocked)}", style="bold")
+        elif detail.available:
             lines.append(f"\nenter: open the gate (type '{detail.confirm}')", style="dim")
         else:
             lines.append(f"\n{detail.summary}", style="dim")
             lines.append("\nNot available in this version.", style="dim")
         self.update(lines)
+
+
+def _blocked(reason: str) -> str:
+    return reason if reason.startswith("blocked") else f"blocked: {reason}"

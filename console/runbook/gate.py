@@ -31,6 +31,7 @@ from console.runbook.outcome import Outcome, StepContext
 from console.runbook.registry import available, runner
 from console.scorecard import approvals
 from console.scorecard.card import chain_state, compute
+from console.scorecard.model import Scorecard
 from console.store import Store
 from console.views.gate import GateView
 
@@ -134,13 +135,22 @@ def blocked(store: Store, key: str, params: dict[str, Any] | None = None) -> str
     return _blocked(store, key, params, GUARDS)
 
 
-def waiting_on(store: Store, key: str) -> str | None:
+def waiting_on(store: Store, key: str, *, card: Scorecard | None = None) -> str | None:
     """What keeps a step instance from running now, as ``status`` and the runbook pane say
     it: its prerequisites, the scorecard, the approvals. Not the read-only guard (``status``
     reads a run database read-only), not 'not built yet' (the step says so itself), not
-    what the operator has yet to enter."""
+    what the operator has yet to enter. With ``card`` (the console's own read) the
+    scorecard is not computed again, and the audit chain not walked again."""
     skip = (_read_only, _not_built)
-    return _blocked(store, key, None, tuple(g for g in GUARDS if g not in skip), check=False)
+    guards = tuple(g for g in GUARDS if g not in skip)
+    if card is not None:
+        reason = card.gate_reason()
+
+        def given(store: Store, step: StepDef, target: str) -> str | None:
+            return reason if step.kind is StepKind.CUTOVER else None
+
+        guards = tuple(given if g is _scorecard else g for g in guards)
+    return _blocked(store, key, None, guards, check=False)
 
 
 def _blocked(store: Store, key: str, params, guards, *, check: bool = True) -> str | None:
@@ -177,7 +187,14 @@ def preview(store: Store, key: str, params: dict[str, Any] | None = None) -> Gat
             lines.append(f"The {shut.removeprefix('scorecard: ')}: an undo stays open.")
     title = f"{step.title}: {target}" if target else step.title
     return GateView(
-        key, title, lines, confirm_word(key), step.mutating, reason, _warnings(store, step, reason)
+        key,
+        title,
+        lines,
+        confirm_word(key),
+        step.mutating,
+        reason,
+        _warnings(store, step, reason),
+        step.kind.value,
     )
 
 

@@ -231,7 +231,7 @@ def approval_gate(store: Store, name: str) -> GateView:
     try:
         subject = resolve(store, name)
     except ValueError as exc:
-        return GateView(name, f"Approve {name}", [str(exc)], name, False, str(exc))
+        return GateView(name, f"Approve {name}", [str(exc)], name, False, str(exc), "local")
     ident = identity(store.plan)
     lines = [
         f"Approves {subject.what}.",
@@ -239,7 +239,8 @@ def approval_gate(store: Store, name: str) -> GateView:
         f"Good until {iso(subject.expires)}.",
         "Changes only the run database; the audit entry records your login.",
     ]
-    return GateView(name, f"Approve {name}", lines, name, False, approve_blocked(store, subject))
+    blocked = approve_blocked(store, subject)
+    return GateView(name, f"Approve {name}", lines, name, False, blocked, "local")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ that entry, and judges waivers and evidence age at that entry's time.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from console.plan import AREAS
@@ -24,8 +25,9 @@ from console.scorecard.model import (
     Scorecard,
     Waiver,
     parse_time,
+    worst,
 )
-from console.scorecard.rules import AREA_TITLES, Facts, area_rule_text, judge_area
+from console.scorecard.rules import AREA_TITLES, RULES, Facts, area_rule_text, judge_area
 from console.store import Store
 from console.store.scorecard import Approval, Mark
 
@@ -104,6 +106,28 @@ def compute(
         if def_of(row.key).kind is StepKind.CUTOVER
     )
     return Scorecard(card.plan, card.as_of_seq, card.as_of, card.areas, chain, gates, card.notes)
+
+
+def rechain(card: Scorecard, chain: ChainState) -> Scorecard:
+    """The same scorecard with the audit chain judged again (a verification that ended
+    after it was computed): only the chain's finding and what follows from it change."""
+    chain_rule = next(r for r in RULES if r.id == "audit-chain")
+    finding = chain_rule.judge(Facts(None, None, None, None, chain))  # type: ignore[arg-type]
+    areas = []
+    for area in card.areas:
+        if area.id != chain_rule.area:
+            areas.append(area)
+            continue
+        findings = tuple(finding if f.rule == chain_rule.id else f for f in area.findings)
+        colour = area.colour if area.by_hand else worst(f.colour for f in findings)
+        areas.append(dataclasses.replace(area, findings=findings, colour=colour))
+    fresh = dataclasses.replace(card, areas=tuple(areas), chain=chain)
+    reason = fresh.gate_reason()
+    gates = tuple(
+        dataclasses.replace(g, open=reason is None, reason=reason or "the scorecard lets it open")
+        for g in card.gates
+    )
+    return dataclasses.replace(fresh, gates=gates)
 
 
 def _owner(marks: list[Mark]) -> Owner | None:

@@ -32,15 +32,19 @@ from console.compare.engine import compare_live
 from console.compare.model import CompareError
 from console.errors import CutoverError
 from console.governance import evidence as governance_evidence
-from console.plan.steps import BY_ID, def_of
+from console.plan.steps import BY_ID, def_of, step_key
 from console.runbook import Outcome
+from console.scorecard import approvals
+from console.scorecard.export import label
 from console.store import Store
 from console.store.audit import Verdict
 from console.tui import commands, present
 from console.tui.keymap import Keymap, keymap_path, load_keymap
 from console.tui.messages import (
+    Approved,
     ChainVerified,
     ComparisonProgressed,
+    DecisionPrepared,
     GatePrepared,
     GovernanceDecided,
     LiveCompared,
@@ -51,6 +55,7 @@ from console.tui.messages import (
     StepProgressed,
 )
 from console.tui.refresh import RefreshChain
+from console.tui.screens.decision import DecisionDialog
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.gate import GateDialog
 from console.tui.screens.help import HelpScreen
@@ -65,6 +70,7 @@ from widgets.lag_pane import LagPane
 from widgets.offsets_pane import OffsetsPane
 from widgets.runbook_pane import RunbookPane
 from widgets.safe_pane import SafePane
+from widgets.scorecard_pane import ScorecardPane
 from widgets.step_detail import StepDetailPane
 from widgets.traffic_pane import TrafficPane
 
@@ -94,6 +100,7 @@ PANES = (
     PaneDef("governance", "", steps=("governance", "governance-apply")),
     PaneDef("traffic", ""),
     PaneDef("offsets", "cutover"),
+    PaneDef("scorecard", "review"),
 )
 PANE_BY_ID = {pane.id: pane for pane in PANES}
 PANE_FOR_PHASE = {pane.phase: pane for pane in PANES if pane.phase}
@@ -159,6 +166,13 @@ class CutoverApp(App[int]):
         self._verifying = False
         self._live: threading.Event | None = None
         self._live_timer = None
+        self._at: int | None = None
+        """In a replay: the audit entry whose state the panes show (None: the last)."""
+        self._moves: list[str] = []
+        """Replay moves asked for and not yet applied by a read (one key, one move)."""
+        self._moves_lock = threading.Lock()
+        self._gate_kind = "step"
+        """What the open gate decides: a step (``step``) or an approval."""
         # Textual reports a crash with a traceback whose locals can hold credentials; it
         # goes here instead, and run_console says what happened in one line.
         self.crash_report = io.StringIO()
@@ -183,6 +197,7 @@ class CutoverApp(App[int]):
                         yield GovernancePane(id="governance")
                         yield TrafficPane(id="traffic")
                         yield OffsetsPane(id="offsets")
+                        yield ScorecardPane(id="scorecard")
             yield AuditPane(id="audit")
         yield Static("", id="too-small")
         # In the flow above the footer, not docked: two widgets docked at the bottom
@@ -204,13 +219,17 @@ class CutoverApp(App[int]):
             plan.clusters.target.bootstrap_servers,
         )
         self._show_header()
+        self.query_one(ScorecardPane).read_only = self.replay
         self.query_one(RunbookPane).focus()
         self._check_size(self.size.width, self.size.height)
         self.refresh_chain.now(verify=True)
 
     def _show_header(self) -> None:
-        """The header, with the mode as it is now: replay, paused or live."""
-        mode = "REPLAY (read-only)" if self.replay else "PAUSED" if self.paused else "LIVE"
+        """The header, with the mode as it is now: replay (at which entry), paused or live."""
+        mode = "PAUSED" if self.paused else "LIVE"
+        if self.replay:
+            pos = self._snapshot.position if self._snapshot else None
+            mode = f"REPLAY #{pos.seq}/{pos.head} {pos.ts[11:19]}" if pos else "REPLAY (read-only)"
         self.query_one(HeaderBar).show(dataclasses.replace(self._header_info, mode=mode))
 
     def on_resize(self, event) -> None:
@@ -240,23 +259,43 @@ class CutoverApp(App[int]):
         """The refresh chain's read: the run database now, and (every so often, on ``r``)
         the audit chain in a worker of its own, so a long walk never holds the panes."""
         self._read_db()
-        if verify:
+        # A replay's first read verifies every entry itself (the scorecard as of each
+        # entry rests on it), and says so: no second walk of the same file.
+        if verify and not (self.replay and self._verified is None):
             self._verify()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="read db")
     def _read_db(self) -> None:
         recover_steps = not (self.store.readonly or self._running_step)
-        snapshot = present.load_snapshot(self.store, recover_steps=recover_steps)
+        verdict = self._verified[0] if self._verified else None
+        at, note = None, ""
+        if self.replay:
+            with self._moves_lock:
+                moves, self._moves = self._moves, []
+            start = self._at if self._at is not None else self.store.history.head()
+            at, note = present.move(self.store, start, moves)
+        if self.replay and verdict is None:
+            verdict, verified_at = present.verify_chain(self.store, full=True)
+            self.post_message(ChainVerified(verdict, verified_at))
+        snapshot = present.load_snapshot(
+            self.store, recover_steps=recover_steps, at=at, verdict=verdict
+        )
         if get_current_worker().is_cancelled:
             return  # the console is closing (or the read was superseded): show nothing
-        self.post_message(StateLoaded(snapshot))
+        self.post_message(StateLoaded(snapshot, note))
 
     def on_state_loaded(self, message: StateLoaded) -> None:
         snap = message.snapshot
         self._snapshot = snap
         for note in snap.recovered:
             self.notify(note, title="Step interrupted", severity="warning", timeout=10)
+        if snap.position is not None:
+            self._at = snap.position.seq
+        if message.note:
+            self.notify(message.note, title="Replay")
         self._render_snapshot()
+        if self.replay:
+            self._show_header()
         self.refresh_chain.finished()
 
     def _verify(self, full: bool = False) -> None:
@@ -291,6 +330,10 @@ class CutoverApp(App[int]):
             self._header_info = dataclasses.replace(self._header_info, chain=chain)
             self._show_header()
         self._show_chain(None)
+        if self._snapshot is not None:
+            # The scorecard's governance area rests on the verdict: fold it in now.
+            self._snapshot = present.with_verdict(self._snapshot, message.verdict)
+            self.query_one(ScorecardPane).show(self._snapshot.scorecard)
 
     def _show_chain(self, note: str | None) -> None:
         self._chain_note = note
@@ -306,7 +349,11 @@ class CutoverApp(App[int]):
             return
         pane = self.query_one(RunbookPane)
         pane.show(present.step_views(snap))
-        self.query_one(AuditPane).append(present.audit_rows(snap), footer=self._audit_footer())
+        audit = self.query_one(AuditPane)
+        if snap.position is not None:
+            audit.show_upto(present.audit_rows(snap), footer=self._audit_footer())
+        else:
+            audit.append(present.audit_rows(snap), footer=self._audit_footer())
         self.query_one(InventoryPane).show(present.inventory_view(snap.inventory))
         self.query_one(LagPane).show(snap.lag)
         self.query_one(SafePane).show(snap.safe)
@@ -314,6 +361,7 @@ class CutoverApp(App[int]):
         self.query_one(TrafficPane).show(snap.traffic)
         self.query_one(ComparisonPane).show(snap.comparison)
         self.query_one(OffsetsPane).show(snap.offsets)
+        self.query_one(ScorecardPane).show(snap.scorecard)
         if snap.inventory is not None:
             self._header_info = present.with_releases(self._header_info, snap.inventory)
             self._show_header()
@@ -422,9 +470,85 @@ class CutoverApp(App[int]):
 
     # -- gates and steps ------------------------------------------------------------------
 
+    @on(ScorecardPane.DetailRequested)
+    def _scorecard_detail(self, message: ScorecardPane.DetailRequested) -> None:
+        self.push_screen(DetailScreen(f"Scorecard: {message.area}", list(message.lines)))
+
     @on(RunbookPane.StepChosen)
     def _step_chosen(self, message: RunbookPane.StepChosen) -> None:
+        if def_of(message.step_id).id == "scorecard":
+            # A decision needs more than a word: it is recorded from the scorecard pane.
+            self._focus_area(message.step_id.partition(":")[2])
+            return
         self.open_gate(message.step_id)
+
+    def _focus_area(self, area: str) -> None:
+        self.action_show_pane("scorecard", True)
+        table = self.query_one(ScorecardPane).query_one(DataTable)
+        if area in table.rows:
+            table.move_cursor(row=table.get_row_index(area))
+        self.notify(f"{area}: o owner and retest · w waive · u withdraw · m judge · enter detail")
+
+    # -- scorecard decisions and approvals --------------------------------------------------
+
+    @on(ScorecardPane.DecisionRequested)
+    def _decision_requested(self, message: ScorecardPane.DecisionRequested) -> None:
+        self.action_decide(message.area, message.action)
+
+    def action_decide(self, area: str, action: str) -> None:
+        """Record a decision on a scorecard area: a form, then the gate."""
+        if self._gate_pending:
+            return
+        self._gate_pending = True
+        self._prepare_decision(area, action)
+
+    @work(thread=True, group="gate", exit_on_error=False, description="prepare decision")
+    def _prepare_decision(self, area: str, action: str) -> None:
+        snap = self._snapshot
+        card = snap.areas.get(area) if snap else None
+        ident = approvals.identity(self.plan)
+        about = [
+            f"{area} is {label(card.colour)}: {card.summary}" if card else area,
+            f"You are {ident.describe()}.",
+        ]
+        self.post_message(DecisionPrepared(area, action, about))
+
+    def on_decision_prepared(self, message: DecisionPrepared) -> None:
+        self.push_screen(
+            DecisionDialog(message.area, message.action, message.about),
+            lambda params: self._decision_entered(message.area, params),
+        )
+
+    def _decision_entered(self, area: str, params: dict | None) -> None:
+        if params is None:
+            self._gate_pending = False
+            return
+        self._prepare_gate(step_key("scorecard", area), params)
+
+    def action_approve(self, subject: str | None = None) -> None:
+        """Approve a cutover step or a waiver as this login, behind its own gate."""
+        if not subject:
+            self.notify("':approve' needs what to approve: move-group:NAME or waiver:N")
+            return
+        if self._gate_pending:
+            return
+        self._gate_pending = True
+        self._prepare_approval(subject)
+
+    @work(thread=True, group="gate", exit_on_error=False, description="prepare approval")
+    def _prepare_approval(self, subject: str) -> None:
+        gate = approvals.approval_gate(self.store, subject)
+        self.post_message(GatePrepared(gate, kind="approval"))
+
+    @work(thread=True, group="step", exit_on_error=False, description="approve")
+    def _approve(self, subject: str, typed: str | None) -> None:
+        result = approvals.approve(self.store, subject, typed, via="console")
+        self.post_message(Approved(result.granted, result.message))
+
+    def on_approved(self, message: Approved) -> None:
+        severity = "information" if message.granted else "warning"
+        self.notify(message.message, title="Approval", severity=severity)
+        self.refresh_now()
 
     def action_gate(self, step_id: str | None = None) -> None:
         """Open the gate of a step: the highlighted one, or the one named."""
@@ -457,18 +581,27 @@ class CutoverApp(App[int]):
         self._prepare_gate(step_id)
 
     @work(thread=True, group="gate", exit_on_error=False, description="prepare gate")
-    def _prepare_gate(self, step_id: str) -> None:
-        self.post_message(GatePrepared(runbook.preview(self.store, step_id)))
+    def _prepare_gate(self, step_id: str, params: dict | None = None) -> None:
+        gate = (
+            runbook.preview(self.store, step_id, params)
+            if params
+            else runbook.preview(self.store, step_id)
+        )
+        self.post_message(GatePrepared(gate, params))
 
     def on_gate_prepared(self, message: GatePrepared) -> None:
-        gate = message.gate
+        gate, params, kind = message.gate, message.params, message.kind
+        self._gate_kind = kind
         self.push_screen(
             GateDialog(gate, blink=self.blink, guard_s=self.gate_guard_s),
-            lambda typed: self._gate_closed(gate.step, typed),
+            lambda typed: self._gate_closed(gate.step, typed, params, kind),
         )
 
     @on(GateDialog.Refused)
     def _gate_refused(self, message: GateDialog.Refused) -> None:
+        if self._gate_kind == "approval":
+            self._approve(message.step, message.typed)
+            return
         self._record_refusal(message.step, message.typed)
 
     @work(thread=True, group="step", exit_on_error=False, description="record refusal")
@@ -476,12 +609,17 @@ class CutoverApp(App[int]):
         runbook.decide(self.store, step_id, typed, via="console")
         self.call_from_thread(self.refresh_now)
 
-    def _gate_closed(self, step_id: str, typed: str | None) -> None:
+    def _gate_closed(
+        self, step_id: str, typed: str | None, params: dict | None = None, kind: str = "step"
+    ) -> None:
         self._gate_pending = False
         held, self._held = self._held, []
         for message, kwargs in held:
             self.notify(message, **kwargs)
-        self._decide_and_run(step_id, typed)
+        if kind == "approval":
+            self._approve(step_id, typed)
+            return
+        self._decide_and_run(step_id, typed, params)
 
     def notify(self, message: str, **kwargs) -> None:
         """A notice; while a gate is open it is held (a toast would hide the gate's
@@ -493,8 +631,8 @@ class CutoverApp(App[int]):
         super().notify(message, **kwargs)
 
     @work(thread=True, group="step", exit_on_error=False, description="run step")
-    def _decide_and_run(self, step_id: str, typed: str | None) -> None:
-        decision = runbook.decide(self.store, step_id, typed, via="console")
+    def _decide_and_run(self, step_id: str, typed: str | None, params: dict | None = None) -> None:
+        decision = runbook.decide(self.store, step_id, typed, via="console", params=params)
         if not decision.opened:
             self.post_message(StepFinished(step_id, decision.outcome, decision.message, gate=True))
             return
@@ -509,6 +647,7 @@ class CutoverApp(App[int]):
                 progress=lambda text: self.post_message(StepProgressed(step_id, text)),
                 reveal=lambda what, secret: self.post_message(SecretRevealed(what, secret)),
                 notes=decision.notes,
+                params=params,
             )
         finally:
             self._cancel, self._running_step = None, None
@@ -625,11 +764,41 @@ class CutoverApp(App[int]):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # While a gate is being prepared the operator may type ahead: keys meant for it
         # (its word has r, p, l, x in it) must not refresh, pause or cancel meanwhile.
-        if self._gate_pending and not isinstance(self.screen, GateDialog):
+        if self._gate_pending and not isinstance(self.screen, (GateDialog, DecisionDialog)):
             return action == "quit"
-        # Replay can look at everything and change nothing, and opens no connection:
-        # running steps and live comparison do not exist there.
-        return not (self.replay and action in ("gate", "cancel_step", "live"))
+        # The timeline keys exist only in a replay; what changes anything is off the
+        # footer there (and refused at once if pressed: see run_action).
+        if action in commands.REPLAY_ONLY:
+            return self.replay
+        return not (self.replay and action in commands.MUTATING)
+
+    async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
+        """Every key, ``:`` command and palette entry comes through here: in a replay,
+        what would change anything is refused at once, in words, before anything is
+        looked up (no password, no connection, no form)."""
+        if self.replay and isinstance(action, str):
+            name = action.rpartition(".")[2].partition("(")[0]
+            if name in commands.MUTATING:
+                self.notify(
+                    "Replay is read-only: nothing can run or be recorded here. "
+                    "Open the run database without --replay to act.",
+                    title="Read-only",
+                    severity="warning",
+                )
+                return True
+        return await super().run_action(action, default_namespace, namespaces)
+
+    def action_replay(self, where: str | None = None) -> None:
+        """Move along the audit timeline: one entry, to a gate, to a failure, to entry N."""
+        if not self.replay:
+            return
+        where = (where or "").strip().lower()
+        if not (where in present.MOVES or where in ("first", "last") or where.isdigit()):
+            self.notify("':at' needs an entry number, 'first' or 'last'", severity="error")
+            return
+        with self._moves_lock:
+            self._moves.append(where)
+        self.refresh_now()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(commands.help_rows(self.keymap.keys), db=self.db_shown))
@@ -741,6 +910,8 @@ def known_binding_ids() -> list[str]:
         SafePane,
         GovernancePane,
         TrafficPane,
+        DecisionDialog,
+        ScorecardPane,
     )
     return [b.id for owner in owners for b in owner.BINDINGS if getattr(b, "id", None)]
 

@@ -49,6 +49,8 @@ class Command:
     """Shown in the footer (which stays short; the rest is under ``?``)."""
     priority: bool = False
     """The key works even while a field has focus (quit)."""
+    replay: bool = False
+    """Only in a replay (moving along the audit timeline); hidden in a live console."""
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -143,6 +145,80 @@ COMMANDS: tuple[Command, ...] = (
         title="Offsets",
     ),
     Command(
+        "show the readiness scorecard beside the runbook",
+        "show_pane('scorecard', True)",
+        verbs=("scorecard",),
+        key="s",
+        binding="pane-scorecard",
+        key_action="show_pane('scorecard')",
+        title="Scorecard",
+    ),
+    Command(
+        "approve a cutover step (move-group:billing) or a waiver (waiver:N) as your login",
+        "approve",
+        verbs=("approve",),
+        args="SUBJECT",
+    ),
+    Command(
+        "replay: one audit entry back",
+        "replay('back')",
+        key="comma",
+        binding="replay-back",
+        title="back",
+        footer=True,
+        replay=True,
+    ),
+    Command(
+        "replay: one audit entry forward",
+        "replay('forward')",
+        key="full_stop",
+        binding="replay-forward",
+        title="next",
+        footer=True,
+        replay=True,
+    ),
+    Command(
+        "replay: back to the gate decision before",
+        "replay('prev-gate')",
+        key="less_than_sign",
+        binding="replay-prev-gate",
+        title="gate back",
+        replay=True,
+    ),
+    Command(
+        "replay: on to the next gate decision",
+        "replay('next-gate')",
+        key="greater_than_sign",
+        binding="replay-next-gate",
+        title="gate",
+        footer=True,
+        replay=True,
+    ),
+    Command(
+        "replay: back to the failure before",
+        "replay('prev-failure')",
+        key="left_square_bracket",
+        binding="replay-prev-failure",
+        title="failure back",
+        replay=True,
+    ),
+    Command(
+        "replay: on to the next failure",
+        "replay('next-failure')",
+        key="right_square_bracket",
+        binding="replay-next-failure",
+        title="failure",
+        footer=True,
+        replay=True,
+    ),
+    Command(
+        "replay: go to audit entry N (or first, last)",
+        "replay",
+        verbs=("at",),
+        args="N",
+        replay=True,
+    ),
+    Command(
         "live comparison of what is new, on or off",
         "live",
         verbs=("live",),
@@ -208,6 +284,12 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
 
 BY_VERB = {verb: command for command in COMMANDS for verb in command.verbs}
 
+MUTATING = frozenset({"gate", "cancel_step", "live", "decide", "approve"})
+"""Actions that change something (a step, a comparison, a decision, an approval): a
+replay refuses each of them at once, before anything is looked up or asked for."""
+REPLAY_ONLY = frozenset(c.action.partition("(")[0] for c in COMMANDS if c.replay)
+"""Actions that exist only in a replay (moving along the timeline)."""
+
 
 def bindings() -> list[Binding]:
     """The app's key bindings, each with its id, from the table."""
@@ -252,8 +334,8 @@ class PaletteEntry:
 def palette_entries() -> Iterator[PaletteEntry]:
     """What the command palette offers: every ``:`` command, and ``run`` for each step."""
     for command in COMMANDS:
-        if not command.verbs:
-            continue
+        if not command.verbs or command.args not in ("", "STEP"):
+            continue  # a command that needs an argument the palette cannot give
         if command.args == "STEP":
             for step in STEPS:
                 yield PaletteEntry(
@@ -286,7 +368,17 @@ class CommandsProvider(Provider):
                 )
 
 
-_KEY_NAMES = {"question_mark": "?", "colon": ":", "escape": "esc"}
+_KEY_NAMES = {
+    "question_mark": "?",
+    "colon": ":",
+    "escape": "esc",
+    "comma": ",",
+    "full_stop": ".",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+}
 
 
 def key_label(keys: str) -> str:

@@ -15,10 +15,11 @@ from console.views.gate import GateView
 
 
 class StateLoaded(Message):
-    """The run database was read."""
+    """The run database was read (``note``: what a replay move could not do)."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, note: str = "") -> None:
         self.snapshot = snapshot
+        self.note = note
         super().__init__()
 
 
@@ -32,10 +33,32 @@ class ChainVerified(Message):
 
 
 class GatePrepared(Message):
-    """A gate's preview was worked out and can be shown."""
+    """A gate's preview was worked out and can be shown: a step's (``params``: what the
+    operator entered for it) or an approval's (``kind`` ``approval``)."""
 
-    def __init__(self, gate: GateView) -> None:
+    def __init__(self, gate: GateView, params: dict | None = None, kind: str = "step") -> None:
         self.gate = gate
+        self.params = params
+        self.kind = kind
+        super().__init__()
+
+
+class DecisionPrepared(Message):
+    """What a scorecard decision's form says about the area and who is at the keyboard."""
+
+    def __init__(self, area: str, action: str, about: list[str]) -> None:
+        self.area = area
+        self.action = action
+        self.about = about
+        super().__init__()
+
+
+class Approved(Message):
+    """An approval gate closed: approved or not, and what to tell the operator."""
+
+    def __init__(self, granted: bool, message: str) -> None:
+        self.granted = granted
+        self.message = message
         super().__init__()
 
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from console import processes, safe
 from console.compare.history import load_view
 from console.cutover import sampler as offsets_sampler
 from console.cutover import view as offsets_view_of
 from console.governance import evidence as governance_evidence
-from console.plan.steps import BY_ID, def_of
-from console.runbook import available, recover
+from console.plan.steps import BY_ID, StepState, def_of
+from console.runbook import available, recover, waiting_on
+from console.runbook.timeline import processes_as_of, steps_as_of
+from console.scorecard.card import compute, rechain
+from console.scorecard.export import area_state, label
+from console.scorecard.model import AreaCard, ChainState, Colour, Scorecard
 from console.shadow import lag, mirror
 from console.store import Evidence, StepRow, Store
 from console.store.audit import Entry, Verdict
@@ -31,6 +36,7 @@ from console.views.lag import LagRow, LagView
 from console.views.offsets import OffsetsView
 from console.views.runbook import StepDetail, StepView
 from console.views.safe import ERROR_KINDS, SafeRow, SafeView
+from console.views.scorecard import AreaRow, ScorecardView
 from console.views.traffic import TrafficView
 
 SHADOW_PROCESSES = (mirror.PROCESS, lag.SAMPLER, lag.MM2)
@@ -43,8 +49,20 @@ INVENTORY = ("inventory", "inventory")
 
 
 @dataclass(frozen=True)
+class Position:
+    """Where a replay stands on the audit timeline: the entry whose state the panes show."""
+
+    seq: int
+    head: int
+    """The last entry of the log."""
+    ts: str
+    action: str
+    step: str
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """One read of the run database."""
+    """One read of the run database (in a replay: as of one audit entry)."""
 
     steps: list[StepRow]
     audit: list[Entry]
@@ -58,14 +76,85 @@ class Snapshot:
     governance: GovernanceView | None = None
     traffic: TrafficView | None = None
     offsets: OffsetsView | None = None
+    scorecard: ScorecardView | None = None
+    card: Scorecard | None = None
+    """The scorecard the view was built from (the chain's verdict is folded in again
+    when a verification ends, without reading the run database)."""
+    areas: dict[str, AreaCard] = dataclasses.field(default_factory=dict)
+    """The scorecard's areas, for the runbook's scorecard rows and the decision forms."""
+    blocked: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Per step instance not yet passed: what keeps its gate shut (live only)."""
+    position: Position | None = None
+    """In a replay: the entry shown."""
 
 
-def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
+MOVES = {
+    "back": ("any", False),
+    "forward": ("any", True),
+    "prev-gate": ("gate", False),
+    "next-gate": ("gate", True),
+    "prev-failure": ("failure", False),
+    "next-failure": ("failure", True),
+}
+"""How a replay moves along the timeline: one entry, to a gate decision, to a failure."""
+
+
+def move(store: Store, seq: int, moves: list[str]) -> tuple[int, str]:
+    """Apply a replay's moves to a position; the new entry and, when a move found nothing
+    (no later gate), what to tell the reviewer."""
+    head = store.history.head()
+    note = ""
+    for step in moves:
+        if step == "first":
+            seq = min(1, head)
+        elif step == "last":
+            seq = head
+        elif step.isdigit():
+            seq = max(1, min(int(step), head))
+        else:
+            kind, forward = MOVES[step]
+            found = store.history.find(seq, kind, forward=forward)
+            if found is None:
+                where = "after" if forward else "before"
+                what = {"any": "entry", "gate": "gate decision", "failure": "failure"}[kind]
+                note = f"no {what} {where} entry {seq}"
+            else:
+                seq = found
+    return seq, note
+
+
+def load_snapshot(
+    store: Store,
+    *,
+    recover_steps: bool,
+    at: int | None = None,
+    verdict: Verdict | None = None,
+) -> Snapshot:
     """Read everything the panes show (in a worker: SQLite is never read on the UI
-    thread); ``recover_steps`` marks steps whose process died, as :func:`recover` does."""
+    thread); ``recover_steps`` marks steps whose process died, as :func:`recover` does.
+
+    With ``at`` (a replay) everything is as it stood right after that audit entry: step
+    states derived from the log, evidence, lag samples and comparison windows recorded by
+    its time, scorecard decisions taken by it. ``verdict`` is the last verification of
+    the audit chain (the scorecard's governance area reads it)."""
+    if at is not None:
+        return _snapshot_at(store, at, verdict)
     recovered = recover(store) if recover_steps else []
+    steps = store.steps()
+    # The chain as last verified (in a worker of its own: a long walk never holds this
+    # read); the gates verify again themselves when asked to open.
+    # Judged at the wall clock: a read must not advance the run database's clock (a test's
+    # ticking clock would then stamp entries differently with every read).
+    card = compute(store, _chain(verdict, None), now=datetime.now(UTC))
+    blocked = {}
+    if not store.readonly:
+        for row in steps:
+            if row.state is StepState.PENDING and available(row.id):
+                reason = waiting_on(store, row.key, card=card)
+                if reason:
+                    blocked[row.key] = reason
     return Snapshot(
-        steps=store.steps(),
+        steps=steps,
         audit=store.audit_latest(AUDIT_ROWS, volume=False),
         inventory=store.latest_evidence(*INVENTORY),
         recovered=recovered,
@@ -78,6 +167,10 @@ def load_snapshot(store: Store, *, recover_steps: bool) -> Snapshot:
         governance=governance_view(store),
         traffic=traffic_load(store),
         offsets=offsets_view(store),
+        scorecard=scorecard_view(card),
+        card=card,
+        areas={a.id: a for a in card.areas},
+        blocked=blocked,
     )
 
 
@@ -113,6 +206,145 @@ def governance_view(store: Store) -> GovernanceView | None:
     )
 
 
+def _chain(verdict: Verdict | None, upto: int | None) -> ChainState:
+    if verdict is None:
+        return ChainState(None)
+    depth = "every entry" if verdict.since == 0 else "since the last checkpoint"
+    if upto is None:
+        return ChainState(verdict.ok, verdict.count, verdict.problem, depth)
+    if verdict.ok or verdict.count >= upto:
+        return ChainState(True, min(verdict.count, upto), None, depth)
+    return ChainState(False, verdict.count, verdict.problem, depth)
+
+
+def _snapshot_at(store: Store, at: int, verdict: Verdict | None) -> Snapshot:
+    head = store.history.head()
+    at = max(min(at, head), 1 if head else 0)
+    entry = store.history.entry(at)
+    ts = entry.ts if entry else ""
+    card = compute(store, _chain(verdict, at), upto=at)
+    return Snapshot(
+        steps=steps_as_of(store, at),
+        audit=store.history.latest(AUDIT_ROWS, at),
+        inventory=store.latest_evidence(*INVENTORY, until=ts),
+        recovered=[],
+        lag=lag_view(store, until=ts, upto=at),
+        comparison=comparison_view(store, until=ts),
+        shadow=processes_as_of(store, at),
+        scorecard=scorecard_view(card),
+        card=card,
+        areas={a.id: a for a in card.areas},
+        position=Position(
+            at, head, ts, entry.action if entry else "", (entry.step or "") if entry else ""
+        ),
+    )
+
+
+def with_verdict(snapshot: Snapshot, verdict: Verdict) -> Snapshot:
+    """A snapshot whose scorecard takes a new verification of the audit chain into
+    account (on the UI thread: no read of the run database)."""
+    if snapshot.card is None:
+        return snapshot
+    upto = snapshot.position.seq if snapshot.position else None
+    card = rechain(snapshot.card, _chain(verdict, upto))
+    return dataclasses.replace(
+        snapshot, card=card, scorecard=scorecard_view(card), areas={a.id: a for a in card.areas}
+    )
+
+
+def scorecard_view(card: Scorecard) -> ScorecardView:
+    """The scorecard pane: an area a row, the gates in a line; never an overall score."""
+    rows = tuple(
+        AreaRow(
+            a.id,
+            a.title,
+            a.colour.value,
+            a.summary,
+            flag=_flag(a),
+            detail_flag=_flag_full(a),
+            blocking=a.blocking,
+        )
+        for a in card.areas
+    )
+    reason = card.gate_reason()
+    gates = (
+        f"Cutover gates SHUT: {reason.removeprefix('scorecard: ')}"
+        if reason
+        else ("Cutover gates: the scorecard lets them open")
+    )
+    at = f"as of #{card.as_of_seq} {card.as_of[11:19]} UTC" if card.as_of else ""
+    short = "cutover gates SHUT" if reason else "cutover gates may open"
+    return ScorecardView(rows, gates, at, {a.id: area_lines(a) for a in card.areas}, short)
+
+
+def _flag(area: AreaCard) -> str:
+    if area.waived:
+        return f"waived {area.waiver.expires[5:10]}"
+    if area.pending_waiver:
+        return "2nd approval?"
+    if area.needs_owner:
+        return "NEEDS OWNER"
+    if area.colour is Colour.RED and area.owner:
+        return f"retest {area.owner.retest[5:10]}"
+    if area.by_hand:
+        return "by hand"
+    return ""
+
+
+def _flag_full(area: AreaCard) -> str:
+    if area.waived:
+        return f"waived until {area.waiver.expires[:10]} by {area.waiver.approver}"
+    if area.pending_waiver:
+        return f"waiver:{area.pending_waiver.id} waits for a second approver"
+    if area.needs_owner:
+        return "needs an owner and a retest date: o"
+    if area.colour is Colour.RED and area.owner:
+        return f"owner {area.owner.name}, retest by {area.owner.retest[:10]}"
+    return _flag(area)
+
+
+def area_lines(area: AreaCard) -> tuple[str, ...]:
+    """One area in full, for the detail screen."""
+    lines = [f"{area_state(area)}: {area.summary}", "", f"Rule: {area.rule}", ""]
+    if area.by_hand:
+        j = area.judgement
+        lines.append(
+            f"Judged by hand: {label(j.colour)} by {j.approver} (OS user {j.os_user}), {j.at}: "
+            f"{j.note}"
+            if j
+            else "Judged by hand: no approver has judged it yet."
+        )
+        lines.append("")
+    for f in area.findings:
+        lines.append(f"{label(f.colour)}  {f.rule}: {f.text}")
+        for e in f.evidence:
+            where = f"{e.kind} #{e.id}, {e.what}, {e.at}" if e.id is not None else e.what
+            lines.append(f"    evidence: {where}")
+        lines.extend(f"    {d}" for d in f.details[:20])
+    lines.append("")
+    if area.owner:
+        lines.append(
+            f"Owner {area.owner.name}, retest by {area.owner.retest[:10]} "
+            f"(recorded by {area.owner.recorded_by}, {area.owner.at})"
+        )
+    elif area.needs_owner:
+        lines.append("A red area needs an owner and a retest date: press o.")
+    if area.waiver:
+        w = area.waiver
+        lines.append(f"Waived by {w.approver} (OS user {w.os_user}) until {w.expires}: {w.reason}")
+    if area.pending_waiver:
+        w = area.pending_waiver
+        lines.append(
+            f"Waiver by {w.approver} waits for a second approver: "
+            f"cutover approve RUN.db waiver:{w.id} --confirm waiver:{w.id}"
+        )
+    lines += ["", "History" if area.history else "History: no decision recorded yet."]
+    for h in area.history:
+        ssh = f" (SSH {h.ssh_client})" if h.ssh_client else ""
+        lines.append(f"  #{h.seq} {h.at} {h.os_user}{ssh}: {h.what}")
+    return tuple(lines)
+
+
 def step_views(snapshot: Snapshot) -> list[StepView]:
     """The runbook pane's rows: a step run once is one row; a step run per group or class
     is a heading row with one indented row per instance."""
@@ -124,7 +356,12 @@ def step_views(snapshot: Snapshot) -> list[StepView]:
         title = row.target if step.target else step.title
         views.append(
             StepView(
-                row.key, row.phase, title, state_word(row), available(row.id), bool(step.target)
+                row.key,
+                row.phase,
+                title,
+                _state(snapshot, row),
+                available(row.id),
+                bool(step.target),
             )
         )
     for step in BY_ID.values():  # a step run per class with no class in the plan
@@ -139,6 +376,19 @@ def state_word(row: StepRow) -> str:
     """A step's state as shown: one recorded as running whose process is gone reads
     ``interrupted`` (replay may not record it; a live console records it on its next read)."""
     return "interrupted" if row.interrupted else row.state.value
+
+
+def _state(snapshot: Snapshot, row: StepRow) -> str:
+    """What the runbook shows for a step instance: its state (interrupted when its process
+    is gone), BLOCKED while its gate is shut by what it waits for, and for a scorecard area
+    the area's colour."""
+    if row.id == "scorecard" and row.target in snapshot.areas:
+        return snapshot.areas[row.target].colour.value
+    if row.interrupted:
+        return state_word(row)
+    if row.state is StepState.PENDING and row.key in snapshot.blocked:
+        return StepState.BLOCKED.value
+    return row.state.value
 
 
 def known_step(snapshot: Snapshot | None, key: str) -> bool:
@@ -170,17 +420,22 @@ def step_detail(
             d.title, d.phase_title, d.summary, "", reason, "", False, f"<{d.target} name>", ""
         )
     title = f"{d.title}: {row.target}" if row.target else d.title
+    reason = row.reason
+    if row.id == "scorecard" and row.target in snapshot.areas:
+        area = snapshot.areas[row.target]
+        reason = f"{area.summary} (s: the scorecard; o owner, w waive, m judge)"
     return StepDetail(
         title,
         d.phase_title,
         d.summary,
-        state_word(row),
-        f"its process (pid {row.runner_pid}) is gone" if row.interrupted else row.reason,
+        _state(snapshot, row),
+        f"its process (pid {row.runner_pid}) is gone" if row.interrupted else reason,
         row.updated_at,
         available(row.id) and not replay,
         row.target or d.confirm,
         progress,
         now_line(snapshot) if d.phase == "shadow" else "",
+        "" if replay else snapshot.blocked.get(row.key, ""),
     )
 
 
@@ -267,20 +522,28 @@ def audit_footer(
 _SIDE = {"source": "src", "target": "tgt"}
 
 
-def comparison_view(store: Store) -> ComparisonView | None:
-    """The comparison pane's view of the latest window, or None before any."""
-    view = load_view(store)
+def comparison_view(store: Store, *, until: str | None = None) -> ComparisonView | None:
+    """The comparison pane's view of the latest window (finished by ``until``, a replay's
+    moment, when given), or None before any."""
+    view = load_view(store, until=until)
     return view if view.window is not None else None
 
 
-def lag_view(store: Store) -> LagView | None:
-    """The lag pane's view: topic totals over their partitions, worst first."""
-    procs = [p for p in processes.all_processes(store) if p.name in SHADOW_PROCESSES]
-    trends = lag.latest_trends(store, store.plan)
-    if not procs and not trends:
+def lag_view(store: Store, *, until: str | None = None, upto: int | None = None) -> LagView | None:
+    """The lag pane's view: topic totals over their partitions, worst first. In a replay
+    (``until``, ``upto``) the samples taken by then, and the processes as the audit log
+    had them."""
+    if upto is not None:
+        procs = []
+        then = processes_as_of(store, upto)
+    else:
+        procs = [p for p in processes.all_processes(store) if p.name in SHADOW_PROCESSES]
+        then = ()
+    trends = lag.latest_trends(store, store.plan, until=until)
+    if not procs and not trends and not then:
         return None
-    as_of = lag.last_sample_time(store)
-    lines = []
+    as_of = lag.last_sample_time(store, until=until)
+    lines = [f"{name} {word} (as the audit log had it then)" for name, word in then]
     for p in procs:
         age = p.heartbeat_age_s
         if not p.ours:  # connectors on a Connect cluster: no process of ours
@@ -328,7 +591,7 @@ def lag_view(store: Store) -> LagView | None:
             for t in parts
         )
     stale = False
-    if as_of:
+    if as_of and upto is None:
         sampler = next((p for p in procs if p.name == lag.SAMPLER), None)
         stale = sampler is None or sampler.status != "RUNNING"
     return LagView(

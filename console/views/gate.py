@@ -26,3 +26,6 @@ class GateView:
     warnings: tuple[str, ...] = ()
     """What the operator must know before deciding a gate that stays open, e.g. that the
     audit chain is broken and this undo step is open so a migration is never stuck."""
+    kind: str = ""
+    """The step's kind (``read``, ``change``, ``cutover``, ``undo``, ``local``): a
+    ``local`` gate changes only the run database."""

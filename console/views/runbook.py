@@ -36,3 +36,6 @@ class StepDetail:
     now: str = ""
     """What the step's background work is doing now (its reason is what it did when it
     ran): e.g. ``now: mirror STOPPED · sampler STOPPED``."""
+    blocked: str = ""
+    """What keeps its gate shut now: ``blocked by: inventory (must pass first)``, the
+    scorecard, the approvals."""

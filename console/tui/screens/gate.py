@@ -94,6 +94,8 @@ class GateDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         gate = self.gate
         kind = "CHANGES CLUSTERS" if gate.mutating else "READ-ONLY"
+        if gate.kind == "local":
+            kind = "RUN DATABASE ONLY"
         yield ChainBanner(getattr(self.app, "chain_alert", ""))
         with Vertical():
             yield Label(

@@ -1,0 +1,229 @@
+"""The replay timeline: a reviewer moves through a recorded run entry by entry and every
+pane shows the run as it stood then; nothing connects and nothing is written.
+
+The run is :mod:`tests.recorded_run` (the demo plan, recorded through the run
+database's own methods with a ticking clock). Three points are pinned: right after the
+inventory, right after the comparison that came out RED, and the end (a clean
+comparison, the drill, a waiver).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import socket
+import stat
+import sys
+
+import pytest
+from textual.worker import WorkerCancelled
+
+from console.plan import credentials
+from console.plan.steps import StepState
+from console.runbook.timeline import processes_as_of, steps_as_of
+from console.store import Store
+from console.tui import present
+from console.tui.app import CutoverApp
+from tests.helpers import fixed_clock, screen_text
+from tests.recorded_run import Recorded, record
+
+
+@pytest.fixture
+def recorded(tmp_path) -> Recorded:
+    return record(tmp_path / "run.db")
+
+
+def replay_store(recorded: Recorded) -> Store:
+    # A clock of its own, so what the console says about when it verified is stable.
+    return Store.open(recorded.path, readonly=True, clock=fixed_clock("2026-11-26T09:00:00"))
+
+
+def states(store: Store, at: int) -> dict[str, StepState]:
+    return {row.key: row.state for row in steps_as_of(store, at)}
+
+
+# -- the timeline, without the console -------------------------------------------------------
+
+
+def test_step_states_are_derived_from_the_log_at_any_entry(recorded):
+    store = replay_store(recorded)
+    early = states(store, recorded.after_inventory)
+    assert early["inventory"] is StepState.PASSED
+    assert early["shadow-start"] is StepState.PENDING and early["compare"] is StepState.PENDING
+    red = states(store, recorded.red_comparison)
+    assert red["compare"] is StepState.FAILED and red["shadow-lag"] is StepState.PASSED
+    reason = next(r for r in steps_as_of(store, recorded.red_comparison) if r.key == "compare")
+    assert reason.reason.startswith("RED orders[2] missing")
+    end = states(store, recorded.end)
+    assert end["compare"] is StepState.PASSED and end["ops-drill"] is StepState.PASSED
+    # At the last entry the derived states are the stored ones.
+    assert end == {row.key: row.state for row in store.steps()}
+    # One entry after a step started, it is RUNNING.
+    started = store.history.find(recorded.after_inventory, "any", forward=True) + 1
+    assert states(store, started)["shadow-start"] is StepState.RUNNING
+    assert processes_as_of(store, recorded.after_inventory) == ()
+    assert dict(processes_as_of(store, recorded.end)) == {"mirror": "RUNNING", "sampler": "RUNNING"}
+
+
+def test_moves_go_one_entry_to_a_gate_or_to_a_failure(recorded):
+    store = replay_store(recorded)
+    assert present.move(store, 10, ["back", "back", "forward"]) == (9, "")
+    gate, _ = present.move(store, 1, ["next-gate"])
+    assert store.history.entry(gate).action.startswith("gate.")
+    failure, _ = present.move(store, 1, ["next-failure"])
+    assert failure == recorded.red_comparison
+    assert present.move(store, failure, ["next-failure"]) == (
+        failure,
+        f"no failure after entry {failure}",
+    )
+    assert present.move(store, 5, ["last"])[0] == recorded.end
+    assert present.move(store, 5, ["999"])[0] == recorded.end
+    assert present.move(store, 5, ["first"])[0] == 1
+
+
+def test_every_pane_shows_the_state_as_of_the_entry(recorded):
+    store = replay_store(recorded)
+    verdict = store.audit_verify(full=True)
+    early = present.load_snapshot(
+        store, recover_steps=False, at=recorded.after_inventory, verdict=verdict
+    )
+    assert early.lag is None and early.comparison is None
+    assert early.inventory is not None
+    assert early.areas["compatibility"].colour.value == "GREEN"
+    assert early.areas["correctness"].colour.value == "GREY"
+    assert [e.seq for e in early.audit][-1] == recorded.after_inventory
+    red = present.load_snapshot(
+        store, recover_steps=False, at=recorded.red_comparison, verdict=verdict
+    )
+    assert red.comparison.red == 1 and red.comparison.window.id == 1
+    assert red.areas["correctness"].colour.value == "RED" and red.areas["correctness"].needs_owner
+    assert red.lag is not None and len([r for r in red.lag.rows if r.partition is not None]) == 2
+    assert "mirror RUNNING (as the audit log had it then)" in red.lag.processes
+    end = present.load_snapshot(store, recover_steps=False, at=recorded.end, verdict=verdict)
+    assert end.comparison.window.id == 2 and end.comparison.red == 0
+    assert end.areas["correctness"].colour.value == "GREEN"
+    assert end.areas["correctness"].owner.name == "checkout-team"
+    assert end.areas["rollback"].waived and end.areas["operations"].colour.value == "GREEN"
+
+
+# -- the console in replay ----------------------------------------------------------------------
+
+
+async def settle(app, pilot) -> None:
+    for _ in range(3):
+        with contextlib.suppress(WorkerCancelled):  # a read superseded by the next
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def go_to(app, pilot, seq: int) -> None:
+    await pilot.press("colon", *f"at {seq}", "enter")
+    await settle(app, pilot)
+    assert app._snapshot.position.seq == seq
+
+
+class Forbidden:
+    """Records every attempt to reach the network, Kafka or a password, and refuses it."""
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+
+    def refuse(self, what: str):
+        def refused(*args, **kwargs):
+            self.attempts.append(what)
+            raise OSError(f"replay tried to use {what}")
+
+        return refused
+
+
+@pytest.fixture
+def forbidden(monkeypatch) -> Forbidden:
+    """No network: sockets cannot connect, no Kafka client can be made (librdkafka opens
+    its sockets in C, below Python's socket module, so its classes are refused at every
+    place ours import them), and no password is looked up."""
+    guard = Forbidden()
+    monkeypatch.setattr(socket.socket, "connect", guard.refuse("socket.connect"))
+    monkeypatch.setattr(socket.socket, "connect_ex", guard.refuse("socket.connect_ex"))
+    monkeypatch.setattr(socket, "create_connection", guard.refuse("socket.create_connection"))
+    for name, module in list(sys.modules.items()):
+        if not name.startswith(("console", "widgets")):
+            continue
+        for client in ("Consumer", "Producer", "AdminClient"):
+            if hasattr(module, client):
+                monkeypatch.setattr(module, client, guard.refuse(f"{name}.{client}"))
+    monkeypatch.setattr(credentials, "resolve_passwords", guard.refuse("passwords"))
+    return guard
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def test_replay_opens_no_connection_writes_nothing_and_refuses_at_once(recorded, forbidden):
+    path = recorded.path
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    before = digest(path)
+    store = replay_store(recorded)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
+    notices: list[str] = []
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        original = app.notify
+        app.notify = lambda message, **kw: (notices.append(message), original(message, **kw))
+        await settle(app, pilot)
+        assert "REPLAY #" in screen_text(app)
+        # Moving along the timeline: keys and commands.
+        for keys in ([","], ["."], ["<"], [">"], ["["], ["]"]):
+            await pilot.press(*keys)
+            await settle(app, pilot)
+        await go_to(app, pilot, recorded.red_comparison)
+        # Everything that would change anything says at once that replay is read-only.
+        mutating = [
+            ["g"],
+            ["x"],
+            ["l"],
+            ["colon", *"live", "enter"],
+            ["colon", *"run inventory", "enter"],
+            ["colon", *"approve move-group:billing", "enter"],
+            ["s", "tab", "o"],
+            ["w"],
+            ["m"],
+        ]
+        for keys in mutating:
+            notices.clear()
+            await pilot.press(*keys)
+            await settle(app, pilot)
+            assert any("read-only" in n.lower() for n in notices), (keys, notices)
+            assert len(app.screen_stack) == 1, keys  # no gate, no form
+        await pilot.press("escape")
+    store.close()
+    assert forbidden.attempts == []
+    assert digest(path) == before
+
+
+async def test_the_panes_show_what_they_showed_then(recorded):
+    store = replay_store(recorded)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, recorded.after_inventory)
+        text = screen_text(app)
+        assert f"REPLAY #{recorded.after_inventory}/{recorded.end}" in text
+        assert "✓ PASSED  Read both clusters" in text and "Start shadow copy" in text
+        assert "orders" in text  # the inventory pane, beside the first step
+        await pilot.press("2")
+        await pilot.pause()
+        assert "No lag samples" in screen_text(app) or "no samples" in screen_text(app).lower()
+        await go_to(app, pilot, recorded.red_comparison)
+        await pilot.press("3")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "✗ RED" in text and "✗ FAILED  Compare both sides" in text
+        await pilot.press("s")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Correctness      ✗ RED" in text and "NEEDS OWNER" in text
+        await go_to(app, pilot, recorded.end)
+        text = screen_text(app)
+        assert "Correctness      ✓ GREEN" in text and "Rollback         ? GREY" in text
+        assert "waived 11-30" in text
+    store.close()
