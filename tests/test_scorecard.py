@@ -14,6 +14,7 @@ import dataclasses
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,7 @@ from console.scorecard import approvals
 from console.scorecard.card import NO_AVERAGE, chain_state, compute
 from console.scorecard.export import to_json, to_markdown, to_text
 from console.scorecard.model import ChainState, Colour
+from console.scorecard.rules import RULES
 from console.store import Store, audit
 from tests.helpers import demo_plan_text
 
@@ -128,7 +130,17 @@ def plant_all(store: Store, skip: tuple[str, ...] = ()) -> None:
     if "comparison" not in skip:
         plant_window(store)
     planted = {
-        "safe-consumers": {"consumers": [{"name": "shadow-billing", "sink": "null", "safe": True}]},
+        # The shapes the safe-consumers and governance steps record (console/runbook/safe.py,
+        # console/governance/evidence.py).
+        "safe-consumers": {
+            "consumers": [
+                {
+                    "name": "billing-shadow",
+                    "sink": {"kind": "null", "name": None, "safe": True, "why": "nowhere"},
+                }
+            ],
+            "refusals": [],
+        },
         "lag": {"partitions": [{"topic": "orders", "partition": 0, "verdict": "OK"}]},
         "ops-drill": {
             "recovered": True,
@@ -138,7 +150,19 @@ def plant_all(store: Store, skip: tuple[str, ...] = ()) -> None:
             "disruption_seen": True,
         },
         "rollback-drill": {"passed": True, "summary": "rehearsal topics copied back"},
-        "governance": {"items": [{"what": "ACL User:app READ orders", "decision": "apply"}]},
+        "governance": {
+            "items": [
+                {
+                    "key": "acl:TOPIC:LITERAL:orders:User:app:*:READ:ALLOW",
+                    "what": "ACL only on source: User:app ALLOW READ on topic 'orders'",
+                    "decision": "apply",
+                    "applied": True,
+                },
+                {"key": "config:orders:retention.ms", "what": "retention", "decision": "accept"},
+            ],
+            "problems": [],
+            "not_compared": {"quotas": "no DESCRIBE_CONFIGS on the cluster"},
+        },
     }
     for kind, body in planted.items():
         if kind not in skip:
@@ -265,9 +289,40 @@ def test_consumer_safety_names_an_unsafe_sink_and_a_group_without_a_plan(tmp_pat
     store.add_evidence(
         "safe-consumers",
         "safe-consumers",
-        {"consumers": [{"name": "audit-copy", "sink": "topic orders", "safe": False}]},
+        {
+            "consumers": [
+                {"name": "audit-copy", "sink": {"kind": "topic", "name": "orders", "safe": False}}
+            ],
+            "refusals": [],
+        },
     )
-    assert card(store).area("consumer-safety").colour is Colour.RED
+    safety = card(store).area("consumer-safety")
+    assert safety.colour is Colour.RED and "audit-copy writes to topic orders" in safety.summary
+    store.add_evidence(
+        "safe-consumers",
+        "safe-consumers",
+        {"consumers": [], "refusals": [{"what": "User:shadow may WRITE topic orders"}]},
+    )
+    assert "principal refused" in card(store).area("consumer-safety").summary
+
+
+def test_governance_reads_the_decisions_of_the_diff(tmp_path, clock):
+    store = make_store(tmp_path, clock)
+    plant_all(store)
+    item = {"key": "acl:x", "what": "ACL only on source: User:app READ orders"}
+    store.add_evidence("governance", "governance", {"items": [item], "problems": []})
+    governance = card(store).area("governance")
+    assert governance.colour is Colour.GREY and "without a decision" in governance.summary
+    decided = {**item, "decision": "apply"}
+    store.add_evidence("governance", "governance", {"items": [decided], "problems": []})
+    governance = card(store).area("governance")
+    assert governance.colour is Colour.YELLOW and "not applied yet" in governance.summary
+    store.add_evidence(
+        "governance", "governance", {"items": [{**decided, "applied": True}], "problems": []}
+    )
+    assert card(store).area("governance").colour is Colour.GREEN
+    store.add_evidence("governance", "governance", {"items": [], "problems": ["target: down"]})
+    assert card(store).area("governance").colour is Colour.GREY
 
 
 def test_stale_evidence_turns_its_area_yellow(tmp_path, clock):
@@ -636,3 +691,9 @@ def test_every_step_names_steps_that_exist_and_come_before_it():
     for step in STEPS:
         for required in step.requires:
             assert order.index(required) < order.index(step.id), (step.id, required)
+
+
+def test_the_readme_lists_every_rule_as_the_code_has_it():
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    for rule in RULES:
+        assert " ".join(rule.text.split()) in readme, rule.id

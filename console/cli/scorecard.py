@@ -28,11 +28,22 @@ from console.scorecard.card import chain_state, compute
 from console.scorecard.export import Section, to_json, to_markdown, to_text
 from console.scorecard.model import Colour
 from console.store import Store
+from console.traffic.load import load as load_traffic
+from console.traffic.scope import as_json as traffic_json
+from console.traffic.scope import markdown as traffic_markdown
 
 
-def sections(store: Store, until: str | None) -> tuple[Section, ...]:
-    """What the export shows beside the areas, from evidence other phases record."""
-    return ()
+def sections(store: Store, upto: int | None) -> tuple[Section, ...]:
+    """What the export shows beside the areas: the network and cost scope, when the plan
+    places its parts ([topology]). It is read as of now, even with --at: the traffic
+    figures are rates over the newest samples, not evidence bound to an entry."""
+    if store.plan.topology is None:
+        return ()
+    view = load_traffic(store)
+    lines = traffic_markdown(view)
+    if upto is not None:
+        lines = [*lines[:2], f"(As of now, not as of entry {upto}.)", "", *lines[2:]]
+    return (Section("network_and_cost", tuple(lines), traffic_json(view)),)
 
 
 @command
@@ -46,7 +57,7 @@ def cmd_scorecard(args) -> int:
                 f"--at {upto}: the audit log has entries 1 to {head}", ExitCode.USAGE
             )
         card = compute(store, chain_state(store, full=True, upto=upto), upto=upto)
-        extra = sections(store, card.as_of if upto else None)
+        extra = sections(store, upto)
     finally:
         store.close()
     if args.json:

@@ -19,12 +19,15 @@ from console.views.status import status
 
 @dataclass(frozen=True)
 class Section:
-    """More to say beside the scorecard (the network and cost view): it informs the
+    """More to say beside the scorecard (the network and cost scope): it informs the
     review and never feeds any area."""
 
-    title: str
-    lines: tuple[str, ...]
-    evidence: str = ""
+    name: str
+    """Its key in the JSON."""
+    markdown: tuple[str, ...]
+    """Its Markdown lines, heading included."""
+    data: dict[str, Any]
+    """The same as JSON."""
 
 
 def label(colour: Colour) -> str:
@@ -56,9 +59,7 @@ def to_json(card: Scorecard, sections: tuple[Section, ...] = ()) -> dict[str, An
         "note": NO_AVERAGE,
         "areas": [_area_json(a) for a in card.areas],
         "cutover_gates": [{"step": g.step, "open": g.open, "reason": g.reason} for g in card.gates],
-        "sections": [
-            {"title": s.title, "lines": list(s.lines), "evidence": s.evidence} for s in sections
-        ],
+        **{s.name: s.data for s in sections},
     }
 
 
@@ -229,10 +230,7 @@ def to_markdown(card: Scorecard, sections: tuple[Section, ...] = ()) -> str:
                 ssh = f" via SSH from {h.ssh_client}" if h.ssh_client else ""
                 out.append(f"- entry {h.seq}, {h.at}, OS user {h.os_user}{ssh}: {_cell(h.what)}")
     for s in sections:
-        out += ["", f"## {s.title}", ""]
-        if s.evidence:
-            out += [f"From {s.evidence}. It informs the review; it feeds no area.", ""]
-        out += [f"{line}" for line in s.lines]
+        out += ["", *s.markdown]
     return "\n".join(out) + "\n"
 
 

@@ -318,22 +318,35 @@ def judge_safe_consumers(facts: Facts) -> Finding:
             "safe-consumer evidence without a 'consumers' list: cannot tell their sinks",
             (ref(evidence),),
         )
+
+    def sink(c: dict) -> dict:
+        # {"kind", "name", "safe", "why"} as the safe-consumers step records it.
+        found = c.get("sink")
+        return found if isinstance(found, dict) else {"kind": found, "safe": c.get("safe")}
+
+    def where(c: dict) -> str:
+        s = sink(c)
+        return f"{s.get('kind', '?')} {s.get('name') or ''}".strip()
+
+    unsafe = [
+        f"{c.get('name', '?')} writes to {where(c)}"
+        + (f" ({sink(c)['why']})" if sink(c).get("why") else "")
+        for c in consumers
+        if sink(c).get("safe") is not True
+    ]
+    refusals = [str(r.get("what", r)) if isinstance(r, dict) else str(r)
+                for r in evidence.body.get("refusals", [])]  # fmt: skip
+    if unsafe or refusals:
+        lines = [f"unsafe sink: {u}" for u in unsafe] + [
+            f"principal refused: {r}" for r in refusals
+        ]
+        return Finding(rule, Colour.RED, _more(lines), (ref(evidence),), tuple(lines))
     if not consumers:
         return Finding(rule, Colour.GREY, "no shadow consumer has run", (ref(evidence),))
-    unsafe = [
-        f"{c.get('name', '?')} writes to {c.get('sink', '?')}"
-        + (f" ({c['reason']})" if c.get("reason") else "")
-        for c in consumers
-        if c.get("safe") is not True
-    ]
-    if unsafe:
-        return Finding(
-            rule, Colour.RED, f"unsafe sink: {_more(unsafe)}", (ref(evidence),), tuple(unsafe)
-        )
     stale = _stale(facts, rule, evidence, "the safe-consumer evidence")
     if stale is not None:
         return stale
-    sinks = sorted({str(c.get("sink", "?")) for c in consumers})
+    sinks = sorted({where(c) for c in consumers})
     return Finding(
         rule,
         Colour.GREEN,
@@ -506,11 +519,25 @@ def judge_governance_diff(facts: Facts) -> Finding:
         return Finding(
             rule, Colour.GREY, "governance evidence without an 'items' list", (ref(evidence),)
         )
-    undecided = [str(i.get("what") or i.get("id") or "?") for i in items if not i.get("decision")]
+    problems = list(evidence.body.get("problems", []))
+    if problems:
+        return Finding(
+            rule,
+            Colour.GREY,
+            f"the governance diff could not read everything: {_more(problems, 1)}",
+            (ref(evidence),),
+            tuple(problems),
+        )
+    not_compared = tuple(
+        f"not compared: {what}: {why}"
+        for what, why in (evidence.body.get("not_compared") or {}).items()
+    )
+    undecided = [str(i.get("what") or i.get("key") or "?") for i in items if not i.get("decision")]
     unapplied = [
-        str(i.get("what") or i.get("id") or "?")
+        str(i.get("what") or i.get("key") or "?")
+        + (" (applied, still differs)" if i.get("applied") is False else " (not applied yet)")
         for i in items
-        if i.get("decision") == "apply" and i.get("applied") is False
+        if i.get("decision") == "apply" and i.get("applied") is not True
     ]
     if undecided:
         return Finding(
@@ -519,15 +546,15 @@ def judge_governance_diff(facts: Facts) -> Finding:
             f"{len(undecided)} of {len(items)} difference(s) without a decision: "
             f"{_more(undecided)}",
             (ref(evidence),),
-            tuple(undecided),
+            tuple(undecided) + not_compared,
         )
     if unapplied:
         return Finding(
             rule,
             Colour.YELLOW,
-            f"decided 'apply' but not applied yet: {_more(unapplied)}",
+            f"decided 'apply' and not on the target yet: {_more(unapplied)}",
             (ref(evidence),),
-            tuple(unapplied),
+            tuple(unapplied) + not_compared,
         )
     stale = _stale(facts, rule, evidence, "the governance diff")
     return stale or Finding(
@@ -535,6 +562,7 @@ def judge_governance_diff(facts: Facts) -> Finding:
         Colour.GREEN,
         f"{len(items)} difference(s), each with a recorded decision",
         (ref(evidence),),
+        not_compared,
     )
 
 
@@ -608,8 +636,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "safe-consumers",
         "consumer-safety",
-        "From the latest safe-consumer evidence: every shadow consumer's sink is safe; an "
-        "unsafe sink is RED; no shadow consumer run yet is GREY.",
+        "From the latest safe-consumer evidence: every shadow consumer's sink is safe and "
+        "no shadow principal was refused (it could touch production); otherwise RED; no "
+        "shadow consumer run yet is GREY.",
         ("safe-consumers",),
         judge_safe_consumers,
     ),
@@ -650,8 +679,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "governance-diff",
         "governance",
-        "From the latest governance diff (ACLs, users, configs, schemas): a difference "
-        "without a decision is GREY, one decided 'apply' and not applied is YELLOW.",
+        "From the latest governance diff (ACLs, users, configs, schemas): a side not "
+        "read in full, or a difference without a decision, is GREY; one decided 'apply' "
+        "and not on the target yet is YELLOW.",
         ("governance",),
         judge_governance_diff,
     ),
