@@ -185,7 +185,7 @@ async def test_replay_opens_no_connection_writes_nothing_and_refuses_at_once(rec
             ["colon", *"live", "enter"],
             ["colon", *"run inventory", "enter"],
             ["colon", *"approve move-group:billing", "enter"],
-            ["s", "tab", "o"],
+            ["8", "tab", "o"],
             ["w"],
             ["m"],
         ]
@@ -221,7 +221,7 @@ async def test_the_panes_show_what_they_showed_then(recorded):
         assert "✗ RED" in text
         compare = app.query_one(RunbookPane).get_option("compare").prompt
         assert str(compare).strip().startswith("✗ FAILED")
-        await pilot.press("s")
+        await pilot.press("8")
         await pilot.pause()
         text = screen_text(app)
         assert "Correctness      ✗ RED" in text and "NEEDS OWNER" in text

@@ -39,6 +39,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from console import processes, runbook
 from console.kafka.rights import Login, effective_rights, probe_name
 from console.plan import parse_plan
+from console.plan.steps import StepState
 from console.safe import SAMPLER, process_name
 from console.safe.policy import judge
 from console.sandbox.state import SANDBOX_PASSWORDS
@@ -198,7 +199,11 @@ def new_run(tmp_path, text: str, stores: list) -> Store:
     db = tmp_path / f"run-{uid()}.db"
     Store.create(db, text, parse_plan(text)).close()
     stores.append(db)
-    return Store.open(db)
+    store = Store.open(db)
+    # Safe consumers read the copy, so their step requires the shadow copy's start; these
+    # tests write the target topics themselves, so it is recorded as passed, not run.
+    store.set_step("shadow-start", StepState.PASSED, "the test wrote the target topics itself")
+    return store
 
 
 def start(store: Store, reveal=None):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 
 from console import runbook
 from console.cli.main import main
+from console.cutover.model import Evaluation, GroupSide, Method, Position
 from console.plan import AREAS, parse_plan
 from console.plan.steps import STEPS, StepKind, StepState, step_def
 from console.runbook import gate
@@ -169,9 +171,39 @@ def plant_all(store: Store, skip: tuple[str, ...] = ()) -> None:
             store.add_evidence(kind, kind, body)
     if "offset-plan" not in skip:
         for group in ("billing", "crm-sync"):
-            store.add_evidence(
-                "move-group", "offset-plan", {"target": group, "verdict": "OK", "exact": True}
-            )
+            store.add_evidence(f"move-group:{group}", "offset-plan", offset_plan(group))
+
+
+def position(partition: int = 0, **changes) -> Position:
+    """A partition translated exactly: the group re-reads and skips nothing."""
+    fields = dict(
+        topic="orders",
+        partition=partition,
+        source_committed=100,
+        source_end=120,
+        method=Method.EXACT,
+        target_offset=100,
+        exact=True,
+        replay=0,
+        skip=0,
+        reason="exact by the offset map",
+    )
+    return Position(**{**fields, **changes})
+
+
+def offset_plan(group: str, *positions: Position, source_state: str = "EMPTY") -> dict:
+    """The body the move step stores as offset-plan (console/cutover/move.py)."""
+    evaluation = Evaluation(
+        group,
+        "translate",
+        "builtin",
+        GroupSide("source", group, source_state),
+        GroupSide("target", group, "DEAD"),
+        positions or (position(),),
+        (),
+        "2026-11-30T12:00:00Z",
+    )
+    return {"target": group, **evaluation.to_dict()}
 
 
 def card(store: Store, **kw):
@@ -283,9 +315,11 @@ def test_operations_take_the_worse_of_lag_and_the_drill(tmp_path, clock):
 def test_consumer_safety_names_an_unsafe_sink_and_a_group_without_a_plan(tmp_path, clock):
     store = make_store(tmp_path, clock)
     plant_all(store, skip=("offset-plan",))
-    store.add_evidence("move-group", "offset-plan", {"target": "billing", "verdict": "OK"})
+    store.add_evidence("move-group:billing", "offset-plan", offset_plan("billing"))
     safety = card(store).area("consumer-safety")
-    assert safety.colour is Colour.GREY and "crm-sync" in safety.summary
+    assert safety.colour is Colour.GREY and "crm-sync: no offset plan" in safety.summary
+    store.add_evidence("move-group:crm-sync", "offset-plan", offset_plan("crm-sync"))
+    assert card(store).area("consumer-safety").colour is Colour.GREEN
     store.add_evidence(
         "safe-consumers",
         "safe-consumers",
@@ -304,6 +338,42 @@ def test_consumer_safety_names_an_unsafe_sink_and_a_group_without_a_plan(tmp_pat
         {"consumers": [], "refusals": [{"what": "User:shadow may WRITE topic orders"}]},
     )
     assert "principal refused" in card(store).area("consumer-safety").summary
+
+
+def test_offset_plans_come_from_the_sampler_or_the_move_whichever_is_newer(tmp_path, clock):
+    """The offsets sampler's figures are each group's standing plan before any move; a
+    position that would skip records is RED, one still active on the source YELLOW, and
+    a group moved and verified is done."""
+    store = make_store(tmp_path, clock)
+    plant_all(store, skip=("offset-plan",))
+
+    def sample(**bodies) -> None:
+        clock.jump(seconds=5)
+        store.cutover.write_round(
+            store.clock(), {g: {**b, "moved": None, "moved_plan": None} for g, b in bodies.items()}
+        )
+
+    exact = offset_plan("crm-sync")
+    skips = offset_plan("billing", position(target_offset=104, skip=4, reason="4 skipped"))
+    sample(billing=skips, **{"crm-sync": exact})
+    safety = card(store).area("consumer-safety")
+    assert safety.colour is Colour.RED and "billing: orders:0 4 skipped" in safety.summary
+    finding = next(f for f in safety.findings if f.rule == "offset-plans")
+    assert {e.kind for e in finding.evidence} == {"offsets sample"}
+    sample(billing=offset_plan("billing", source_state="STABLE"), **{"crm-sync": exact})
+    safety = card(store).area("consumer-safety")
+    assert safety.colour is Colour.YELLOW and "active on the source" in safety.summary
+    clock.jump(seconds=5)
+    store.add_evidence("move-group:billing", "group-move", {"target": "billing", "fence": "ok"})
+    assert card(store).area("consumer-safety").colour is Colour.GREEN
+    store.add_evidence(
+        "move-group:crm-sync", "group-move", {"target": "crm-sync", "failed": "active on source"}
+    )
+    safety = card(store).area("consumer-safety")
+    assert safety.colour is Colour.YELLOW and "crm-sync: the last move failed" in safety.summary
+    # As of the first round, before anything moved: the skip shows again.
+    first = store.audit_latest(1)[0].seq
+    assert card(store, upto=first).area("consumer-safety").colour is not Colour.GREEN
 
 
 def test_governance_reads_the_decisions_of_the_diff(tmp_path, clock):
@@ -351,6 +421,22 @@ def test_the_scorecard_as_of_an_entry_counts_only_what_was_recorded_by_then(tmp_
     assert card(store).area("correctness").colour is Colour.RED
     assert card(store, upto=before).area("correctness").colour is Colour.GREEN
     assert card(store, upto=1).area("correctness").colour is Colour.GREY
+
+
+def test_a_run_database_from_before_the_scorecard_tables_reads_as_nothing_decided(tmp_path, clock):
+    """An older file: a replay reads it as no decisions and no approvals (the scorecard
+    still judges its evidence), and opening it for writing adds the tables."""
+    make_store(tmp_path, clock).close()
+    raw = sqlite3.connect(tmp_path / "run.db")
+    raw.executescript("DROP TABLE scorecard_marks; DROP TABLE approvals;")
+    raw.close()
+    store = Store.open(tmp_path / "run.db", readonly=True)
+    assert store.scorecard.marks() == [] and store.scorecard.approvals() == []
+    assert card(store).area("correctness").colour is Colour.GREY
+    store.close()
+    store = Store.open(tmp_path / "run.db")
+    assert store.scorecard.marks() == []
+    store.close()
 
 
 # -- decisions: owner, waiver, judgement ---------------------------------------------------------

@@ -52,6 +52,7 @@ def test_after_the_builtin_mirror_stops_no_pane_says_it_runs(
     db = tmp_path / "run.db"
     Store.create(db, text, parse_plan(text)).close()
     try:
+        assert main(["step", str(db), "inventory", "--confirm", "inventory"]) == 0
         assert main(["step", str(db), "shadow-start", "--confirm", "start-mirror"]) == 0
         wait_for(lambda: started(db, "sampler"))
         detail, lines = shown(db)
@@ -88,6 +89,7 @@ def test_after_mirrormaker2_is_stopped_its_connectors_are_not_called_failed(
     db = tmp_path / "run.db"
     Store.create(db, text, parse_plan(text)).close()
     try:
+        assert main(["step", str(db), "inventory", "--confirm", "inventory"]) == 0
         assert main(["step", str(db), "shadow-start", "--confirm", "start-mirror"]) == 0
         wait_for(lambda: any("MM2 RUNNING" in line for line in shown(db)[1]), timeout=60)
         assert main(["step", str(db), "shadow-stop", "--confirm", "stop-mirror"]) == 0

@@ -521,7 +521,7 @@ class TestReplay:
     def test_end_scorecard_80x24(self, snap_compare, tmp_path):
         """The last entry: the scorecard with correctness green again, rollback waived."""
         app, recorded = _replay_app(tmp_path)
-        run_before = _at(recorded.end, "s")
+        run_before = _at(recorded.end, "8")
         assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
@@ -542,7 +542,7 @@ class TestScorecard:
 
         async def show(pilot):
             await _settle(pilot)
-            await pilot.press("s")
+            await pilot.press("8")
             await _settle(pilot)
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=show)

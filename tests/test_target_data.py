@@ -33,8 +33,10 @@ def builtin_plan(source, target, topic: str, *, allow: bool = False) -> str:
 
 
 def make_run(tmp_path, text: str):
+    """A run database whose inventory has passed (the shadow copy's start requires it)."""
     db = tmp_path / "run.db"
     Store.create(db, text, parse_plan(text)).close()
+    assert main(["step", str(db), "inventory", "--confirm", "inventory"]) == 0
     return db
 
 

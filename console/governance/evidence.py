@@ -146,9 +146,10 @@ def summary(items: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def latest(store: Store) -> Evidence | None:
-    """The newest governance evidence (a reading, a decision or an apply)."""
-    return store.latest_evidence(STEP, KIND)
+def latest(store: Store, until: str | None = None) -> Evidence | None:
+    """The newest governance evidence (a reading, a decision or an apply), recorded by
+    ``until`` (a replay's moment) when given."""
+    return store.latest_evidence(STEP, KIND, until=until)
 
 
 def find_item(body: dict[str, Any], ref: str) -> dict[str, Any]:

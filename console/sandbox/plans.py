@@ -22,10 +22,12 @@ def sandbox_plan_text(
         "CUTOVER_DEMO_TARGET_PASSWORD",
     ),
     owner: str = "test",
+    logins: tuple[str, ...] = (),
     extra: str = "",
 ) -> str:
     """A plan over ``topics`` (name to ``create_on_target``); ``extra`` is appended as is
-    (``[[groups]]``, ``[shadow]``, ``[thresholds]`` sections)."""
+    (``[[groups]]``, ``[shadow]``, ``[thresholds]`` sections). ``logins`` are the OS
+    users the owner (the plan's one approver) works from: none, and nobody can approve."""
     text = f"""
 [plan]
 name = "{name}"
@@ -33,6 +35,9 @@ name = "{name}"
 owners = ["{owner}"]
 approvers = ["{owner}"]
 """
+    if logins:
+        users = ", ".join(f'"{user}"' for user in logins)
+        text += f'logins = {{ "{owner}" = [{users}] }}\n'
     for side, bootstrap, env in (
         ("source", source_bootstrap, password_env[0]),
         ("target", target_bootstrap, password_env[1]),

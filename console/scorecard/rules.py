@@ -21,6 +21,7 @@ from typing import Any
 
 from console.compare.history import load_view
 from console.compare.model import CHECK_BY_NAME
+from console.cutover import view as offsets_view
 from console.plan import Plan
 from console.scorecard.model import (
     ChainState,
@@ -54,6 +55,7 @@ class Facts:
     """Evidence recorded after this (UTC) does not count yet; None: all of it."""
     chain: ChainState
     _cache: dict[str, list[Evidence]] = field(default_factory=dict)
+    _samples: dict[str, tuple[int, str, dict[str, Any]]] | None = None
 
     def all(self, kind: str) -> list[Evidence]:
         """Every piece of evidence of a kind up to the moment, oldest first."""
@@ -69,10 +71,18 @@ class Facts:
         """The newest evidence of a kind for each target its body names."""
         out: dict[str, Evidence] = {}
         for evidence in self.all(kind):
-            target = evidence.body.get("target") or evidence.body.get("group")
+            target = evidence.body.get("target")
+            if not isinstance(target, str):  # an offset plan's 'target' is the group there
+                target = evidence.body.get("group")
             if target:
                 out[str(target)] = evidence
         return out
+
+    def offset_samples(self) -> dict[str, tuple[int, str, dict[str, Any]]]:
+        """The offsets sampler's newest figures per group, up to the moment."""
+        if self._samples is None:
+            self._samples = self.store.cutover.latest_samples(self.until)
+        return self._samples
 
     def stale(self, evidence: Evidence) -> bool:
         limit = timedelta(hours=self.plan.scorecard.max_evidence_age_hours)
@@ -356,40 +366,68 @@ def judge_safe_consumers(facts: Facts) -> Finding:
 
 
 def judge_offset_plans(facts: Facts) -> Finding:
+    """Each plan group's standing offset plan: where it would start on the target if it
+    moved now (the offsets sampler's newest figures, or the evaluation a move stored,
+    whichever is newer: they have the same shape), judged as the offsets pane judges
+    it; a group moved and verified is done."""
     rule = "offset-plans"
     groups = [g.id for g in facts.plan.groups]
     if not groups:
         return Finding(rule, Colour.GREEN, "the plan names no consumer groups to move")
     plans = facts.per_target("offset-plan")
     moves = facts.per_target("group-move")
-    refs: list[EvidenceRef] = []
-    missing, red, yellow = [], [], []
+    samples = facts.offset_samples()
+    standing: dict[str, tuple[int, str, dict[str, Any]]] = {}
+    refs: dict[str, EvidenceRef] = {}
     for group in groups:
-        evidence = moves.get(group) or plans.get(group)
-        if evidence is None:
-            missing.append(group)
+        sample, evaluation = samples.get(group), plans.get(group)
+        if evaluation is not None and (sample is None or evaluation.created_at >= sample[1]):
+            standing[group] = (0, evaluation.created_at, evaluation.body)
+            refs[group] = ref(evaluation, f"offset-plan of {group}")
+        elif sample is not None:
+            standing[group] = sample
+            refs[group] = EvidenceRef(
+                "offsets sample", None, sample[1], f"offsets sampler round {sample[0]} ({group})"
+            )
+    view = offsets_view.build(facts.plan, standing, as_of=None, stale=False, process_lines=[])
+    heads = {row.group: row for row in view.rows if row.partition is None}
+    first_bad: dict[str, str] = {}
+    for row in view.rows:  # worst partition first within each group
+        if row.partition is not None and row.verdict != "OK" and row.note:
+            first_bad.setdefault(row.group, f"{row.topic}:{row.partition} {row.note}")
+    red, grey, yellow, used = [], [], [], []
+    for group in groups:
+        move = moves.get(group)
+        if move is not None and "failed" not in move.body:
+            used.append(ref(move, f"group-move of {group}"))
             continue
-        refs.append(ref(evidence, f"{evidence.kind} of {group}"))
-        body = evidence.body
-        verdict = str(body.get("verdict", "OK")).upper()
-        skipped = _int(body.get("skipped")) or 0
-        if verdict in ("RED", "FAILED") or skipped > 0:
-            red.append(f"{group}: {body.get('reason') or f'{skipped} record(s) skipped'}")
-        elif verdict in ("WARN", "NO_DATA") or body.get("exact") is False:
-            yellow.append(f"{group}: {body.get('reason') or 'translation not exact'}")
+        if group not in standing:
+            grey.append(f"{group}: no offset plan (the offsets sampler has not read it)")
+            continue
+        used.append(refs[group])
+        head = heads[group]
+        why = first_bad.get(group) or head.note
+        if head.verdict == "RED":
+            red.append(f"{group}: {why}")
+        elif head.verdict == "NO_DATA":
+            grey.append(f"{group}: {why}")
+        elif head.verdict == "WARN":
+            yellow.append(f"{group}: {why}")
+        if move is not None and move.created_at >= standing[group][1]:
+            used.append(ref(move, f"group-move of {group}"))
+            yellow.append(f"{group}: the last move failed: {move.body['failed']}")
+    evidence = tuple(used)
     if red:
-        return Finding(rule, Colour.RED, _more(red), tuple(refs), tuple(red))
-    if missing:
-        return Finding(
-            rule,
-            Colour.GREY,
-            f"no offset plan for {', '.join(missing)}",
-            tuple(refs),
-        )
+        return Finding(rule, Colour.RED, _more(red), evidence, tuple(red))
+    if grey:
+        return Finding(rule, Colour.GREY, _more(grey), evidence, tuple(grey))
     if yellow:
-        return Finding(rule, Colour.YELLOW, _more(yellow), tuple(refs), tuple(yellow))
+        return Finding(rule, Colour.YELLOW, _more(yellow), evidence, tuple(yellow))
     return Finding(
-        rule, Colour.GREEN, f"every group has an offset plan ({', '.join(groups)})", tuple(refs)
+        rule,
+        Colour.GREEN,
+        f"every group has an exact offset plan or has moved ({', '.join(groups)})",
+        evidence,
     )
 
 
@@ -645,10 +683,13 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "offset-plans",
         "consumer-safety",
-        "Every plan group has an offset plan (evidence offset-plan, or group-move once it "
-        "moved): a group without one is GREY; a plan that skips records or failed is RED; "
-        "one that is not exact is YELLOW.",
-        ("offset-plan", "group-move"),
+        "Every plan group has an offset plan: the offsets sampler's newest figures or the "
+        "offset-plan a move stored, whichever is newer, judged as the offsets pane judges "
+        "it, or a group-move that passed. A group not read yet is GREY; a position that "
+        "cannot be translated, would skip records, or re-read more than its topic "
+        "tolerates is RED; one not copied yet, only bounded, still active on the source, "
+        "or whose last move failed is YELLOW.",
+        ("offset-plan", "group-move", "offsets samples"),
         judge_offset_plans,
     ),
     Rule(

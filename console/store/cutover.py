@@ -343,23 +343,33 @@ class CutoverTable:
                     )
         return number
 
-    def last_round(self) -> tuple[int, str] | None:
-        """The newest round's number and time, or None before any."""
+    def last_round(self, until: str | None = None) -> tuple[int, str] | None:
+        """The newest round's number and time (recorded by ``until``, a replay's moment),
+        or None before any."""
         try:
-            row = self._db.one("SELECT round, ts FROM offset_rounds ORDER BY round DESC LIMIT 1")
+            row = self._db.one(
+                "SELECT round, ts FROM offset_rounds WHERE ? IS NULL OR ts <= ? "
+                "ORDER BY round DESC LIMIT 1",
+                (until, until),
+            )
         except sqlite3.OperationalError as exc:
             if _missing_table(exc):
                 return None
             raise
         return (row[0], row[1]) if row else None
 
-    def latest_samples(self) -> dict[str, tuple[int, str, dict[str, Any]]]:
-        """Per group, its newest stored figures: ``(round, ts, body)``."""
+    def latest_samples(
+        self, until: str | None = None
+    ) -> dict[str, tuple[int, str, dict[str, Any]]]:
+        """Per group, its newest stored figures (recorded by ``until``, a replay's
+        moment): ``(round, ts, body)``."""
         try:
             rows = self._db.all(
                 "SELECT s.group_id, s.round, s.ts, s.body FROM offset_samples s "
-                "JOIN (SELECT group_id, MAX(round) AS top FROM offset_samples GROUP BY group_id) "
-                "m ON s.group_id = m.group_id AND s.round = m.top"
+                "JOIN (SELECT group_id, MAX(round) AS top FROM offset_samples "
+                "WHERE ? IS NULL OR ts <= ? GROUP BY group_id) m "
+                "ON s.group_id = m.group_id AND s.round = m.top",
+                (until, until),
             )
         except sqlite3.OperationalError as exc:
             if _missing_table(exc):

@@ -343,7 +343,7 @@ class Store:
         """Tables added since the file was made (same schema version: additive only);
         only after every check passed, so a refused file is never changed."""
         try:
-            conn.executescript(TRAFFIC_SCHEMA + CUTOVER_SCHEMA + PRODUCER_SCHEMA)
+            conn.executescript(TRAFFIC_SCHEMA + CUTOVER_SCHEMA + PRODUCER_SCHEMA + SCORECARD_SCHEMA)
         except sqlite3.Error as exc:
             raise explain(exc, given) or StoreError(
                 f"cannot open {given} for writing ({exc})"

@@ -11,6 +11,7 @@ decisions in force as of any entry by that number alone.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,22 @@ class ScorecardTable:
         self._db = db
         self._clock = clock
 
+    def ensure(self) -> None:
+        """Create the tables in a run database made before they existed (writable only)."""
+        if not self._db.readonly:
+            with self._db.lock:
+                self._db.raw.executescript(SCHEMA)
+
+    def _rows(self, sql: str, args: tuple) -> list[tuple]:
+        try:
+            return self._db.all(sql, args)
+        except sqlite3.OperationalError as exc:
+            # A run database made before these tables, opened read-only (a replay):
+            # nothing was decided or approved in it.
+            if "no such table" in str(exc):
+                return []
+            raise
+
     # -- marks -----------------------------------------------------------------------------
 
     def add_mark(
@@ -120,7 +137,7 @@ class ScorecardTable:
     def marks(self, upto_seq: int | None = None) -> list[Mark]:
         """Every decision recorded up to an audit entry (all of them by default), oldest
         first."""
-        rows = self._db.all(
+        rows = self._rows(
             "SELECT id, seq, ts, area, action, body, os_user, ssh_client, approver "
             "FROM scorecard_marks WHERE seq <= ? ORDER BY seq",
             (_upto(upto_seq),),
@@ -169,7 +186,7 @@ class ScorecardTable:
         if subject is not None:
             sql += " AND subject = ?"
             args += (subject,)
-        return [Approval(*r) for r in self._db.all(sql + " ORDER BY seq", args)]
+        return [Approval(*r) for r in self._rows(sql + " ORDER BY seq", args)]
 
 
 def _upto(seq: int | None) -> int:

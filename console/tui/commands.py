@@ -148,7 +148,7 @@ COMMANDS: tuple[Command, ...] = (
         "show the readiness scorecard beside the runbook",
         "show_pane('scorecard', True)",
         verbs=("scorecard",),
-        key="s",
+        key="8",
         binding="pane-scorecard",
         key_action="show_pane('scorecard')",
         title="Scorecard",

@@ -174,9 +174,10 @@ def load_snapshot(
     )
 
 
-def governance_view(store: Store) -> GovernanceView | None:
-    """The governance pane's view of the latest diff (with its decisions), or None."""
-    found = governance_evidence.latest(store)
+def governance_view(store: Store, until: str | None = None) -> GovernanceView | None:
+    """The governance pane's view of the latest diff (with its decisions; in a replay,
+    as recorded by ``until``), or None."""
+    found = governance_evidence.latest(store, until)
     if found is None:
         return None
     body = found.body
@@ -230,6 +231,8 @@ def _snapshot_at(store: Store, at: int, verdict: Verdict | None) -> Snapshot:
         recovered=[],
         lag=lag_view(store, until=ts, upto=at),
         comparison=comparison_view(store, until=ts),
+        offsets=offsets_view(store, until=ts),
+        governance=governance_view(store, until=ts),
         shadow=processes_as_of(store, at),
         scorecard=scorecard_view(card),
         card=card,
@@ -706,14 +709,15 @@ def safe_detail(store: Store, consumer: str) -> tuple[str, list[str]]:
     return f"shadow consumer {consumer}", lines
 
 
-def offsets_view(store: Store) -> OffsetsView | None:
-    """The offsets pane's view: every plan group from the sampler's newest figures."""
+def offsets_view(store: Store, until: str | None = None) -> OffsetsView | None:
+    """The offsets pane's view: every plan group from the sampler's newest figures (in a
+    replay, ``until``: those recorded by the selected entry's time, and no process)."""
     plan = store.plan
     if not plan.groups:
         return None
-    samples = store.cutover.latest_samples()
-    last = store.cutover.last_round()
-    proc = processes.get(store, offsets_sampler.PROCESS)
+    samples = store.cutover.latest_samples(until)
+    last = store.cutover.last_round(until)
+    proc = None if until is not None else processes.get(store, offsets_sampler.PROCESS)
     if not samples and proc is None:
         return None
     lines = []
@@ -723,7 +727,8 @@ def offsets_view(store: Store) -> OffsetsView | None:
         lines.append(
             f"offsets sampler {proc.status} pid {proc.pid}{beat}: {short(proc.detail, 50)}"
         )
-    stale = last is not None and (proc is None or proc.status != "RUNNING")
+    # A replay shows the figures as they stood: no process to be stale against.
+    stale = until is None and last is not None and (proc is None or proc.status != "RUNNING")
     return offsets_view_of.build(
         plan, samples, as_of=last[1] if last else None, stale=stale, process_lines=lines
     )
