@@ -24,11 +24,13 @@ from confluent_kafka import Producer
 
 from console.cli.main import main
 from console.plan import parse_plan
+from console.plan.steps import StepState
 from console.sandbox import ADMIN_USER, SANDBOX_PASSWORDS
 from console.sandbox import consumer as demo
 from console.sandbox.plans import sandbox_plan_text
 from console.shadow import mm2
 from console.store import Store
+from console.store.audit import current_actor
 from tests.connect_fixture import CONNECT_ENV
 from tests.test_cutover import (
     commit,
@@ -36,6 +38,7 @@ from tests.test_cutover import (
     create_topic,
     end_offsets,
     group_toml,
+    ready_to_compare,
     record_offsets,
     step,
 )
@@ -115,6 +118,8 @@ def test_mm2_move_is_exact_where_records_tell_and_bounded_where_they_cannot(
         target.sasl_bootstrap,
         {topic: True},
         name=f"cutmm2-{suffix}",
+        # The plan's approver works from this test's login: a move's gate needs one.
+        logins=(current_actor()[0],),
         extra=group_toml(group, [topic])
         + f"""[shadow]
 path = "mirrormaker2"
@@ -145,6 +150,13 @@ mm2_interval_s = 1
 
         wait_for(checkpointed, "MirrorMaker 2's checkpoints of the group")
         assert main(["compare", str(db), "--from", "0"]) == 0
+        # What a move requires: the inventory, the copy (MirrorMaker's, deployed above, so
+        # its start step is recorded passed) and the comparison; the whole-topic window just
+        # compared GREEN stands for the step's own recent window.
+        ready_to_compare(db)
+        store = Store.open(db)
+        store.set_step("compare", StepState.PASSED, "whole-topic window compared GREEN")
+        store.close()
 
         # MirrorMaker's own group offset sync switched on: the move would be overwritten.
         url = connector_url(connect, plan, "checkpoint")
