@@ -34,6 +34,7 @@ from tests.test_cutover import (
     record_offsets,
     step,
     unique,
+    whole_topic_compared,
     write_plain,
 )
 
@@ -130,6 +131,7 @@ def test_external_move_refines_by_records_to_the_exact_copy(tmp_path, source, ta
     assert record_offsets(target, topic)[0] != record_offsets(source, topic)[0]
 
     assert main(["compare", str(db), "--from", "0"]) == 0  # stamped in 2023: whole topic
+    whole_topic_compared(db)
     capsys.readouterr()
     code, outcome = step(db, "move-group", group, capsys)
     assert code == 0, outcome

@@ -24,7 +24,6 @@ from confluent_kafka import Producer
 
 from console.cli.main import main
 from console.plan import parse_plan
-from console.plan.steps import StepState
 from console.sandbox import ADMIN_USER, SANDBOX_PASSWORDS
 from console.sandbox import consumer as demo
 from console.sandbox.plans import sandbox_plan_text
@@ -38,9 +37,9 @@ from tests.test_cutover import (
     create_topic,
     end_offsets,
     group_toml,
-    ready_to_compare,
     record_offsets,
     step,
+    whole_topic_compared,
 )
 
 PASSWORD = SANDBOX_PASSWORDS[ADMIN_USER]
@@ -150,13 +149,7 @@ mm2_interval_s = 1
 
         wait_for(checkpointed, "MirrorMaker 2's checkpoints of the group")
         assert main(["compare", str(db), "--from", "0"]) == 0
-        # What a move requires: the inventory, the copy (MirrorMaker's, deployed above, so
-        # its start step is recorded passed) and the comparison; the whole-topic window just
-        # compared GREEN stands for the step's own recent window.
-        ready_to_compare(db)
-        store = Store.open(db)
-        store.set_step("compare", StepState.PASSED, "whole-topic window compared GREEN")
-        store.close()
+        whole_topic_compared(db)  # MirrorMaker's copy, deployed above, is the copy
 
         # MirrorMaker's own group offset sync switched on: the move would be overwritten.
         url = connector_url(connect, plan, "checkpoint")
