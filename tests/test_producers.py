@@ -31,6 +31,7 @@ from tests.producer_scene import (
     step,
     uid,
     wait_for,
+    waive_the_review,
 )
 
 
@@ -58,8 +59,10 @@ def mirror_caught_up(scene: Scene, topics: list[str]) -> bool:
 
 
 def prepare(scene: Scene, store: Store, rate: float = 300) -> None:
-    """Mirror running, workload writing as the classes' principals, a comparison done,
-    the drill recorded as passed (see drill_passed_for_test)."""
+    """Inventory read, mirror running, workload writing as the classes' principals, a
+    comparison done, the drill recorded as passed (see drill_passed_for_test), and the
+    readiness review waived (see waive_the_review)."""
+    assert step(store, "inventory", "inventory").state is StepState.PASSED
     assert step(store, "shadow-start", "start-mirror").state is StepState.PASSED
     scene.start_workload(rate=rate)
     topics = [scene.orders, scene.payments] if scene.has_payments() else [scene.orders]
@@ -67,6 +70,7 @@ def prepare(scene: Scene, store: Store, rate: float = 300) -> None:
     outcome = step(store, "compare", "compare")
     assert outcome.state is StepState.PASSED, outcome.reason
     drill_passed_for_test(store)
+    waive_the_review(scene.db)
 
 
 def check_exactly_once(scene: Scene, ledger: dict, topic: str, points: dict) -> None:
