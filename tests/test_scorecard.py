@@ -264,7 +264,12 @@ def test_a_red_comparison_turns_correctness_red_and_shuts_the_cutover_gates(tmp_
     assert any(e.id == window for f in correctness.findings for e in f.evidence)
     assert result.gate_reason().startswith("scorecard: RED correctness;")
     assert correctness.needs_owner
-    assert [g.open for g in result.gates] == [False, False]
+    # Every cutover gate of the demo plan: its two groups and its producer class.
+    assert {g.step: g.open for g in result.gates} == {
+        "move-group:billing": False,
+        "move-group:crm-sync": False,
+        "move-producers:checkout": False,
+    }
     # Only the latest window of each topic counts: a clean one after it turns it green.
     plant_window(store)
     assert card(store).area("correctness").colour is Colour.GREEN
