@@ -381,6 +381,26 @@ def test_offset_plans_come_from_the_sampler_or_the_move_whichever_is_newer(tmp_p
     assert card(store, upto=first).area("consumer-safety").colour is not Colour.GREEN
 
 
+def test_an_offset_plan_of_another_shape_is_grey_and_breaks_nothing(tmp_path, clock):
+    """Evidence is whatever a step stored: an offset plan without the evaluation's fields
+    (a test's stand-in, an older version's body) makes its group GREY with the reason; the
+    scorecard, and with it every gate, still reads."""
+    store = make_store(tmp_path, clock)
+    plant_all(store, skip=("offset-plan",))
+    store.add_evidence("move-group:billing", "offset-plan", {"target": "billing", "passed": True})
+    store.add_evidence("move-group:crm-sync", "offset-plan", offset_plan("crm-sync"))
+    finding = next(
+        f for f in card(store).area("consumer-safety").findings if f.rule == "offset-plans"
+    )
+    assert finding.colour is Colour.GREY
+    assert "billing: offset-plan of billing cannot be read (KeyError" in finding.text
+    assert "crm-sync" not in finding.text
+    assert [e.what for e in finding.evidence] == [
+        "offset-plan of billing",
+        "offset-plan of crm-sync",
+    ]
+
+
 def test_governance_reads_the_decisions_of_the_diff(tmp_path, clock):
     store = make_store(tmp_path, clock)
     plant_all(store)

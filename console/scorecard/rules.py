@@ -389,6 +389,20 @@ def judge_offset_plans(facts: Facts) -> Finding:
             refs[group] = EvidenceRef(
                 "offsets sample", None, sample[1], f"offsets sampler round {sample[0]} ({group})"
             )
+    unreadable: dict[str, str] = {}
+    for group in list(standing):
+        # Evidence is whatever a step stored: a body of another shape makes this group
+        # GREY with the reason, never a crash of the whole scorecard (and of every gate).
+        try:
+            offsets_view.build(
+                facts.plan, {group: standing[group]}, as_of=None, stale=False, process_lines=[]
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            del standing[group]
+            unreadable[group] = (
+                f"{refs[group].what} cannot be read ({type(exc).__name__}: {exc}): "
+                "record it again by running the step or the offsets sampler"
+            )
     view = offsets_view.build(facts.plan, standing, as_of=None, stale=False, process_lines=[])
     heads = {row.group: row for row in view.rows if row.partition is None}
     first_bad: dict[str, str] = {}
@@ -400,6 +414,10 @@ def judge_offset_plans(facts: Facts) -> Finding:
         move = moves.get(group)
         if move is not None and "failed" not in move.body:
             used.append(ref(move, f"group-move of {group}"))
+            continue
+        if group in unreadable:
+            used.append(refs[group])
+            grey.append(f"{group}: {unreadable[group]}")
             continue
         if group not in standing:
             grey.append(f"{group}: no offset plan (the offsets sampler has not read it)")
