@@ -11,7 +11,6 @@ decisions in force as of any entry by that number alone.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -72,22 +71,21 @@ class ScorecardTable:
     def __init__(self, db: Connection, clock: Callable[[], str]) -> None:
         self._db = db
         self._clock = clock
-
-    def ensure(self) -> None:
-        """Create the tables in a run database made before they existed (writable only)."""
-        if not self._db.readonly:
-            with self._db.lock:
-                self._db.raw.executescript(SCHEMA)
+        self._present = False
 
     def _rows(self, sql: str, args: tuple) -> list[tuple]:
-        try:
-            return self._db.all(sql, args)
-        except sqlite3.OperationalError as exc:
-            # A run database made before these tables, opened read-only (a replay):
-            # nothing was decided or approved in it.
-            if "no such table" in str(exc):
+        # A run database made before these tables, opened read-only (a replay): nothing
+        # was decided or approved in it. Asked first: a missing table is otherwise taken
+        # for a damaged file.
+        if not self._present:
+            found = self._db.all(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                "AND name IN ('scorecard_marks', 'approvals')"
+            )
+            self._present = found[0][0] == 2
+            if not self._present:
                 return []
-            raise
+        return self._db.all(sql, args)
 
     # -- marks -----------------------------------------------------------------------------
 
