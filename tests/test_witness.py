@@ -104,8 +104,9 @@ def test_every_gate_is_witnessed_and_a_cut_tail_is_caught_only_by_the_witness(
     run, target, principal, capsys
 ):
     db, witness = run
-    # Until the witness exists, gates that change a cluster stay shut.
-    assert main(["step", str(db), "shadow-start", "--confirm", "start-mirror"]) == 2
+    # Until the witness exists, gates that change a cluster stay shut (one that waits for
+    # no other step, so the witness is what it waits for).
+    assert main(["step", str(db), "shadow-stop", "--confirm", "stop-mirror"]) == 2
     assert "blocked by: witness" in said(capsys)[1]
 
     assert main(["step", str(db), "witness", "--confirm", "witness"]) == 0, said(capsys)
