@@ -58,6 +58,29 @@ def guard(store: Store, step: StepDef, target: str) -> str | None:
 # -- move --------------------------------------------------------------------------------
 
 
+def _go(ctx: StepContext, seq, run_id: int, target: str, kind: str) -> dict | StepOutcome:
+    """Run a move or rollback sequence; the body it returns, or the FAILED outcome it
+    stored (as ``kind`` evidence, with where it stopped) when a sub-step refused. A
+    cancelled sequence leaves its run failed, to be resumed by the next run."""
+    try:
+        return seq.go()
+    except SequenceFailed as exc:
+        ctx.store.producers.set_run_state(run_id, "failed")
+        body = {
+            "target": target,
+            "passed": False,
+            "run": run_id,
+            "reason": exc.reason,
+            "summary": f"stopped: {exc.reason}",
+            **exc.detail,
+        }
+        evidence = ctx.store.add_evidence(ctx.key, kind, body)
+        return StepOutcome(ctx.key, StepState.FAILED, exc.reason, evidence, body)
+    except Cancelled:
+        ctx.store.producers.set_run_state(run_id, "failed")
+        raise
+
+
 def move_run(ctx: StepContext) -> StepOutcome:
     store, key = ctx.store, ctx.key
     plan = store.plan
@@ -97,23 +120,9 @@ def move_run(ctx: StepContext) -> StepOutcome:
             params={"run": run_id, "done": done},
             outcome="resuming the interrupted move where it stopped",
         )
-    try:
-        body = seq.go()
-    except SequenceFailed as exc:
-        store.producers.set_run_state(run_id, "failed")
-        body = {
-            "target": cls.name,
-            "passed": False,
-            "run": run_id,
-            "reason": exc.reason,
-            "summary": f"stopped: {exc.reason}",
-            **exc.detail,
-        }
-        evidence = store.add_evidence(key, "producer-move", body)
-        return StepOutcome(key, StepState.FAILED, exc.reason, evidence, body)
-    except Cancelled:
-        store.producers.set_run_state(run_id, "failed")
-        raise
+    body = _go(ctx, seq, run_id, cls.name, "producer-move")
+    if isinstance(body, StepOutcome):
+        return body
     body["passed"] = True
     body["summary"] = (
         f"moved to the target: write unavailability {body['unavailability_s']:.2f} s "
@@ -256,23 +265,9 @@ def rollback_run(ctx: StepContext) -> StepOutcome:
     )
     if resumed:
         seq.log("producers.resumed", params={"run": run_id}, outcome="resuming the rollback")
-    try:
-        body = seq.go()
-    except SequenceFailed as exc:
-        store.producers.set_run_state(run_id, "failed")
-        body = {
-            "target": cls.name,
-            "passed": False,
-            "run": run_id,
-            "reason": exc.reason,
-            "summary": f"stopped: {exc.reason}",
-            **exc.detail,
-        }
-        evidence = store.add_evidence(key, "rollback", body)
-        return StepOutcome(key, StepState.FAILED, exc.reason, evidence, body)
-    except Cancelled:
-        store.producers.set_run_state(run_id, "failed")
-        raise
+    body = _go(ctx, seq, run_id, cls.name, "rollback")
+    if isinstance(body, StepOutcome):
+        return body
     body["passed"] = True
     body["summary"] = (
         f"rolled back to the source in {body['duration_s']:.2f} s: "
