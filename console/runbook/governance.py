@@ -89,12 +89,28 @@ def report(body: dict) -> list[str]:
 # -- apply ---------------------------------------------------------------------------------
 
 
+def _left_by_interrupted_run(store: Store, found) -> list[dict] | None:
+    """What an apply run that was cut off after it applied its changes and read both sides
+    again had applied (its diff carries them, and nothing is pending any more), while the
+    step still reads interrupted; None otherwise. Running the step again then only
+    verifies and finishes it: the migration is never locked half-way."""
+    if found is None or "applied" not in found.body or apply.pending(found.body):
+        return None
+    row = store.step(APPLY_STEP)
+    # An interrupted run reads FAILED with an 'interrupted:' reason once recovered
+    # (runbook.execute.recover), RUNNING with a dead runner before that.
+    cut_off = row.state is StepState.FAILED and row.reason.startswith("interrupted:")
+    if not (cut_off or row.state is StepState.RUNNING):
+        return None
+    return list(found.body["applied"])
+
+
 def nothing_to_apply(store: Store) -> str | None:
     """Why the apply gate stays shut, or None: no diff yet, or nothing decided 'apply'."""
     found = evidence.latest(store)
     if found is None:
         return "blocked by: governance (no diff yet: run 'Compare governance' first)"
-    if not apply.pending(found.body):
+    if not apply.pending(found.body) and _left_by_interrupted_run(store, found) is None:
         return (
             "no governance item is decided 'apply'; decide items in the governance pane "
             "or with 'cutover governance RUN.db --decide N --as apply'"
@@ -107,20 +123,25 @@ def apply_run(ctx: StepContext) -> StepOutcome:
     plan = store.plan
     found = evidence.latest(store)
     items = apply.pending(found.body) if found else []
-    if not items:
+    earlier = _left_by_interrupted_run(store, found) if not items else None
+    if not items and earlier is None:
         return StepOutcome(ctx.key, StepState.FAILED, nothing_to_apply(store) or "", None)
     passwords = credentials.resolve_passwords(plan)
-    results = apply.apply_on_target(
-        plan.clusters.target,
-        passwords.get("target"),
-        items,
-        log=ctx.log,
-        cancel=ctx.cancel,
-        progress=ctx.progress,
-    )
-    applied_id = store.add_evidence(
-        APPLY_STEP, APPLY_KIND, {"target": "target", "changes": results}
-    )
+    if earlier is not None:
+        ctx.progress("the interrupted run applied its changes; verifying them")
+        results, applied_id = earlier, None
+    else:
+        results = apply.apply_on_target(
+            plan.clusters.target,
+            passwords.get("target"),
+            items,
+            log=ctx.log,
+            cancel=ctx.cancel,
+            progress=ctx.progress,
+        )
+        applied_id = store.add_evidence(
+            APPLY_STEP, APPLY_KIND, {"target": "target", "changes": results}
+        )
     ctx.progress("reading both sides again to verify")
     before = found.body if found else None
     body = evidence.take(
@@ -146,7 +167,7 @@ def apply_run(ctx: StepContext) -> StepOutcome:
             StepState.FAILED,
             f"{len(failed)} of {len(results)} change(s) failed; first: {failed[0]['change']}: "
             f"{failed[0]['result']}",
-            applied_id,
+            applied_id if applied_id is not None else evidence_id,
             {"changes": results},
         )
     if differs:
@@ -157,11 +178,12 @@ def apply_run(ctx: StepContext) -> StepOutcome:
             evidence_id,
             {"changes": results},
         )
+    by = " by the interrupted run" if earlier is not None else ""
     return StepOutcome(
         ctx.key,
         StepState.PASSED,
-        f"{len(results)} change(s) applied on the target and verified by reading it again",
-        applied_id,
+        f"{len(results)} change(s) applied on the target{by} and verified by reading it again",
+        applied_id if applied_id is not None else evidence_id,
         {"changes": results},
     )
 
@@ -171,6 +193,13 @@ def apply_preview(ctx: StepContext) -> list[str]:
     target = store.plan.clusters.target
     found = evidence.latest(store)
     items = apply.pending(found.body) if found else []
+    earlier = _left_by_interrupted_run(store, found) if not items else None
+    if earlier is not None:
+        return [
+            f"An interrupted run applied {len(earlier)} change(s) on the TARGET "
+            f"{target.bootstrap_servers} and read it again; nothing is left to apply.",
+            "This run reads both sides again to verify, changes nothing, and finishes the step.",
+        ]
     if not items:
         return ["Nothing to apply: no governance item is decided 'apply'."]
     lines = [f"Changes the TARGET {target.bootstrap_servers}, {len(items)} change(s):"]
