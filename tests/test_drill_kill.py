@@ -35,6 +35,7 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
+    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -221,7 +222,28 @@ def world(source, target, tmp_path_factory):
     root = tmp_path_factory.mktemp("drill")
     (root / "plan.toml").write_text(plan)
     (root / "groups.json").write_text(json.dumps(groups))
+    governed_acl = {"bootstrap": target.plaintext_bootstrap, "topic": topic, "principal": governed}
+    (root / "governed.json").write_text(json.dumps(governed_acl))
     return root
+
+
+def undo_governance_fix(world: Path) -> None:
+    """Remove from the target the ACL the apply step copies, so each governance-apply
+    case finds the difference again: the cases share the clusters, and an earlier case
+    (killed, then run again to converge) has applied it."""
+    wanted = json.loads((world / "governed.json").read_text())
+    admin = AdminClient({"bootstrap.servers": wanted["bootstrap"]})
+    pattern = AclBindingFilter(
+        ResourceType.TOPIC,
+        wanted["topic"],
+        ResourcePatternType.LITERAL,
+        f"User:{wanted['principal']}",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
+    for future in admin.delete_acls([pattern]).values():
+        future.result(30)
 
 
 ENV = {
@@ -351,6 +373,7 @@ def prepared(world: Path, template: Path, step: str, name: str) -> Path:
         groups = json.loads((world / "groups.json").read_text())
         (cwd / "group").write_text(groups[next(_GROUP_TURN)])
     elif start == "governance-decided":
+        undo_governance_fix(world)
         done = run_step(cwd, "governance")
         assert done.returncode == 0, (done.stdout, done.stderr)
         listing = json.loads(cutover(cwd, "governance", "run.db", "--json").stdout)
@@ -420,7 +443,11 @@ def test_kill_9_after_each_entry_then_reopen_verify_and_rerun(world, template, s
         after = entries(db)
         # Nothing committed was lost: what was there, then the step's first N entries.
         assert [e.hash for e in after[: len(before)]] == [e.hash for e in before]
-        own = [e for e in after[len(before) :] if not e.action.startswith(("lag.", "mirror."))]
+        # Background processes the step started write entries of their own (the mirror and
+        # lag sampler, a safe consumer recording its run) interleaved with the step's; they
+        # are not the killed process's entries.
+        background = ("lag.", "mirror.", "safe-consumer.run")
+        own = [e for e in after[len(before) :] if not e.action.startswith(background)]
         assert len(own) == n, [e.action for e in own]
         assert own[0].action == "gate.confirmed"
         claimed = any(e.action == "step.started" for e in own)
@@ -441,7 +468,12 @@ def test_kill_9_after_each_entry_then_reopen_verify_and_rerun(world, template, s
 
         # The step runs again, and converges.
         again = run_step(cwd, step)
-        assert again.returncode == 0, (again.stdout, again.stderr)
+        if finished and step == "governance-apply":
+            # A finished apply left nothing decided 'apply': its gate says so and stays shut.
+            assert again.returncode == 2, (again.stdout, again.stderr)
+            assert "no governance item is decided 'apply'" in again.stderr
+        else:
+            assert again.returncode == 0, (again.stdout, again.stderr)
         if claimed and not finished:
             assert f"note: {key}: interrupted" in again.stderr
         verify = cutover(cwd, "audit", "verify", "run.db")
