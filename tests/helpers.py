@@ -121,3 +121,20 @@ class CountedProducer(Producer):
         assert left == 0, f"{left} records not acknowledged within {timeout:g} s"
         assert not self.failed, f"records not written: {self.failed[:5]}"
         return self.acknowledged
+
+
+def files_containing(directory: Path, needle: str) -> list[str]:
+    """Files under ``directory`` whose bytes contain ``needle``, read by another process.
+
+    Reading a run database's files from this process while its store is open would close
+    file descriptors of the database, and closing any descriptor of a file drops every
+    POSIX lock this process holds on it: another process closing its connection then
+    takes itself for the last one, checkpoints and deletes the -wal and -shm files, and
+    the store here fails with "disk I/O error"."""
+    import subprocess
+
+    found = subprocess.run(
+        ["grep", "-rlaF", "--", needle, str(directory)], capture_output=True, text=True
+    )
+    assert found.returncode in (0, 1), found.stderr
+    return found.stdout.split()
