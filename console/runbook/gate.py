@@ -149,7 +149,10 @@ def waiting_on(store: Store, key: str, *, card: Scorecard | None = None) -> str 
         def given(store: Store, step: StepDef, target: str) -> str | None:
             return reason if step.kind is StepKind.CUTOVER else None
 
-        guards = tuple(given if g is _scorecard else g for g in guards)
+        # The console verifies the chain in a worker of its own and shows the verdict in
+        # its header; walking it here again held every step state back until a long
+        # chain was walked (once per pending step).
+        guards = tuple(given if g is _scorecard else g for g in guards if g is not _chain_intact)
     return _blocked(store, key, None, guards, check=False)
 
 
