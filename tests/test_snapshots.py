@@ -19,6 +19,7 @@ from console.store import Store
 from console.tui.app import CutoverApp
 from tests.helpers import demo_plan_text, fixed_clock
 from tests.recorded_run import Recorded, record
+from widgets.audit_pane import AuditPane
 
 INVENTORY_BODY = {
     "problems": [],
@@ -82,6 +83,13 @@ async def _settle(pilot) -> None:
         with contextlib.suppress(WorkerCancelled):  # a read superseded by the next
             await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+    # The audit pane scrolls to its newest entry after a refresh of its own; on a busy
+    # machine the picture was taken before it (the scrollbar at the top, 2 runs of 3).
+    audit = pilot.app.query_one(AuditPane)
+    for _ in range(40):
+        if audit.scroll_y >= audit.max_scroll_y:
+            break
+        await pilot.pause(0.05)
 
 
 class TestMainScreen:
