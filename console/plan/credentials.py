@@ -158,14 +158,11 @@ def shadow_account(plan: Plan, name: str) -> str:
     return f"{plan.name}/shadow/{name}"
 
 
-def resolve_shadow_password(plan: Plan, name: str) -> tuple[str | None, str]:
-    """A shadow consumer's password and where it came from, or ``(None, why)`` when the
-    plan's reference resolves to nothing: its variable is unset and the keyring has no
-    entry (or no keyring is usable here). The caller decides whether to generate one."""
-    ref = plan.shadow_consumer(name).password
+def _resolve_optional(ref, account: str) -> tuple[str | None, str]:
+    """A password reference resolved from its variable or the keyring entry ``account``,
+    with where it came from; ``(None, why)`` when neither holds it."""
     if ref.env and os.environ.get(ref.env):
         return redact.register(os.environ[ref.env]), f"${ref.env}"
-    account = shadow_account(plan, name)
     where = f"keyring service '{ref.keyring_service}', user '{account}'"
     unset = f"${ref.env} is not set and " if ref.env else ""
     try:
@@ -176,6 +173,14 @@ def resolve_shadow_password(plan: Plan, name: str) -> tuple[str | None, str]:
     if value is None:
         return None, f"{unset}the keyring has no entry ({where})"
     return redact.register(value), f"the keyring ({where})"
+
+
+def resolve_shadow_password(plan: Plan, name: str) -> tuple[str | None, str]:
+    """A shadow consumer's password and where it came from, or ``(None, why)`` when the
+    plan's reference resolves to nothing: its variable is unset and the keyring has no
+    entry (or no keyring is usable here). The caller decides whether to generate one."""
+    ref = plan.shadow_consumer(name).password
+    return _resolve_optional(ref, shadow_account(plan, name))
 
 
 def store_shadow_password(plan: Plan, name: str, password: str) -> str:
@@ -204,19 +209,7 @@ def resolve_producer_password(plan: Plan, cls: str, user: str) -> tuple[str | No
     ref = plan.producer(cls).principal_passwords.get(user)
     if ref is None:
         return None, f"the plan names no password for {user} (principal_passwords)"
-    if ref.env and os.environ.get(ref.env):
-        return redact.register(os.environ[ref.env]), f"${ref.env}"
-    account = producer_account(plan, user)
-    where = f"keyring service '{ref.keyring_service}', user '{account}'"
-    unset = f"${ref.env} is not set and " if ref.env else ""
-    try:
-        value = keyring.get_password(ref.keyring_service, account)
-    except keyring.errors.KeyringError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return None, f"{unset}no usable keyring on this host ({reason})"
-    if value is None:
-        return None, f"{unset}the keyring has no entry ({where})"
-    return redact.register(value), f"the keyring ({where})"
+    return _resolve_optional(ref, producer_account(plan, user))
 
 
 def _no_keyring(cluster: str, env: str | None, exc: Exception) -> str:
