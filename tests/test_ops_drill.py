@@ -69,6 +69,9 @@ def test_a_target_broker_restart_is_ridden_through_and_recorded(
         assert body["mode"] == "sandbox" and body["recovered"] is True
         assert 0 <= body["recovery_s"] <= 90
         assert body["peak_lag_records"] >= body["baseline_lag_records"]
+        # The restart is seen by the copy's clients: a rise in lag or a sampler round
+        # held up on the unreachable target (never a restart nobody noticed).
+        assert body["disruption_seen"] is True, body["timeline"]
         timeline = " | ".join(body["timeline"])
         assert "target broker stopped" in timeline and "answers again" in timeline
         assert "recovered" in timeline and "built-in mirror pid" in timeline

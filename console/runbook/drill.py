@@ -95,6 +95,15 @@ def _seconds(start: str, end: str) -> float:
     return (parse_time(end) - parse_time(start)).total_seconds()
 
 
+def _stall_limit(stamps: list[str], interval: float) -> float:
+    """How far apart two sampler rounds may start before the gap counts as a stall: three
+    times the usual spacing before the restart (a busy machine spaces rounds out), and at
+    least two seconds."""
+    gaps = sorted(_seconds(a, b) for a, b in zip(stamps, stamps[1:], strict=False))
+    usual = gaps[len(gaps) // 2] if gaps else interval
+    return max(2.0, 3 * max(usual, interval))
+
+
 def run(ctx: StepContext) -> StepOutcome:
     store, plan = ctx.store, ctx.store.plan
     drill = plan.drill
@@ -118,9 +127,7 @@ def run(ctx: StepContext) -> StepOutcome:
     last = by_round[max(by_round)]
     restart_point = {(r[2], r[3]): r[4] for r in last if r[4] is not None}
     mirror_before = processes.get(store, MIRROR)
-    timeline = [
-        f"{last[0][1][11:19]} before: lag up to {level:,} records over {len(totals)} rounds"
-    ]
+    events = [(last[0][1], f"before: lag up to {level:,} records over {len(totals)} rounds")]
     started = store.clock()
     if drill.restart == "sandbox":
         intent = ctx.log("drill.restart", params={"cluster": "target", "dir": drill.sandbox_dir})
@@ -132,15 +139,17 @@ def run(ctx: StepContext) -> StepOutcome:
             return StepOutcome(STEP, StepState.FAILED, f"the restart failed: {exc}", None)
         back = store.clock()
         ctx.log("drill.restart", ref=intent.seq, outcome=said)
-        timeline.append(f"{started[11:19]} target broker stopped")
-        timeline.append(f"{back[11:19]} target broker answers again ({said})")
+        events.append((started, "target broker stopped"))
+        events.append((back, f"target broker answers again ({said})"))
     else:
         ctx.log("drill.await-restart", params={"cluster": "target"})
         ctx.progress("restart ONE target broker now; watching the lag")
         back = started
-        timeline.append(f"{started[11:19]} operator asked to restart one target broker")
+        events.append((started, "operator asked to restart one target broker"))
     deadline = parse_time(back).timestamp() + drill.recovery_limit_s
     interval = plan.shadow.sample_interval_s
+    stall_s = _stall_limit(sorted({r[1] for r in before}), interval)
+    previous = last[0][1]
     peak, disrupted, recovered_at = level, False, None
     seen: set[int] = set()
     while recovered_at is None and time.time() < deadline:
@@ -153,22 +162,41 @@ def run(ctx: StepContext) -> StepOutcome:
             unknown = any(r[6] is None for r in rows)
             total = sum(r[6] or 0 for r in rows)
             peak = max(peak, total)
+            gap = _seconds(previous, rows[0][1])
+            previous = rows[0][1]
             if unknown or total > level:
                 if not disrupted:
-                    timeline.append(f"{rows[0][1][11:19]} lag {total:,} records (disrupted)")
+                    events.append((rows[0][1], f"lag {total:,} records (disrupted)"))
+                disrupted = True
+            elif gap > stall_s:
+                # The sampler reads the target's end offsets every round: a round held up
+                # across the restart is a client that could not reach the target.
+                if not disrupted:
+                    events.append(
+                        (
+                            rows[0][1],
+                            f"lag sampler held up {gap:.1f} s reading the target (disrupted)",
+                        )
+                    )
                 disrupted = True
             passed = all((r[5] or 0) >= restart_point.get((r[2], r[3]), 0) for r in rows) and len(
                 rows
             ) >= len(restart_point)
             if rows[0][1] >= back and passed and not unknown and total <= level:
                 recovered_at = rows[0][1]
-                timeline.append(
-                    f"{recovered_at[11:19]} lag {total:,} records, every partition copied past "
-                    "the restart point: recovered"
+                events.append(
+                    (
+                        recovered_at,
+                        f"lag {total:,} records, every partition copied past the restart "
+                        "point: recovered",
+                    )
                 )
                 break
         if recovered_at is None:
             ctx.cancel.wait(interval / 2)
+    # In the order things happened (the restart's end is known before the rounds that
+    # straddled it are read).
+    timeline = [f"{ts[11:19]} {text}" for ts, text in sorted(events, key=lambda e: e[0])]
     mirror_after = processes.get(store, MIRROR)
     copy_note = ""
     if plan.shadow.path == "builtin" and mirror_before is not None:

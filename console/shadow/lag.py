@@ -271,11 +271,15 @@ def measure(
     src_admin, _ = admin_client(plan.clusters.source, passwords["source"], client_id="cutover-lag")
     dst_admin, _ = admin_client(plan.clusters.target, passwords["target"], client_id="cutover-lag")
     tps = [TopicPartition(t, p) for t, p in partitions]
+    # The copy's position first, the source's end after it: the lag is then never less
+    # than it was. Read the other way round, a round held up by a slow or restarting
+    # target read the end before the stall and the position after the copy caught up,
+    # and showed no lag at all for the very moment the copy was stuck.
+    mirrored_at = positions() if positions else {}
     src_end = _ends(src_admin, tps, OffsetSpec.latest(), timeout)
     src_newest = _ends(src_admin, tps, OffsetSpec.max_timestamp(), timeout)
     dst_end = _ends(dst_admin, tps, OffsetSpec.latest(), timeout)
     dst_newest = _ends(dst_admin, tps, OffsetSpec.max_timestamp(), timeout)
-    mirrored_at = positions() if positions else {}
     rows = []
     for key in partitions:
         end = src_end.get(key, (None, None))[0]
@@ -354,8 +358,8 @@ def run_sampler(db_path: Path, stop: threading.Event, *, interval_s: float | Non
                 if not partitions or started - refreshed > 60:
                     partitions = plan_partitions(plan, passwords, timeout=10)
                     refreshed = started
+                ts = store.clock()  # when the round began: its figures are of then
                 rows = measure(plan, passwords, partitions, positions)
-                ts = store.clock()
                 number = write_round(store, ts, rows)
                 if plan.shadow.path == "mirrormaker2":
                     _watch_mm2(store, plan, passwords, collect_syncs=number % 10 == 1)
