@@ -36,6 +36,14 @@ class FitTable(DataTable):
     def on_resize(self) -> None:
         self.fit_flex()
 
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        # Textual moves the thumb with the scroll only while the bar is shown: a table
+        # scrolled to its end before its bar appeared (rows added before its first layout)
+        # drew the thumb at the top, saying "older entries below" of the newest ones, on
+        # some runs and not others.
+        if shown:
+            self.vertical_scrollbar.position = self.scroll_y
+
     def fit_flex(self) -> None:
         """Give the flex column what the other columns leave inside the scrollbar."""
         key = ColumnKey(self.flex) if self.flex else None
