@@ -2,7 +2,8 @@
 
 Written through the run database's own methods, in the order a real run writes them
 (gate decision, ``step.started``, evidence, ``step.finished``; process starts with
-their intent and result entries; lag sample rounds; comparison windows), with a clock
+their intent and result entries; lag sample rounds with the byte counts beside them;
+the safe consumer's reports; comparison windows), with a clock
 that ticks one second per reading, so every replay of it shows the same thing. The
 scorecard decisions go through the real gate and step path. Nothing here talks to
 Kafka: the figures are made up, the shapes are the real ones.
@@ -52,10 +53,14 @@ class Recorded:
     path: Path
     after_inventory: int
     """The inventory has passed; nothing else has run."""
+    safe_started: int
+    """The safe consumer reports RUNNING; it has not reported any figures yet."""
     red_comparison: int
-    """The first comparison finished RED: correctness is red, the step failed."""
+    """The first comparison finished RED: correctness is red, the step failed. The safe
+    consumer has made its first five reports by then."""
     end: int
-    """The last entry: the second comparison passed, the drill ran, a waiver is in force."""
+    """The last entry: the second comparison passed, the drill ran, a waiver is in force;
+    the safe consumer has made ten reports, the sampler fifteen rounds."""
 
 
 INVENTORY = {
@@ -103,6 +108,83 @@ def _process(store: Store, name: str) -> None:
     store.log("process.start", step="shadow-start", ref=intent.seq, outcome="running")
 
 
+SAFE = "safe-consumer:billing-shadow"
+SAFE_EVIDENCE = {
+    "prefix": "shadow.",
+    "consumers": [
+        {
+            "name": "billing-shadow",
+            "principal": "User:shadow-billing",
+            "group_id": "shadow.billing",
+            "topics": ["orders"],
+            "shadows": "billing",
+            "run": "builtin",
+            "sink": {"kind": "topic", "name": "shadow.billing-out", "safe": True,
+                     "why": "a shadow topic; the principal may write nothing outside 'shadow.'"},
+        }
+    ],
+    "refusals": [],
+    "all_sinks_safe": True,
+    "all_principals_safe": True,
+}  # fmt: skip
+
+
+def _safe_consumers(store: Store) -> None:
+    """The safe-consumers step: the consumer's process starts (the step's intent, the
+    process's own run entry, the step's result), then the source-group sampler."""
+    store.log("gate.confirmed", step="safe-consumers", outcome="confirmed")
+    started = store.claim_step("safe-consumers", 1, {"pid": 1})
+    intent = store.log("process.start", step="safe-consumers", params={"process": SAFE})
+    store.log("safe-consumer.run", step="safe-consumers", params={"consumer": "billing-shadow"})
+    store.log("process.start", step="safe-consumers", ref=intent.seq, outcome="running")
+    intent = store.log("process.start", step="safe-consumers", params={"process": "safe-sampler"})
+    store.log("process.start", step="safe-consumers", ref=intent.seq, outcome="running")
+    store.add_evidence("safe-consumers", "safe-consumers", SAFE_EVIDENCE)
+    store.finish_step(
+        "safe-consumers", StepState.PASSED, "1 shadow consumer running", ref=started.seq,
+        outcome="passed: 1 shadow consumer running",
+    )  # fmt: skip
+
+
+def _safe_reports(store: Store, first: int, count: int) -> None:
+    """Reports ``first`` .. ``first + count - 1`` of the shadow consumer (50 records and
+    one schema error more each time) and of the source group it shadows."""
+    for n in range(first, first + count):
+        store.shadow.report(
+            "billing-shadow", "shadow", processed=1000 + 50 * n, lag=100 - 5 * n,
+            state="running", errors={"schema": n},
+        )  # fmt: skip
+        store.shadow.report(
+            "billing-shadow", "source", processed=900 + 50 * n, lag=80, state="stable"
+        )
+
+
+def _rounds(store: Store, first: int, count: int) -> None:
+    """Lag sampling rounds ``first`` .. with the byte counts the sampler records beside
+    them (same round, same time): orders grows 20 records and 20 kB a round on each of
+    two partitions, billing reads 10 records a round on the source."""
+    for n in range(first, first + count):
+        ts = store.clock()
+        number = store.samples.write_round(
+            ts,
+            [
+                ("orders", p, 500 + 20 * n, 500 + 20 * n - max(0, 40 - 4 * n), max(0, 40 - 4 * n),
+                 2.0)
+                for p in range(2)
+            ],
+        )  # fmt: skip
+        store.traffic.write_round(
+            number,
+            ts,
+            [
+                (side, "orders", p, 1_000_000 + 20_000 * n, 500 + 20 * n)
+                for side in ("source", "target")
+                for p in range(2)
+            ],
+            [("source", "billing", "orders", p, 250 + 10 * n) for p in range(2)],
+        )
+
+
 def _window(store: Store, red: bool) -> None:
     window = store.results.open_window(store.clock(), {"label": "last 15 min"}, own_chain=False)
     rows = []
@@ -133,14 +215,7 @@ def record(path: Path) -> Recorded:
                 "shadow-start", StepState.PASSED, "built-in mirror running", ref=started.seq,
                 outcome="passed: built-in mirror running",
             )  # fmt: skip
-            for n in range(10):
-                store.samples.write_round(
-                    store.clock(),
-                    [
-                        ("orders", p, 500 + 20 * n, 500 + 20 * n - (40 - 4 * n), 40 - 4 * n, 2.0)
-                        for p in range(2)
-                    ],
-                )
+            _rounds(store, 0, 10)
             lag_body = {
                 "partitions": [
                     {"topic": "orders", "partition": p, "verdict": "OK", "trend": "catching up"}
@@ -149,6 +224,9 @@ def record(path: Path) -> Recorded:
             }
             _step(store, "shadow-lag", StepState.PASSED, "2 partitions within thresholds",
                   [("lag", lag_body)])  # fmt: skip
+            _safe_consumers(store)
+            safe_started = store.history.head()
+            _safe_reports(store, 0, 5)
             store.log("gate.confirmed", step="compare", outcome="confirmed")
             started = store.claim_step("compare", 1, {"pid": 1})
             _window(store, red=True)
@@ -163,6 +241,8 @@ def record(path: Path) -> Recorded:
                 store, "scorecard:correctness", "correctness", via="console", params=params
             ).opened
             runbook.run(store, "scorecard:correctness", params=params)
+            _safe_reports(store, 5, 5)
+            _rounds(store, 10, 5)
             store.log("gate.confirmed", step="compare", outcome="confirmed")
             started = store.claim_step("compare", 1, {"pid": 1})
             _window(store, red=False)
@@ -182,6 +262,6 @@ def record(path: Path) -> Recorded:
                 store, "scorecard:rollback", "rollback", via="console", params=params
             ).opened
             runbook.run(store, "scorecard:rollback", params=params)
-        return Recorded(path, after_inventory, red_comparison, store.history.head())
+        return Recorded(path, after_inventory, safe_started, red_comparison, store.history.head())
     finally:
         store.close()

@@ -63,7 +63,12 @@ def test_step_states_are_derived_from_the_log_at_any_entry(recorded):
     started = store.history.find(recorded.after_inventory, "any", forward=True) + 1
     assert states(store, started)["shadow-start"] is StepState.RUNNING
     assert processes_as_of(store, recorded.after_inventory) == ()
-    assert dict(processes_as_of(store, recorded.end)) == {"mirror": "RUNNING", "sampler": "RUNNING"}
+    assert dict(processes_as_of(store, recorded.end)) == {
+        "mirror": "RUNNING",
+        "sampler": "RUNNING",
+        "safe-consumer:billing-shadow": "RUNNING",
+        "safe-sampler": "RUNNING",
+    }
 
 
 def test_moves_go_one_entry_to_a_gate_or_to_a_failure(recorded):
@@ -105,6 +110,99 @@ def test_every_pane_shows_the_state_as_of_the_entry(recorded):
     assert end.areas["correctness"].colour.value == "GREEN"
     assert end.areas["correctness"].owner.name == "checkout-team"
     assert end.areas["rollback"].waived and end.areas["operations"].colour.value == "GREEN"
+
+
+def _consumer(snapshot):
+    return next(r for r in snapshot.safe.rows if r.side == "shadow")
+
+
+def test_safe_consumers_pane_shows_the_reports_made_by_the_entry(recorded):
+    store = replay_store(recorded)
+
+    def at(seq):
+        return present.load_snapshot(store, recover_steps=False, at=seq)
+
+    # Right before the step started its consumer's process: the plan's consumer, not
+    # started, no figures.
+    intent = next(
+        e.seq
+        for e in store.history.with_actions(("process.start",), recorded.end)
+        if e.params.get("process") == "safe-consumer:billing-shadow"
+    )
+    before = at(intent - 1)
+    assert _consumer(before).state == "not started" and _consumer(before).records is None
+    assert before.safe.as_of is None
+    # Its process reported RUNNING; it has not reported figures yet.
+    started = at(recorded.safe_started)
+    assert _consumer(started).state == "RUNNING" and _consumer(started).records is None
+    # At the RED comparison: its first five reports (1,000 + 50 a report, a schema error
+    # each), rates over them, and the source group it shadows beside it.
+    red = at(recorded.red_comparison)
+    row, source = red.safe.rows
+    assert (row.state, row.records, row.lag) == ("RUNNING", 1200, 80)
+    assert row.rate == pytest.approx(25.0)  # 200 records over 8 s of the ticking clock
+    assert row.error_rates["schema"] > 0 and row.error_rates["order"] == 0
+    assert (source.state, source.records) == ("STABLE", 1100)
+    assert "  errors so far: schema 4" in red.safe.lines
+    assert not red.safe.stale  # figures of that moment, not of a process gone since
+    # At the end: all ten reports.
+    end = at(recorded.end)
+    assert _consumer(end).records == 1450 and "  errors so far: schema 9" in end.safe.lines
+    assert end.safe.as_of > red.safe.as_of
+
+
+def test_traffic_pane_shows_the_rounds_taken_by_the_entry(recorded):
+    store = replay_store(recorded)
+
+    def flows(seq):
+        view = present.load_snapshot(store, recover_steps=False, at=seq).traffic
+        return view, {f.name: f for f in view.flows}
+
+    early, by_name = flows(recorded.after_inventory)
+    assert early.window.startswith("no byte samples yet") and early.as_of is None
+    assert all(f.bytes_per_s is None for f in by_name.values())
+    red, by_name = flows(recorded.red_comparison)
+    assert red.window.startswith("10 sampling rounds")
+    # 20 kB a second on each of two partitions of orders, read from the target's copy.
+    assert by_name["copy: repl -> tgt"].bytes_per_s == pytest.approx(20_000)
+    assert by_name["billing reads tgt"].bytes_per_s is not None
+    end, by_name = flows(recorded.end)
+    assert end.window.startswith("15 sampling rounds") and end.as_of > red.as_of
+    # The five later rounds came 5 s apart (the gaps between entries): a slower rate.
+    assert by_name["copy: repl -> tgt"].bytes_per_s < 20_000
+
+
+def test_the_export_at_an_entry_prices_the_rounds_taken_by_then(recorded, capsys):
+    from console.cli.main import main
+
+    main(["scorecard", str(recorded.path), "--format", "md", "--at", str(recorded.red_comparison)])
+    red = capsys.readouterr().out
+    assert f"(As of entry {recorded.red_comparison}, 2026-11-25T12:01:20.000Z.)" in red
+    assert "Measured over 10 sampling rounds, 12:00:21 to 12:00:39 UTC" in red
+    main(["scorecard", str(recorded.path), "--format", "md", "--at", str(recorded.after_inventory)])
+    assert "no byte samples yet" in capsys.readouterr().out
+    main(["scorecard", str(recorded.path), "--format", "md"])
+    assert "Measured over 15 sampling rounds" in capsys.readouterr().out
+
+
+def test_a_consumer_that_failed_by_itself_reads_failed_from_its_own_entry(recorded):
+    """A shadow consumer ends with a run entry of its own (no step records it)."""
+    store = Store.open(recorded.path)
+    intent = next(
+        e.seq
+        for e in store.history.with_actions(("safe-consumer.run",), recorded.end)
+        if e.ref is None
+    )
+    store.log("safe-consumer.run", step="safe-consumers", ref=intent, outcome="failed: Kafka error")
+    head = store.history.head()
+    store.close()
+    store = replay_store(recorded)
+    assert dict(processes_as_of(store, head))["safe-consumer:billing-shadow"] == "FAILED"
+    assert dict(processes_as_of(store, head - 1))["safe-consumer:billing-shadow"] == "RUNNING"
+    failed = present.load_snapshot(store, recover_steps=False, at=head)
+    assert _consumer(failed).state == "FAILED"
+    # The lag pane lists the copy's processes only, as live.
+    assert [name for name, _ in failed.shadow] == ["mirror", "sampler"]
 
 
 # -- the console in replay ----------------------------------------------------------------------
@@ -229,4 +327,38 @@ async def test_the_panes_show_what_they_showed_then(recorded):
         text = screen_text(app)
         assert "Correctness      ✓ GREEN" in text and "Rollback         ? GREY" in text
         assert "waived 11-30" in text
+    store.close()
+
+
+async def test_the_safe_consumers_and_traffic_panes_move_with_the_timeline(recorded):
+    store = replay_store(recorded)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, recorded.red_comparison)
+        await pilot.press("4")
+        await pilot.pause()
+        text = screen_text(app)
+        # At 80x24 the records column is off to the right; rate, lag and errors show.
+        assert "as of 12:01:08 UTC" in text and "▶ RUNNING    25.0 /s      80" in text
+        assert "errors so far: schema 4" in text
+        await go_to(app, pilot, recorded.end)
+        text = screen_text(app)
+        assert "as of 12:01:41 UTC" in text and "▶ RUNNING    11.0 /s      55" in text
+        assert "errors so far: schema 9" in text
+        await go_to(app, pilot, recorded.after_inventory)
+        text = screen_text(app)
+        assert "NOT STARTED" in text and "RUNNING" not in text and "errors so far" not in text
+        await pilot.press("6")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "no byte samples yet" in text and "as of" not in text
+        await go_to(app, pilot, recorded.red_comparison)
+        text = screen_text(app)
+        assert "10 sampling rounds, 12:00:21 to 12:00:39" in text and "as of 12:00:39" in text
+        assert "copy: src -> repl          0.05      5.5" in text
+        await go_to(app, pilot, recorded.end)
+        text = screen_text(app)
+        assert "15 sampling rounds, 12:00:21 to 12:01:51" in text and "as of 12:01:51" in text
+        assert "copy: src -> repl          0.01      1.6" in text
     store.close()

@@ -81,8 +81,9 @@ class TrafficPane(Vertical):
         if view is None or not view.flows:
             summary.update("\n".join(view.notes) if view and view.notes else EMPTY)
             return
-        if view.as_of:
-            self.border_subtitle = f"as of {view.as_of[11:19]} UTC"
+        # A replay moved back before the first round has no time to show: none, not the
+        # one it showed last.
+        self.border_subtitle = f"as of {view.as_of[11:19]} UTC" if view.as_of else ""
         total = "-" if view.cost_per_day is None else f"{view.cost_per_day:,.2f} {view.currency}"
         head = Text(f"All flows: {total}/day at the plan's prices")
         head.append(f"\n{view.window}", style="dim")

@@ -35,14 +35,15 @@ from console.traffic.scope import markdown as traffic_markdown
 
 def sections(store: Store, upto: int | None) -> tuple[Section, ...]:
     """What the export shows beside the areas: the network and cost scope, when the plan
-    places its parts ([topology]). It is read as of now, even with --at: the traffic
-    figures are rates over the newest samples, not evidence bound to an entry."""
+    places its parts ([topology]), from the newest sampling rounds (with --at: those
+    taken by that entry's time, as a replay shows them)."""
     if store.plan.topology is None:
         return ()
-    view = load_traffic(store)
+    entry = store.history.entry(upto) if upto is not None else None
+    view = load_traffic(store, until=entry.ts if entry else None)
     lines = traffic_markdown(view)
-    if upto is not None:
-        lines = [*lines[:2], f"(As of now, not as of entry {upto}.)", "", *lines[2:]]
+    if entry is not None:
+        lines = [*lines[:2], f"(As of entry {upto}, {entry.ts}.)", "", *lines[2:]]
     return (Section("network_and_cost", tuple(lines), traffic_json(view)),)
 
 

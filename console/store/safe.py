@@ -158,12 +158,15 @@ class ShadowTable:
                     (consumer, kind, consumer, kind, KEEP_ERRORS),
                 )
 
-    def recent(self, consumer: str, side: str, count: int = 60) -> list[Progress]:
-        """The newest ``count`` reports, oldest first."""
+    def recent(
+        self, consumer: str, side: str, count: int = 60, *, until: str | None = None
+    ) -> list[Progress]:
+        """The newest ``count`` reports, oldest first (made at or before ``until``, a UTC
+        timestamp, when given: a replay's view as of an audit entry)."""
         rows = self._db.all(
             f"SELECT {_PROGRESS} FROM shadow_progress WHERE consumer = ? AND side = ? "
-            "ORDER BY id DESC LIMIT ?",
-            (consumer, side, count),
+            "AND ts <= ? ORDER BY id DESC LIMIT ?",
+            (consumer, side, until or "9999", count),
         )
         return [_progress(r) for r in reversed(rows)]
 

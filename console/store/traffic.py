@@ -60,31 +60,36 @@ class TrafficTable:
         )
         return row is not None
 
-    def recent_sizes(self, rounds: int) -> list[ByteRow]:
-        """The byte samples of the newest ``rounds`` rounds that have any, oldest first."""
+    def recent_sizes(self, rounds: int, *, until: str | None = None) -> list[ByteRow]:
+        """The byte samples of the newest ``rounds`` rounds that have any, oldest first
+        (taken at or before ``until``, a UTC timestamp, when given: a replay's view)."""
         if not self._present("byte_samples"):
             return []
+        bound = until or "9999"
         with self._db.lock:
-            top = self._db.one("SELECT MAX(round) FROM byte_samples")[0]
+            top = self._db.one("SELECT MAX(round) FROM byte_samples WHERE ts <= ?", (bound,))[0]
             if top is None:
                 return []
             return self._db.all(
                 "SELECT round, ts, side, topic, partition, log_bytes, end_offset "
-                "FROM byte_samples WHERE round > ? ORDER BY side, topic, partition, round",
-                (top - rounds,),
+                "FROM byte_samples WHERE round > ? AND round <= ? "
+                "ORDER BY side, topic, partition, round",
+                (top - rounds, top),
             )
 
-    def recent_groups(self, rounds: int) -> list[GroupRow]:
-        """The group samples of the newest ``rounds`` rounds that have any, oldest first."""
+    def recent_groups(self, rounds: int, *, until: str | None = None) -> list[GroupRow]:
+        """The group samples of the newest ``rounds`` rounds that have any, oldest first
+        (taken at or before ``until`` when given)."""
         if not self._present("group_samples"):
             return []
+        bound = until or "9999"
         with self._db.lock:
-            top = self._db.one("SELECT MAX(round) FROM group_samples")[0]
+            top = self._db.one("SELECT MAX(round) FROM group_samples WHERE ts <= ?", (bound,))[0]
             if top is None:
                 return []
             return self._db.all(
                 "SELECT round, ts, side, group_id, topic, partition, committed "
-                "FROM group_samples WHERE round > ? "
+                "FROM group_samples WHERE round > ? AND round <= ? "
                 "ORDER BY side, group_id, topic, partition, round",
-                (top - rounds,),
+                (top - rounds, top),
             )

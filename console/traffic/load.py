@@ -34,13 +34,14 @@ def replication_factors(inventory: dict[str, Any] | None) -> dict[str, dict[str,
     return out
 
 
-def load(store: Store, rounds: int = WINDOW_ROUNDS) -> TrafficView:
-    """The traffic view from what the run database holds now."""
+def load(store: Store, rounds: int = WINDOW_ROUNDS, *, until: str | None = None) -> TrafficView:
+    """The traffic view from what the run database holds now (with ``until``, a replay's
+    moment: from the rounds and the inventory recorded by then)."""
     plan = store.plan
     rates = compute(
-        store.traffic.recent_sizes(rounds),
-        store.samples.recent(rounds),
-        store.traffic.recent_groups(rounds),
+        store.traffic.recent_sizes(rounds, until=until),
+        store.samples.recent(rounds, until=until),
+        store.traffic.recent_groups(rounds, until=until),
     )
-    inventory = store.latest_evidence("inventory", "inventory")
+    inventory = store.latest_evidence("inventory", "inventory", until=until)
     return scope(plan, rates, replication_factors(inventory.body if inventory else None))

@@ -233,7 +233,9 @@ def _snapshot_at(store: Store, at: int, verdict: Verdict | None) -> Snapshot:
         comparison=comparison_view(store, until=ts),
         offsets=offsets_view(store, until=ts),
         governance=governance_view(store, until=ts),
-        shadow=processes_as_of(store, at),
+        safe=safe_view(store, until=ts, upto=at),
+        traffic=traffic_load(store, until=ts),
+        shadow=tuple(p for p in processes_as_of(store, at) if p[0] in SHADOW_PROCESSES),
         scorecard=scorecard_view(card),
         card=card,
         areas={a.id: a for a in card.areas},
@@ -538,7 +540,7 @@ def lag_view(store: Store, *, until: str | None = None, upto: int | None = None)
     had them."""
     if upto is not None:
         procs = []
-        then = processes_as_of(store, upto)
+        then = tuple(p for p in processes_as_of(store, upto) if p[0] in SHADOW_PROCESSES)
     else:
         procs = [p for p in processes.all_processes(store) if p.name in SHADOW_PROCESSES]
         then = ()
@@ -621,23 +623,32 @@ def _rates(reports, kinds: tuple[str, ...]) -> tuple[float | None, dict[str, flo
     return rate, errors
 
 
-def safe_view(store: Store) -> SafeView | None:
-    """The safe consumers pane: each shadow consumer above the source group it shadows."""
+def safe_view(
+    store: Store, *, until: str | None = None, upto: int | None = None
+) -> SafeView | None:
+    """The safe consumers pane: each shadow consumer above the source group it shadows.
+    In a replay (``until``, ``upto``) the reports made by then, and each process as the
+    audit log had it (nothing is stale: the figures are those of that moment)."""
     plan = store.plan
     if not plan.shadow_consumers:
         return None
+    then = dict(processes_as_of(store, upto)) if upto is not None else None
     rows: list[SafeRow] = []
     lines: list[str] = []
     as_of = None
     stale = False
     for spec in plan.shadow_consumers:
-        info = processes.get(store, safe.process_name(spec.name))
-        reports = store.shadow.recent(spec.name, "shadow", RATE_WINDOW)
+        name = safe.process_name(spec.name)
+        reports = store.shadow.recent(spec.name, "shadow", RATE_WINDOW, until=until)
         last = reports[-1] if reports else None
         # A team's command is watched from outside: only refusals it prints are seen.
         seen = ERROR_KINDS if spec.run == "builtin" else ("authorization",)
         rate, errors = _rates(reports, seen)
-        state = info.status if info else "not started"
+        if then is not None:
+            state = then.get(name, "not started")
+        else:
+            info = processes.get(store, name)
+            state = info.status if info else "not started"
         stale = stale or state in ("STALE", "DEAD")
         rows.append(
             SafeRow(
@@ -654,7 +665,7 @@ def safe_view(store: Store) -> SafeView | None:
         if last is not None:
             as_of = max(as_of or last.ts, last.ts)
         if spec.shadows:
-            source = store.shadow.recent(spec.name, "source", RATE_WINDOW)
+            source = store.shadow.recent(spec.name, "source", RATE_WINDOW, until=until)
             src_last = source[-1] if source else None
             src_rate, _ = _rates(source, ())
             rows.append(
