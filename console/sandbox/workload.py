@@ -59,6 +59,10 @@ from console.sandbox.state import SANDBOX_PASSWORDS
 
 CLIENT_PREFIX = "cutover-workload-"
 ROLES = ("orders", "payments", "customers")
+TXN_SPAN_S = 0.05
+"""A payments transaction holds at most this many seconds of the payments rate (and at
+least ``txn_size`` records): behind its rate, the workload writes what is due in fewer,
+larger transactions, since each commit is a round trip."""
 
 
 class WorkloadError(CutoverError):
@@ -324,8 +328,7 @@ class _Role:
                 with self.lock:
                     self.refused.append(_Pending(topic, list(records), True))
             return "refused"
-        for _key, _value, _headers, seq in records:
-            self.work.ack(topic, seq)
+        self.work.ack_all(topic, [r[3] for r in records])
         return "committed"
 
     # -- switching ------------------------------------------------------------------------
@@ -404,7 +407,20 @@ class _Workload:
         }
         self.txns = 0
         self.seq = 0
-        self.mix = 0
+        self.seq_lock = threading.Lock()
+        # Each role's share of the rate, as production's mix: per 14 records 6 orders, one
+        # payments transaction of 5 and 3 customers, over the roles this run writes.
+        weight = {"orders": 6, "payments": 5, "customers": 3}
+        total = sum(weight[r] for r in self.roles)
+        self.share = {r: spec.rate * weight[r] / total for r in self.roles}
+        self.role_written = dict.fromkeys(self.roles, 0)
+        # With a record limit, each role stops at its share of it, so the mix holds
+        # however fast each role's thread gets going.
+        self.cap = {
+            r: -(-spec.max_records * weight[r] // total) if spec.max_records else None
+            for r in self.roles
+        }
+        self.per_second: dict[int, int] = {}
         # Every record carries a number no other record of the demo has (header "seq"), so
         # a consumer's sink or a benchmark shows a record read twice, or one never written.
         self.seq_base = (
@@ -429,59 +445,93 @@ class _Workload:
     def ack(self, topic: str, seq: int) -> None:
         with self.lock:
             self.acked[topic].append(seq)
+            self._tick(1)
+
+    def ack_all(self, topic: str, seqs: list[int]) -> None:
+        with self.lock:
+            self.acked[topic] += seqs
+            self._tick(len(seqs))
+
+    def _tick(self, n: int) -> None:
+        """Count ``n`` records the cluster acknowledged (acked, or ended with their
+        transaction) in this wall-clock second (call with ``self.lock`` held)."""
+        second = int(time.time())
+        self.per_second[second] = self.per_second.get(second, 0) + n
 
     def written(self) -> int:
         c = self.counts
         return c["orders"] + c["payments_committed"] + c["payments_aborted"] + c["customers"]
 
-    def write_one(self) -> None:
-        """One record, mixed as production is: mostly orders, some payments, customers."""
-        spec = self.spec
-        n = self.seq
-        self.seq += 1
-        # A fixed cycle of 10 slots: 6 orders, one payments transaction, 3 customers.
-        kind = self.mix % 10
-        self.mix += 1
-        seq = self.seq_base + n
-        if kind < 6:
-            if "orders" not in self.roles:
-                return
-            self.roles["orders"].produce(
-                spec.topics["orders"],
-                f"customer-{n % 97}".encode(),
-                f'{{"order":{n},"amount_cents":{(n * 37) % 10000}}}'.encode(),
-                [
-                    ("source-app", b"checkout"),
-                    ("trace-id", f"w{n:08d}".encode()),
-                    ("seq", str(seq).encode()),
-                ],
-                seq,
-            )
-            self.counts["orders"] += 1
-        elif kind == 6:
-            if "payments" in self.roles:
-                self._payments_transaction(n)
-        else:
-            if "customers" not in self.roles:
-                return
-            customer = n % 120
-            tomb = spec.tombstone_every and self.counts["customers"] % spec.tombstone_every == (
-                spec.tombstone_every - 1
-            )
-            value = None if tomb else f'{{"customer":{customer},"v":{n}}}'.encode()
-            self.roles["customers"].produce(
-                spec.topics["customers"],
-                f"customer-{customer}".encode(),
-                value,
-                [("seq", str(seq).encode())],
-                seq,
-            )
-            self.counts["customers"] += 1
-            self.counts["tombstones"] += 1 if tomb else 0
+    def take(self, n: int) -> int:
+        """``n`` record numbers no other record of the run has (the roles write from
+        threads of their own); returns the first."""
+        with self.seq_lock:
+            first = self.seq
+            self.seq += n
+        return first
 
-    def _payments_transaction(self, n: int) -> None:
+    def due(self, role: str, started: float) -> int:
+        """How many records ``role`` is behind its share of the rate (up to its share of
+        the record limit)."""
+        due = int(self.share[role] * (time.monotonic() - started)) + 1
+        if self.cap[role] is not None:
+            due = min(due, self.cap[role])
+        return due - self.role_written[role]
+
+    def capped_soon(self, role: str) -> bool:
+        """``role`` has less than a transaction left of its share of the record limit."""
+        cap = self.cap[role]
+        return cap is not None and cap - self.role_written[role] < self.spec.txn_size
+
+    def capped(self, roles) -> bool:
+        """Every one of ``roles`` wrote its share of the record limit."""
+        return all(self.cap[r] is not None and self.role_written[r] >= self.cap[r] for r in roles)
+
+    def write_order(self) -> None:
+        spec = self.spec
+        n = self.take(1)
+        seq = self.seq_base + n
+        self.roles["orders"].produce(
+            spec.topics["orders"],
+            f"customer-{n % 97}".encode(),
+            f'{{"order":{n},"amount_cents":{(n * 37) % 10000}}}'.encode(),
+            [
+                ("source-app", b"checkout"),
+                ("trace-id", f"w{n:08d}".encode()),
+                ("seq", str(seq).encode()),
+            ],
+            seq,
+        )
+        self.counts["orders"] += 1
+        self.role_written["orders"] += 1
+
+    def write_customer(self) -> None:
+        spec = self.spec
+        n = self.take(1)
+        seq = self.seq_base + n
+        customer = n % 120
+        tomb = spec.tombstone_every and self.counts["customers"] % spec.tombstone_every == (
+            spec.tombstone_every - 1
+        )
+        value = None if tomb else f'{{"customer":{customer},"v":{n}}}'.encode()
+        self.roles["customers"].produce(
+            spec.topics["customers"],
+            f"customer-{customer}".encode(),
+            value,
+            [("seq", str(seq).encode())],
+            seq,
+        )
+        self.counts["customers"] += 1
+        self.counts["tombstones"] += 1 if tomb else 0
+        self.role_written["customers"] += 1
+
+    def payments_transaction(self, size: int) -> None:
+        """One payments transaction of ``size`` records (``txn_size`` when on time; more
+        when behind the rate: a commit is a round trip, so at thousands of records/s the
+        records due go into one transaction rather than into many that queue up)."""
         spec = self.spec
         topic = spec.topics["payments"]
+        n = self.take(size)
         records = [
             (
                 f"order-{n}-{i}".encode(),
@@ -489,32 +539,33 @@ class _Workload:
                 [("seq", str(self.seq_base + n + i).encode())],
                 self.seq_base + n + i,
             )
-            for i in range(spec.txn_size)
+            for i in range(size)
         ]
         self.txns += 1
         abort = bool(spec.aborted_every) and self.txns % spec.aborted_every == 0
         self.roles["payments"].transaction(topic, records, abort)
         if abort:
-            self.counts["payments_aborted"] += spec.txn_size
+            self.counts["payments_aborted"] += size
             with self.lock:
                 self.aborted[topic] += [r[3] for r in records]
+                self._tick(size)
         else:
             # Refused ones are written again after a switch; they count once, as committed.
-            self.counts["payments_committed"] += spec.txn_size
-        # A transaction is many records; count them against the rate.
-        self.seq += spec.txn_size - 1
+            self.counts["payments_committed"] += size
+        self.role_written["payments"] += size
 
     def poll_all(self) -> None:
         for role in self.roles.values():
             if role.producer is not None and not role.transactional:
                 role.producer.poll(0)
 
-    def check_control(self) -> None:
-        """Switch each role whose class's control file names another cluster."""
+    def check_control(self, roles: list[_Role]) -> None:
+        """Switch each of ``roles`` whose class's control file names another cluster
+        (called from the thread that writes those roles)."""
         directory = self.spec.control_dir
         if not directory:
             return
-        for role in self.roles.values():
+        for role in roles:
             if role.writer is None:
                 continue
             path = Path(directory) / f"{role.writer.cls}.json"
@@ -532,18 +583,19 @@ class _Workload:
             if told.get("cluster") and told["cluster"] != role.cluster:
                 began = time.time()
                 resent = role.switch(told)
-                self.resent += resent
-                self.switches.append(
-                    {
-                        "role": role.role,
-                        "class": role.writer.cls,
-                        "cluster": told["cluster"],
-                        "seen_at": began,
-                        "done_at": time.time(),
-                        "resent": resent,
-                        "told_at": told.get("told_at"),
-                    }
-                )
+                with self.lock:
+                    self.resent += resent
+                    self.switches.append(
+                        {
+                            "role": role.role,
+                            "class": role.writer.cls,
+                            "cluster": told["cluster"],
+                            "seen_at": began,
+                            "done_at": time.time(),
+                            "resent": resent,
+                            "told_at": told.get("told_at"),
+                        }
+                    )
 
     def consume(self, budget_s: float) -> None:
         if self.consumer is None:
@@ -600,6 +652,11 @@ class _Workload:
                 },
                 "switches": self.switches,
                 "transactional_id": self.transactional_id,
+                "rate": self.spec.rate,
+                # Records the clusters acknowledged (acked, or ended with their
+                # transaction, committed or aborted on purpose) per wall-clock second:
+                # what a benchmark reads the rate really achieved from.
+                "acknowledged_per_second": {str(k): v for k, v in sorted(self.per_second.items())},
             }
         tmp = f"{path}.{os.getpid()}.tmp"
         Path(tmp).write_text(json.dumps(body), encoding="utf-8")
@@ -625,45 +682,89 @@ def run(
             f"Kafka refused the workload ({exc.args[0].name()}); check the cluster and retry"
         ) from None
     started = time.monotonic()
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def limited(roles) -> bool:
+        if stop.is_set() or done.is_set():
+            return True
+        if spec.duration_s is not None and time.monotonic() - started >= spec.duration_s:
+            return True
+        return work.capped(roles)
+
+    # Payments commit each transaction (a round trip that blocks): in a thread of their
+    # own, so the other roles keep their rate meanwhile (the client releases the GIL
+    # while it waits), and reading their own switch file between transactions.
+    payments = work.roles.get("payments")
+    mine = [r for r in work.roles.values() if r is not payments]
+    thread = None
+    if payments is not None:
+        thread = threading.Thread(
+            target=_payments_loop,
+            args=(work, payments, started, limited, failed),
+            name="cutover-workload-payments",
+            daemon=True,
+        )
     try:
         if work.consumer is not None:
             work.consumer.subscribe([spec.topics["orders"]])
+        if thread is not None:
+            thread.start()
         last_report = started
         last_control = 0.0
-        while not stop.is_set():
+        writers = [
+            (role, fn)
+            for role, fn in (("orders", work.write_order), ("customers", work.write_customer))
+            if role in work.roles
+        ]
+        names = [r.role for r in mine]
+        while not limited(names):
             now = time.monotonic()
-            elapsed = now - started
-            if spec.duration_s is not None and elapsed >= spec.duration_s:
-                break
-            if spec.max_records is not None and work.written() >= spec.max_records:
-                break
             if now - last_control >= 0.05:
-                work.check_control()
+                work.check_control(mine)
                 last_control = now
-            due = int(spec.rate * elapsed) + 1
-            while work.seq < due and not stop.is_set():
-                if spec.max_records is not None and work.written() >= spec.max_records:
-                    break
-                # Behind its rate (refused transactions on a fenced cluster end slowly, a
-                # loaded machine), it still reads its switch files: catching up first would
-                # keep it writing to the fenced cluster for as long as it lags.
-                if time.monotonic() - last_control >= 0.05:
-                    work.check_control()
-                    last_control = time.monotonic()
-                work.write_one()
-                if work.seq % 500 == 0:
-                    work.poll_all()
+            for role, write in writers:
+                behind = work.due(role, started)
+                while behind > 0 and not stop.is_set():
+                    write()
+                    behind -= 1
+                    if behind % 500 == 0:
+                        work.poll_all()
+                        # Behind its rate (a loaded machine, a fenced cluster refusing),
+                        # it still reads its switch files: catching up first would keep
+                        # it writing to the fenced cluster for as long as it lags.
+                        if time.monotonic() - last_control >= 0.05:
+                            work.check_control(mine)
+                            last_control = time.monotonic()
+                        if limited(names):
+                            break
             work.poll_all()
             # Sleep until the next record is due, reading orders meanwhile.
-            wait = (work.seq / spec.rate) - (time.monotonic() - started)
+            wait = min(
+                (
+                    (work.role_written[role] + 1) / work.share[role] - (time.monotonic() - started)
+                    for role, _write in writers
+                ),
+                default=0.05,
+            )
             work.consume(min(max(wait, 0.0), 0.05))
             if wait > 0 and work.consumer is None:
                 stop.wait(min(wait, 0.05))
             if now - last_report >= 5:
                 progress(f"workload: {work.written()} records written, {work.counts}")
                 last_report = now
+        if thread is not None:
+            # The record limit: payments write their share too (a duration or a stop
+            # has ended them already).
+            while thread.is_alive() and not stop.is_set():
+                thread.join(0.05)
+        done.set()
+        if thread is not None:
+            thread.join()
+        if failed:
+            raise failed[0]
         # Refused records are written again only after a switch: one last look.
-        work.check_control()
+        work.check_control(mine)
         if not stop.is_set():
             work.drain(stop)
     except KafkaException as exc:
@@ -671,6 +772,9 @@ def run(
             f"Kafka refused the workload ({exc.args[0].name()}); check the cluster and retry"
         ) from None
     finally:
+        done.set()
+        if thread is not None and thread.is_alive():
+            thread.join(work.spec.timeout_s * 2)
         work.close()
         if spec.ledger:
             work.write_ledger(spec.ledger)
@@ -686,6 +790,32 @@ def run(
         resent=work.resent,
         switches=tuple(work.switches),
     )
+
+
+def _payments_loop(
+    work: _Workload,
+    role: _Role,
+    started: float,
+    limited: Callable[[list[str]], bool],
+    failed: list[BaseException],
+) -> None:
+    """The payments role's own thread: transactions at its share of the rate, each of
+    ``txn_size`` records, or of the records due when behind (up to ``TXN_SPAN_S`` of
+    the rate)."""
+    spec = work.spec
+    largest = max(spec.txn_size, int(work.share["payments"] * TXN_SPAN_S))
+    try:
+        while not limited(["payments"]):
+            work.check_control([role])
+            behind = work.due("payments", started)
+            if behind < spec.txn_size and not (behind > 0 and work.capped_soon("payments")):
+                wait = (work.role_written["payments"] + spec.txn_size) / work.share["payments"]
+                time.sleep(min(max(wait - (time.monotonic() - started), 0.001), 0.05))
+                continue
+            work.payments_transaction(min(behind, largest))
+        work.check_control([role])
+    except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
+        failed.append(exc)
 
 
 def start_background(
