@@ -504,3 +504,134 @@ def test_offset_plans_and_fences_are_bound_to_the_chain(moved, capsys, case):
     assert f"BROKEN: {problem}" in said
     code, said = status_says(moved, capsys)
     assert code == 1 and f"CHAIN BROKEN: {problem}" in said
+
+
+# -- the producer cutover's rows ---------------------------------------------------------------
+
+SOURCE_FENCE = {**FENCE, "resource_type": "TOPIC", "resource_name": "orders",
+                "principal": "User:checkout", "operation": "WRITE"}  # fmt: skip
+TARGET_FENCE = {**SOURCE_FENCE}
+
+
+@pytest.fixture
+def produced(db):
+    """The run, plus a producer class moved (its run with sub-steps, its source fence and
+    user, its cutover points, the rollback window it opened) and a rollback of it under
+    way (its target fence in place), written through the store as the steps write them."""
+    store = Store.open(db)
+    table = store.producers
+    move = table.start_run("checkout", "move")
+    table.substep_started(move, "fence")
+    fence = table.add_acl(move, "checkout", "source", "fence", SOURCE_FENCE, preexisting=False)
+    table.set_acl_state(fence, "active")
+    table.substep_done(move, "fence", {"fence_point": {"orders:0": 100}})
+    user = table.add_user(move, "checkout", "target", "checkout", preexisting=False)
+    table.set_user_state(user, "active")
+    table.record_points(move, "checkout", [("orders", 0, 100, 40, True)], state="pending")
+    table.set_points_state(move, "active")
+    table.open_window("2026-12-01T10:00:00Z", "2026-12-01T12:00:00Z", move)
+    table.update_facts(move, {"first_target_write": 40})
+    table.set_run_state(move, "done")
+    back = table.start_run("checkout", "rollback")
+    table.substep_started(back, "target-fence")
+    target = table.add_acl(back, "checkout", "target", "target-fence", TARGET_FENCE,
+                           preexisting=False)  # fmt: skip
+    table.set_acl_state(target, "active")
+    assert store.audit_verify().ok
+    store.close()
+    return db
+
+
+PRODUCER_TAMPERS = {
+    "a run marked done": (
+        "UPDATE producer_runs SET state = 'done' WHERE id = 2",
+        "producer run #2 (rollback of checkout) was changed outside cutover: it reads DONE, "
+        "but entry 27 recorded RUNNING",
+    ),
+    "the cutover points removed": (
+        "DELETE FROM cutover_points",
+        "the cutover points of producer run #1 were removed (entry 22 recorded them)",
+    ),
+    "a run's facts": (
+        "UPDATE producer_runs SET facts = '{\"first_target_write\": 0}' WHERE id = 1",
+        "producer run #1 (move of checkout) was changed outside cutover: it no longer matches "
+        "entry 25",
+    ),
+    "a sub-step marked done": (
+        "UPDATE producer_substeps SET state = 'done' WHERE name = 'target-fence'",
+        "producer run #2 (rollback of checkout) was changed outside cutover: it no longer "
+        "matches entry 27",
+    ),
+    "a run removed": (
+        "DELETE FROM producer_runs WHERE id = 2",
+        "producer run #2 was removed (entry 27 recorded it)",
+    ),
+    "a run added": (
+        "INSERT INTO producer_runs(class, kind, state, started_at, updated_at) "
+        "VALUES ('checkout', 'move', 'done', 'now', 'now')",
+        "producer run #3 (move of checkout) was added outside cutover: no entry records it",
+    ),
+    "a cutover point's offset": (
+        "UPDATE cutover_points SET target_offset = 0",
+        "the cutover points of producer run #1 were changed outside cutover: they no longer "
+        "match entry 22",
+    ),
+    "the cutover points rolled back": (
+        "UPDATE cutover_points SET state = 'rolled-back'",
+        "the cutover points of producer run #1 were changed outside cutover: they read "
+        "ROLLED-BACK, but entry 22 recorded ACTIVE",
+    ),
+    "the target fence removed from the record": (
+        "DELETE FROM producer_acls WHERE purpose = 'target-fence'",
+        "producer ACL #2 was removed (entry 29 recorded it)",
+    ),
+    "the target fence marked preexisting": (
+        "UPDATE producer_acls SET preexisting = 1 WHERE purpose = 'target-fence'",
+        "producer ACL #2 (DENY WRITE TOPIC orders for User:checkout on the target, "
+        "target-fence) was changed outside cutover: it no longer matches entry 29",
+    ),
+    "the source fence marked removed": (
+        "UPDATE producer_acls SET state = 'removed' WHERE purpose = 'fence'",
+        "producer ACL #1 (DENY WRITE TOPIC orders for User:checkout on the source, fence) "
+        "was changed outside cutover: it reads REMOVED, but entry 17 recorded ACTIVE",
+    ),
+    "a user marked preexisting": (
+        "UPDATE producer_users SET preexisting = 1",
+        "producer user #1 (checkout on the target) was changed outside cutover: it no longer "
+        "matches entry 20",
+    ),
+    "the rollback window's deadline": (
+        "UPDATE rollback_window SET deadline = '2027-01-01T00:00:00Z'",
+        "rollback window #1 was changed outside cutover: it no longer matches entry 23",
+    ),
+    "the rollback window closed": (
+        "UPDATE rollback_window SET state = 'closed', closed_at = 'now'",
+        "rollback window #1 was changed outside cutover: it reads CLOSED, but entry 23 "
+        "recorded OPEN",
+    ),
+    "a rollback window added": (
+        "INSERT INTO rollback_window(opened_at, deadline, state) VALUES ('a', 'b', 'open')",
+        "rollback window #2 was added outside cutover: no entry records it",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PRODUCER_TAMPERS)
+def test_producer_runs_points_fences_and_the_window_are_bound_to_the_chain(produced, capsys, case):
+    """What a resumed move or rollback acts on (its facts and done sub-steps, the ACLs it
+    would remove, the cutover points, the window): an edit in the file is named by
+    verify and status, and a gate that changes a cluster stays shut."""
+    statement, problem = PRODUCER_TAMPERS[case]
+    sql(produced, statement)
+    code, said = verify_says(produced, capsys)
+    assert code == 1, said
+    assert f"BROKEN: {problem}" in said
+    code, said = status_says(produced, capsys)
+    assert code == 1 and f"CHAIN BROKEN: {problem}" in said
+    assert main(["step", str(produced), "shadow-start", "--confirm", "start-mirror"]) == 2
+    assert f"the audit chain is broken ({problem})" in said_now(capsys)
+
+
+def said_now(capsys) -> str:
+    captured = capsys.readouterr()
+    return captured.out + captured.err

@@ -26,6 +26,17 @@ a group's offset plan  ``offsets.stored``, at each write       every verificatio
                        (stored, applied, verified, discarded)
 a fence (an ACL a      ``fence.recorded``, at each write       every verification
 move added)            (adding, active, removed)
+a producer run (move,  ``producer-run.recorded``, at each      every verification
+rollback, drill) with  write (start, facts, state, a sub-step
+its sub-steps          started or done)
+an ACL or SCRAM user   ``producer-acl.recorded`` /             every verification
+a producer run made    ``producer-user.recorded``, at each
+(fences, target        write (adding, active, removed)
+fences, open ACLs)
+a run's cutover        ``cutover-points.recorded``, at each    every verification
+points                 write (all of the run's partitions)
+the rollback window    ``rollback-window.recorded``, at each   every verification
+                       write (opened, closed)
 =====================  ======================================  ===========================
 
 The digests are computed inside the transaction that writes the rows, from the rows as
@@ -57,6 +68,15 @@ EVIDENCE_ACTIONS = ("evidence.added", "governance.decided")
 store's own, and a governance decision written with its evidence."""
 BOUND_ACTIONS = ("plan.imported", *STATE_ACTIONS, *EVIDENCE_ACTIONS, "lag.sampled")
 BOUND_ACTIONS += ("compare.recorded", "offsets.stored", "fence.recorded")
+PRODUCER_ACTIONS = (
+    "producer-run.recorded",
+    "producer-acl.recorded",
+    "producer-user.recorded",
+    "cutover-points.recorded",
+    "rollback-window.recorded",
+)
+"""Entries that bind the producer cutover's rows (:mod:`console.store.producers`)."""
+BOUND_ACTIONS += PRODUCER_ACTIONS
 _BOUND = "action IN (" + ", ".join(f"'{a}'" for a in BOUND_ACTIONS) + ")"
 
 INDEX = f"CREATE INDEX IF NOT EXISTS audit_bindings ON audit(action, step, seq) WHERE {_BOUND};"
@@ -182,6 +202,7 @@ def check(conn: sqlite3.Connection, *, after: int, plan_fields: PlanFields) -> M
         or _check_windows(conn, after)
         or _check_offset_plans(conn)
         or _check_fences(conn)
+        or _check_producers(conn)
     )
 
 
@@ -510,4 +531,143 @@ def _check_fences(conn) -> Mismatch | None:
                 f"cutover: it no longer matches entry {seq}",
                 seq,
             )
+    return None
+
+
+# -- the producer cutover's rows ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One kind of producer row bound to the chain: the entry that binds it, the id its
+    entry names, how its stored ids are listed, what it is called in a message, and its
+    rows as stored (None when there are none)."""
+
+    action: str
+    key: str
+    table: str
+    ids: str
+    rows: Callable[[sqlite3.Connection, int], list[tuple]]
+    state: Callable[[list[tuple]], str]
+    name: Callable[[int, list[tuple]], str]
+    plural: bool = False
+
+
+_RUN_ROW = (
+    "SELECT id, class, kind, state, started_at, updated_at, finished_at, facts "
+    "FROM producer_runs WHERE id = ?"
+)
+_SUBSTEP_ROWS = (
+    "SELECT run_id, name, state, started_at, done_at, result FROM producer_substeps "
+    "WHERE run_id = ? ORDER BY name"
+)
+_PRODUCER_ACL_ROW = (
+    "SELECT id, run_id, class, cluster, purpose, resource_type, resource_name, pattern_type, "
+    "principal, host, operation, permission, preexisting, state, created_at, removed_at "
+    "FROM producer_acls WHERE id = ?"
+)
+_PRODUCER_USER_ROW = (
+    "SELECT id, run_id, class, cluster, user, preexisting, state, created_at, removed_at "
+    "FROM producer_users WHERE id = ?"
+)
+_POINT_ROWS = (
+    "SELECT run_id, class, topic, partition, source_offset, target_offset, recorded_at, "
+    "mirror_stopped, state FROM cutover_points WHERE run_id = ? ORDER BY topic, partition"
+)
+_WINDOW_ROW = (
+    "SELECT id, opened_at, deadline, opened_by, state, closed_at, closed_note "
+    "FROM rollback_window WHERE id = ?"
+)
+
+
+def _run_rows(conn: sqlite3.Connection, run_id: int) -> list[tuple]:
+    # A run is bound with its sub-steps: a resumed run skips what they say is done and
+    # reuses their results.
+    head = conn.execute(_RUN_ROW, (run_id,)).fetchall()
+    return [*head, *conn.execute(_SUBSTEP_ROWS, (run_id,))] if head else []
+
+
+def _one(sql: str) -> Callable[[sqlite3.Connection, int], list[tuple]]:
+    return lambda conn, key: conn.execute(sql, (key,)).fetchall()
+
+
+PRODUCER_ROWS = {
+    "run": _Rows(
+        "producer-run.recorded", "producer_run", "producer_runs",
+        "SELECT id FROM producer_runs", _run_rows, lambda r: r[0][3],
+        lambda k, r: f"producer run #{k}" + (f" ({r[0][2]} of {r[0][1]})" if r else ""),
+    ),
+    "acl": _Rows(
+        "producer-acl.recorded", "producer_acl", "producer_acls",
+        "SELECT id FROM producer_acls", _one(_PRODUCER_ACL_ROW), lambda r: r[0][13],
+        lambda k, r: f"producer ACL #{k}" + (
+            f" ({r[0][11]} {r[0][10]} {r[0][5]} {r[0][6]} for {r[0][8]} on the {r[0][3]}, "
+            f"{r[0][4]})" if r else ""
+        ),
+    ),
+    "user": _Rows(
+        "producer-user.recorded", "producer_user", "producer_users",
+        "SELECT id FROM producer_users", _one(_PRODUCER_USER_ROW), lambda r: r[0][6],
+        lambda k, r: f"producer user #{k}" + (f" ({r[0][4]} on the {r[0][3]})" if r else ""),
+    ),
+    "points": _Rows(
+        "cutover-points.recorded", "run", "cutover_points",
+        "SELECT DISTINCT run_id FROM cutover_points", _one(_POINT_ROWS),
+        lambda r: ",".join(sorted({row[8] for row in r})),
+        lambda k, r: f"the cutover points of producer run #{k}", plural=True,
+    ),
+    "window": _Rows(
+        "rollback-window.recorded", "window", "rollback_window",
+        "SELECT id FROM rollback_window", _one(_WINDOW_ROW), lambda r: r[0][4],
+        lambda k, r: f"rollback window #{k}",
+    ),
+}  # fmt: skip
+"""The producer cutover's rows, by what a writer names them."""
+
+
+def producer_binds(conn: sqlite3.Connection, kind: str, key: int) -> dict[str, Any]:
+    """For an entry binding producer rows (``kind``: run, acl, user, points, window): the
+    rows as stored now, their state and their digest."""
+    spec = PRODUCER_ROWS[kind]
+    rows = spec.rows(conn, key)
+    return {
+        spec.key: key,
+        "state": spec.state(rows) if rows else None,
+        "sha256": digest(*[list(r) for r in rows]),
+    }
+
+
+def _check_producers(conn) -> Mismatch | None:
+    tables = _tables(conn)
+    for spec in PRODUCER_ROWS.values():
+        if spec.table not in tables:
+            continue  # made before the producer tables; a writable open adds them empty
+        latest = _latest(conn, spec.action, spec.key)
+        stored = [r for (r,) in conn.execute(spec.ids)]
+        was, it, them = ("were", "they", "them") if spec.plural else ("was", "it", "it")
+        for key in sorted(set(latest) | set(stored)):
+            rows = spec.rows(conn, key)
+            name = spec.name(key, rows)
+            if key not in latest:
+                return Mismatch(
+                    f"{name} {was} added outside cutover: no entry records {them}", None
+                )
+            seq, params = latest[key]
+            if not rows:
+                if params.get("state") is None:
+                    continue  # recorded as gone
+                return Mismatch(
+                    f"{name} {was} removed (entry {seq} recorded {them})",
+                    seq,
+                )
+            if digest(*[list(r) for r in rows]) == params["sha256"]:
+                continue
+            state = spec.state(rows)
+            what = (
+                f"{it} {'read' if spec.plural else 'reads'} {state.upper()}, but entry {seq} "
+                f"recorded {str(params.get('state')).upper()}"
+                if state != params.get("state")
+                else f"{it} no longer {'match' if spec.plural else 'matches'} entry {seq}"
+            )
+            return Mismatch(f"{name} {was} changed outside cutover: {what}", seq)
     return None

@@ -344,6 +344,14 @@ class Store:
         only after every check passed, so a refused file is never changed."""
         try:
             conn.executescript(TRAFFIC_SCHEMA + CUTOVER_SCHEMA + PRODUCER_SCHEMA + SCORECARD_SCHEMA)
+            # The binding index covers the entries that bind something; a file made before
+            # an action was added gets it rebuilt once (a query that repeats the current
+            # list would not use the old one, and would scan the whole log).
+            found = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'audit_bindings'"
+            ).fetchone()
+            if found is not None and found[0] + ";" != bindings.INDEX.replace(" IF NOT EXISTS", ""):
+                conn.executescript("DROP INDEX audit_bindings;" + bindings.INDEX)
         except sqlite3.Error as exc:
             raise explain(exc, given) or StoreError(
                 f"cannot open {given} for writing ({exc})"

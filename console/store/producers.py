@@ -17,6 +17,14 @@ the cutover points, and the rollback window.
   decision.
 
 Rows go in and out as plain values; what they mean belongs to :mod:`console.cutover`.
+
+Every write appends, in its own transaction, the entry that binds what it wrote to the
+audit chain (``producer-run.recorded``, ``producer-acl.recorded``,
+``producer-user.recorded``, ``cutover-points.recorded``, ``rollback-window.recorded``,
+carrying the SHA-256 of the rows as stored; :mod:`console.store.bindings`), so a run's
+facts, an ACL a rollback would remove or a cutover point edited in the file are found by
+``audit verify``, and the gates that change a cluster stay shut, before a resumed run
+acts on them.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console import redact
+from console.store import audit, bindings
 from console.store.connection import Connection, dumps
 
 SCHEMA = """
@@ -68,6 +77,8 @@ CREATE TABLE IF NOT EXISTS rollback_window (
 """
 
 RUN_STATES = ("running", "done", "failed", "undone")
+STEP_OF_KIND = {"move": "move-producers", "rollback": "rollback", "drill": "rollback-drill"}
+"""The step whose runs are of each kind (named in the binding entries)."""
 ACL_STATES = ("adding", "active", "removed")
 POINT_STATES = ("pending", "active", "rolled-back")
 
@@ -206,6 +217,28 @@ class ProducerTable:
             with self._db.lock:
                 self._db.raw.executescript(SCHEMA)
 
+    def _bind(self, conn: sqlite3.Connection, kind: str, key: int, run_id: int | None) -> None:
+        """Append the entry binding the rows just written (same transaction)."""
+        step = None
+        if run_id is not None:
+            row = conn.execute(
+                "SELECT class, kind FROM producer_runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if row is not None:
+                step = STEP_OF_KIND.get(row[1], row[1])
+                step = step if row[1] == "drill" else f"{step}:{row[0]}"
+        elif kind == "window":
+            step = "rollback-window"
+        binds = bindings.producer_binds(conn, kind, key)
+        audit.append_in(
+            conn,
+            bindings.PRODUCER_ROWS[kind].action,
+            step=step,
+            outcome=binds["state"],
+            binds=binds,
+            clock=self._db.clock,
+        )
+
     def _all(self, sql: str, args: tuple = ()) -> list[tuple]:
         try:
             return self._db.all(sql, args)
@@ -225,7 +258,9 @@ class ProducerTable:
                 "VALUES (?, ?, 'running', ?, ?, ?)",
                 (cls, kind, now, now, dumps(redact.value(facts or {}))),
             )
-            return int(cur.lastrowid)
+            run_id = int(cur.lastrowid)
+            self._bind(conn, "run", run_id, run_id)
+            return run_id
 
     def run(self, run_id: int) -> RunRow | None:
         rows = self._all(
@@ -263,6 +298,7 @@ class ProducerTable:
                 "UPDATE producer_runs SET facts = ?, updated_at = ? WHERE id = ?",
                 (dumps(merged), self._db.clock(), run_id),
             )
+            self._bind(conn, "run", run_id, run_id)
         return merged
 
     def set_run_state(self, run_id: int, state: str) -> None:
@@ -275,6 +311,7 @@ class ProducerTable:
                 "UPDATE producer_runs SET state = ?, updated_at = ?, finished_at = ? WHERE id = ?",
                 (state, now, finished, run_id),
             )
+            self._bind(conn, "run", run_id, run_id)
 
     # -- sub-steps -----------------------------------------------------------------------
 
@@ -289,11 +326,13 @@ class ProducerTable:
     def substep_started(self, run_id: int, name: str) -> None:
         """Mark a sub-step started (before its side effect); a started one stays started."""
         with self._db.transaction(durable=True) as conn:
-            conn.execute(
+            cur = conn.execute(
                 "INSERT OR IGNORE INTO producer_substeps(run_id, name, state, started_at) "
                 "VALUES (?, ?, 'started', ?)",
                 (run_id, name, self._db.clock()),
             )
+            if cur.rowcount:
+                self._bind(conn, "run", run_id, run_id)
 
     def substep_done(self, run_id: int, name: str, result: dict[str, Any]) -> None:
         """Mark a sub-step done with its result, durably."""
@@ -305,6 +344,7 @@ class ProducerTable:
                 "state = 'done', done_at = excluded.done_at, result = excluded.result",
                 (run_id, name, now, now, dumps(redact.value(result))),
             )
+            self._bind(conn, "run", run_id, run_id)
 
     # -- ACLs and users ------------------------------------------------------------------
 
@@ -343,7 +383,9 @@ class ProducerTable:
                     self._db.clock(),
                 ),
             )
-            return int(cur.lastrowid)
+            acl_id = int(cur.lastrowid)
+            self._bind(conn, "acl", acl_id, run_id)
+            return acl_id
 
     def set_acl_state(self, acl_id: int, state: str) -> None:
         if state not in ACL_STATES:
@@ -354,6 +396,8 @@ class ProducerTable:
                 "UPDATE producer_acls SET state = ?, removed_at = ? WHERE id = ?",
                 (state, removed, acl_id),
             )
+            row = conn.execute("SELECT run_id FROM producer_acls WHERE id = ?", (acl_id,))
+            self._bind(conn, "acl", acl_id, (row.fetchone() or (None,))[0])
 
     def acls(
         self,
@@ -396,7 +440,9 @@ class ProducerTable:
                     self._db.clock(),
                 ),
             )
-            return int(cur.lastrowid)
+            user_id = int(cur.lastrowid)
+            self._bind(conn, "user", user_id, run_id)
+            return user_id
 
     def set_user_state(self, user_id: int, state: str) -> None:
         if state not in ACL_STATES:
@@ -407,6 +453,8 @@ class ProducerTable:
                 "UPDATE producer_users SET state = ?, removed_at = ? WHERE id = ?",
                 (state, removed, user_id),
             )
+            row = conn.execute("SELECT run_id FROM producer_users WHERE id = ?", (user_id,))
+            self._bind(conn, "user", user_id, (row.fetchone() or (None,))[0])
 
     def users(self, *, run_id: int | None = None, cls: str | None = None) -> list[UserRow]:
         query = (
@@ -447,12 +495,14 @@ class ProducerTable:
                 "VALUES (?,?,?,?,?,?,?,?,?)",
                 [(run_id, cls, t, p, s, o, now, int(stop), state) for t, p, s, o, stop in points],
             )
+            self._bind(conn, "points", run_id, run_id)
 
     def set_points_state(self, run_id: int, state: str) -> None:
         if state not in POINT_STATES:
             raise ValueError(f"unknown cutover point state {state!r}")
         with self._db.transaction(durable=True) as conn:
             conn.execute("UPDATE cutover_points SET state = ? WHERE run_id = ?", (state, run_id))
+            self._bind(conn, "points", run_id, run_id)
 
     def points(
         self, *, run_id: int | None = None, cls: str | None = None, active_only: bool = False
@@ -497,22 +547,28 @@ class ProducerTable:
                 "SELECT id FROM rollback_window WHERE state = 'open' ORDER BY id DESC LIMIT 1"
             ).fetchone()
             if row is None:
-                conn.execute(
+                cur = conn.execute(
                     "INSERT INTO rollback_window(opened_at, deadline, opened_by, state) "
                     "VALUES (?, ?, ?, 'open')",
                     (opened_at, deadline, run_id),
                 )
+                self._bind(conn, "window", int(cur.lastrowid), None)
         found = self.window()
         assert found is not None
         return found
 
     def close_window(self, note: str) -> WindowRow | None:
         with self._db.transaction(durable=True) as conn:
+            opened = [
+                r for (r,) in conn.execute("SELECT id FROM rollback_window WHERE state = 'open'")
+            ]
             conn.execute(
                 "UPDATE rollback_window SET state = 'closed', closed_at = ?, closed_note = ? "
                 "WHERE state = 'open'",
                 (self._db.clock(), redact.text(note)),
             )
+            for window_id in opened:
+                self._bind(conn, "window", window_id, None)
         return self.window()
 
 
