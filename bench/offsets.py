@@ -26,9 +26,17 @@ target from the checkpoint's offset up to the copy of the record the group would
 
     python bench/offsets.py [--sandbox-dir DIR] [--groups 200] [--partitions 24] [--no-mm2]
 
+The baseline, measured in the same run: after each group's move, the same offsets are
+written on the target for a scratch group with one plain ``alter_consumer_group_offsets``
+and read back (the least any move does, on the same open admin client, under the same
+load); its median and p95, and the move's ratio to it, are printed per path.
+
 Last line: ``groups=<n> total_s=<x> p95_group_s=<x> builtin_replayed=<n>
 builtin_skipped=<n> mm2_replayed=<n> mm2_checkpoint_replayed=<n>`` (groups and times are
-the built-in path's; the MirrorMaker 2 path's are printed above it).
+the built-in path's; the MirrorMaker 2 path's are printed above it), then
+``median_group_s``, the baseline's ``baseline_median_s`` and ``baseline_p95_s``,
+``ratio_p95`` (move / baseline), the load average, and ``rerun='...'``: the command as
+it was run.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import contextlib
 import io
 import os
 import random
+import shlex
 import statistics
 import sys
 import tempfile
@@ -51,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from confluent_kafka import (  # noqa: E402
     Consumer,
+    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     Producer,
@@ -105,6 +115,9 @@ class Path_:
     """group -> its topic"""
     committed: dict[str, dict[TP, int]] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
+    baseline: list[float] = field(default_factory=list)
+    """Per group, seconds of the baseline: the same offsets written plainly on the target
+    (one alter_consumer_group_offsets for a scratch group) and read back, nothing else."""
     failed: list[str] = field(default_factory=list)
     coarse: dict[str, dict[TP, int]] = field(default_factory=dict)
     """group -> MirrorMaker's checkpoint translation per partition (MM2 path)."""
@@ -273,8 +286,43 @@ def compare(db: Path) -> None:
         raise SystemExit(f"bench: the comparison did not pass ({code}): {out.getvalue()[-400:]}")
 
 
+def baseline_group(group: str) -> str:
+    return f"{group}.plain"
+
+
+def plain_commit(admin: AdminClient, group: str, offsets: dict[TP, int]) -> float:
+    """The baseline for one group: its offsets written on the target for a scratch group
+    with one ``alter_consumer_group_offsets`` and read back with one
+    ``list_consumer_group_offsets``, on an open admin client: the least any move does.
+    Seconds taken."""
+    started = time.perf_counter()
+    request = ConsumerGroupTopicPartitions(
+        baseline_group(group), [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
+    )
+    admin.alter_consumer_group_offsets([request], request_timeout=60)[baseline_group(group)].result(
+        60
+    )
+    back = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(baseline_group(group))], request_timeout=60
+    )[baseline_group(group)].result(60)
+    got = {(tp.topic, tp.partition): tp.offset for tp in back.topic_partitions}
+    if any(got.get(tp) != o for tp, o in offsets.items()):
+        raise SystemExit(f"bench: the baseline's offsets for {group} did not read back")
+    return time.perf_counter() - started
+
+
+def delete_baseline_groups(state: SandboxState, groups: list[str]) -> None:
+    admin = AdminClient({"bootstrap.servers": state.target.plaintext_bootstrap})
+    names = [baseline_group(g) for g in groups]
+    for i in range(0, len(names), 100):
+        for fut in admin.delete_consumer_groups(names[i : i + 100]).values():
+            with contextlib.suppress(KafkaException):
+                fut.result(60)
+
+
 def move_all(db: Path, run: Path_) -> None:
-    """Every group through the step's engine, one after the other, timed per group."""
+    """Every group through the step's engine, one after the other, timed per group; after
+    each, the baseline for the same offsets (interleaved, so both see the same load)."""
     store = Store.open(db)
     plan = store.plan
     sides = Sides(plan, credentials.resolve_passwords(plan))
@@ -296,6 +344,12 @@ def move_all(db: Path, run: Path_) -> None:
                 continue
             finally:
                 run.seconds.append(time.perf_counter() - started)
+            written = {
+                (p.topic, p.partition): p.target_offset
+                for p in (result.evaluation.writes if result.evaluation else [])
+            }
+            if written:
+                run.baseline.append(plain_commit(sides.target.admin, group, written))
             if result.evaluation is not None:
                 run.coarse[group] = {
                     (p.topic, p.partition): p.coarse_offset
@@ -513,11 +567,16 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, int(round(0.95 * len(ordered))) - 1)] if ordered else 0.0
 
 
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.1f}x" if b > 0 else "n/a"
+
+
 def report(run: Path_, counted: Counted) -> None:
+    move_med, move_p95 = statistics.median(run.seconds), p95(run.seconds)
     say(
         f"{run.name}: {len(run.groups)} groups, {len(run.failed)} refused or failed; "
-        f"total {sum(run.seconds):.1f} s, median {statistics.median(run.seconds):.3f} s, "
-        f"p95 {p95(run.seconds):.3f} s, max {max(run.seconds):.3f} s per group; "
+        f"total {sum(run.seconds):.1f} s, median {move_med:.3f} s, "
+        f"p95 {move_p95:.3f} s, max {max(run.seconds):.3f} s per group; "
         f"read after the move: replayed {counted.replayed}, skipped {counted.skipped}"
         + (
             f"; MirrorMaker's checkpoint would replay {counted.checkpoint_replayed} over "
@@ -526,8 +585,23 @@ def report(run: Path_, counted: Counted) -> None:
             else ""
         )
     )
+    if run.baseline:
+        base_med, base_p95 = statistics.median(run.baseline), p95(run.baseline)
+        say(
+            f"{run.name} baseline (same offsets, one plain alter_consumer_group_offsets and a "
+            f"read back, {len(run.baseline)} groups, same run): median {base_med:.3f} s, "
+            f"p95 {base_p95:.3f} s per group"
+        )
+        say(
+            f"{run.name} move / baseline: median {ratio(move_med, base_med)}, "
+            f"p95 {ratio(move_p95, base_p95)}"
+        )
     for line in run.failed[:5]:
         say(f"  {line}")
+
+
+def load() -> str:
+    return ",".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> int:
@@ -554,6 +628,7 @@ def main() -> int:
         state = sandbox.up()
     rng = random.Random(args.seed)
     runs: list[tuple[Path_, Counted]] = []
+    say(f"load average at the start: {load()} ({os.cpu_count()} cores)")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-offsets-") as tmp:
             workdir = Path(tmp)
@@ -564,6 +639,7 @@ def main() -> int:
                     counted = count(state, run, args.partitions)
                 finally:
                     remove_fences(state, list(run.groups))
+                    delete_baseline_groups(state, list(run.groups))
                     delete_topics(state, run.topics)
                 report(run, counted)
                 runs.append((run, counted))
@@ -583,11 +659,18 @@ def main() -> int:
     def na(counted: Counted | None, name: str) -> str:
         return "n/a" if counted is None else str(getattr(counted, name))
 
+    say(f"load average at the end: {load()}")
+    # The issue's fields first; then the baseline, the load and the command to rerun it.
     say(
         f"groups={len(timed.groups)} total_s={sum(timed.seconds):.1f} "
         f"p95_group_s={p95(timed.seconds):.3f} builtin_replayed={na(bc, 'replayed')} "
         f"builtin_skipped={na(bc, 'skipped')} mm2_replayed={na(mc, 'replayed')} "
-        f"mm2_checkpoint_replayed={na(mc, 'checkpoint_replayed')}"
+        f"mm2_checkpoint_replayed={na(mc, 'checkpoint_replayed')} "
+        f"median_group_s={statistics.median(timed.seconds):.3f} "
+        f"baseline_median_s={statistics.median(timed.baseline or [0]):.3f} "
+        f"baseline_p95_s={p95(timed.baseline):.3f} "
+        f"ratio_p95={ratio(p95(timed.seconds), p95(timed.baseline))} load={load()} "
+        f"rerun='{shlex.join(['python', 'bench/offsets.py', *sys.argv[1:]])}'"
     )
     return 0
 

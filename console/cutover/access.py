@@ -10,6 +10,7 @@ seen. The answer says which way it was established, and where each right comes f
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from console.cutover.clients import Side
@@ -42,7 +43,9 @@ def check_read(
     timeout: float,
 ) -> Access:
     """READ on each topic and on the group, as the principal when its password is at
-    hand (on a SASL listener), else from the ACLs."""
+    hand (on a SASL listener), else from the ACLs. Read with the step's open admin client;
+    the ACL bindings and broker settings are the step run's (:meth:`Side.facts`), what
+    the broker allows the principal is asked now."""
     login = None
     if password and side.spec.security_protocol.startswith("SASL"):
         login = Login(user_of(principal), password)
@@ -56,6 +59,8 @@ def check_read(
         groups=[group],
         probe_listeners=False,
         timeout=timeout,
+        client=side.admin_and_trap,
+        facts=side.facts(time.monotonic() + timeout),
     )
     how = "as the principal" if rights.logged_in else "from the ACLs"
     lines: list[str] = []

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 from console.compare.model import CHECK_BY_NAME
 from console.cutover import access, positions
-from console.cutover.clients import Sides
+from console.cutover.clients import Sides, at_once
 from console.cutover.groups import partitions_of, read_group
 from console.cutover.model import Check, Evaluation, GroupSide, Position
 from console.plan import GroupSpec, Plan, credentials
@@ -58,9 +58,16 @@ def evaluate(
     """Read both sides and work out every partition's position (and, with ``checks``,
     every precondition). Raises ClusterError when a cluster cannot be read at all."""
     deadline = time.monotonic() + timeout
-    source = read_group(sides.source, group.id, group.topics, deadline)
-    target = read_group(sides.target, group.id, group.topics, deadline)
-    layout = partitions_of(sides.source, group.topics, deadline)
+    # Independent reads, at once: the group on each side, the source's partitions, and
+    # (for the gate) what the principal may do on the target.
+    reads = [
+        lambda: read_group(sides.source, group.id, group.topics, deadline),
+        lambda: read_group(sides.target, group.id, group.topics, deadline),
+        lambda: partitions_of(sides.source, group.topics, deadline),
+    ]
+    if checks:
+        reads.append(lambda: principal_check(plan, group, sides, deadline))
+    source, target, layout, *principal = at_once(*reads)
     parts = [(t, p) for t in group.topics for p in layout.get(t, [])]
     notes = [
         f"topic {t} is not on the source: its partitions are not moved"
@@ -74,7 +81,7 @@ def evaluate(
     found = positions.positions(ctx) if parts else []
     notes += ctx.notes
     at = store.clock()
-    listed = _checks(store, plan, group, sides, source, target, found, deadline) if checks else []
+    listed = _checks(store, plan, group, source, target, found, principal[0]) if checks else []
     return Evaluation(
         group.id,
         group.offset_strategy,
@@ -91,14 +98,14 @@ def evaluate(
 # -- the preconditions -------------------------------------------------------------------------
 
 
-def _checks(store, plan, group, sides, source, target, found, deadline) -> list[Check]:
+def _checks(store, plan, group, source, target, found, principal: Check) -> list[Check]:
     return [
         members_check("source", source),
         members_check("target", target),
         copied_check(found, group),
         comparison_check(store, plan, group),
         mm2_sync_check(plan, group),
-        principal_check(plan, group, sides, deadline),
+        principal,
         replay_check(plan, group, found),
         stored_plan_check(store, group, found),
     ]

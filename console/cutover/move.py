@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.cutover import fence
-from console.cutover.clients import Sides
+from console.cutover.clients import Sides, at_once
 from console.cutover.evaluate import evaluate, group_spec
 from console.cutover.groups import alter_offsets, committed_offsets, read_group
 from console.cutover.model import Evaluation, Position
@@ -129,6 +129,9 @@ def move_group(
     own = sides is None
     if sides is None:
         sides = Sides(plan, credentials.resolve_passwords(plan))
+    # One move is one step run (one operator decision): what is kept per run starts afresh,
+    # also when the caller keeps its clients open from group to group.
+    sides.new_step()
     run = _Run(store, plan, group, sides, log, started_seq, cancel, progress, timeout)
     try:
         return run.move()
@@ -241,8 +244,10 @@ class _Run:
         store, sides, log, progress = self.store, self.sides, self.log, self.progress
         group_id, topics, timeout = self.group.id, self.group.topics, self.timeout
         deadline = time.monotonic() + timeout
-        source = read_group(sides.source, group_id, topics, deadline)
-        target = read_group(sides.target, group_id, topics, deadline)
+        source, target = at_once(
+            lambda: read_group(sides.source, group_id, topics, deadline),
+            lambda: read_group(sides.target, group_id, topics, deadline),
+        )
         for side in (source, target):
             if side.active:
                 raise MoveFailed(

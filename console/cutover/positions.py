@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from console.cutover import translate
-from console.cutover.clients import Side, Sides
+from console.cutover.clients import Side, Sides, at_once
 from console.cutover.model import Method, Position
 from console.cutover.refine import Rec, Refinement, refine
 from console.cutover.translate import Run
@@ -120,8 +120,24 @@ def _runs_around(store: Store, tp: TP, offset: int, path: str = BUILTIN) -> list
 
 
 def _builtin(ctx: Context) -> list[Position]:
-    if not ctx.mirrored:
-        ctx.mirrored = mirror_positions(ctx)
+    keyed = [tp for tp in ctx.partitions if ctx.committed.get(tp) is not None]
+    # The records confirm (or refute) every translation: first record at or after the
+    # committed offset on the source, first record at or after the translation on the
+    # target, in one read per side for all partitions. The source's read needs only the
+    # committed offsets, so it runs while the target side is read (the copy's positions,
+    # then the records at the translations). At or past the source's end there is no
+    # record to read yet: nothing to fetch there.
+    src_first: dict[TP, Rec | None] = {
+        tp: None for tp in keyed if ctx.committed[tp] >= ctx.source_ends.get(tp, 0)
+    }
+    src_wanted = {tp: ctx.committed[tp] for tp in keyed if tp not in src_first}
+    mirrored_before = bool(ctx.mirrored)
+    found, mirrored = at_once(
+        lambda: ctx.sides.source.first_records(src_wanted, ctx.deadline),
+        lambda: ctx.mirrored if mirrored_before else mirror_positions(ctx),
+    )
+    src_first.update(found)
+    ctx.mirrored = mirrored
     out: dict[TP, Position] = {}
     arith: dict[TP, translate.Arithmetic] = {}
     for tp in ctx.partitions:
@@ -132,18 +148,6 @@ def _builtin(ctx: Context) -> list[Position]:
         arith[tp] = translate.forward(
             _runs_around(ctx.store, tp, committed), committed, ctx.mirrored.get(tp)
         )
-    # The records confirm (or refute) every translation: first record at or after the
-    # committed offset on the source, first record at or after the translation on the
-    # target, in one read per side for all partitions.
-    # At or past the source's end there is no record to read yet: nothing to fetch.
-    src_first: dict[TP, Rec | None] = {
-        tp: None for tp in arith if ctx.committed[tp] >= ctx.source_ends.get(tp, 0)
-    }
-    src_first.update(
-        ctx.sides.source.first_records(
-            {tp: ctx.committed[tp] for tp in arith if tp not in src_first}, ctx.deadline
-        )
-    )
     targets = {tp: a.target_offset for tp, a in arith.items() if a.target_offset is not None}
     tgt_end = ctx.sides.target.ends(list(targets), ctx.deadline) if targets else {}
     readable = {tp: t for tp, t in targets.items() if t <= tgt_end.get(tp, -1)}
@@ -396,50 +400,73 @@ def _checkpoint(store: Store, group_id: str, tp: TP, committed: int) -> int | No
     return found
 
 
-def _mm2(ctx: Context) -> list[Position]:
-    if not ctx.mirrored:
-        collect_mm2(ctx)
-    out = []
-    for tp in ctx.partitions:
-        committed = ctx.committed.get(tp)
-        if committed is None:
-            out.append(_nothing_committed(ctx, tp))
-            continue
-        out.append(_mm2_one(ctx, tp, committed))
-    return out
-
-
-def _mm2_one(ctx: Context, tp: TP, committed: int) -> Position:
-    base = Position(
+def _base(ctx: Context, tp: TP, committed: int) -> Position:
+    return Position(
         tp[0], tp[1], committed, ctx.source_ends.get(tp), Method.UNTRANSLATED, None, False
     )
-    copied_to = ctx.mirrored.get(tp)
-    if copied_to is not None and committed > copied_to:
-        counted = ctx.sides.source.count_records(tp, copied_to, committed, COUNT_CAP, ctx.deadline)
-        if counted != 0:
-            what = "" if counted is None else f" ({counted:,} record(s))"
-            return replace(
+
+
+def _mm2(ctx: Context) -> list[Position]:
+    """Every partition; the reads are batched across partitions (one assignment per side
+    and round): what lies between the copy and the committed offset, the alignment
+    windows, and what the checkpoint position would re-read."""
+    if not ctx.mirrored:
+        collect_mm2(ctx)
+    committed = {tp: ctx.committed[tp] for tp in ctx.partitions if tp in ctx.committed}
+    beyond = {
+        tp: (ctx.mirrored[tp], c)
+        for tp, c in committed.items()
+        if ctx.mirrored.get(tp) is not None and c > ctx.mirrored[tp]
+    }
+    counted = ctx.sides.source.count_many(beyond, COUNT_CAP, ctx.deadline) if beyond else {}
+    out: dict[TP, Position] = {}
+    align: dict[TP, tuple[int, int, int, int | None]] = {}
+    for tp in ctx.partitions:
+        if tp not in committed:
+            out[tp] = _nothing_committed(ctx, tp)
+            continue
+        at = committed[tp]
+        base = _base(ctx, tp, at)
+        if tp in beyond and counted.get(tp) != 0:
+            copied_to, what = ctx.mirrored[tp], counted.get(tp)
+            records = "" if what is None else f" ({what:,} record(s))"
+            out[tp] = replace(
                 base,
-                not_copied=committed - copied_to,
-                not_copied_records=counted,
+                not_copied=at - copied_to,
+                not_copied_records=what,
                 reason=f"beyond the copy: MirrorMaker 2 has copied up to source offset "
-                f"{copied_to} and has {committed - copied_to} offset(s){what} still to copy; "
+                f"{copied_to} and has {at - copied_to} offset(s){records} still to copy; "
                 "wait for it to catch up",
             )
-    syncs = ctx.store.offsets.syncs(tp[0], tp[1], "offset-sync")
-    found = translate.mm2_coarse(syncs, committed)
-    checkpoint = _checkpoint(ctx.store, ctx.group.id, tp, committed)
-    if found is None:
-        ctx.notes.append(
-            f"{tp[0]}:{tp[1]}: no MirrorMaker 2 offset sync at or before {committed}; refined "
-            "from timestamps instead"
+            continue
+        syncs = ctx.store.offsets.syncs(tp[0], tp[1], "offset-sync")
+        found = translate.mm2_coarse(syncs, at)
+        if found is None:
+            ctx.notes.append(
+                f"{tp[0]}:{tp[1]}: no MirrorMaker 2 offset sync at or before {at}; refined "
+                "from timestamps instead"
+            )
+            out[tp] = _by_time(ctx, tp, at, base)
+            continue
+        index, coarse = found
+        upstream, downstream = syncs[index]
+        checkpoint = _checkpoint(ctx.store, ctx.group.id, tp, at)
+        align[tp] = (at, upstream, downstream, checkpoint if checkpoint is not None else coarse)
+    results = _aligned_many(ctx, align)
+    to_count = {
+        tp: span
+        for tp, result in results.items()
+        if (span := _coarse_span(result, align[tp][3])) is not None
+    }
+    coarse_counts = (
+        ctx.sides.target.count_many(to_count, COUNT_CAP, ctx.deadline) if to_count else {}
+    )
+    for tp, result in results.items():
+        at, _up, _down, shown = align[tp]
+        out[tp] = _position_from(
+            ctx, tp, at, _base(ctx, tp, at), result, shown, "checkpoint", coarse_counts
         )
-        return _by_time(ctx, tp, committed, base)
-    index, coarse = found
-    upstream, downstream = syncs[index]
-    shown = checkpoint if checkpoint is not None else coarse
-    result = _aligned(ctx, tp, committed, upstream, downstream, shown)
-    return _position_from(ctx, tp, committed, base, result, shown, "checkpoint")
+    return [out[tp] for tp in ctx.partitions]
 
 
 def _aligned(
@@ -447,29 +474,65 @@ def _aligned(
 ) -> Refinement:
     """Read windows from ``src_from`` / ``tgt_from`` and refine, growing the windows
     while the refinement asks for more."""
-    src_count = max(1, committed - src_from) + LOOKAHEAD
-    tgt_count = src_count + LOOKAHEAD
-    while True:
-        src = ctx.sides.source.window(tp, src_from, src_count, ctx.deadline)
-        tgt = ctx.sides.target.window(tp, tgt_from, tgt_count, ctx.deadline)
-        result = refine(
-            src.records,
-            tgt.records,
-            committed,
-            src_done=src.done,
-            tgt_done=tgt.done,
-            coarse=coarse,
-            skew_ms=ctx.plan.thresholds.max_timestamp_skew_ms,
+    return _aligned_many(ctx, {tp: (committed, src_from, tgt_from, coarse)})[tp]
+
+
+def _aligned_many(
+    ctx: Context, wanted: dict[TP, tuple[int, int, int, int | None]]
+) -> dict[TP, Refinement]:
+    """:func:`_aligned` for many partitions (``wanted``: partition -> (committed, source
+    from, target from, coarse)): each round reads every partition still refining in one
+    assignment per side, then grows the windows of those the refinement asks more of."""
+    counts: dict[TP, tuple[int, int]] = {}
+    for tp, (committed, src_from, _tgt_from, _coarse) in wanted.items():
+        src_count = max(1, committed - src_from) + LOOKAHEAD
+        counts[tp] = (src_count, src_count + LOOKAHEAD)
+    results: dict[TP, Refinement] = {}
+    pending = dict(wanted)
+    while pending:
+        src = ctx.sides.source.windows(
+            {tp: (w[1], counts[tp][0]) for tp, w in pending.items()}, ctx.deadline
         )
-        if result.need is None:
-            return result
-        if result.need == "source" and not src.done and src_count < MAX_WINDOW:
-            src_count = min(MAX_WINDOW, src_count * 2)
-            tgt_count = max(tgt_count, src_count + LOOKAHEAD)
-        elif result.need == "target" and not tgt.done and tgt_count < MAX_WINDOW:
-            tgt_count = min(MAX_WINDOW, tgt_count * 2)
-        else:
-            return replace(result, need=None, reason=f"{result.reason} (window limit reached)")
+        tgt = ctx.sides.target.windows(
+            {tp: (w[2], counts[tp][1]) for tp, w in pending.items()}, ctx.deadline
+        )
+        again = {}
+        for tp, (committed, _src_from, _tgt_from, coarse) in pending.items():
+            result = refine(
+                src[tp].records,
+                tgt[tp].records,
+                committed,
+                src_done=src[tp].done,
+                tgt_done=tgt[tp].done,
+                coarse=coarse,
+                skew_ms=ctx.plan.thresholds.max_timestamp_skew_ms,
+            )
+            src_count, tgt_count = counts[tp]
+            if result.need is None:
+                results[tp] = result
+            elif result.need == "source" and not src[tp].done and src_count < MAX_WINDOW:
+                src_count = min(MAX_WINDOW, src_count * 2)
+                counts[tp] = (src_count, max(tgt_count, src_count + LOOKAHEAD))
+                again[tp] = pending[tp]
+            elif result.need == "target" and not tgt[tp].done and tgt_count < MAX_WINDOW:
+                counts[tp] = (src_count, min(MAX_WINDOW, tgt_count * 2))
+                again[tp] = pending[tp]
+            else:
+                results[tp] = replace(
+                    result, need=None, reason=f"{result.reason} (window limit reached)"
+                )
+        pending = again
+    return results
+
+
+def _coarse_span(result: Refinement, coarse: int | None) -> tuple[int, int] | None:
+    """The target offsets whose records the coarse position would re-read, when they lie
+    before the aligned window and so must be counted; None when nothing is to count."""
+    if result.target_offset is None or result.coarse_replay is not None or coarse is None:
+        return None
+    if coarse < result.target_offset:
+        return coarse, result.target_offset
+    return None
 
 
 def _position_from(
@@ -480,19 +543,26 @@ def _position_from(
     result: Refinement,
     coarse: int | None,
     coarse_word: str,
+    coarse_counts: dict[TP, int | None] | None = None,
 ) -> Position:
-    """A refinement as the partition's position; the coarse one when it failed."""
+    """A refinement as the partition's position; the coarse one when it failed.
+    ``coarse_counts``: what the coarse position re-reads, counted already for many
+    partitions at once (counted here when absent)."""
     if result.pairs:
         runs = _pairs_to_runs(result.pairs)
         ctx.store.offsets.record_runs([(tp[0], tp[1], *run) for run in runs], ALIGNED)
     if result.target_offset is not None:
         coarse_replay = result.coarse_replay
-        if coarse_replay is None and coarse is not None and coarse < result.target_offset:
+        span = _coarse_span(result, coarse)
+        if span is not None:
             # The coarse position lies before the aligned window (MirrorMaker's checkpoint
             # task may translate from a much older sync): count what it would re-read.
-            coarse_replay = ctx.sides.target.count_records(
-                tp, coarse, result.target_offset, COUNT_CAP, ctx.deadline
-            )
+            if coarse_counts is not None and tp in coarse_counts:
+                coarse_replay = coarse_counts[tp]
+            else:
+                coarse_replay = ctx.sides.target.count_records(
+                    tp, span[0], span[1], COUNT_CAP, ctx.deadline
+                )
         elif coarse is not None and coarse >= result.target_offset and coarse_replay is None:
             coarse_replay = 0
         reverse = committed if result.exact else None

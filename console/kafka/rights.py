@@ -258,6 +258,45 @@ class Rights:
 # -- reading ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ClusterFacts:
+    """The cluster-wide half of a rights reading, read as the console's own user: the
+    brokers, the authorizer settings and every ACL binding. The same for every principal
+    asked about; a caller may keep it for one operator decision (see :func:`cluster_facts`)."""
+
+    nodes: tuple[int, ...]
+    settings: dict[str, tuple[str | None, bool]]
+    bindings: tuple[Binding, ...]
+    acl_error: str | None
+    """Why the bindings could not be listed (None: they were)."""
+    unknown: tuple[str, ...]
+    """What of it could not be read, in words."""
+
+
+def cluster_facts(
+    cluster: str,
+    spec: ClusterSpec,
+    admin: AdminClient,
+    trap: ErrorTrap | None,
+    deadline: float,
+) -> ClusterFacts:
+    """Read the brokers, their authorizer settings and every ACL binding with ``admin``
+    (the console's own user). The settings and the bindings are asked for at once (two
+    requests in flight, not one after the other). Raises :class:`ClusterError` only when
+    the cluster cannot be reached."""
+    try:
+        description = admin.describe_cluster(request_timeout=remaining(deadline)).result()
+    except KafkaException as exc:
+        raise connect_error(cluster, spec, admin, trap or ErrorTrap(), exc) from None
+    nodes = tuple(node.id for node in description.nodes)
+    unknown: list[str] = []
+    settings_pending = _ask_settings(admin, list(nodes), deadline, unknown)
+    bindings_pending = _ask_bindings(admin, deadline)
+    settings = _broker_settings(settings_pending, unknown)
+    bindings, acl_error = _list_bindings(bindings_pending)
+    return ClusterFacts(nodes, settings, tuple(bindings), acl_error, tuple(unknown))
+
+
 def effective_rights(
     cluster: str,
     spec: ClusterSpec,
@@ -271,25 +310,30 @@ def effective_rights(
     probe_groups: Sequence[str] = (),
     probe_listeners: bool = True,
     timeout: float = 20.0,
+    client: tuple[AdminClient, ErrorTrap | None] | None = None,
+    facts: ClusterFacts | None = None,
 ) -> Rights:
     """What ``principal`` (``User:name``) can do on a cluster, asked of the broker as that
     principal when ``login`` is given, with the ACL bindings and broker settings read as
     the console's own user for context. ``topics`` and ``groups`` default to every one on
     the cluster; probe names (that should exist nowhere) show what grants reach names
-    nobody listed. Raises :class:`ClusterError` only when the console's own user cannot
+    nobody listed. ``client`` is an open admin client of the console's own user (and its
+    error trap) to use instead of a new one; ``facts`` the cluster-wide half read earlier
+    by :func:`cluster_facts` (read now when not given). What is asked as the principal is
+    always asked now. Raises :class:`ClusterError` only when the console's own user cannot
     reach the cluster; anything else missing is listed in ``unknown``. Changes nothing."""
     deadline = time.monotonic() + timeout
-    admin, trap = admin_client(spec, admin_password, client_id=f"cutover-rights-{cluster}")
-    unknown: list[str] = []
+    if client is None:
+        admin, trap = admin_client(spec, admin_password, client_id=f"cutover-rights-{cluster}")
+    else:
+        admin, trap = client
+    if facts is None:
+        facts = cluster_facts(cluster, spec, admin, trap, deadline)
+    unknown: list[str] = list(facts.unknown)
     context: list[str] = []
-    try:
-        description = admin.describe_cluster(request_timeout=remaining(deadline)).result()
-    except KafkaException as exc:
-        raise connect_error(cluster, spec, admin, trap, exc) from None
-    nodes = [node.id for node in description.nodes]
-    settings = _broker_settings(admin, nodes, deadline, unknown)
+    settings = facts.settings
     context += _settings_context(settings)
-    all_bindings, acl_error = _list_bindings(admin, deadline)
+    all_bindings, acl_error = list(facts.bindings), facts.acl_error
     if acl_error:
         unknown.append(
             f"ACL bindings: the console's own user may not list them ({acl_error}); where a "
@@ -353,34 +397,45 @@ def effective_rights(
     )
 
 
-def _broker_settings(
+_WANTED_SETTINGS = (
+    "authorizer.class.name",
+    SUPER_USER,
+    EVERYONE,
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "ssl.client.auth",
+    "sasl.enabled.mechanisms",
+)
+
+
+def _ask_settings(
     admin: AdminClient, nodes: list[int], deadline: float, unknown: list[str]
-) -> dict[str, tuple[str | None, bool]]:
-    """The broker configs that decide who may do what: ``name -> (value, sensitive)``."""
+) -> tuple[ConfigResource, Future] | None:
+    """Send the request for one broker's configs (answered by :func:`_broker_settings`)."""
     if not nodes:
         unknown.append("broker settings: the cluster listed no brokers")
-        return {}
+        return None
     resource = ConfigResource(ResourceType.BROKER, str(nodes[0]))
+    return resource, admin.describe_configs([resource], request_timeout=remaining(deadline))[
+        resource
+    ]
+
+
+def _broker_settings(
+    pending: tuple[ConfigResource, Future] | None, unknown: list[str]
+) -> dict[str, tuple[str | None, bool]]:
+    """The broker configs that decide who may do what: ``name -> (value, sensitive)``."""
+    if pending is None:
+        return {}
     try:
-        entries = admin.describe_configs([resource], request_timeout=remaining(deadline))[
-            resource
-        ].result()
+        entries = pending[1].result()
     except KafkaException as exc:
         unknown.append(f"broker settings could not be read ({error_name(exc)})")
         return {}
-    wanted = (
-        "authorizer.class.name",
-        SUPER_USER,
-        EVERYONE,
-        "listeners",
-        "advertised.listeners",
-        "listener.security.protocol.map",
-        "ssl.client.auth",
-        "sasl.enabled.mechanisms",
-    )
     return {
         name: (entries[name].value, bool(entries[name].is_sensitive))
-        for name in wanted
+        for name in _WANTED_SETTINGS
         if name in entries
     }
 
@@ -409,7 +464,8 @@ def _settings_context(settings: dict[str, tuple[str | None, bool]]) -> list[str]
     return out
 
 
-def _list_bindings(admin: AdminClient, deadline: float) -> tuple[list[Binding], str | None]:
+def _ask_bindings(admin: AdminClient, deadline: float) -> Future:
+    """Send the request for every ACL binding (answered by :func:`_list_bindings`)."""
     every = AclBindingFilter(
         ResourceType.ANY,
         None,
@@ -419,8 +475,12 @@ def _list_bindings(admin: AdminClient, deadline: float) -> tuple[list[Binding], 
         AclOperation.ANY,
         AclPermissionType.ANY,
     )
+    return admin.describe_acls(every, request_timeout=remaining(deadline))
+
+
+def _list_bindings(pending: Future) -> tuple[list[Binding], str | None]:
     try:
-        found = admin.describe_acls(every, request_timeout=remaining(deadline)).result()
+        found = pending.result()
     except KafkaException as exc:
         return [], error_name(exc)
     return [
@@ -822,10 +882,12 @@ __all__ = [
     "AnonymousListener",
     "Binding",
     "ClusterError",
+    "ClusterFacts",
     "Grant",
     "Login",
     "ResourceRights",
     "Rights",
+    "cluster_facts",
     "effective_rights",
     "probe_name",
 ]
