@@ -112,6 +112,7 @@ def once(source, target, tmp: Path, rate: float, quiet: float) -> dict:
             "lost": lost,
             "duplicated": duplicated,
             "substeps": substeps,
+            "drain": body["substeps"]["drain"].get("timings", {}),
         }
     finally:
         scene.close()
@@ -191,7 +192,10 @@ def main() -> int:
             )
             print(
                 "  move sub-steps: "
-                + ", ".join(f"{k} {v:.2f} s" for k, v in run["substeps"].items()),
+                + ", ".join(f"{k} {v:.2f} s" for k, v in run["substeps"].items())
+                + " (drain: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in run["drain"].items())
+                + ")",
                 flush=True,
             )
     unavailability = statistics.median(r["unavailability_s"] for r in runs)

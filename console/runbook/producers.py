@@ -79,6 +79,9 @@ def _go(ctx: StepContext, seq, run_id: int, target: str, kind: str) -> dict | St
     except Cancelled:
         ctx.store.producers.set_run_state(run_id, "failed")
         raise
+    finally:
+        seq.source.close()
+        seq.target.close()
 
 
 def move_run(ctx: StepContext) -> StepOutcome:

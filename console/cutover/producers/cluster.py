@@ -14,6 +14,7 @@ transaction open cannot be seen, nor how long it has left before
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -36,6 +37,7 @@ from console.kafka import client as kafka
 from console.kafka.client import ClusterError
 from console.kafka.provenance import SHADOW_CLIENT_PREFIX
 from console.plan import ClusterSpec
+from console.shadow.mirror.positions import committed_reader, read_positions
 
 TP = tuple[str, int]
 
@@ -122,6 +124,7 @@ class Cluster:
         self._admin: AdminClient | None = None
         self._trap: kafka.ErrorTrap | None = None
         self._lock = threading.Lock()
+        self._positions_reader: Consumer | None = None
 
     @property
     def admin(self) -> AdminClient:
@@ -130,6 +133,35 @@ class Cluster:
                 self.spec, self.password, client_id=f"{SHADOW_CLIENT_PREFIX}producers-admin"
             )
         return self._admin
+
+    def mirror_positions(self, plan, keys: set[TP], timeout: float) -> dict[TP, int]:
+        """The built-in mirror's stored positions (this being the target), read with
+        clients kept open: a wait that polls them logs in once, not at every poll."""
+        with self._lock:
+            try:
+                if self._positions_reader is None:
+                    self._positions_reader = committed_reader(
+                        self.spec, self.password, f"{SHADOW_CLIENT_PREFIX}producers-positions"
+                    )
+                return read_positions(
+                    plan, {}, keys, timeout=timeout, clients=(self.admin, self._positions_reader)
+                )
+            except ClusterError:
+                # A connection kept open can break (idle close, a broker restart): once
+                # more with clients of its own.
+                self._close_positions()
+                return read_positions(plan, {"target": self.password}, keys, timeout=timeout)
+
+    def _close_positions(self) -> None:
+        if self._positions_reader is not None:
+            with contextlib.suppress(KafkaException, RuntimeError):
+                self._positions_reader.close()
+            self._positions_reader = None
+
+    def close(self) -> None:
+        """Close the clients kept open (the admin client closes when dropped)."""
+        with self._lock:
+            self._close_positions()
 
     def fail(self, what: str, exc: BaseException) -> ClusterError:
         """A failed request in words: authentication, or the error's name."""

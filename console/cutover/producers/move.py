@@ -33,18 +33,21 @@ run and converges, and no side effect happens twice.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from confluent_kafka import KafkaException
 
 from console.compare.engine import compare
 from console.compare.model import Bound, CompareError, CompareRequest
 from console.cutover.producers import acls, checks, principals, switch
 from console.cutover.producers.cluster import TP, Cluster, binding_text
-from console.cutover.producers.sequence import Sequence, SequenceFailed, now_s, unkey
+from console.cutover.producers.sequence import POLL_S, Sequence, SequenceFailed, now_s, unkey
 from console.kafka.client import ClusterError
 from console.plan import Plan, ProducerClass
-from console.shadow.mirror.positions import read_positions
 from console.store import Store
 
 DRAIN_TIMEOUT_S = 120.0
@@ -92,18 +95,23 @@ class Move(Sequence):
                 self.source, tps, plan.producer_defaults.transaction_wait_seconds
             ),
         )
-        quiet = self.substep(
-            "quiet",
-            lambda resumed: self.quiet(
-                self.source,
-                tps,
-                plan.producer_setting(cls, "quiet_seconds"),
-                shared=shared_writers(plan, cls, moved_classes(self.store)),
-                wait_s=plan.producer_defaults.transaction_wait_seconds,
-            ),
-        )
-        fence_point = unkey(quiet["fence_point"])
-        drain = self.substep("drain", lambda resumed: self._drain(tps, fence_point))
+        early = self._early_tail(tps)
+        try:
+            quiet = self.substep(
+                "quiet",
+                lambda resumed: self.quiet(
+                    self.source,
+                    tps,
+                    plan.producer_setting(cls, "quiet_seconds"),
+                    shared=shared_writers(plan, cls, moved_classes(self.store)),
+                    wait_s=plan.producer_defaults.transaction_wait_seconds,
+                ),
+            )
+            fence_point = unkey(quiet["fence_point"])
+            drain = self.substep("drain", lambda resumed: self._drain(tps, fence_point, early))
+        finally:
+            if early is not None:
+                early.stop()
         self.substep("point", lambda resumed: self._point(drain))
         self.substep("open", lambda resumed: self._open())
         switched = self.substep("switch", lambda resumed: self._switch(drain))
@@ -199,17 +207,35 @@ class Move(Sequence):
 
     # -- 5 drain --------------------------------------------------------------------------
 
-    def _drain(self, tps: list[TP], fence_point: dict[TP, int]) -> dict[str, Any]:
+    def _early_tail(self, tps: list[TP]) -> EarlyTail | None:
+        """Start the final comparison of the tail while the quiet check waits (see
+        :class:`EarlyTail`); None when the drain is done already."""
+        done = self.store.producers.substeps(self.run_id).get("drain")
+        if done is not None and done.state == "done":
+            return None
+        try:
+            ends = self.source.ends(tps, time.monotonic() + 15, committed=False)
+        except ClusterError:
+            return None  # the drain compares after the quiet check, as without it
+        early = EarlyTail(self, tps, ends)
+        early.start()
+        return early
+
+    def _drain(
+        self, tps: list[TP], fence_point: dict[TP, int], early: EarlyTail | None = None
+    ) -> dict[str, Any]:
         cls = self.cls
         assert cls is not None
         plan = self.plan
         self.progress(f"{cls.name}: waiting for the copy to reach the fence point")
+        began = time.monotonic()
+        timings: dict[str, float] = {}
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         wanted = {tp for tp in tps if fence_point[tp] > 0}
         while True:
             self.check_cancel()
             try:
-                mirrored = read_positions(plan, self.passwords, set(tps), timeout=15)
+                mirrored = self.target.mirror_positions(plan, set(tps), timeout=15)
             except ClusterError as exc:
                 raise SequenceFailed(f"reading the mirror's positions failed: {exc}") from None
             beyond = {
@@ -231,10 +257,12 @@ class Move(Sequence):
                     f"({len(behind)} partition(s) behind, e.g. {behind[0]}); check the mirror "
                     "(lag pane), then run the step again"
                 )
-            time.sleep(0.1)
+            time.sleep(POLL_S)  # the mirror commits every few tens of milliseconds
+        timings["copy_reached_s"] = round(time.monotonic() - began, 3)
         # The mirror's last commit markers land a moment after its positions are readable.
         self.settle(self.target, tps, 30)
         target_end = self.target.ends(tps, time.monotonic() + 15, committed=False)
+        timings["target_settled_s"] = round(time.monotonic() - began, 3)
         moved = moved_classes(self.store) | {cls.name}
         stopped = [
             t for t in cls.topics if all(c.name in moved for c in plan.producers if t in c.topics)
@@ -252,8 +280,12 @@ class Move(Sequence):
             if stopped
             else "no topic stops: other classes still write them",
         )
-        tail = self._tail_comparison()
+        tail = early.result(fence_point) if early is not None else None
+        if tail is None:
+            tail = self._tail_comparison()
+        timings["tail_compared_s"] = round(time.monotonic() - began, 3)
         return {
+            "timings": timings,
             "summary": f"copy at the fence point; {tail['missing']} missing in the tail; "
             f"mirroring stopped for {', '.join(stopped) or 'no topic'}",
             "points": {f"{t}:{p}": [fence_point[(t, p)], target_end[(t, p)]] for t, p in tps},
@@ -264,31 +296,32 @@ class Move(Sequence):
     def _tail_comparison(self) -> dict[str, Any]:
         cls = self.cls
         assert cls is not None
-        tail_s = self.plan.producer_defaults.tail_seconds
-        since = int((self.facts["fence_at"] - tail_s) * 1000)
-        self.progress(f"{cls.name}: comparing the tail ({tail_s:g} s before the fence)")
         try:
-            report = compare(
-                self.plan,
-                self.passwords,
-                CompareRequest(topics=tuple(cls.topics), start=Bound("time", since)),
-                store=self.store,
-                cancel=self.cancel,
-                progress=self.progress,
-            )
+            report = self._compare_tail(self.cancel, self.progress)
         except CompareError as exc:
             raise SequenceFailed(f"the final comparison of the tail could not run: {exc}") from None
-        missing = sum(r.counts.get("missing", 0) for r in report.results if r.check == "missing")
-        red = [r for r in report.red]
-        result = {
-            "window": report.window_id,
-            "missing": missing,
-            "red": [f"{r.topic}[{r.partition}] {r.check}: {r.reason}" for r in red[:5]],
-            "records": report.records,
-        }
+        return self._judge_tail(tail_result(report))
+
+    def _compare_tail(self, cancel, progress):
+        cls = self.cls
+        assert cls is not None
+        tail_s = self.plan.producer_defaults.tail_seconds
+        since = int((self.facts["fence_at"] - tail_s) * 1000)
+        progress(f"{cls.name}: comparing the tail ({tail_s:g} s before the fence)")
+        return compare(
+            self.plan,
+            self.passwords,
+            CompareRequest(topics=tuple(cls.topics), start=Bound("time", since)),
+            store=self.store,
+            cancel=cancel,
+            progress=progress,
+        )
+
+    def _judge_tail(self, result: dict[str, Any]) -> dict[str, Any]:
+        missing = result["missing"]
         if missing:
             raise SequenceFailed(
-                f"the final comparison of the tail (window #{report.window_id}) found "
+                f"the final comparison of the tail (window #{result['window']}) found "
                 f"{missing} record(s) missing on the target; roll back, or find why the copy "
                 "lost them",
                 result,
@@ -387,6 +420,18 @@ class Move(Sequence):
     def _switch(self, drain: dict[str, Any]) -> dict[str, Any]:
         cls = self.cls
         assert cls is not None
+        starts = {tp: point[1] for tp, point in unkey_pairs(drain["points"]).items()}
+        # Logged in and assigned before the class is told: its login is not in the wait.
+        reader = self.first_write_reader(self.target, starts)
+        try:
+            return self._tell_and_wait(drain, starts, reader)
+        finally:
+            with contextlib.suppress(RuntimeError, KafkaException):
+                reader.close()  # closed already when the first write was seen
+
+    def _tell_and_wait(self, drain: dict[str, Any], starts, reader) -> dict[str, Any]:
+        cls = self.cls
+        assert cls is not None
         facts = self.facts
         if "told_at" not in facts:
             facts = self.remember(told_at=now_s())
@@ -410,13 +455,13 @@ class Move(Sequence):
                 f"{cls.name}: the target is open; redeploy it with bootstrap servers "
                 f"{self.plan.clusters.target.bootstrap_servers}. Waiting for its first write"
             )
-        starts = {tp: point[1] for tp, point in unkey_pairs(drain["points"]).items()}
         timeout = self.plan.producer_defaults.switch_timeout_minutes * 60
         seen_at, record = self.first_write(
             self.target,
             starts,
             timeout,
             own_only=bool(set(cls.topics) - set(drain["stopped_topics"])),
+            consumer=reader,
         )
         facts = self.remember(first_write_at=seen_at, first_write=record.example())
         unavailability = seen_at - facts["fence_at"]
@@ -465,6 +510,92 @@ class Move(Sequence):
             "source_records_after_fence": 0,
             "source_not_watched": sorted({t for t, _p in tps} - stopped),
         }
+
+
+def tail_result(report) -> dict[str, Any]:
+    """What the drain keeps of the final comparison of the tail."""
+    missing = sum(r.counts.get("missing", 0) for r in report.results if r.check == "missing")
+    return {
+        "window": report.window_id,
+        "missing": missing,
+        "red": [f"{r.topic}[{r.partition}] {r.check}: {r.reason}" for r in report.red[:5]],
+        "records": report.records,
+    }
+
+
+class EarlyTail:
+    """The final comparison of the tail, started when the quiet check starts instead of
+    after it: the quiet check is a wait (end offsets read every few tens of milliseconds
+    for the plan's ``quiet_seconds``), and the comparison, the move's heaviest read,
+    then no longer adds its time to the write unavailability.
+
+    In a thread of its own it waits for the copy to reach the source's end offsets read
+    before the quiet check, for the target's transactions to settle, then compares the
+    tail exactly as the drain would. The drain takes its result only when the comparison
+    read the source up to the fence point itself (end offsets that did not move during
+    the quiet check) and found nothing missing; otherwise (the ends moved: transaction
+    markers; a record missing, which may be a copy not yet visible; an error; a crash)
+    the drain compares again after the quiet check, as it always did. No check is
+    skipped: the same comparison covers the same records."""
+
+    WAIT_S = 30.0
+    """How long it waits for the copy before it leaves the comparison to the drain."""
+
+    def __init__(self, move: Move, tps: list[TP], ends: dict[TP, int]) -> None:
+        self.move = move
+        self.tps = tps
+        self.ends = ends
+        self.cancel = threading.Event()
+        self.report = None
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, name="producers-early-tail", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Cancel it if it still runs, and wait for it (never left running)."""
+        if self.thread.is_alive():
+            self.cancel.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        move = self.move
+        deadline = time.monotonic() + self.WAIT_S
+        wanted = {tp for tp in self.tps if self.ends[tp] > 0}
+        try:
+            while True:
+                if self.cancel.is_set() or move.cancel.is_set() or time.monotonic() > deadline:
+                    self.error = "the copy did not reach the end offsets in time"
+                    return
+                mirrored = move.target.mirror_positions(move.plan, set(self.tps), timeout=15)
+                if all(mirrored.get(tp, 0) >= self.ends[tp] for tp in wanted):
+                    break
+                time.sleep(POLL_S)
+            while move.target.open_transactions(self.tps, time.monotonic() + 15):
+                if self.cancel.is_set() or time.monotonic() > deadline:
+                    self.error = "the target's transactions did not settle in time"
+                    return
+                time.sleep(POLL_S)
+            self.report = move._compare_tail(self.cancel, lambda _m: None)
+        except Exception as exc:  # noqa: BLE001 - the drain compares again, and says why
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def result(self, fence_point: dict[TP, int]) -> dict[str, Any] | None:
+        """Its result for the drain, or None when the drain must compare again."""
+        self.thread.join()
+        report = self.report
+        if report is None:
+            return None
+        result = tail_result(report)
+        read_to = {
+            (t, int(p)): bounds[1]
+            for t, parts in (report.ranges or {}).items()
+            for p, bounds in parts.items()
+        }
+        if result["missing"] or any(read_to.get(tp) != fence_point[tp] for tp in self.tps):
+            return None
+        return {**result, "started": "with the quiet check (the source did not change after)"}
 
 
 def unkey_pairs(points: dict[str, list[int]]) -> dict[TP, tuple[int, int]]:

@@ -231,16 +231,30 @@ class Sequence:
             **_shared(shared),
         }
 
+    def first_write_reader(self, cluster: Cluster, starts: dict[TP, int]):
+        """The reader :meth:`first_write` waits with, made (logged in, assigned) before
+        the class is told to switch, so its login is not part of the wait."""
+        consumer = cluster.reader(committed=False, client="first-write")
+        consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+        return consumer
+
     def first_write(
-        self, cluster: Cluster, starts: dict[TP, int], timeout_s: float, *, own_only: bool
+        self,
+        cluster: Cluster,
+        starts: dict[TP, int],
+        timeout_s: float,
+        *,
+        own_only: bool,
+        consumer=None,
     ) -> tuple[float, Record]:
         """Wait for the first record written on ``cluster`` at or after ``starts`` (with
         ``own_only``, one without the mirror's provenance header: not a copy). Returns the
-        wall-clock time it was seen and the record."""
+        wall-clock time it was seen and the record. ``consumer``: one from
+        :meth:`first_write_reader` (closed here)."""
         deadline = time.monotonic() + timeout_s
-        consumer = cluster.reader(committed=False, client="first-write")
+        if consumer is None:
+            consumer = self.first_write_reader(cluster, starts)
         try:
-            consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
             while True:
                 self.check_cancel()
                 if time.monotonic() > deadline:
