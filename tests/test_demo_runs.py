@@ -25,12 +25,17 @@ from console.store import Store
 from tests.helpers import CountedProducer, demo_plan_text, fixed_clock
 
 ENV = ("CUTOVER_DEMO_SOURCE_PASSWORD", "CUTOVER_DEMO_TARGET_PASSWORD")
+PRINCIPAL_ENV = {
+    "CUTOVER_DEMO_BILLING_PASSWORD": "billing",
+    "CUTOVER_DEMO_CHECKOUT_PASSWORD": "checkout",
+}
+"""The demo's group and producer principals: the gates ask the brokers as them."""
 SECRET = SANDBOX_PASSWORDS["admin"]
 
 
 def fresh_shell(monkeypatch) -> None:
     """As in a new terminal: the variables `cutover demo` set in its own process are gone."""
-    for name in ENV:
+    for name in (*ENV, *PRINCIPAL_ENV):
         monkeypatch.setenv(name, "")  # restored (unset) at teardown, whatever prepare set
 
 
@@ -104,6 +109,10 @@ def test_sandbox_passwords_are_used_only_for_the_demo_s_own_loopback_runs(tmp_pa
     fresh_shell(monkeypatch)
     assert "prepared by `cutover demo`" in demo.use_sandbox_passwords(local)
     assert os.environ[ENV[0]] == SECRET and os.environ[ENV[1]] == SECRET
+    # The demo's principals too: without the checkout producer's, the move's fence was
+    # proven from the ACL bindings only, not by asking the brokers as User:checkout.
+    for name, user in PRINCIPAL_ENV.items():
+        assert os.environ[name] == SANDBOX_PASSWORDS[user], name
     for store_ in (plain, store, local):
         store_.close()
 

@@ -215,8 +215,8 @@ def move_report(detail: dict[str, Any]) -> list[str]:
     if detail.get("unavailability_s") is not None:
         lines.append(
             f"write unavailability {detail['unavailability_s']:.2f} s (fence → first write on "
-            f"the target); quiet {detail.get('quiet_s')} s; told "
-            f"{detail.get('told_after_fence_s')} s after the fence"
+            f"the target); quiet {_seconds(detail.get('quiet_s'))}; told "
+            f"{_seconds(detail.get('told_after_fence_s'))} after the fence"
         )
     for key, (src, tgt) in sorted((detail.get("points") or {}).items()):
         lines.append(f"  {key:<20} source {src:>10,} ↔ target {tgt:>10,}")
@@ -227,6 +227,26 @@ def move_report(detail: dict[str, Any]) -> list[str]:
     for line in detail.get("bypass", []):
         lines.append(f"  written after the fence: {line}")
     return lines
+
+
+def _seconds(value) -> str:
+    return "?" if value is None else f"{value:.2f} s"
+
+
+def _offsets(at) -> str:
+    """``{"orders:1": 310, ...}`` as ``orders[1] 310, ...`` (or as it is, if not that)."""
+    if not isinstance(at, dict):
+        return str(at)
+    parts = []
+    for key, offset in sorted(at.items(), key=lambda kv: (kv[0].rpartition(":")[0], _num(kv[0]))):
+        topic, _, partition = key.rpartition(":")
+        parts.append(f"{topic}[{partition}] {offset:,}")
+    return ", ".join(parts) or "no committed offset"
+
+
+def _num(key: str) -> int:
+    tail = key.rpartition(":")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 # -- rollback ----------------------------------------------------------------------------
@@ -331,7 +351,9 @@ def rollback_report(detail: dict[str, Any]) -> list[str]:
         )
     for group in detail.get("groups", []):
         if group.get("moved"):
-            lines.append(f"  group {group['group']}: back on the source at {group['source']}")
+            lines.append(
+                f"  group {group['group']}: back on the source at {_offsets(group['source'])}"
+            )
     if detail.get("export"):
         lines.append(f"  target-only records listed in {detail['export']}")
     return lines

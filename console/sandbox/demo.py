@@ -390,6 +390,12 @@ def use_sandbox_passwords(store: Store) -> str | None:
         user = (group.principal or "").partition(":")[2]
         if ref and ref.env and user in SANDBOX_PASSWORDS and not os.environ.get(ref.env):
             wanted[ref.env] = SANDBOX_PASSWORDS[user]
+    for cls in plan.producers:
+        # The demo's producer principals (checkout): the move proves its fence by asking
+        # the brokers as them, which needs their passwords.
+        for user, ref in cls.principal_passwords.items():
+            if ref.env and user in SANDBOX_PASSWORDS and not os.environ.get(ref.env):
+                wanted[ref.env] = SANDBOX_PASSWORDS[user]
     if not wanted:
         return None
     os.environ.update(wanted)
