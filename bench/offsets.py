@@ -537,12 +537,15 @@ mm2_interval_s = 1
             for tp, recs in read_all(state.source.plaintext_bootstrap, run.topics).items()
             if recs
         }
-        wait(
-            lambda: all(
-                mm2.source_positions(plan, timeout=30).get(tp, 0) >= e for tp, e in last.items()
-            ),
-            "MirrorMaker 2 to copy everything",
-        )
+
+        def mm2_copied() -> bool:
+            try:
+                at = mm2.source_positions(plan, timeout=30)
+            except mm2.Mm2Error:
+                return False  # Connect answers HTTP 500 for its offsets while it starts
+            return all(at.get(tp, 0) >= e for tp, e in last.items())
+
+        wait(mm2_copied, "MirrorMaker 2 to copy everything")
         wanted = sum(len(c) for c in run.committed.values())
 
         def checkpointed() -> bool:

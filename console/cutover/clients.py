@@ -45,10 +45,14 @@ class Window:
 
 
 def at_once(*calls: Callable[[], Any]) -> list[Any]:
-    """Run independent reads at the same time (typically one per cluster: each side has
-    its own clients, and an admin client may be used from several threads); their
-    results in order. An exception of any is raised once all have ended. Only Kafka
-    reads go here: the run database stays on the calling thread."""
+    """Run independent reads at the same time, one thread each; their results in order.
+    An exception of any is raised once all have ended.
+
+    Each call must use clients no other call uses: one call per side, each with that
+    side's own clients. Two requests on one client from two threads at once crashed the
+    process (confluent-kafka 2.16: two ``list_offsets`` on one admin client, a
+    segmentation fault). Only Kafka reads go here: the run database stays on the calling
+    thread."""
     if len(calls) == 1:
         return [calls[0]()]
     with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="cutover-read") as pool:
@@ -211,9 +215,16 @@ class Side:
     def for_time(self, tps: Iterable[TP], ms: int, deadline: float) -> dict[TP, int]:
         """The first offset whose timestamp is at or after ``ms``; past the newest record
         Kafka answers -1, which means the end: the end offset is returned then."""
-        tps = list(tps)
+        return self.for_times(dict.fromkeys(tps, ms), deadline)
+
+    def for_times(self, times: dict[TP, int], deadline: float) -> dict[TP, int]:
+        """:meth:`for_time` with a time of its own per partition, in one request."""
+        if not times:
+            return {}
         try:
-            request = {TopicPartition(t, p): OffsetSpec.for_timestamp(ms) for t, p in tps}
+            request = {
+                TopicPartition(t, p): OffsetSpec.for_timestamp(ms) for (t, p), ms in times.items()
+            }
             futures = self.admin.list_offsets(
                 request,
                 request_timeout=kafka.remaining(deadline),

@@ -58,16 +58,21 @@ def evaluate(
     """Read both sides and work out every partition's position (and, with ``checks``,
     every precondition). Raises ClusterError when a cluster cannot be read at all."""
     deadline = time.monotonic() + timeout
-    # Independent reads, at once: the group on each side, the source's partitions, and
-    # (for the gate) what the principal may do on the target.
-    reads = [
-        lambda: read_group(sides.source, group.id, group.topics, deadline),
-        lambda: read_group(sides.target, group.id, group.topics, deadline),
-        lambda: partitions_of(sides.source, group.topics, deadline),
-    ]
-    if checks:
-        reads.append(lambda: principal_check(plan, group, sides, deadline))
-    source, target, layout, *principal = at_once(*reads)
+
+    # The two sides are read at the same time, each by its own clients (one thread per
+    # side: never two requests on one client at once): the group and the partitions on
+    # the source; the group and (for the gate) what the principal may do on the target.
+    def source_side():
+        return (
+            read_group(sides.source, group.id, group.topics, deadline),
+            partitions_of(sides.source, group.topics, deadline),
+        )
+
+    def target_side():
+        found = read_group(sides.target, group.id, group.topics, deadline)
+        return found, (principal_check(plan, group, sides, deadline) if checks else None)
+
+    (source, layout), (target, principal) = at_once(source_side, target_side)
     parts = [(t, p) for t in group.topics for p in layout.get(t, [])]
     notes = [
         f"topic {t} is not on the source: its partitions are not moved"
@@ -81,7 +86,7 @@ def evaluate(
     found = positions.positions(ctx) if parts else []
     notes += ctx.notes
     at = store.clock()
-    listed = _checks(store, plan, group, source, target, found, principal[0]) if checks else []
+    listed = _checks(store, plan, group, source, target, found, principal) if checks else []
     return Evaluation(
         group.id,
         group.offset_strategy,

@@ -421,6 +421,7 @@ def _mm2(ctx: Context) -> list[Position]:
     counted = ctx.sides.source.count_many(beyond, COUNT_CAP, ctx.deadline) if beyond else {}
     out: dict[TP, Position] = {}
     align: dict[TP, tuple[int, int, int, int | None]] = {}
+    by_time: dict[TP, int] = {}
     for tp in ctx.partitions:
         if tp not in committed:
             out[tp] = _nothing_committed(ctx, tp)
@@ -446,7 +447,7 @@ def _mm2(ctx: Context) -> list[Position]:
                 f"{tp[0]}:{tp[1]}: no MirrorMaker 2 offset sync at or before {at}; refined "
                 "from timestamps instead"
             )
-            out[tp] = _by_time(ctx, tp, at, base)
+            by_time[tp] = at
             continue
         index, coarse = found
         upstream, downstream = syncs[index]
@@ -466,6 +467,7 @@ def _mm2(ctx: Context) -> list[Position]:
         out[tp] = _position_from(
             ctx, tp, at, _base(ctx, tp, at), result, shown, "checkpoint", coarse_counts
         )
+    out.update(_by_time_many(ctx, by_time))
     return [out[tp] for tp in ctx.partitions]
 
 
@@ -624,34 +626,70 @@ BACK = 64
 
 
 def _external(ctx: Context) -> list[Position]:
-    out = []
+    out: dict[TP, Position] = {}
+    wanted: dict[TP, int] = {}
     for tp in ctx.partitions:
         committed = ctx.committed.get(tp)
         if committed is None:
-            out.append(_nothing_committed(ctx, tp))
+            out[tp] = _nothing_committed(ctx, tp)
+        else:
+            wanted[tp] = committed
+    out.update(_by_time_many(ctx, wanted))
+    return [out[tp] for tp in ctx.partitions]
+
+
+def _by_time_many(ctx: Context, wanted: dict[TP, int]) -> dict[TP, Position]:
+    """Coarse positions by timestamp, refined by aligning the records around them
+    (``wanted``: partition -> committed offset). Each read is batched across partitions:
+    the log starts, the source windows, the two time lookups on the target, the
+    alignment and what the coarse position re-reads."""
+    if not wanted:
+        return {}
+    deadline, skew = ctx.deadline, ctx.plan.thresholds.max_timestamp_skew_ms
+    starts = ctx.sides.source.starts(list(wanted), deadline)
+    begin = {tp: max(starts.get(tp, 0), c - BACK) for tp, c in wanted.items()}
+    src = ctx.sides.source.windows(
+        {tp: (begin[tp], c - begin[tp] + LOOKAHEAD) for tp, c in wanted.items()}, deadline
+    )
+    out: dict[TP, Position] = {}
+    earliest: dict[TP, int] = {}
+    following: dict[TP, int] = {}
+    for tp, committed in wanted.items():
+        records = src[tp].records
+        if not records:
+            out[tp] = replace(
+                _base(ctx, tp, committed),
+                reason="the source holds no record near the committed offset",
+            )
             continue
-        base = Position(
-            tp[0], tp[1], committed, ctx.source_ends.get(tp), Method.UNTRANSLATED, None, False
+        earliest[tp] = min(r.timestamp for r in records) - skew - 1
+        nxt = next((r for r in records if r.offset >= committed), None)
+        if nxt is not None:
+            following[tp] = nxt.timestamp - skew
+    # Two lookups on the same client: one after the other (see clients.at_once).
+    tgt_from = ctx.sides.target.for_times(earliest, deadline)
+    coarse = ctx.sides.target.for_times(following, deadline)
+    align = {tp: (wanted[tp], begin[tp], tgt_from[tp], coarse.get(tp)) for tp in earliest}
+    results = _aligned_many(ctx, align)
+    to_count = {
+        tp: span
+        for tp, result in results.items()
+        if (span := _coarse_span(result, coarse.get(tp))) is not None
+    }
+    counts = ctx.sides.target.count_many(to_count, COUNT_CAP, deadline) if to_count else {}
+    for tp, result in results.items():
+        committed = wanted[tp]
+        out[tp] = _position_from(
+            ctx,
+            tp,
+            committed,
+            _base(ctx, tp, committed),
+            result,
+            coarse.get(tp),
+            "timestamp",
+            counts,
         )
-        out.append(_by_time(ctx, tp, committed, base))
-    return out
-
-
-def _by_time(ctx: Context, tp: TP, committed: int, base: Position) -> Position:
-    """A coarse position by timestamp, refined by aligning the records around it."""
-    start = max(ctx.sides.source.starts([tp], ctx.deadline).get(tp, 0), committed - BACK)
-    src = ctx.sides.source.window(tp, start, committed - start + LOOKAHEAD, ctx.deadline)
-    if not src.records:
-        return replace(base, reason="the source holds no record near the committed offset")
-    skew = ctx.plan.thresholds.max_timestamp_skew_ms
-    earliest = min(r.timestamp for r in src.records)
-    tgt_from = ctx.sides.target.for_time([tp], earliest - skew - 1, ctx.deadline)[tp]
-    nxt = next((r for r in src.records if r.offset >= committed), None)
-    coarse = None
-    if nxt is not None:
-        coarse = ctx.sides.target.for_time([tp], nxt.timestamp - skew, ctx.deadline)[tp]
-    result = _aligned(ctx, tp, committed, start, tgt_from, coarse)
-    return _position_from(ctx, tp, committed, base, result, coarse, "timestamp")
+    return {tp: out[tp] for tp in wanted}
 
 
 # -- the plan's own strategies -----------------------------------------------------------------
