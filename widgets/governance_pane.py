@@ -59,7 +59,6 @@ class GovernancePane(Vertical):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._cells: dict[str, tuple] = {}
         self._rows: dict[str, GovernanceRow] = {}
         self._not_compared: list[str] = []
 
@@ -76,7 +75,7 @@ class GovernancePane(Vertical):
 
     def show(self, view: GovernanceView | None) -> None:
         summary = self.query_one(Summary)
-        table = self.query_one(DataTable)
+        table = self.query_one(FitTable)
         if view is None:
             summary.update(EMPTY)
             return
@@ -98,27 +97,19 @@ class GovernancePane(Vertical):
         with self.app.batch_update():
             self._apply(table, view.rows)
 
-    def _apply(self, table: DataTable, rows: list[GovernanceRow]) -> None:
-        wanted = {row.key for row in rows}
-        for key in [k for k in self._cells if k not in wanted]:
-            table.remove_row(key)
-            del self._cells[key]
-            del self._rows[key]
-        for row in rows:
-            cells = (
-                Text(str(row.number), justify="right"),
-                status_text(row.decision or "undecided", width=11),
-                Text(row.what),
+    def _apply(self, table: FitTable, rows: list[GovernanceRow]) -> None:
+        self._rows = {row.key: row for row in rows}
+        table.sync(
+            (
+                row.key,
+                (
+                    Text(str(row.number), justify="right"),
+                    status_text(row.decision or "undecided", width=11),
+                    Text(row.what),
+                ),
             )
-            old = self._cells.get(row.key)
-            if old is None:
-                table.add_row(*cells, key=row.key)
-            elif old != cells:
-                for (column, *_), new, before in zip(self.COLUMNS, cells, old, strict=True):
-                    if new != before:
-                        table.update_cell(row.key, column, new)
-            self._cells[row.key] = cells
-            self._rows[row.key] = row
+            for row in rows
+        )
 
     def _current(self) -> GovernanceRow | None:
         table = self.query_one(DataTable)

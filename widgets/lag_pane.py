@@ -58,8 +58,6 @@ class LagPane(Vertical):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._cells: dict[str, tuple] = {}
-        self._order: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Summary("No lag samples yet: start the shadow path.", classes="lag-summary summary")
@@ -73,7 +71,7 @@ class LagPane(Vertical):
 
     def show(self, view: LagView | None) -> None:
         summary = self.query_one(".lag-summary", Summary)
-        table = self.query_one(DataTable)
+        table = self.query_one(FitTable)
         if view is None or not view.rows:
             summary.update(
                 Text("No lag samples yet: start the shadow path.")
@@ -101,28 +99,7 @@ class LagPane(Vertical):
             head.append(f"\n{line}")
         summary.update(head)
         with self.app.batch_update():
-            self._apply(table, view.rows)
-
-    def _apply(self, table: DataTable, rows: list[LagRow]) -> None:
-        wanted = {row.key for row in rows}
-        for key in [k for k in self._cells if k not in wanted]:
-            table.remove_row(key)
-            del self._cells[key]
-        for row in rows:
-            cells = self._cells_for(row)
-            old = self._cells.get(row.key)
-            if old is None:
-                table.add_row(*cells, key=row.key)
-            elif old != cells:
-                for (column, *_), new, before in zip(self.COLUMNS, cells, old, strict=True):
-                    if new != before:
-                        table.update_cell(row.key, column, new)
-            self._cells[row.key] = cells
-        order = [row.key for row in rows]
-        if order != self._order:
-            rank = {key: i for i, key in enumerate(order)}
-            table.sort("part", key=lambda label: rank.get(label.row_key, len(rank)))
-            self._order = order
+            table.sync([(row.key, self._cells_for(row)) for row in view.rows], order_by="part")
 
     @staticmethod
     def _cells_for(row: LagRow) -> tuple:

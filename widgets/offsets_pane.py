@@ -67,8 +67,6 @@ class OffsetsPane(Vertical):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._cells: dict[str, tuple] = {}
-        self._order: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Summary(EMPTY, classes="offsets-summary summary")
@@ -82,7 +80,7 @@ class OffsetsPane(Vertical):
 
     def show(self, view: OffsetsView | None) -> None:
         summary = self.query_one(".offsets-summary", Summary)
-        table = self.query_one(DataTable)
+        table = self.query_one(FitTable)
         if view is None or not view.rows:
             summary.update(
                 Text(EMPTY)
@@ -110,28 +108,7 @@ class OffsetsPane(Vertical):
             head.append(f"\n{line}")
         summary.update(head)
         with self.app.batch_update():
-            self._apply(table, view.rows)
-
-    def _apply(self, table: DataTable, rows: list[OffsetRow]) -> None:
-        wanted = {row.key for row in rows}
-        for key in [k for k in self._cells if k not in wanted]:
-            table.remove_row(key)
-            del self._cells[key]
-        for row in rows:
-            cells = self._cells_for(row)
-            old = self._cells.get(row.key)
-            if old is None:
-                table.add_row(*cells, key=row.key)
-            elif old != cells:
-                for (column, *_), new, before in zip(self.COLUMNS, cells, old, strict=True):
-                    if new != before:
-                        table.update_cell(row.key, column, new)
-            self._cells[row.key] = cells
-        order = [row.key for row in rows]
-        if order != self._order:
-            rank = {key: i for i, key in enumerate(order)}
-            table.sort("part", key=lambda label: rank.get(label.row_key, len(rank)))
-            self._order = order
+            table.sync([(row.key, self._cells_for(row)) for row in view.rows], order_by="part")
 
     @staticmethod
     def _cells_for(row: OffsetRow) -> tuple:

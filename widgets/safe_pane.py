@@ -55,7 +55,6 @@ class SafePane(Vertical):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._cells: dict[str, tuple] = {}
 
     def compose(self) -> ComposeResult:
         yield Summary(EMPTY, classes="safe-summary summary")
@@ -75,25 +74,9 @@ class SafePane(Vertical):
         as_of = view.as_of[11:19] if view.as_of else "--:--:--"
         self.border_subtitle = f"as of {as_of} UTC" + ("  STALE" if view.stale else "")
         summary.update(Text("\n".join(view.lines)))
-        table = self.query_one(DataTable)
+        table = self.query_one(FitTable)
         with self.app.batch_update():
-            self._apply(table, view.rows)
-
-    def _apply(self, table: DataTable, rows: list[SafeRow]) -> None:
-        wanted = {row.key for row in rows}
-        for key in [k for k in self._cells if k not in wanted]:
-            table.remove_row(key)
-            del self._cells[key]
-        for row in rows:
-            cells = self._cells_for(row)
-            old = self._cells.get(row.key)
-            if old is None:
-                table.add_row(*cells, key=row.key)
-            elif old != cells:
-                for (column, *_), new, before in zip(self.COLUMNS, cells, old, strict=True):
-                    if new != before:
-                        table.update_cell(row.key, column, new)
-            self._cells[row.key] = cells
+            table.sync([(row.key, self._cells_for(row)) for row in view.rows])
 
     @staticmethod
     def _cells_for(row: SafeRow) -> tuple:

@@ -11,6 +11,7 @@ fully into view; and a cell wider than its column is shortened at a word with ``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rich.segment import Segment
@@ -32,6 +33,40 @@ class FitTable(DataTable):
         description column), its cells shortened at a word to it and re-shortened from
         their whole text when the table is resized."""
         self._flex_values: dict[RowKey, CellType] = {}
+        self._shown: dict[str, tuple] = {}
+        self._shown_order: list[str] = []
+
+    def sync(self, rows: Iterable[tuple[str, tuple]], *, order_by: str | None = None) -> None:
+        """Show exactly these rows, given as (key, cells), changing the table in place: rows
+        no longer given go, new ones are added, and only the cells that changed are
+        rewritten. A pane refreshed every second never refills its table, so the cursor and
+        the scroll stay where the operator left them.
+
+        With ``order_by``, the rows are also put in the order given, by sorting on that
+        column: its cells must carry their row's key as ``row_key`` (a label subclass).
+        """
+        rows = list(rows)
+        wanted = {key for key, _ in rows}
+        for key in [k for k in self._shown if k not in wanted]:
+            self.remove_row(key)
+            del self._shown[key]
+        columns = [c.key.value for c in self.ordered_columns]
+        for key, cells in rows:
+            old = self._shown.get(key)
+            if old is None:
+                self.add_row(*cells, key=key)
+            elif old != cells:
+                for column, new, before in zip(columns, cells, old, strict=True):
+                    if new != before:
+                        self.update_cell(key, column, new)
+            self._shown[key] = cells
+        if order_by is None:
+            return
+        order = [key for key, _ in rows]
+        if order != self._shown_order:
+            rank = {key: i for i, key in enumerate(order)}
+            self.sort(order_by, key=lambda cell: rank.get(cell.row_key, len(rank)))
+            self._shown_order = order
 
     def on_resize(self) -> None:
         self.fit_flex()
@@ -141,6 +176,8 @@ class FitTable(DataTable):
 
     def clear(self, columns: bool = False) -> FitTable:
         self._flex_values.clear()
+        self._shown.clear()
+        self._shown_order = []
         super().clear(columns)
         return self
 

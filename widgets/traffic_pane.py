@@ -62,7 +62,6 @@ class TrafficPane(Vertical):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._cells: dict[str, tuple] = {}
         self._view: TrafficView | None = None
 
     def compose(self) -> ComposeResult:
@@ -89,28 +88,9 @@ class TrafficPane(Vertical):
         head.append(f"\n{view.window}", style="dim")
         head.append("\nenter: what a flow rests on", style="dim")
         summary.update(head)
-        table = self.query_one(DataTable)
+        table = self.query_one(FitTable)
         with self.app.batch_update():
-            wanted = {f.key for f in view.flows}
-            for key in [k for k in self._cells if k not in wanted]:
-                table.remove_row(key)
-                del self._cells[key]
-            for flow in view.flows:
-                cells = (
-                    Text(flow.name, no_wrap=True, overflow="ellipsis"),
-                    money(flow.cost_per_day),
-                    number(None if flow.gb_per_day is None else round(flow.gb_per_day, 1)),
-                    number(None if flow.bytes_per_s is None else round(flow.bytes_per_s / 1000, 1)),
-                    Text(_crossed(flow), no_wrap=True, overflow="ellipsis"),
-                )
-                old = self._cells.get(flow.key)
-                if old is None:
-                    table.add_row(*cells, key=flow.key)
-                elif old != cells:
-                    for (column, *_), new, before in zip(self.COLUMNS, cells, old, strict=True):
-                        if new != before:
-                            table.update_cell(flow.key, column, new)
-                self._cells[flow.key] = cells
+            table.sync((flow.key, _cells(flow)) for flow in view.flows)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # The table takes enter itself (select the row); the detail follows from that.
@@ -151,3 +131,13 @@ class TrafficPane(Vertical):
             *(f"note: {n}" for n in self._view.notes),
         ]
         self.post_message(self.DetailRequested(flow.name, lines))
+
+
+def _cells(flow: FlowRow) -> tuple:
+    return (
+        Text(flow.name, no_wrap=True, overflow="ellipsis"),
+        money(flow.cost_per_day),
+        number(None if flow.gb_per_day is None else round(flow.gb_per_day, 1)),
+        number(None if flow.bytes_per_s is None else round(flow.bytes_per_s / 1000, 1)),
+        Text(_crossed(flow), no_wrap=True, overflow="ellipsis"),
+    )
