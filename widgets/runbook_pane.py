@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import OptionList
@@ -28,14 +30,24 @@ class RunbookPane(OptionList):
             self.step_id = step_id
             super().__init__()
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._steps: list[StepView] = []
+
     def on_mount(self) -> None:
         self.border_title = "Runbook"
 
+    def on_resize(self) -> None:
+        if self._steps:
+            self.show(self._steps)
+
     def show(self, steps: list[StepView]) -> None:
         """Render the steps; updates prompts in place when the list is already built."""
+        self._steps = list(steps)
+        width = self._title_room()
         if self.option_count and all(self._has(s.id) for s in steps):
             for step in steps:
-                self.replace_option_prompt(step.id, self._prompt(step))
+                self.replace_option_prompt(step.id, self._prompt(step, width))
             return
         options: list[Option] = []
         phase = None
@@ -43,7 +55,7 @@ class RunbookPane(OptionList):
             if step.phase != phase:
                 phase = step.phase
                 options.append(Option(Text(phase.upper(), style="bold"), disabled=True))
-            options.append(Option(self._prompt(step), id=step.id))
+            options.append(Option(self._prompt(step, width), id=step.id))
         self.clear_options()
         self.add_options(options)
         first = next((i for i, o in enumerate(options) if not o.disabled), None)
@@ -56,14 +68,31 @@ class RunbookPane(OptionList):
             return False
         return True
 
+    def _title_room(self) -> int:
+        """Cells a step's line has inside the pane (inside its scrollbar); 0 before the
+        pane has a size."""
+        return self.scrollable_content_region.width
+
     @staticmethod
-    def _prompt(step: StepView) -> Text:
-        title = Text(step.title, style="" if step.available else "dim")
+    def _prompt(step: StepView, width: int = 0) -> Text:
         if step.instance:
-            return Text.assemble("   ", state_text(step.state), " ", title)
-        if not step.state:  # the heading of a step run per group or class
-            return Text.assemble(" ", title, Text(" ▾", style="dim"))
-        return Text.assemble(" ", state_text(step.state), " ", title)
+            head = Text.assemble("   ", state_text(step.state), " ")
+        elif not step.state:  # the heading of a step run per group or class
+            head = Text(" ")
+        else:
+            head = Text.assemble(" ", state_text(step.state), " ")
+        tail = "" if step.state else " ▾"
+        # A title too long for the line continues under itself, not under the state.
+        room = width - head.cell_len - len(tail)
+        lines = textwrap.wrap(step.title, room) if room >= 12 else [step.title]
+        style = "" if step.available else "dim"
+        prompt = head.copy()
+        indent = " " * head.cell_len
+        for i, line in enumerate(lines or [""]):
+            prompt.append(("\n" + indent if i else "") + line, style=style)
+        if tail:
+            prompt.append(tail, style="dim")
+        return prompt
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
