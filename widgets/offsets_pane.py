@@ -53,7 +53,7 @@ class OffsetsPane(Vertical):
 
     # At 80x24 the first four columns show (as the lag pane's do); the rest scroll.
     COLUMNS = (
-        ("part", "Group / part", 12, False),
+        ("part", "Group/part", 10, False),
         ("verdict", "Verdict", 9, False),
         ("source", "Source", 8, True),
         ("target", "Target", 8, True),
