@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from console.views.traffic import FlowRow, TrafficView
 from widgets.style import number
@@ -90,6 +91,12 @@ class TrafficPane(Vertical):
         summary.update(head)
         table = self.query_one(FitTable)
         with self.app.batch_update():
+            # The cost column says its currency: the figures are compared, not read alone.
+            cost = table.columns[ColumnKey("cost")]
+            label = f"{view.currency[:4]}/day" if view.currency else "Cost/day"
+            if cost.label.plain != label:
+                cost.label = Text(label, justify="right")
+                table.refresh()
             table.sync((flow.key, _cells(flow)) for flow in view.flows)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
