@@ -251,6 +251,35 @@ def _parse(value: bytes | None) -> Head | None:
         return None
 
 
+def await_grant(
+    plan: Plan, passwords: dict[str, str | None], witness_password: str | None, *, timeout: float
+) -> bool:
+    """Wait until the witness principal sees the witness topic (its DESCRIBE, granted with
+    its WRITE, is in force on the broker), at most ``timeout`` seconds; whether it did.
+
+    A grant is acknowledged once the controller has it; each broker applies it a moment
+    later (longer on a loaded machine). A head written as the principal in between is
+    refused (TOPIC_AUTHORIZATION_FAILED), which would report a witness that works as
+    unreachable. The caller writes anyway when this returns False: what it gets then is
+    the real answer."""
+    spec, password = _target(plan, passwords, witness_password)
+    conf = client_config(spec, password, client_id="cutover-witness")
+    topic = plan.audit.witness_topic
+    deadline = time.monotonic() + timeout
+    producer = Producer(conf)
+    while True:
+        try:
+            meta = producer.list_topics(topic, timeout=max(0.5, deadline - time.monotonic()))
+            found = meta.topics.get(topic)
+            if found is not None and found.error is None and found.partitions:
+                return True
+        except KafkaException:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
+
+
 def _call(request, what: str):
     try:
         return request()

@@ -163,6 +163,11 @@ def run(ctx: StepContext) -> StepOutcome:
             ctx.log("witness.grant", ref=intent.seq, outcome=f"failed: {exc}")
             return StepOutcome(STEP, StepState.FAILED, str(exc), None)
         ctx.log("witness.grant", ref=intent.seq, outcome="; ".join(granted))
+        # The first head is written as the principal right away: wait for the grant to be
+        # in force on the broker (it lags the controller under load).
+        topic.await_grant(
+            plan, passwords, credentials.resolve_witness_password(plan), timeout=timeout
+        )
     head = store.audit_latest(1)[0]
     problem = append_head(store, head, STEP)
     body = {
