@@ -14,6 +14,7 @@ import dataclasses
 import json
 import re
 import sqlite3
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -483,6 +484,36 @@ def red_store(tmp_path, clock, text=None) -> Store:
     plant_all(store)
     plant_window(store, {"orders/missing": "RED"})
     return store
+
+
+def test_a_decision_whose_process_died_is_marked_interrupted_and_can_be_made_again(
+    tmp_path, clock, capsys
+):
+    """Found by the kill drill: ``cutover owner`` killed after its step.started left the
+    decision RUNNING, and every later ``cutover owner`` said "already running" for ever."""
+    store = red_store(tmp_path, clock)
+    gone = subprocess.Popen(["true"])  # a pid that is surely gone once waited for
+    gone.wait()
+    store.claim_step("scorecard:correctness", gone.pid, {"pid": gone.pid})
+    store.close()
+    code = main(["owner", str(tmp_path / "run.db"), "correctness", "--owner", "bob",
+                 "--retest", "2030-01-01", "--confirm", "correctness"])  # fmt: skip
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert f"note: scorecard:correctness: interrupted: the process running it (pid {gone.pid})" in (
+        said.err
+    )
+    # The same decision confirmed again (as after a kill between the mark and the step's
+    # end) stands once: it is not recorded twice.
+    code = main(["owner", str(tmp_path / "run.db"), "correctness", "--owner", "bob",
+                 "--retest", "2030-01-01", "--confirm", "correctness"])  # fmt: skip
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert "owner bob, retest by 2030-01-01 (already recorded by entry" in said.out
+    store = Store.open(tmp_path / "run.db", readonly=True)
+    marks = [m for m in store.scorecard.marks() if m.area == "correctness"]
+    store.close()
+    assert [(m.action, m.body["owner"]) for m in marks] == [("owner", "bob")]
 
 
 def test_a_waiver_by_someone_who_is_not_an_approver_is_refused_and_audited(

@@ -89,6 +89,11 @@ def _decide(args, area: str, params: dict) -> int:
     key = step_key("scorecard", area)
     store = Store.open(args.db)
     try:
+        # As 'cutover step' does: a decision whose process died mid-run (kill -9, a lost
+        # SSH session) is marked interrupted, or its gate would say "already running"
+        # for ever.
+        for message in runbook.recover(store):
+            print(f"note: {message}", file=sys.stderr)
         decision = runbook.decide(store, key, args.confirm, via="cli", params=params)
         if not decision.opened:
             raise CommandError(f"gate for '{key}' stayed shut: {decision.message}", ExitCode.USAGE)

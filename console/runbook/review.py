@@ -150,6 +150,22 @@ def run(ctx: StepContext) -> StepOutcome:
             "note": _text(ctx, "note"),
             "evidence_says": area.findings[0].text if area.findings else "",
         }
+    # The same decision already stands (a run killed after its mark was written and run
+    # again, or the same decision confirmed twice): it is not recorded a second time.
+    marks = [m for m in store.scorecard.marks() if m.area == ctx.target]
+    if marks and (marks[-1].action, marks[-1].body, marks[-1].approver) == (
+        action,
+        body,
+        ident.approver,
+    ):
+        same = marks[-1]
+        return StepOutcome(
+            ctx.key,
+            StepState.PASSED,
+            f"{describe(same)} (already recorded by entry {same.seq}; not recorded twice)",
+            None,
+            {"mark": same.id},
+        )
     mark = store.scorecard.add_mark(
         ctx.key,
         ctx.target,
