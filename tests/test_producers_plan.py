@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from console import runbook
 from console.plan import PlanError, parse_plan
-from console.plan.steps import step_def, targets
+from console.plan.steps import StepState, step_def, targets
+from console.store import Store
 from tests.helpers import demo_plan_text
 
 BAD_TOPICS = 'topics = ["ordrs"]'
@@ -67,3 +69,22 @@ def test_target_only_is_copy_back_or_list():
     text = demo_plan_text().replace('target_only = "copy-back"', 'target_only = "drop"')
     [message] = problems(text)
     assert "producer_defaults.target_only" in message
+
+
+def test_the_close_gate_lets_a_killed_close_finish_and_never_closes_twice(tmp_path):
+    """Found by the kill drill: ``rollback-window-close`` killed after the window was
+    closed and before the step finished stayed INTERRUPTED for ever, its gate saying the
+    window was closed. It opens for that step to finish; once the close has passed it
+    stays shut."""
+    text = demo_plan_text()
+    store = Store.create(tmp_path / "run.db", text, parse_plan(text))
+    run = store.producers.start_run("checkout", "move")
+    store.producers.open_window("2026-12-01T10:00:00Z", "2026-12-01T12:00:00Z", run)
+    store.producers.close_window("closed by a run that was then killed")
+    store.set_step("rollback-window-close", StepState.FAILED, "interrupted: the process ended")
+    assert runbook.preview(store, "rollback-window-close").blocked is None
+    store.set_step("rollback-window-close", StepState.PASSED, "closed")
+    blocked = runbook.preview(store, "rollback-window-close").blocked
+    assert blocked and "the rollback window was closed at" in blocked
+    assert store.audit_verify().ok
+    store.close()
