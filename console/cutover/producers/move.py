@@ -283,6 +283,8 @@ class Move(Sequence):
         tail = early.result(fence_point) if early is not None else None
         if tail is None:
             tail = self._tail_comparison()
+            if early is not None:
+                tail["early"] = f"not used: {early.why}"
         timings["tail_compared_s"] = round(time.monotonic() - began, 3)
         return {
             "timings": timings,
@@ -548,6 +550,8 @@ class EarlyTail:
         self.cancel = threading.Event()
         self.report = None
         self.error: str | None = None
+        self.why = "it did not run"
+        self.took_s: float | None = None
         self.thread = threading.Thread(target=self._run, name="producers-early-tail", daemon=True)
 
     def start(self) -> None:
@@ -577,7 +581,9 @@ class EarlyTail:
                     self.error = "the target's transactions did not settle in time"
                     return
                 time.sleep(POLL_S)
+            began = time.monotonic()
             self.report = move._compare_tail(self.cancel, lambda _m: None)
+            self.took_s = round(time.monotonic() - began, 3)
         except Exception as exc:  # noqa: BLE001 - the drain compares again, and says why
             self.error = f"{type(exc).__name__}: {exc}"
 
@@ -586,6 +592,7 @@ class EarlyTail:
         self.thread.join()
         report = self.report
         if report is None:
+            self.why = self.error or "it did not finish"
             return None
         result = tail_result(report)
         read_to = {
@@ -593,9 +600,22 @@ class EarlyTail:
             for t, parts in (report.ranges or {}).items()
             for p, bounds in parts.items()
         }
-        if result["missing"] or any(read_to.get(tp) != fence_point[tp] for tp in self.tps):
+        moved = [tp for tp in self.tps if read_to.get(tp) != fence_point[tp]]
+        if moved:
+            (t, p) = moved[0]
+            self.why = (
+                f"it read the source to {read_to.get((t, p))} on {t}[{p}], the fence point is "
+                f"{fence_point[(t, p)]}"
+            )
             return None
-        return {**result, "started": "with the quiet check (the source did not change after)"}
+        if result["missing"]:
+            self.why = f"window #{result['window']} found {result['missing']} missing"
+            return None
+        return {
+            **result,
+            "early": f"used: started with the quiet check, took {self.took_s} s; the source "
+            "did not change after it began",
+        }
 
 
 def unkey_pairs(points: dict[str, list[int]]) -> dict[TP, tuple[int, int]]:
