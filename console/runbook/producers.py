@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from console import redact
 from console.cutover.producers import checks
 from console.cutover.producers import window as window_view
 from console.cutover.producers.cluster import NO_TRANSACTIONS_API
@@ -370,7 +371,7 @@ def drill_run(ctx: StepContext) -> StepOutcome:
     plan = store.plan
     passwords = credentials.resolve_passwords(plan)
     source, target = make_clusters(plan, passwords)
-    run_id, resumed = start_or_resume(store, "drill", "drill")
+    run_id, resumed = _drill_run(store)
     seq = Drill(
         store,
         plan,
@@ -388,14 +389,54 @@ def drill_run(ctx: StepContext) -> StepOutcome:
         body = seq.go()
     except SequenceFailed as exc:
         store.producers.set_run_state(run_id, "failed")
-        body = {"passed": False, "run": run_id, "failed": exc.reason, "reason": exc.reason}
+        body = _drill_failed(store, run_id, exc.reason)
         evidence = store.add_evidence(key, "rollback-drill", body)
         return StepOutcome(key, StepState.FAILED, exc.reason, evidence, body)
+    except Cancelled:
+        raise
+    except Exception as exc:
+        # Any other way it stopped (a refusal, a cluster gone) is a drill that did not
+        # pass: recorded as such, so the scorecard and the move gate never go on reading
+        # an older pass. The step fails as it would.
+        store.producers.set_run_state(run_id, "failed")
+        reason = redact.text(f"the drill stopped: {type(exc).__name__}: {exc}")
+        store.add_evidence(key, "rollback-drill", _drill_failed(store, run_id, reason))
+        raise
     body["passed"] = True
     body["summary"] = "the rollback path worked end to end on rehearsal topics"
     body["reason"] = body["summary"]
     evidence = store.add_evidence(key, "rollback-drill", body)
     return StepOutcome(key, StepState.PASSED, body["summary"], evidence, body)
+
+
+def _drill_run(store: Store) -> tuple[int, bool]:
+    """The drill run to go on with: an interrupted one, or a failed one that did not get
+    to clean up, is resumed; a failed one that cleaned up after itself (its rehearsal
+    topic, user and group are gone) cannot be, so a new one starts."""
+    latest = store.producers.latest_run("drill", "drill")
+    if latest is not None and latest.state == "failed":
+        cleaned = store.producers.substeps(latest.id).get("cleanup")
+        if cleaned is not None and cleaned.state == "done":
+            return store.producers.start_run("drill", "drill"), False
+    return start_or_resume(store, "drill", "drill")
+
+
+def _drill_failed(store: Store, run_id: int, reason: str) -> dict[str, Any]:
+    """A failed drill's evidence: why, and how far it got (the sub-steps it finished with
+    what each found, then the one that stopped), for the review."""
+    lines = []
+    for name, sub in store.producers.substeps(run_id).items():
+        if sub.state == "done":
+            lines.append(f"{name}: {(sub.result or {}).get('summary', 'done')}")
+        else:
+            lines.append(f"{name}: stopped here")
+    return {
+        "passed": False,
+        "run": run_id,
+        "failed": reason,
+        "reason": reason,
+        "summary_lines": lines,
+    }
 
 
 def drill_preview(ctx: StepContext) -> list[str]:

@@ -547,10 +547,14 @@ def judge_rollback(facts: Facts) -> Finding:
             rule, Colour.GREY, "the rollback drill's evidence does not say whether it passed",
             (ref(drill),),
         )  # fmt: skip
+    # What each sub-step found (records written, copied back exactly once, the group's
+    # place): the figures a reviewer weighs, beside the colour.
+    lines = drill.body.get("summary_lines")
+    figures = tuple(str(x) for x in lines) if isinstance(lines, list) else ()
     if not passed:
         return Finding(
             rule, Colour.RED, f"the rollback drill failed: {drill.body.get('reason', '')}",
-            (ref(drill),),
+            (ref(drill),), figures,
         )  # fmt: skip
     stale = _stale(facts, rule, drill, "the rollback drill")
     return stale or Finding(
@@ -559,6 +563,7 @@ def judge_rollback(facts: Facts) -> Finding:
         f"the rollback drill passed {drill.created_at}"
         + (f": {drill.body['summary']}" if drill.body.get("summary") else ""),
         (ref(drill),),
+        figures,
     )
 
 

@@ -75,7 +75,9 @@ def copied_back(
     """Per partition, the reverse copies on the source after the fence point:
     ``(source offset, target offset it copies)`` in source order (read_committed)."""
     tps = list(fence_point)
-    ends = source.ends(tps, deadline, committed=True)
+    # A commit returns before its markers reach the partitions: read to the end once no
+    # transaction is open, or a copy-back just committed reads as nothing copied.
+    ends = wait_end(source, tps, deadline)
     found = source.records(
         {tp: (fence_point[tp], ends[tp]) for tp in tps}, deadline, committed=True
     )
