@@ -197,3 +197,43 @@ async def test_live_console_remembers_the_verified_head_and_replay_writes_nothin
         await pilot.pause()
         assert "· chain OK, verified" in pilot.app.query_one(AuditPane).border_subtitle
     assert audit.read_checkpoint(sqlite3.connect(tmp_path / "run.db")) is None
+
+
+async def test_a_pane_number_key_moves_to_the_pane_it_shows(tmp_path):
+    """Each numbered pane's key shows the pane and moves the focus into it, as its ``:``
+    word does: ``enter`` then acts on the pane, never on the runbook's gate behind it."""
+    store = make_store(tmp_path)
+    app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
+    keys = {
+        "1": "inventory",
+        "2": "lag",
+        "3": "comparison",
+        "4": "safe",
+        "5": "governance",
+        "6": "traffic",
+        "7": "offsets",
+        "8": "scorecard",
+    }
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        for key, pane in keys.items():
+            app.query_one(RunbookPane).focus()
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.query_one("#panes").current == pane, key
+            shown = app.query_one(f"#{pane}")
+            assert app.focused is not None and shown in app.focused.ancestors, (key, app.focused)
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert not isinstance(app.screen, GateDialog), key
+            while len(app.screen_stack) > 1:  # a row's detail (the scorecard's area)
+                await pilot.press("escape")
+                await pilot.pause()
+        # The word does the same.
+        app.query_one(RunbookPane).focus()
+        await pilot.press("colon", *"scorecard", "enter")
+        await pilot.pause()
+        assert app.query_one("#scorecard") in app.focused.ancestors
+    assert "gate.cancelled" not in actions(store) and "gate.confirmed" not in actions(store)

@@ -283,7 +283,7 @@ async def test_replay_opens_no_connection_writes_nothing_and_refuses_at_once(rec
             ["colon", *"live", "enter"],
             ["colon", *"run inventory", "enter"],
             ["colon", *"approve move-group:billing", "enter"],
-            ["8", "tab", "o"],
+            ["8", "o"],
             ["w"],
             ["m"],
         ]

@@ -42,7 +42,9 @@ class Command:
     binding: str | None = None
     """The binding id a keymap file uses to rebind the key."""
     key_action: str | None = None
-    """The action the key runs, when it differs from the bar's (default: ``action``)."""
+    """The action the key runs, when it differs from the bar's (default: ``action``; a
+    numbered pane's key and its ``:`` word both show the pane and focus its table, so
+    ``enter`` then acts on the pane, not on the runbook behind it)."""
     title: str = ""
     """Its short name in the footer."""
     footer: bool = False
@@ -87,7 +89,6 @@ COMMANDS: tuple[Command, ...] = (
         verbs=("inventory",),
         key="1",
         binding="pane-inventory",
-        key_action="show_pane('inventory')",
         title="Inventory",
     ),
     Command(
@@ -96,7 +97,6 @@ COMMANDS: tuple[Command, ...] = (
         verbs=("lag",),
         key="2",
         binding="pane-lag",
-        key_action="show_pane('lag')",
         title="Lag",
     ),
     Command(
@@ -105,7 +105,6 @@ COMMANDS: tuple[Command, ...] = (
         verbs=("comparison",),
         key="3",
         binding="pane-comparison",
-        key_action="show_pane('comparison')",
         title="Comparison",
     ),
     Command(
@@ -114,7 +113,6 @@ COMMANDS: tuple[Command, ...] = (
         verbs=("safe",),
         key="4",
         binding="pane-safe",
-        key_action="show_pane('safe')",
         title="Safe consumers",
     ),
     Command(
@@ -123,7 +121,6 @@ COMMANDS: tuple[Command, ...] = (
         verbs=("governance",),
         key="5",
         binding="pane-governance",
-        key_action="show_pane('governance')",
         title="Governance",
     ),
     Command(
@@ -132,7 +129,6 @@ COMMANDS: tuple[Command, ...] = (
         verbs=("traffic",),
         key="6",
         binding="pane-traffic",
-        key_action="show_pane('traffic')",
         title="Traffic",
     ),
     Command(
@@ -141,7 +137,6 @@ COMMANDS: tuple[Command, ...] = (
         verbs=("offsets",),
         key="7",
         binding="pane-offsets",
-        key_action="show_pane('offsets')",
         title="Offsets",
     ),
     Command(
@@ -150,7 +145,6 @@ COMMANDS: tuple[Command, ...] = (
         verbs=("scorecard",),
         key="8",
         binding="pane-scorecard",
-        key_action="show_pane('scorecard')",
         title="Scorecard",
     ),
     Command(
