@@ -428,6 +428,11 @@ def test_stale_evidence_turns_its_area_yellow(tmp_path, clock):
     result = card(store)
     assert result.area("operations").colour is Colour.YELLOW
     assert "older than 24 h" in result.area("operations").summary
+    # What the old evidence found stays beside its age: a review weighs both.
+    drill = next(f for f in result.area("operations").findings if f.rule == "ops-drill")
+    assert "run it again. It said (GREEN): " in drill.text and "lag back in" in drill.text
+    inventory = result.area("compatibility").findings[0]
+    assert "It said (GREEN): source Kafka 3.9, target 4.1" in inventory.text
 
 
 def test_a_broken_chain_turns_governance_red(tmp_path, clock):
@@ -784,6 +789,38 @@ def test_the_markdown_lists_the_evidence_behind_each_colour(tmp_path, clock, mon
     assert "Owner: bob, retest by 2026-12-01 (recorded by OS user alice" in text
     assert "History:" in text and "OS user alice: owner bob" in text
     assert "`move-group:billing`: SHUT" in text
+
+
+def test_the_markdown_says_when_it_was_judged_what_lapsed_and_what_is_overdue(
+    tmp_path, clock, monkeypatch
+):
+    """Read days after the run: the time its judgement rests on, a waiver that expired
+    (not an empty cell), an owner whose retest date passed, how much was compared."""
+    store = red_store(tmp_path, clock)
+    login(monkeypatch, "alice")
+    decide(store, "correctness", action="owner", owner="bob", retest="2026-11-26")
+    decide(store, "correctness", action="waive", reason="known", expires="2026-11-27")
+    text = to_markdown(card(store))
+    assert "Judged at 2026-11-25T12:" in text
+    assert "(**overdue**)" not in text and "**expired**" not in text
+    clock.jump(days=3)
+    result = card(store)
+    text = to_markdown(result)
+    assert "Judged at 2026-11-28T12:" in text
+    row = next(line for line in text.splitlines() if line.startswith("| Correctness |"))
+    assert "bob, by 2026-11-26 (**overdue**)" in row
+    assert "**expired** 2026-11-27T23:59 (was alice.ops's: known)" in row
+    assert "**Waiver expired**: by alice.ops (OS user alice)" in text
+    assert "The retest date has passed and the area is still ✗ RED." in text
+    # Each topic's latest window says how many records its verdicts rest on.
+    assert re.search(
+        r"orders: window #\d+ .*finished .*, [\d,]+ source / [\d,]+ target records", text
+    )
+    data = to_json(result)
+    area = next(a for a in data["areas"] if a["area"] == "correctness")
+    assert area["owner"]["retest_overdue"] is True
+    assert area["expired_waiver"]["reason"] == "known" and area["waiver"] is None
+    assert data["as_of"]["judged_at"].startswith("2026-11-28T12:")
 
 
 def test_the_scorecard_command_exits_by_what_shuts_the_gates(tmp_path, clock, capsys):

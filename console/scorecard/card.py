@@ -75,7 +75,7 @@ def compute(
         by_hand = area in plan.scorecard.by_hand
         if by_hand:
             colour = judgement.colour if judgement else Colour.GREY
-        active, pending = _waivers(mine, marks, approvals, when, plan.people.two_person)
+        active, pending, lapsed = _waivers(mine, marks, approvals, when, plan.people.two_person)
         areas.append(
             AreaCard(
                 area,
@@ -89,6 +89,7 @@ def compute(
                 waiver=active,
                 pending_waiver=pending,
                 history=_history(mine, approvals),
+                lapsed_waiver=None if active else lapsed,
             )
         )
     card = Scorecard(
@@ -98,6 +99,7 @@ def compute(
         tuple(areas),
         chain,
         notes=(NO_AVERAGE,),
+        judged_at=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
     reason = card.gate_reason()
     gates = tuple(
@@ -105,7 +107,7 @@ def compute(
         for row in store.steps()
         if def_of(row.key).kind is StepKind.CUTOVER
     )
-    return Scorecard(card.plan, card.as_of_seq, card.as_of, card.areas, chain, gates, card.notes)
+    return dataclasses.replace(card, gates=gates)
 
 
 def rechain(card: Scorecard, chain: ChainState) -> Scorecard:
@@ -155,15 +157,15 @@ def _waivers(
     approvals: list[Approval],
     now: datetime,
     two_person: list[str],
-) -> tuple[Waiver | None, Waiver | None]:
-    """The waiver in force (newest valid one) and one waiting for a second approver."""
+) -> tuple[Waiver | None, Waiver | None, Waiver | None]:
+    """The waiver in force (newest valid one), one waiting for a second approver, and
+    the newest that expired by ``now``."""
     withdrawn = {m.body.get("waiver") for m in marks if m.action == "withdraw"}
-    active = pending = None
+    active = pending = lapsed = None
     for m in mine:
         if m.action != "waive" or m.id in withdrawn:
             continue
-        if parse_time(m.body["expires"]) <= now:
-            continue
+        expired = parse_time(m.body["expires"]) <= now
         seconds = tuple(
             sorted(
                 {
@@ -186,11 +188,13 @@ def _waivers(
             seconds,
             needs,
         )
-        if needs:
+        if expired:
+            lapsed = waiver
+        elif needs:
             pending = waiver
         else:
             active = waiver
-    return active, pending
+    return active, pending, lapsed
 
 
 def _history(mine: list[Mark], approvals: list[Approval]) -> tuple[HistoryItem, ...]:

@@ -49,7 +49,7 @@ def to_json(card: Scorecard, sections: tuple[Section, ...] = ()) -> dict[str, An
     """One object: every area with its findings and the evidence behind them."""
     return {
         "plan": card.plan,
-        "as_of": {"entry": card.as_of_seq, "time": card.as_of},
+        "as_of": {"entry": card.as_of_seq, "time": card.as_of, "judged_at": card.judged_at},
         "audit_chain": {
             "ok": card.chain.ok,
             "entries": card.chain.entries,
@@ -57,13 +57,21 @@ def to_json(card: Scorecard, sections: tuple[Section, ...] = ()) -> dict[str, An
             "verified": card.chain.depth,
         },
         "note": NO_AVERAGE,
-        "areas": [_area_json(a) for a in card.areas],
+        "areas": [_area_json(a, card.judged_at) for a in card.areas],
         "cutover_gates": [{"step": g.step, "open": g.open, "reason": g.reason} for g in card.gates],
         **{s.name: s.data for s in sections},
     }
 
 
-def _area_json(area: AreaCard) -> dict[str, Any]:
+def overdue(area: AreaCard, judged_at: str) -> bool:
+    """The owner's retest date has passed (dates compared, UTC) and the area is still not
+    GREEN: the retest the owner promised has not made it so."""
+    if area.owner is None or not judged_at or area.colour is Colour.GREEN:
+        return False
+    return area.owner.retest[:10] < judged_at[:10]
+
+
+def _area_json(area: AreaCard, judged_at: str = "") -> dict[str, Any]:
     return {
         "area": area.id,
         "title": area.title,
@@ -82,9 +90,11 @@ def _area_json(area: AreaCard) -> dict[str, Any]:
             "retest": area.owner.retest,
             "recorded_by": area.owner.recorded_by,
             "at": area.owner.at,
+            "retest_overdue": overdue(area, judged_at),
         },
         "waiver": _waiver_json(area.waiver),
         "pending_waiver": _waiver_json(area.pending_waiver),
+        "expired_waiver": _waiver_json(area.lapsed_waiver),
         "judgement": None
         if area.judgement is None
         else {
@@ -165,6 +175,10 @@ def to_markdown(card: Scorecard, sections: tuple[Section, ...] = ()) -> str:
         f"As of audit entry {card.as_of_seq} ({card.as_of}). Audit chain: {chain_text}."
         + (f" {chain.problem}" if chain.problem else ""),
         "",
+        f"Judged at {card.judged_at or card.as_of}: evidence older than the plan's "
+        "max_evidence_age_hours by then reads YELLOW (what it found is kept beside its age), "
+        "and a waiver counts only until its expiry.",
+        "",
         NO_AVERAGE,
         "",
         "| Area | Colour | Why | Owner, retest | Waiver |",
@@ -173,6 +187,7 @@ def to_markdown(card: Scorecard, sections: tuple[Section, ...] = ()) -> str:
     for a in card.areas:
         owner = (
             f"{a.owner.name}, by {a.owner.retest[:10]}"
+            + (" (**overdue**)" if overdue(a, card.judged_at) else "")
             if a.owner
             else ("**needed**" if a.needs_owner else "")
         )
@@ -181,6 +196,9 @@ def to_markdown(card: Scorecard, sections: tuple[Section, ...] = ()) -> str:
             waiver = f"{a.waiver.approver} until {a.waiver.expires[:16]}: {a.waiver.reason}"
         elif a.pending_waiver:
             waiver = f"awaiting a second approver (waiver:{a.pending_waiver.id})"
+        elif a.lapsed_waiver:
+            w = a.lapsed_waiver
+            waiver = f"**expired** {w.expires[:16]} (was {w.approver}'s: {w.reason})"
         out.append(
             f"| {a.title} | {label(a.colour)}{' (by hand)' if a.by_hand else ''} | "
             f"{_cell(a.summary)} | {_cell(owner)} | {_cell(waiver)} |"
@@ -209,10 +227,15 @@ def to_markdown(card: Scorecard, sections: tuple[Section, ...] = ()) -> str:
             if len(f.details) > 12:
                 out.append(f"  - … and {len(f.details) - 12} more")
         if a.owner:
+            late = (
+                f" The retest date has passed and the area is still {label(a.colour)}."
+                if overdue(a, card.judged_at)
+                else ""
+            )
             out += [
                 "",
                 f"Owner: {a.owner.name}, retest by {a.owner.retest[:10]} (recorded by OS user "
-                f"{a.owner.recorded_by} at {a.owner.at}).",
+                f"{a.owner.recorded_by} at {a.owner.at}).{late}",
             ]
         elif a.needs_owner:
             out += ["", "**This red area has no owner and retest date yet.**"]
@@ -223,6 +246,19 @@ def to_markdown(card: Scorecard, sections: tuple[Section, ...] = ()) -> str:
                 "",
                 f"Waived: by {w.approver} (OS user {w.os_user}) at {w.at}, until {w.expires}"
                 f"{second}: {w.reason}",
+            ]
+        if a.lapsed_waiver and not a.waiver:
+            w = a.lapsed_waiver
+            out += [
+                "",
+                f"**Waiver expired**: by {w.approver} (OS user {w.os_user}) at {w.at}, until "
+                f"{w.expires}: {w.reason}. It no longer counts"
+                + (
+                    ": the area shuts the cutover gates again until it is waived anew or its "
+                    "evidence changes its colour."
+                    if a.colour.blocks
+                    else "."
+                ),
             ]
         if a.history:
             out += ["", "History:", ""]

@@ -141,6 +141,9 @@ class AreaCard:
     pending_waiver: Waiver | None = None
     """A waiver waiting for its second approver."""
     history: tuple[HistoryItem, ...] = ()
+    lapsed_waiver: Waiver | None = None
+    """With no waiver in force: the newest one that expired (never a withdrawn one), so a
+    review sees that the area was waived and is no longer."""
 
     @property
     def waived(self) -> bool:
@@ -200,6 +203,8 @@ class Scorecard:
     chain: ChainState
     gates: tuple[GateState, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    judged_at: str = ""
+    """When evidence age and waiver expiry were judged (UTC): now, or the entry's time."""
 
     def area(self, area_id: str) -> AreaCard:
         return next(a for a in self.areas if a.id == area_id)

@@ -108,15 +108,24 @@ def ref(evidence: Evidence, what: str = "") -> EvidenceRef:
     )
 
 
-def _stale(facts: Facts, rule: str, evidence: Evidence, text: str) -> Finding | None:
+def _records(n: int) -> str:
+    return f"{n:,}"
+
+
+def _aged(facts: Facts, evidence: Evidence, text: str, found: Finding) -> Finding:
+    """``found`` (what the evidence says), or, when the evidence is older than the plan's
+    limit, YELLOW for its age with what it said kept beside it: a reviewer decides
+    whether to run it again from what it found, not from its age alone."""
     if not facts.stale(evidence):
-        return None
+        return found
     hours = facts.plan.scorecard.max_evidence_age_hours
     return Finding(
-        rule,
+        found.rule,
         Colour.YELLOW,
-        f"{text} is older than {hours:g} h (recorded {evidence.created_at}); run it again",
-        (ref(evidence),),
+        f"{text} is older than {hours:g} h (recorded {evidence.created_at}); run it again. "
+        f"It said ({found.colour.value}): {found.text}",
+        found.evidence or (ref(evidence),),
+        found.details,
     )
 
 
@@ -228,18 +237,17 @@ def judge_inventory(facts: Facts) -> Finding:
     details = tuple(red + yellow)
     if red:
         return Finding(rule, Colour.RED, _more(red), evidence_ref, details)
-    stale = _stale(facts, rule, evidence, "the inventory")
-    if stale is not None:
-        return stale
     if yellow:
-        return Finding(rule, Colour.YELLOW, _more(yellow), evidence_ref, details)
-    return Finding(
-        rule,
-        Colour.GREEN,
-        f"source Kafka {'/'.join(src_rel)}, target {'/'.join(tgt_rel)}; "
-        f"{len(facts.plan.topics)} plan topics match in partitions and key configs",
-        evidence_ref,
-    )
+        found = Finding(rule, Colour.YELLOW, _more(yellow), evidence_ref, details)
+    else:
+        found = Finding(
+            rule,
+            Colour.GREEN,
+            f"source Kafka {'/'.join(src_rel)}, target {'/'.join(tgt_rel)}; "
+            f"{len(facts.plan.topics)} plan topics match in partitions and key configs",
+            evidence_ref,
+        )
+    return _aged(facts, evidence, "the inventory", found)
 
 
 # -- correctness -----------------------------------------------------------------------------
@@ -249,6 +257,7 @@ def judge_comparison(facts: Facts) -> Finding:
     rule = "comparison"
     wanted = [t.name for t in facts.plan.topics]
     latest: dict[str, tuple[int, str, list]] = {}
+    labels: dict[int, str] = {}
     for window_id, _started, finished, status, _spec in facts.store.results.windows(
         50, until=facts.until
     ):
@@ -259,6 +268,7 @@ def judge_comparison(facts: Facts) -> Finding:
             rows = [r for r in view.rows if r.topic == topic]
             if topic not in latest and rows:
                 latest[topic] = (window_id, finished or "", rows)
+                labels[window_id] = view.window.label if view.window else ""
     refs = tuple(
         EvidenceRef("comparison", window_id, finished, f"window #{window_id}")
         for window_id, finished in sorted({(w, f) for w, f, _ in latest.values()})
@@ -277,8 +287,18 @@ def judge_comparison(facts: Facts) -> Finding:
                 grey.append(f"{where}: no data ({row.reason})")
             elif row.verdict == "WARN":
                 yellow.append(f"{where}: {row.reason}")
+        # How much the verdicts rest on: what the window covered and the records read on
+        # each side (a reviewer weighs 120 records differently from 12 million).
+        sizes = [r for r in rows if r.source is not None or r.target is not None]
+        read = (
+            f"{_records(max((r.source or 0) for r in sizes))} source / "
+            f"{_records(max((r.target or 0) for r in sizes))} target records"
+            if sizes
+            else "records read not recorded"
+        )
+        covered = f" ({labels[window_id]})" if labels.get(window_id) else ""
         details.append(
-            f"{topic}: window #{window_id} finished {finished}: "
+            f"{topic}: window #{window_id}{covered} finished {finished}, {read}: "
             + ", ".join(f"{r.check} {r.verdict}" for r in rows)
         )
     if red:
@@ -353,16 +373,14 @@ def judge_safe_consumers(facts: Facts) -> Finding:
         return Finding(rule, Colour.RED, _more(lines), (ref(evidence),), tuple(lines))
     if not consumers:
         return Finding(rule, Colour.GREY, "no shadow consumer has run", (ref(evidence),))
-    stale = _stale(facts, rule, evidence, "the safe-consumer evidence")
-    if stale is not None:
-        return stale
     sinks = sorted({where(c) for c in consumers})
-    return Finding(
+    found = Finding(
         rule,
         Colour.GREEN,
         f"{len(consumers)} shadow consumer(s), every sink safe ({', '.join(sinks)})",
         (ref(evidence),),
     )
+    return _aged(facts, evidence, "the safe-consumer evidence", found)
 
 
 def judge_offset_plans(facts: Facts) -> Finding:
@@ -473,15 +491,14 @@ def judge_lag(facts: Facts) -> Finding:
         return Finding(
             rule, Colour.GREY, f"no verdict for {_more(lines)}", (ref(evidence),), tuple(lines)
         )
-    stale = _stale(facts, rule, evidence, "the lag verdict")
-    if stale is not None:
-        return stale
     if by["WARN"]:
         lines = [f"{where(p)} {p.get('trend')}: {p.get('reason', '')}" for p in by["WARN"]]
-        return Finding(rule, Colour.YELLOW, _more(lines), (ref(evidence),), tuple(lines))
-    return Finding(
-        rule, Colour.GREEN, f"{len(parts)} partitions steady or catching up", (ref(evidence),)
-    )
+        found = Finding(rule, Colour.YELLOW, _more(lines), (ref(evidence),), tuple(lines))
+    else:
+        found = Finding(
+            rule, Colour.GREEN, f"{len(parts)} partitions steady or catching up", (ref(evidence),)
+        )
+    return _aged(facts, evidence, "the lag verdict", found)
 
 
 def judge_drill(facts: Facts) -> Finding:
@@ -510,8 +527,9 @@ def judge_drill(facts: Facts) -> Finding:
             refs,
             lines,
         )
-    stale = _stale(facts, rule, evidence, "the failure drill")
-    return stale or Finding(rule, Colour.GREEN, text, refs, lines)
+    return _aged(
+        facts, evidence, "the failure drill", Finding(rule, Colour.GREEN, text, refs, lines)
+    )
 
 
 # -- rollback --------------------------------------------------------------------------------
@@ -556,8 +574,7 @@ def judge_rollback(facts: Facts) -> Finding:
             rule, Colour.RED, f"the rollback drill failed: {drill.body.get('reason', '')}",
             (ref(drill),), figures,
         )  # fmt: skip
-    stale = _stale(facts, rule, drill, "the rollback drill")
-    return stale or Finding(
+    found = Finding(
         rule,
         Colour.GREEN,
         f"the rollback drill passed {drill.created_at}"
@@ -565,6 +582,7 @@ def judge_rollback(facts: Facts) -> Finding:
         (ref(drill),),
         figures,
     )
+    return _aged(facts, drill, "the rollback drill", found)
 
 
 # -- governance ------------------------------------------------------------------------------
@@ -617,14 +635,14 @@ def judge_governance_diff(facts: Facts) -> Finding:
             (ref(evidence),),
             tuple(unapplied) + not_compared,
         )
-    stale = _stale(facts, rule, evidence, "the governance diff")
-    return stale or Finding(
+    found = Finding(
         rule,
         Colour.GREEN,
         f"{len(items)} difference(s), each with a recorded decision",
         (ref(evidence),),
         not_compared,
     )
+    return _aged(facts, evidence, "the governance diff", found)
 
 
 def judge_approvers(facts: Facts) -> Finding:
