@@ -816,6 +816,9 @@ def test_the_markdown_says_when_it_was_judged_what_lapsed_and_what_is_overdue(
     assert re.search(
         r"orders: window #\d+ .*finished .*, [\d,]+ source / [\d,]+ target records", text
     )
+    # Each group's offset plan in figures, not only its colour.
+    assert re.search(r"billing \(as of [^)]+\): \d+ partition\(s\), \d+ exact; a move now", text)
+    assert "re-reads 0 and skips 0 record(s)" in text
     data = to_json(result)
     area = next(a for a in data["areas"] if a["area"] == "correctness")
     assert area["owner"]["retest_overdue"] is True

@@ -453,17 +453,40 @@ def judge_offset_plans(facts: Facts) -> Finding:
             used.append(ref(move, f"group-move of {group}"))
             yellow.append(f"{group}: the last move failed: {move.body['failed']}")
     evidence = tuple(used)
+    # What each plan rests on, group by group: a review decides from these figures.
+    figures = tuple(_offset_figures(view, group, standing[group][1]) for group in standing)
     if red:
-        return Finding(rule, Colour.RED, _more(red), evidence, tuple(red))
+        return Finding(rule, Colour.RED, _more(red), evidence, tuple(red) + figures)
     if grey:
-        return Finding(rule, Colour.GREY, _more(grey), evidence, tuple(grey))
+        return Finding(rule, Colour.GREY, _more(grey), evidence, tuple(grey) + figures)
     if yellow:
-        return Finding(rule, Colour.YELLOW, _more(yellow), evidence, tuple(yellow))
+        return Finding(rule, Colour.YELLOW, _more(yellow), evidence, tuple(yellow) + figures)
     return Finding(
         rule,
         Colour.GREEN,
         f"every group has an exact offset plan or has moved ({', '.join(groups)})",
         evidence,
+        figures,
+    )
+
+
+def _offset_figures(view, group: str, at: str) -> str:
+    """One group's offset plan in a line: partitions by method, what a move now would
+    re-read and skip, and the lag it carries."""
+    head = next(r for r in view.rows if r.group == group and r.partition is None)
+    parts = [r for r in view.rows if r.group == group and r.partition is not None]
+    methods: dict[str, int] = {}
+    for r in parts:
+        methods[r.method] = methods.get(r.method, 0) + 1
+    how = ", ".join(f"{n} {m}" for m, n in sorted(methods.items())) or "no partition read"
+
+    def n(value: int | None) -> str:
+        return "?" if value is None else f"{value:,}"
+
+    return (
+        f"{group} (as of {at}): {len(parts)} partition(s), {how}; a move now re-reads "
+        f"{n(head.replay)} and skips {n(head.skip)} record(s); lag {n(head.lag)} record(s); "
+        f"source {head.source}, target {head.target}"
     )
 
 
