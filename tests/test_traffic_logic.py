@@ -192,7 +192,12 @@ class TestScope:
         assert flows["copy: repl -> tgt"].cost_per_day is None
         assert flows["billing reads tgt"].bytes_per_s is None
         assert view.cost_per_day is None
-        assert "unknown" in "\n".join(markdown(view))
+        text = "\n".join(markdown(view))
+        # Which flows are missing, and what the measured ones come to (a lower bound).
+        missing = [f.name for f in view.flows if f.cost_per_day is None]
+        measured = sum(f.cost_per_day for f in view.flows if f.cost_per_day is not None)
+        assert f"All flows together: unknown, {', '.join(missing)} not measured" in text
+        assert f"come to {measured:,.2f} EUR per day (a lower bound)" in text
 
     def test_without_inventory_replication_is_said_not_computed(self):
         view = scope(plan(), _rates(appended={("target", "orders"): 1e6}), None)

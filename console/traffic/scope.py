@@ -288,12 +288,18 @@ def markdown(view: TrafficView) -> list[str]:
             f"{_num(f.gb_per_day, 2)} | {_num(f.cost_per_hour, 4)} | {_num(f.cost_per_day, 2)} "
             f"| {f.basis} |"
         )
-    total = (
-        "unknown (a flow is not measured)"
-        if view.cost_per_day is None
-        else f"{view.cost_per_day:,.2f}"
-    )
-    lines += ["", f"All flows together: {total} {view.currency} per day.", "", "Evidence:"]
+    if view.cost_per_day is not None:
+        total = f"All flows together: {view.cost_per_day:,.2f} {view.currency} per day."
+    else:
+        # Say which flows are missing and what the measured ones come to: a review can
+        # still weigh a lower bound, and knows what to measure next.
+        unknown = [f.name for f in view.flows if f.cost_per_day is None]
+        known = sum(f.cost_per_day for f in view.flows if f.cost_per_day is not None)
+        total = (
+            f"All flows together: unknown, {', '.join(unknown)} not measured; the measured "
+            f"flows come to {known:,.2f} {view.currency} per day (a lower bound)."
+        )
+    lines += ["", total, "", "Evidence:"]
     lines += [f"- {e}" for e in view.evidence]
     lines += ["", "Notes:"] + [f"- {n}" for n in view.notes]
     return lines
