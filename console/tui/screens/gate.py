@@ -104,7 +104,13 @@ class GateDialog(ModalScreen[str | None]):
             )
             # Not focusable: from Cancel, one tab reaches the confirmation field.
             with VerticalScroll(classes="gate-lines", can_focus=False):
-                yield Static("\n".join(gate.lines), markup=False)
+                for line in gate.lines:
+                    # A line too long for the dialog continues under its own first word,
+                    # not at the dialog's edge (an indented detail read as a new item).
+                    text = line.lstrip(" ")
+                    item = Static(text or " ", markup=False)
+                    item.styles.padding = (0, 0, 0, len(line) - len(text))
+                    yield item
             yield Label("↑ ↓ scroll: there is more than fits", id="gate-more")
             for warning in gate.warnings:
                 # Wrapped, never cut, above the field: read before anything is typed.
