@@ -222,7 +222,23 @@ def source_position(
 
 
 def wait_end(cluster: Cluster, tps: list[TP], deadline: float) -> dict[TP, int]:
-    """End offsets (read_committed) once no transaction is open, else as they are."""
-    while time.monotonic() < deadline and cluster.open_transactions(tps, deadline):
+    """End offsets (read_committed) once no transaction is open on the partitions.
+
+    A transaction still open at the deadline is an error, never a shorter read: what
+    lies past its first record cannot be read committed, so the reverse copies there
+    would be missed, copied a second time, and a group put past records it never read.
+    """
+    while True:
+        still = cluster.open_transactions(tps, deadline)
+        if not still:
+            return cluster.ends(tps, deadline, committed=True)
+        if time.monotonic() >= deadline:
+            (topic, partition), (stable, high) = sorted(still.items())[0]
+            raise kafka.ClusterError(
+                f"{cluster.name}: a transaction is still open on {len(still)} partition(s) "
+                f"({topic}[{partition}] stable up to {stable:,}, written up to {high:,}): "
+                "what follows cannot be read committed yet. Wait for it to end (the "
+                "producer's transaction.timeout.ms aborts it) or find its producer "
+                "(kafka-transactions.sh --describe), then run the step again"
+            )
         time.sleep(0.1)  # an open transaction ends by commit, abort or timeout
-    return cluster.ends(tps, deadline, committed=True)
