@@ -7,6 +7,7 @@ and what to do, so no caller has to show a librdkafka code to an operator.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -70,11 +71,63 @@ def remaining(deadline: float, cap: float = 15.0) -> float:
     return max(0.5, min(cap, deadline - time.monotonic()))
 
 
+_STALE_LEADER = frozenset(
+    {
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError._NOENT,  # "Failed to query partition leaders: No leaders found", cached
+    }
+)
+"""Errors that mean "your idea of the partition's leader is old" (a broker restarted or
+leadership moved), not that the partition cannot be read."""
+
+
+class Admin(AdminClient):
+    """An admin client that outlives a broker restart.
+
+    librdkafka's ListOffsets keeps sending the leader epoch it had cached: once a broker
+    restarts (its partitions' leader epochs go up), every offsets request of a client kept
+    open across it fails with FENCED_LEADER_EPOCH, for good, until the client fetches the
+    topic's metadata again (seen on the sandbox with confluent-kafka 2.16: the offsets
+    sampler said "cannot be read" for a group from the operations drill onwards), and a
+    client that looked while the broker was down keeps answering "no leaders found". Here
+    a partition answered so is asked again once, after its topic's metadata is read anew.
+
+    ``list_offsets`` therefore waits for its answers (every caller waits for them anyway)
+    and returns the futures, settled or still pending, as confluent-kafka does.
+    """
+
+    def list_offsets(self, topic_partition_offsets, **kwargs):
+        futures = super().list_offsets(topic_partition_offsets, **kwargs)
+        timeout = float(kwargs.get("request_timeout") or 10.0)
+        stale = [tp for tp, future in futures.items() if _stale_leader(future, timeout)]
+        if not stale:
+            return futures
+        for topic in sorted({tp.topic for tp in stale}):
+            with contextlib.suppress(Exception):  # the retry below reports what is wrong
+                self.list_topics(topic=topic, timeout=timeout)
+        again = super().list_offsets({tp: topic_partition_offsets[tp] for tp in stale}, **kwargs)
+        return {**futures, **again}
+
+
+def _stale_leader(future, timeout: float) -> bool:
+    try:
+        future.result(timeout=timeout + 1)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        return isinstance(err, KafkaError) and err.code() in _STALE_LEADER
+    except Exception:  # noqa: BLE001 - a timeout or another error: the caller reads it
+        return False
+    return False
+
+
 def admin_client(
     spec: ClusterSpec, password: str | None, *, client_id: str
 ) -> tuple[AdminClient, ErrorTrap]:
     trap = ErrorTrap()
-    return AdminClient(client_config(spec, password, client_id=client_id, trap=trap)), trap
+    return Admin(client_config(spec, password, client_id=client_id, trap=trap)), trap
 
 
 def connect_error(

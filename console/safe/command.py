@@ -23,9 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import OffsetSpec
 
 from console import redact
+from console.kafka.client import Admin
 from console.plan import Plan, ShadowConsumerSpec
 from console.safe.consumer import Tally, principal_config
 from console.safe.validate import AUTHORIZATION
@@ -85,7 +86,7 @@ class TeamCommand:
         self.exit_code: int | None = None
         self.state = "starting"
         self._env = command_environment(plan, spec, password, base=base)
-        self._admin = AdminClient(
+        self._admin = Admin(  # kept for the consumer's life: outlives a broker restart
             principal_config(plan, spec, password, f"cutover-shadow-{spec.name}-watch")
         )
         self._start_committed: int | None = None
