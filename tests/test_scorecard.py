@@ -228,7 +228,7 @@ def test_a_fresh_run_is_grey_everywhere_and_never_green(tmp_path, clock):
     result = card(store)
     for area in result.areas:
         assert area.colour is Colour.GREY, (area.id, area.summary)
-    assert "GREY (no evidence)" in result.gate_reason()
+    assert "GREY (no usable evidence)" in result.gate_reason()
 
 
 @pytest.mark.parametrize(
@@ -671,7 +671,7 @@ def test_the_cutover_gate_stays_shut_while_an_area_is_red_or_grey_and_says_which
     for key in ("inventory", "shadow-start", "compare"):
         store.set_step(key, StepState.PASSED)
     reason = runbook.preview(store, "move-group:billing").blocked
-    assert reason.startswith("scorecard: GREY (no evidence) compatibility, correctness")
+    assert reason.startswith("scorecard: GREY (no usable evidence) compatibility, correctness")
     plant_all(store)
     plant_window(store, {"orders/missing": "RED"})
     decision = runbook.decide(store, "move-group:billing", "billing", via="test")

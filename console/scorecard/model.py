@@ -219,7 +219,7 @@ class Scorecard:
         if not self.blocking:
             return None
         parts = []
-        for colour, word in ((Colour.RED, "RED"), (Colour.GREY, "GREY (no evidence)")):
+        for colour, word in ((Colour.RED, "RED"), (Colour.GREY, "GREY (no usable evidence)")):
             names = [a.id for a in self.blocking if a.colour is colour]
             if names:
                 parts.append(f"{word} {', '.join(names)}")
