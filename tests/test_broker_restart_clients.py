@@ -4,7 +4,9 @@ The samplers, the safe consumers' watchers and a step's clients live for minutes
 hours; a target broker restarted under them (the operations drill does exactly that)
 must not leave them failing. librdkafka's offsets requests kept the leader epoch they had
 cached and were refused with FENCED_LEADER_EPOCH for good after a restart: the offsets
-sampler said a group "cannot be read" from the drill onwards.
+sampler said a group "cannot be read" from the drill onwards. Group requests on such a
+client timed out for good, whatever metadata it read again: the target side of every group
+read "unreadable", and a group whose target cannot be read is RED.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic, OffsetSpec
 
 from console.cutover.clients import Side
+from console.cutover.groups import read_group
 from console.kafka import client as kafka
 from console.plan import ClusterSpec, SecretRef
 from console.sandbox import SANDBOX_PASSWORDS
@@ -67,6 +70,11 @@ def test_offsets_are_read_again_on_clients_kept_open_across_a_target_restart(san
         assert _offsets(admin, tps, OffsetSpec.latest()) == [0, 0]
         before = side.for_times({(topic, 0): 0, (topic, 1): 0}, time.monotonic() + 20)
         assert before == {(topic, 0): 0, (topic, 1): 0}
+        group = f"restart-group-{uuid.uuid4().hex[:6]}"
+        admin.alter_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])]
+        )[group].result(30)
+        assert read_group(side, group, [topic], time.monotonic() + 20).error is None
 
         restart_broker(sandbox.root, "target", down_for_s=1)
         _wait_for_leaders(spec, topic)
@@ -76,6 +84,10 @@ def test_offsets_are_read_again_on_clients_kept_open_across_a_target_restart(san
         assert _offsets(admin, tps, OffsetSpec.earliest()) == [0, 0]
         after = side.for_times({(topic, 0): 0, (topic, 1): 0}, time.monotonic() + 20)
         assert after == {(topic, 0): 0, (topic, 1): 0}
+        # A group's state and offsets, as the offsets sampler reads them each round.
+        seen = read_group(side, group, [topic], time.monotonic() + 20)
+        assert seen.error is None, seen.error
+        assert seen.committed == {(topic, 0): 0}
     finally:
         side.close()
         admin.delete_topics([topic])

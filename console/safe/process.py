@@ -140,6 +140,13 @@ def sample(db_path: Path, stop: threading.Event) -> int:
             notes = []
             for consumer in watched:
                 lag, committed, state = _source_group(admin, consumer.shadows, consumer.topics)
+                if state in ("_TIMED_OUT", "REQUEST_TIMED_OUT"):
+                    # An admin client kept across a broker restart times out on group
+                    # requests for good: read this round again with a new one.
+                    admin, _trap = admin_client(
+                        plan.clusters.source, password, client_id="cutover-safe-sampler"
+                    )
+                    lag, committed, state = _source_group(admin, consumer.shadows, consumer.topics)
                 store.shadow.report(
                     consumer.name, "source", processed=committed, lag=lag, state=state
                 )
