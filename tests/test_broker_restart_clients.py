@@ -64,6 +64,7 @@ def test_offsets_are_read_again_on_clients_kept_open_across_a_target_restart(san
     admin, _trap = kafka.admin_client(spec, PASSWORD, client_id="restart-test")
     topic = f"restart.{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(30)
+    _wait_for_leaders(spec, topic)  # a new topic's leaders are elected after it is created
     tps = [TopicPartition(topic, p) for p in range(2)]
     side = Side("target", spec, PASSWORD)
     try:
