@@ -114,6 +114,15 @@ def _filter(binding: AclBinding) -> AclBindingFilter:
     )
 
 
+class StillOpen(Exception):
+    """Transactions still open at a deadline: ``tp -> (last stable offset, high
+    watermark)``."""
+
+    def __init__(self, still: dict[TP, tuple[int, int]]) -> None:
+        super().__init__(f"{len(still)} partition(s) with an open transaction")
+        self.still = still
+
+
 class Cluster:
     """One side (``source`` or ``target``) with the console's own credentials."""
 
@@ -370,3 +379,21 @@ class Cluster:
                 return "none"
             return f"unknown ({kafka.error_name(exc)})"
         return "exists" if found.scram_credential_infos else "none"
+
+
+def until_settled(
+    cluster: Cluster, tps: list[TP], deadline: float, check=lambda: None
+) -> dict[TP, tuple[int, int]]:
+    """Wait until no partition has an open transaction (an open one ends by commit, abort
+    or timeout); returns what was open at the first look. At ``deadline`` with one still
+    open, raises :class:`StillOpen` naming them: never a shorter read. ``check`` runs
+    between looks (a cancel)."""
+    first = cluster.open_transactions(tps, time.monotonic() + 15)
+    still = first
+    while still:
+        check()
+        if time.monotonic() > deadline:
+            raise StillOpen(still)
+        time.sleep(0.1)
+        still = cluster.open_transactions(tps, time.monotonic() + 15)
+    return first

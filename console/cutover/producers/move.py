@@ -33,13 +33,10 @@ run and converges, and no side effect happens twice.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from confluent_kafka import KafkaException
 
 from console.compare.engine import compare
 from console.compare.model import Bound, CompareError, CompareRequest
@@ -428,8 +425,7 @@ class Move(Sequence):
         try:
             return self._tell_and_wait(drain, starts, reader)
         finally:
-            with contextlib.suppress(RuntimeError, KafkaException):
-                reader.close()  # closed already when the first write was seen
+            reader.close()
 
     def _tell_and_wait(self, drain: dict[str, Any], starts, reader) -> dict[str, Any]:
         cls = self.cls
@@ -552,6 +548,9 @@ class EarlyTail:
         self.error: str | None = None
         self.why = "it did not run"
         self.took_s: float | None = None
+        # Clients of its own: the drain reads the target on the move's clients at the same
+        # time, and two requests on one client from two threads crashed confluent-kafka.
+        self.target = Cluster("target", move.plan.clusters.target, move.passwords.get("target"))
         self.thread = threading.Thread(target=self._run, name="producers-early-tail", daemon=True)
 
     def start(self) -> None:
@@ -564,19 +563,28 @@ class EarlyTail:
         self.thread.join()
 
     def _run(self) -> None:
+        try:
+            self._compare()
+        finally:
+            self.target.close()
+
+    def _compare(self) -> None:
         move = self.move
         deadline = time.monotonic() + self.WAIT_S
         wanted = {tp for tp in self.tps if self.ends[tp] > 0}
         try:
             while True:
-                if self.cancel.is_set() or move.cancel.is_set() or time.monotonic() > deadline:
+                if self.cancel.is_set() or move.cancel.is_set():
+                    self.error = "cancelled"
+                    return
+                if time.monotonic() > deadline:
                     self.error = "the copy did not reach the end offsets in time"
                     return
-                mirrored = move.target.mirror_positions(move.plan, set(self.tps), timeout=15)
+                mirrored = self.target.mirror_positions(move.plan, set(self.tps), timeout=15)
                 if all(mirrored.get(tp, 0) >= self.ends[tp] for tp in wanted):
                     break
                 time.sleep(POLL_S)
-            while move.target.open_transactions(self.tps, time.monotonic() + 15):
+            while self.target.open_transactions(self.tps, time.monotonic() + 15):
                 if self.cancel.is_set() or time.monotonic() > deadline:
                     self.error = "the target's transactions did not settle in time"
                     return

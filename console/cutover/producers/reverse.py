@@ -20,7 +20,6 @@ Only a gated rollback (or the drill, on its rehearsal topics) writes to the sour
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
-from console.cutover.producers.cluster import TP, Cluster, Record
+from console.cutover.producers.cluster import TP, Cluster, Record, StillOpen, until_settled
 from console.kafka import client as kafka
 from console.kafka import provenance
 from console.kafka.provenance import SHADOW_CLIENT_PREFIX
@@ -228,17 +227,15 @@ def wait_end(cluster: Cluster, tps: list[TP], deadline: float) -> dict[TP, int]:
     lies past its first record cannot be read committed, so the reverse copies there
     would be missed, copied a second time, and a group put past records it never read.
     """
-    while True:
-        still = cluster.open_transactions(tps, deadline)
-        if not still:
-            return cluster.ends(tps, deadline, committed=True)
-        if time.monotonic() >= deadline:
-            (topic, partition), (stable, high) = sorted(still.items())[0]
-            raise kafka.ClusterError(
-                f"{cluster.name}: a transaction is still open on {len(still)} partition(s) "
-                f"({topic}[{partition}] stable up to {stable:,}, written up to {high:,}): "
-                "what follows cannot be read committed yet. Wait for it to end (the "
-                "producer's transaction.timeout.ms aborts it) or find its producer "
-                "(kafka-transactions.sh --describe), then run the step again"
-            )
-        time.sleep(0.1)  # an open transaction ends by commit, abort or timeout
+    try:
+        until_settled(cluster, tps, deadline)
+    except StillOpen as still:
+        (topic, partition), (stable, high) = sorted(still.still.items())[0]
+        raise kafka.ClusterError(
+            f"{cluster.name}: a transaction is still open on {len(still.still)} partition(s) "
+            f"({topic}[{partition}] stable up to {stable:,}, written up to {high:,}): what "
+            "follows cannot be read committed yet. Wait for it to end (the producer's "
+            "transaction.timeout.ms aborts it) or find its producer "
+            "(kafka-transactions.sh --describe), then run the step again"
+        ) from None
+    return cluster.ends(tps, deadline, committed=True)

@@ -25,7 +25,14 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
-from console.cutover.producers.cluster import NO_TRANSACTIONS_API, TP, Cluster, Record
+from console.cutover.producers.cluster import (
+    NO_TRANSACTIONS_API,
+    TP,
+    Cluster,
+    Record,
+    StillOpen,
+    until_settled,
+)
 from console.errors import Cancelled, Progress
 from console.kafka import provenance
 from console.plan import Plan, ProducerClass
@@ -139,22 +146,17 @@ class Sequence:
     def settle(self, cluster: Cluster, tps: list[TP], wait_s: float) -> dict[str, Any]:
         """Wait until no partition has an open transaction (the read_committed and
         read_uncommitted end offsets agree), at most ``wait_s``."""
-        deadline = time.monotonic() + wait_s
         began = time.monotonic()
-        first = cluster.open_transactions(tps, time.monotonic() + 15)
-        open_now = first
-        while open_now:
-            self.check_cancel()
-            if time.monotonic() > deadline:
-                where = ", ".join(f"{t}[{p}] {lo}<{hi}" for (t, p), (lo, hi) in open_now.items())
-                raise SequenceFailed(
-                    f"{len(open_now)} partition(s) on the {cluster.name} still have an open "
-                    f"transaction after {wait_s:g} s ({where}); its producer neither commits "
-                    "nor aborts and transaction.timeout.ms has not run out: raise "
-                    "transaction_wait_seconds or stop that producer, then run the step again"
-                )
-            time.sleep(0.1)
-            open_now = cluster.open_transactions(tps, time.monotonic() + 15)
+        try:
+            first = until_settled(cluster, tps, began + wait_s, check=self.check_cancel)
+        except StillOpen as open_now:
+            where = ", ".join(f"{t}[{p}] {lo}<{hi}" for (t, p), (lo, hi) in open_now.still.items())
+            raise SequenceFailed(
+                f"{len(open_now.still)} partition(s) on the {cluster.name} still have an open "
+                f"transaction after {wait_s:g} s ({where}); its producer neither "
+                "commits nor aborts and transaction.timeout.ms has not run out: raise "
+                "transaction_wait_seconds or stop that producer, then run the step again"
+            ) from None
         waited = time.monotonic() - began
         return {
             "open_after_fence": {f"{t}:{p}": hi - lo for (t, p), (lo, hi) in first.items()},
@@ -250,8 +252,10 @@ class Sequence:
         """Wait for the first record written on ``cluster`` at or after ``starts`` (with
         ``own_only``, one without the mirror's provenance header: not a copy). Returns the
         wall-clock time it was seen and the record. ``consumer``: one from
-        :meth:`first_write_reader` (closed here)."""
+        :meth:`first_write_reader`, which its caller closes; without it, one is made and
+        closed here."""
         deadline = time.monotonic() + timeout_s
+        own = consumer is None
         if consumer is None:
             consumer = self.first_write_reader(cluster, starts)
         try:
@@ -270,7 +274,8 @@ class Sequence:
                         continue
                     return now_s(), Record.of(msg)
         finally:
-            consumer.close()
+            if own:
+                consumer.close()
 
 
 def _keyed(offsets: dict[TP, int]) -> dict[str, int]:
