@@ -686,7 +686,9 @@ def run(
     failed: list[BaseException] = []
 
     def limited(roles) -> bool:
-        if stop.is_set() or done.is_set():
+        # A failed payments writer ends the whole workload, which says why: it never
+        # goes on writing orders with payments silently stopped.
+        if stop.is_set() or done.is_set() or failed:
             return True
         if spec.duration_s is not None and time.monotonic() - started >= spec.duration_s:
             return True
@@ -762,7 +764,13 @@ def run(
         if thread is not None:
             thread.join()
         if failed:
-            raise failed[0]
+            error = failed[0]
+            if isinstance(error, KafkaException):
+                raise error
+            raise WorkloadError(
+                f"the payments writer stopped ({type(error).__name__}: {error}); check the "
+                "cluster and the workload's log, then start it again"
+            ) from None
         # Refused records are written again only after a switch: one last look.
         work.check_control(mine)
         if not stop.is_set():
