@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import struct
 import textwrap
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from console.kafka.rights import Binding, Grant, ResourceRights, Rights
+from console.kafka.rights import Binding, Grant, ResourceRights, Rights, cluster_facts
 from console.plan import PlanError, parse_plan
 from console.safe.command import PASSED_THROUGH, command_environment
 from console.safe.policy import judge
@@ -245,3 +248,31 @@ def test_a_team_command_gets_only_its_own_settings(monkeypatch):
     assert "console-admin-secret" not in env.values()
     assert "other-secret" not in env.values()
     assert set(env) - {k for k in env if k.startswith("CUTOVER_SHADOW_")} <= set(PASSED_THROUGH)
+
+
+class _RefusingAdmin:
+    """An admin client whose cluster answers, but whose configs and ACL requests are
+    refused as they are sent (librdkafka raises at once, before any future)."""
+
+    class _Cluster:
+        nodes = [type("Node", (), {"id": 1})()]
+
+    def describe_cluster(self, request_timeout):
+        done = Future()
+        done.set_result(self._Cluster())
+        return done
+
+    def describe_configs(self, resources, request_timeout):
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+
+    def describe_acls(self, query, request_timeout):
+        raise KafkaException(KafkaError(KafkaError.SECURITY_DISABLED))
+
+
+def test_cluster_facts_say_what_could_not_be_read_when_a_request_is_refused_as_sent():
+    """A refusal at sending is recorded as unread, as a refused answer is: never an
+    exception out of the rights reading (the step would show an internal error)."""
+    facts = cluster_facts("target", None, _RefusingAdmin(), None, time.monotonic() + 5)
+    assert facts.settings == {}
+    assert any("broker settings could not be read" in u for u in facts.unknown), facts.unknown
+    assert facts.bindings == () and facts.acl_error == "SECURITY_DISABLED"

@@ -264,7 +264,6 @@ class ClusterFacts:
     brokers, the authorizer settings and every ACL binding. The same for every principal
     asked about; a caller may keep it for one operator decision (see :func:`cluster_facts`)."""
 
-    nodes: tuple[int, ...]
     settings: dict[str, tuple[str | None, bool]]
     bindings: tuple[Binding, ...]
     acl_error: str | None
@@ -294,7 +293,7 @@ def cluster_facts(
     bindings_pending = _ask_bindings(admin, deadline)
     settings = _broker_settings(settings_pending, unknown)
     bindings, acl_error = _list_bindings(bindings_pending)
-    return ClusterFacts(nodes, settings, tuple(bindings), acl_error, tuple(unknown))
+    return ClusterFacts(settings, tuple(bindings), acl_error, tuple(unknown))
 
 
 def effective_rights(
@@ -411,25 +410,36 @@ _WANTED_SETTINGS = (
 
 def _ask_settings(
     admin: AdminClient, nodes: list[int], deadline: float, unknown: list[str]
-) -> tuple[ConfigResource, Future] | None:
+) -> Future | None:
     """Send the request for one broker's configs (answered by :func:`_broker_settings`)."""
     if not nodes:
         unknown.append("broker settings: the cluster listed no brokers")
         return None
     resource = ConfigResource(ResourceType.BROKER, str(nodes[0]))
-    return resource, admin.describe_configs([resource], request_timeout=remaining(deadline))[
-        resource
-    ]
+    return _sent(
+        lambda: admin.describe_configs([resource], request_timeout=remaining(deadline))[resource]
+    )
+
+
+def _sent(send) -> Future:
+    """A request's future; a request refused as it is sent (librdkafka raises at once) is a
+    future that failed, answered where the others are, never an exception here."""
+    try:
+        return send()
+    except KafkaException as exc:
+        failed: Future = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _broker_settings(
-    pending: tuple[ConfigResource, Future] | None, unknown: list[str]
+    pending: Future | None, unknown: list[str]
 ) -> dict[str, tuple[str | None, bool]]:
     """The broker configs that decide who may do what: ``name -> (value, sensitive)``."""
     if pending is None:
         return {}
     try:
-        entries = pending[1].result()
+        entries = pending.result()
     except KafkaException as exc:
         unknown.append(f"broker settings could not be read ({error_name(exc)})")
         return {}
@@ -475,7 +485,7 @@ def _ask_bindings(admin: AdminClient, deadline: float) -> Future:
         AclOperation.ANY,
         AclPermissionType.ANY,
     )
-    return admin.describe_acls(every, request_timeout=remaining(deadline))
+    return _sent(lambda: admin.describe_acls(every, request_timeout=remaining(deadline)))
 
 
 def _list_bindings(pending: Future) -> tuple[list[Binding], str | None]:
