@@ -44,6 +44,7 @@ from confluent_kafka.admin import (
 from console import processes, runbook
 from console.cli.main import main
 from console.kafka import provenance
+from console.kafka.rights import exact_filter
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.sandbox.state import SANDBOX_PASSWORDS
@@ -98,6 +99,12 @@ def allow(kind, name, principal, op, pattern=ResourcePatternType.LITERAL) -> Acl
 
 def add_acls(cluster, bindings) -> None:
     for future in admin(cluster).create_acls(bindings).values():
+        future.result(30)
+
+
+def delete_acls(cluster, bindings) -> None:
+    filters = [exact_filter(b) for b in bindings]
+    for future in admin(cluster).delete_acls(filters).values():
         future.result(30)
 
 

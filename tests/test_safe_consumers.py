@@ -37,7 +37,7 @@ from confluent_kafka.admin import (
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from console import processes, runbook
-from console.kafka.rights import Login, effective_rights, probe_name
+from console.kafka.rights import Login, effective_rights, exact_filter, probe_name
 from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.safe import SAMPLER, process_name
@@ -133,19 +133,7 @@ def add_acls(cluster, bindings) -> None:
 
 
 def delete_acls(cluster, bindings) -> None:
-    filters = [
-        AclBindingFilter(
-            b.restype,
-            b.name,
-            b.resource_pattern_type,
-            b.principal,
-            b.host,
-            b.operation,
-            b.permission_type,
-        )
-        for b in bindings
-    ]
-    for future in admin(cluster).delete_acls(filters).values():
+    for future in admin(cluster).delete_acls([exact_filter(b) for b in bindings]).values():
         future.result(30)
 
 

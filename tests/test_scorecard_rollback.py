@@ -15,7 +15,6 @@ import json
 
 from confluent_kafka.admin import (
     AclBinding,
-    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     ResourcePatternType,
@@ -25,7 +24,7 @@ from confluent_kafka.admin import (
 from console.cli.main import main
 from console.plan.steps import StepState
 from tests import test_producers
-from tests.producer_scene import Scene, admin, step
+from tests.producer_scene import Scene, add_acls, delete_acls, step
 
 # The producer tests' own fixtures (the admin's password in the environment, a scene that
 # stops what it started), not copies of them.
@@ -58,23 +57,8 @@ def deny_rehearsal_writes_on_target(cluster) -> AclBinding:
         AclOperation.WRITE,
         AclPermissionType.DENY,
     )
-    for future in admin(cluster).create_acls([binding]).values():
-        future.result(30)
+    add_acls(cluster, [binding])
     return binding
-
-
-def remove(cluster, binding: AclBinding) -> None:
-    found = AclBindingFilter(
-        binding.restype,
-        binding.name,
-        binding.resource_pattern_type,
-        binding.principal,
-        binding.host,
-        binding.operation,
-        binding.permission_type,
-    )
-    for future in admin(cluster).delete_acls([found]).values():
-        future.result(30)
 
 
 def test_rollback_area_grey_then_red_for_a_failed_drill_then_green_with_its_figures(
@@ -91,7 +75,7 @@ def test_rollback_area_grey_then_red_for_a_failed_drill_then_green_with_its_figu
     try:
         failed = step(store, "rollback-drill")
     finally:
-        remove(scene.target, denied)
+        delete_acls(scene.target, [denied])
     assert failed.state is StepState.FAILED
     assert "could not write on the target" in failed.reason, failed.reason
     area, md = rollback_area(db)

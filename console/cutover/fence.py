@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
-    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -33,6 +32,7 @@ from confluent_kafka.admin import (
 from console.cutover.access import user_of
 from console.cutover.clients import Side
 from console.kafka import client as kafka
+from console.kafka.rights import exact_filter
 from console.store import Store
 
 SOURCE = "source"
@@ -79,22 +79,10 @@ def binding_dict(binding: AclBinding) -> dict[str, str]:
     }
 
 
-def _filter(binding: AclBinding) -> AclBindingFilter:
-    return AclBindingFilter(
-        binding.restype,
-        binding.name,
-        binding.resource_pattern_type,
-        binding.principal,
-        binding.host,
-        binding.operation,
-        binding.permission_type,
-    )
-
-
 def present(side: Side, binding: AclBinding, timeout: float) -> bool:
     """Whether exactly this binding is in the cluster's ACLs now."""
     try:
-        found = side.admin.describe_acls(_filter(binding), request_timeout=timeout).result(
+        found = side.admin.describe_acls(exact_filter(binding), request_timeout=timeout).result(
             timeout=timeout + 1
         )
     except KafkaException as exc:
@@ -237,7 +225,9 @@ def remove(store: Store, side: Side, fence_id: int, *, log, timeout: float = 15.
     )
     intent = log("fence.remove", params={"fence_id": fence_id, **binding_dict(binding)})
     try:
-        for future in side.admin.delete_acls([_filter(binding)], request_timeout=timeout).values():
+        for future in side.admin.delete_acls(
+            [exact_filter(binding)], request_timeout=timeout
+        ).values():
             future.result(timeout=timeout + 1)
     except KafkaException as exc:
         log("fence.remove", ref=intent.seq, outcome=f"failed: {kafka.error_name(exc)}")

@@ -38,6 +38,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
+    AclBinding,
     AclBindingFilter,
     AclOperation,
     AclPermissionType,
@@ -472,6 +473,19 @@ def _settings_context(settings: dict[str, tuple[str | None, bool]]) -> list[str]
         else:
             out.append(f"{name} = {value}")
     return out
+
+
+def exact_filter(binding: AclBinding) -> AclBindingFilter:
+    """The filter that matches exactly this binding (to find it, or to delete it alone)."""
+    return AclBindingFilter(
+        binding.restype,
+        binding.name,
+        binding.resource_pattern_type,
+        binding.principal,
+        binding.host,
+        binding.operation,
+        binding.permission_type,
+    )
 
 
 def _ask_bindings(admin: AdminClient, deadline: float) -> Future:

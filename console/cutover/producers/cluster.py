@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
-    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -36,6 +35,7 @@ from confluent_kafka.admin import (
 from console.kafka import client as kafka
 from console.kafka.client import ClusterError
 from console.kafka.provenance import SHADOW_CLIENT_PREFIX
+from console.kafka.rights import exact_filter
 from console.plan import ClusterSpec
 from console.shadow.mirror.positions import committed_reader, read_positions
 
@@ -99,18 +99,6 @@ def binding_text(data: dict[str, str]) -> str:
     return (
         f"{data['permission']} {data['principal']} {data['operation']} on {kind}{pattern} "
         f"'{data['resource_name']}'"
-    )
-
-
-def _filter(binding: AclBinding) -> AclBindingFilter:
-    return AclBindingFilter(
-        binding.restype,
-        binding.name,
-        binding.resource_pattern_type,
-        binding.principal,
-        binding.host,
-        binding.operation,
-        binding.permission_type,
     )
 
 
@@ -326,7 +314,7 @@ class Cluster:
         """Whether exactly this binding is in the cluster's ACLs now."""
         try:
             found = self.admin.describe_acls(
-                _filter(binding_of(data)), request_timeout=kafka.remaining(deadline)
+                exact_filter(binding_of(data)), request_timeout=kafka.remaining(deadline)
             ).result(timeout=kafka.remaining(deadline) + 1)
         except KafkaException as exc:
             raise self.fail("reading ACLs", exc) from None
@@ -354,7 +342,7 @@ class Cluster:
         try:
             removed = 0
             for future in self.admin.delete_acls(
-                [_filter(binding_of(data))], request_timeout=kafka.remaining(deadline)
+                [exact_filter(binding_of(data))], request_timeout=kafka.remaining(deadline)
             ).values():
                 removed += len(future.result(timeout=kafka.remaining(deadline) + 1))
         except KafkaException as exc:
