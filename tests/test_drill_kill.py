@@ -56,7 +56,7 @@ from console.store import Store
 from console.store.audit import current_actor
 from console.store.faults import COUNT_FILE_ENV, KILL_AFTER_ENV
 from tests.helpers import ROOT
-from tests.producer_scene import ADMIN_ENV, ADMIN_PW, WRITER_PW, Scene
+from tests.producer_scene import ADMIN_ENV, ADMIN_PW, WRITER_PW, Scene, read_all, wait_for
 from tests.producer_scene import step as decide_and_run
 from tests.test_lag_trends import Load
 from tests.test_ops_drill import plan_text as ops_plan_text
@@ -478,7 +478,19 @@ def moved(source, target, tmp_path_factory) -> Path:
         outcome = decide_and_run(store, "move-producers:checkout", "checkout")
         assert outcome.state is StepState.PASSED, outcome.reason
         store.close()
-        time.sleep(3)  # target-only writes of the moved class
+        # The moved class writes on the target (records that are not copies): the window
+        # the rollback cases hold must have target-only records in it.
+        wait_for(
+            lambda: (
+                sum(
+                    r.copied_from is None and r.reverse_of is None
+                    for r in read_all(scene.target, scene.orders)
+                )
+                >= 20
+            ),
+            120,
+            "target-only writes of the moved class",
+        )
     finally:
         scene.close()
     assert scene.db is not None
@@ -530,6 +542,7 @@ def converged(cwd: Path, step: str) -> None:
             restarts = store.audit_by_action("drill.restart")
             intents = {e.seq for e in restarts if e.outcome is None}
             results = [e for e in restarts if e.outcome is not None]
+            assert results, restarts  # the run that passed made a restart and recorded it
             assert {e.ref for e in results} <= intents
             assert len(intents) - len(results) <= 1, "more than the killed run's restart open"
             mirror = store.processes.get("mirror")

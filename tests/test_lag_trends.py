@@ -228,10 +228,11 @@ def test_the_mirror_catching_up_in_bursts_is_steady_and_passes(builtin, source, 
         seen = watch(db, capsys, rounds=12, timeout=120)
         history = seen[-1]["history"][-WINDOW:]
         assert max(history) >= 100, history  # the teeth are real
-        # And the lag comes back down. A round reads the copy's position first and the
-        # source's end after it (lag is never under-reported), so its floor holds what the
-        # load wrote while the position was read: up to RATE x ~0.5 s, not lag.
-        assert min(history) <= max(history) // 4 + RATE // 2, history
+        # And the lag comes back down, by at least half its peak. A round reads the copy's
+        # position first and the source's end after it (lag is never under-reported), so
+        # its floor holds what the load wrote while the position was read (~0.35 s here):
+        # a floor near zero is not to be had, a flat lag still fails.
+        assert min(history) <= max(history) // 2, history
         assert all(r["trend"] != "growing" for r in seen), shapes(seen)
         assert all(r["verdict"] == "OK" for r in seen), shapes(seen)
         assert main(["step", str(db), "shadow-lag", "--confirm", "shadow-lag"]) == 0, (
