@@ -56,9 +56,6 @@ class LagPane(Vertical):
         ("eta", "Catch-up", 8, True),
     )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-
     def compose(self) -> ComposeResult:
         yield Summary("No lag samples yet: start the shadow path.", classes="lag-summary summary")
         yield FitTable(id="lag-table", cursor_type="row", cell_padding=1)

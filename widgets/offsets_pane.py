@@ -65,9 +65,6 @@ class OffsetsPane(Vertical):
         ("bound", "Bound", 16, False),
     )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-
     def compose(self) -> ComposeResult:
         yield Summary(EMPTY, classes="offsets-summary summary")
         yield FitTable(id="offsets-table", cursor_type="row", cell_padding=1)

@@ -53,9 +53,6 @@ class SafePane(Vertical):
             super().__init__()
             self.consumer = consumer
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-
     def compose(self) -> ComposeResult:
         yield Summary(EMPTY, classes="safe-summary summary")
         yield FitTable(id="safe-table", cursor_type="row", cell_padding=1)

@@ -294,10 +294,6 @@ class Side:
                 consumer.unassign()
             return found
 
-    def window(self, tp: TP, start: int, count: int, deadline: float) -> Window:
-        """Up to ``count`` committed records of one partition from ``start`` on."""
-        return self.windows({tp: (start, count)}, deadline)[tp]
-
     def windows(self, wanted: dict[TP, tuple[int, int]], deadline: float) -> dict[TP, Window]:
         """Per partition, up to ``count`` committed records from ``start`` on
         (``wanted``: partition -> (start, count)), all partitions in one assignment: a

@@ -170,9 +170,7 @@ def _confirm_builtin(
 ) -> Position:
     committed = ctx.committed[tp]
     mirrored = ctx.mirrored.get(tp)
-    base = Position(
-        tp[0], tp[1], committed, ctx.source_ends.get(tp), Method.UNTRANSLATED, None, False
-    )
+    base = _base(ctx, tp, committed)
     if a.case == "beyond":
         counted = None
         if mirrored is not None:
@@ -471,20 +469,13 @@ def _mm2(ctx: Context) -> list[Position]:
     return [out[tp] for tp in ctx.partitions]
 
 
-def _aligned(
-    ctx: Context, tp: TP, committed: int, src_from: int, tgt_from: int, coarse: int | None
-) -> Refinement:
-    """Read windows from ``src_from`` / ``tgt_from`` and refine, growing the windows
-    while the refinement asks for more."""
-    return _aligned_many(ctx, {tp: (committed, src_from, tgt_from, coarse)})[tp]
-
-
 def _aligned_many(
     ctx: Context, wanted: dict[TP, tuple[int, int, int, int | None]]
 ) -> dict[TP, Refinement]:
-    """:func:`_aligned` for many partitions (``wanted``: partition -> (committed, source
-    from, target from, coarse)): each round reads every partition still refining in one
-    assignment per side, then grows the windows of those the refinement asks more of."""
+    """Read windows from each partition's source and target starting points and refine,
+    growing the windows while the refinement asks for more (``wanted``: partition ->
+    (committed, source from, target from, coarse)): each round reads every partition still
+    refining in one assignment per side, then grows the windows of those it asks more of."""
     counts: dict[TP, tuple[int, int]] = {}
     for tp, (committed, src_from, _tgt_from, _coarse) in wanted.items():
         src_count = max(1, committed - src_from) + LOOKAHEAD
@@ -545,11 +536,11 @@ def _position_from(
     result: Refinement,
     coarse: int | None,
     coarse_word: str,
-    coarse_counts: dict[TP, int | None] | None = None,
+    coarse_counts: dict[TP, int | None],
 ) -> Position:
     """A refinement as the partition's position; the coarse one when it failed.
-    ``coarse_counts``: what the coarse position re-reads, counted already for many
-    partitions at once (counted here when absent)."""
+    ``coarse_counts``: what the coarse position re-reads, counted for every partition
+    whose coarse position lies before its aligned window, all at once by the caller."""
     if result.pairs:
         runs = _pairs_to_runs(result.pairs)
         ctx.store.offsets.record_runs([(tp[0], tp[1], *run) for run in runs], ALIGNED)
@@ -559,12 +550,7 @@ def _position_from(
         if span is not None:
             # The coarse position lies before the aligned window (MirrorMaker's checkpoint
             # task may translate from a much older sync): count what it would re-read.
-            if coarse_counts is not None and tp in coarse_counts:
-                coarse_replay = coarse_counts[tp]
-            else:
-                coarse_replay = ctx.sides.target.count_records(
-                    tp, span[0], span[1], COUNT_CAP, ctx.deadline
-                )
+            coarse_replay = coarse_counts.get(tp)
         elif coarse is not None and coarse >= result.target_offset and coarse_replay is None:
             coarse_replay = 0
         reverse = committed if result.exact else None

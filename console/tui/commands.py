@@ -41,10 +41,6 @@ class Command:
     """Its default key (Textual key names, comma-separated for several)."""
     binding: str | None = None
     """The binding id a keymap file uses to rebind the key."""
-    key_action: str | None = None
-    """The action the key runs, when it differs from the bar's (default: ``action``; a
-    numbered pane's key and its ``:`` word both show the pane and focus its table, so
-    ``enter`` then acts on the pane, not on the runbook behind it)."""
     title: str = ""
     """Its short name in the footer."""
     footer: bool = False
@@ -290,7 +286,7 @@ def bindings() -> list[Binding]:
     return [
         Binding(
             c.key,
-            c.key_action or c.action,
+            c.action,
             c.title,
             show=c.footer,
             id=c.binding,
