@@ -42,22 +42,16 @@ def _state_word(state) -> str:
 def read_group(side: Side, group_id: str, topics: Iterable[str], deadline: float) -> GroupSide:
     """The group on ``side``: state, members, and committed offsets for ``topics``."""
     wanted = set(topics)
-    renewed = False
-    while True:
-        try:
-            desc = side.admin.describe_consumer_groups(
-                [group_id], request_timeout=_first_try(deadline, renewed)
-            )[group_id].result(timeout=kafka.remaining(deadline) + 1)
-            break
-        except (KafkaException, TimeoutError) as exc:
-            if _code(exc) in _NOT_READY and time.monotonic() < deadline:
-                time.sleep(0.2)  # the coordinator is loading; the deadline bounds this
-                continue
-            if _timed_out(exc) and not renewed and time.monotonic() < deadline:
-                side.renew_admin()  # a client kept across a broker restart: once, anew
-                renewed = True
-                continue
-            return GroupSide(side.name, group_id, "UNKNOWN", error=_why(exc))
+    try:
+        desc = _ask_group(
+            side,
+            deadline,
+            lambda timeout: side.admin.describe_consumer_groups(
+                [group_id], request_timeout=timeout
+            )[group_id],
+        )
+    except (KafkaException, TimeoutError) as exc:
+        return GroupSide(side.name, group_id, "UNKNOWN", error=_why(exc))
     members = tuple(
         Member(
             m.member_id,
@@ -80,23 +74,16 @@ def read_group(side: Side, group_id: str, topics: Iterable[str], deadline: float
 def _committed(
     side: Side, group_id: str, topics: set[str], deadline: float
 ) -> tuple[dict[tuple[str, int], int], str | None]:
-    renewed = False
-    while True:
-        try:
-            result = side.admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group_id)],
-                request_timeout=_first_try(deadline, renewed),
-            )[group_id].result(timeout=kafka.remaining(deadline) + 1)
-            break
-        except (KafkaException, TimeoutError) as exc:
-            if _code(exc) in _NOT_READY and time.monotonic() < deadline:
-                time.sleep(0.2)
-                continue
-            if _timed_out(exc) and not renewed and time.monotonic() < deadline:
-                side.renew_admin()
-                renewed = True
-                continue
-            return {}, _why(exc)
+    try:
+        result = _ask_group(
+            side,
+            deadline,
+            lambda timeout: side.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout
+            )[group_id],
+        )
+    except (KafkaException, TimeoutError) as exc:
+        return {}, _why(exc)
     out = {}
     for tp in result.topic_partitions:
         if tp.topic in topics and tp.error is None and tp.offset >= 0:
@@ -139,18 +126,26 @@ def alter_offsets(
     return out
 
 
-def _timed_out(exc: BaseException) -> bool:
-    return isinstance(exc, TimeoutError) or _code(exc) in (
-        KafkaError._TIMED_OUT,
-        KafkaError.REQUEST_TIMED_OUT,
-    )
-
-
-def _first_try(deadline: float, renewed: bool) -> float:
-    """A group request's timeout: on the kept client, half of what is left (a healthy
-    coordinator answers in milliseconds), so a new client still has time if it hangs."""
-    left = kafka.remaining(deadline)
-    return left if renewed else max(0.5, left / 2)
+def _ask_group(side: Side, deadline: float, ask):
+    """A group request's answer: ``ask(timeout)`` sends it and returns its future. While
+    the coordinator loads, asked again until the deadline; timed out on the kept admin
+    client (one kept across a broker restart times out for good), asked once more on a
+    new one, so the first try gets half of what is left (a healthy coordinator answers in
+    milliseconds). Raises what the last try raised."""
+    renewed = False
+    while True:
+        left = kafka.remaining(deadline)
+        try:
+            return ask(left if renewed else max(0.5, left / 2)).result(timeout=left + 1)
+        except (KafkaException, TimeoutError) as exc:
+            if _code(exc) in _NOT_READY and time.monotonic() < deadline:
+                time.sleep(0.2)  # the coordinator is loading; the deadline bounds this
+                continue
+            if kafka.timed_out(exc) and not renewed and time.monotonic() < deadline:
+                side.renew_admin()
+                renewed = True
+                continue
+            raise
 
 
 def _why(exc: BaseException) -> str:

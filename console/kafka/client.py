@@ -123,6 +123,17 @@ def _stale_leader(future, timeout: float) -> bool:
     return False
 
 
+def timed_out(exc: BaseException) -> bool:
+    """Whether a request failed by timing out (the client's or the broker's)."""
+    if isinstance(exc, TimeoutError):
+        return True
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and err.code() in (
+        KafkaError._TIMED_OUT,
+        KafkaError.REQUEST_TIMED_OUT,
+    )
+
+
 def admin_client(
     spec: ClusterSpec, password: str | None, *, client_id: str
 ) -> tuple[AdminClient, ErrorTrap]:
