@@ -14,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 
 from console.plan.steps import StepState
-from console.safe import process_name
+from console.safe import RUN_ACTION, process_name
 from console.store import StepRow, Store
 from console.store.history import STEP_ACTIONS
 
-RUN = "safe-consumer.run"
-_PROCESS_ACTIONS = ("process.start", "process.stop", "mm2.deploy", "mm2.remove", RUN)
-"""``safe-consumer.run`` is a shadow consumer's own account of its run: its result entry
-(``stopped: ...`` or why it failed) is written when the process ends by itself."""
+_PROCESS_ACTIONS = ("process.start", "process.stop", "mm2.deploy", "mm2.remove", RUN_ACTION)
+"""A shadow consumer's own run entries count too: its result entry (``stopped: ...`` or
+why it failed) is written when the process ends by itself."""
 
 
 def steps_as_of(store: Store, upto: int) -> list[StepRow]:
@@ -65,14 +64,14 @@ def processes_as_of(store: Store, upto: int) -> tuple[tuple[str, str], ...]:
     for entry in store.history.with_actions(_PROCESS_ACTIONS, upto):
         mm2 = entry.action.startswith("mm2.")
         if entry.ref is None:
-            if entry.action == RUN:
+            if entry.action == RUN_ACTION:
                 names[entry.seq] = process_name(str(entry.params.get("consumer", "?")))
             else:
                 names[entry.seq] = "mm2" if mm2 else str(entry.params.get("process", "?"))
             continue
         name = names.get(entry.ref, "mm2" if mm2 else "?")
         outcome = (entry.outcome or "").lower()
-        if entry.action == RUN:
+        if entry.action == RUN_ACTION:
             words[name] = "STOPPED" if outcome.startswith("stopped") else "FAILED"
         elif entry.action in ("process.start", "mm2.deploy"):
             words[name] = "FAILED" if "fail" in outcome or "no report" in outcome else "RUNNING"

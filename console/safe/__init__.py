@@ -13,6 +13,9 @@ PROCESS_PREFIX = "safe-consumer:"
 SAMPLER = "safe-sampler"
 """The process that reads the source groups the shadow consumers stand in for."""
 STEP = "safe-consumers"
+RUN_ACTION = "safe-consumer.run"
+"""A shadow consumer's own audit entries about its run: the intent when it starts, and
+the result (``stopped: ...`` or why it failed) when the process ends by itself."""
 PASSWORD_ENV = "CUTOVER_SHADOW_PROCESS_PASSWORD"
 """How the step hands a shadow consumer process its principal's password: in the
 environment of that process only, never on a command line or in a file."""

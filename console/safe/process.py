@@ -24,7 +24,14 @@ from confluent_kafka.admin import OffsetSpec
 from console import processes, redact
 from console.kafka.client import admin_client, error_name
 from console.plan import credentials
-from console.safe import PASSWORD_ENV, REGISTRY_PASSWORD_ENV, SAMPLER, STEP, process_name
+from console.safe import (
+    PASSWORD_ENV,
+    REGISTRY_PASSWORD_ENV,
+    RUN_ACTION,
+    SAMPLER,
+    STEP,
+    process_name,
+)
 from console.safe.command import TeamCommand
 from console.safe.consumer import Tally, ValidationConsumer
 from console.store import Store
@@ -59,7 +66,7 @@ def _run(store: Store, name: str, stop: threading.Event) -> int:
         return _failed(store, me, str(exc).strip("'\""))
     base = store.path.resolve().parent
     intent = store.log(
-        "safe-consumer.run",
+        RUN_ACTION,
         step=STEP,
         params={
             "consumer": name,
@@ -92,7 +99,7 @@ def _run(store: Store, name: str, stop: threading.Event) -> int:
             detail = worker.describe()
             if code != 0 and not stop.is_set():
                 message = f"the team's command exited with code {code}: {detail}"
-                store.log("safe-consumer.run", step=STEP, ref=intent.seq, outcome=message)
+                store.log(RUN_ACTION, step=STEP, ref=intent.seq, outcome=message)
                 return _failed(store, me, message)
         else:
             consumer = ValidationConsumer(store.plan, spec, password, base, registry_password)
@@ -100,13 +107,13 @@ def _run(store: Store, name: str, stop: threading.Event) -> int:
             detail = consumer.describe()
     except KafkaException as exc:
         message = redact.text(f"Kafka error {error_name(exc)}; start it again")
-        store.log("safe-consumer.run", step=STEP, ref=intent.seq, outcome=f"failed: {message}")
+        store.log(RUN_ACTION, step=STEP, ref=intent.seq, outcome=f"failed: {message}")
         return _failed(store, me, message)
     except Exception as exc:  # noqa: BLE001 - a background process must say why it died
         message = redact.text(f"internal error {type(exc).__name__}: {exc}")
-        store.log("safe-consumer.run", step=STEP, ref=intent.seq, outcome=f"failed: {message}")
+        store.log(RUN_ACTION, step=STEP, ref=intent.seq, outcome=f"failed: {message}")
         return _failed(store, me, message)
-    store.log("safe-consumer.run", step=STEP, ref=intent.seq, outcome=f"stopped: {detail}")
+    store.log(RUN_ACTION, step=STEP, ref=intent.seq, outcome=f"stopped: {detail}")
     processes.finished(store, me, "stopped", f"stopped: {detail}")
     return 0
 
