@@ -104,6 +104,17 @@ def _stall_limit(stamps: list[str], interval: float) -> float:
     return max(2.0, 3 * max(usual, interval))
 
 
+def _disruption(unknown: bool, total: int, level: int, gap: float, stall_s: float) -> str | None:
+    """What in a sampler round shows the restart, in words; None when nothing does."""
+    if unknown or total > level:
+        return f"lag {total:,} records (disrupted)"
+    if gap > stall_s:
+        # The sampler reads the target's end offsets every round: a round held up across
+        # the restart is a client that could not reach the target.
+        return f"lag sampler held up {gap:.1f} s reading the target (disrupted)"
+    return None
+
+
 def run(ctx: StepContext) -> StepOutcome:
     store, plan = ctx.store, ctx.store.plan
     drill = plan.drill
@@ -164,21 +175,10 @@ def run(ctx: StepContext) -> StepOutcome:
             peak = max(peak, total)
             gap = _seconds(previous, rows[0][1])
             previous = rows[0][1]
-            if unknown or total > level:
-                if not disrupted:
-                    events.append((rows[0][1], f"lag {total:,} records (disrupted)"))
-                disrupted = True
-            elif gap > stall_s:
-                # The sampler reads the target's end offsets every round: a round held up
-                # across the restart is a client that could not reach the target.
-                if not disrupted:
-                    events.append(
-                        (
-                            rows[0][1],
-                            f"lag sampler held up {gap:.1f} s reading the target (disrupted)",
-                        )
-                    )
-                disrupted = True
+            seen_now = _disruption(unknown, total, level, gap, stall_s)
+            if seen_now and not disrupted:
+                events.append((rows[0][1], seen_now))
+            disrupted = disrupted or seen_now is not None
             passed = all((r[5] or 0) >= restart_point.get((r[2], r[3]), 0) for r in rows) and len(
                 rows
             ) >= len(restart_point)
