@@ -30,7 +30,8 @@ from console.kafka import rights
 from console.kafka.client import ClusterError
 from console.kafka.provenance import SHADOW_CLIENT_PREFIX
 from console.plan import ClusterSpec
-from console.shadow.mirror import positions_topic, read_positions
+from console.shadow.mirror import positions_topic
+from console.shadow.mirror.positions import read_positions_kept
 
 TP = tuple[str, int]
 
@@ -141,14 +142,11 @@ class Side:
         """The built-in mirror's stored positions (this side being the target), read with
         this side's open clients: moving group after group logs in once, not per group."""
         with self._lock:
-            try:
-                reader = self._reader_client()
-                self._know(reader, [positions_topic(plan.name)], time.monotonic() + timeout)
-                return read_positions(plan, {}, keys, timeout=timeout, clients=(self.admin, reader))
-            except ClusterError:
-                # A connection kept open for long can break (idle close, a broker restart,
-                # _TRANSPORT): once more with clients of its own, as before they were shared.
-                return read_positions(plan, {"target": self.password}, keys, timeout=timeout)
+            reader = self._reader_client()
+            self._know(reader, [positions_topic(plan.name)], time.monotonic() + timeout)
+            return read_positions_kept(
+                plan, self.password, keys, (self.admin, reader), timeout=timeout
+            )
 
     def renew_admin(self) -> None:
         """Drop the admin client; the next request opens a new one. A group request on an

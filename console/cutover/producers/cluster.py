@@ -37,7 +37,7 @@ from console.kafka.client import ClusterError
 from console.kafka.provenance import SHADOW_CLIENT_PREFIX
 from console.kafka.rights import exact_filter
 from console.plan import ClusterSpec
-from console.shadow.mirror.positions import committed_reader, read_positions
+from console.shadow.mirror.positions import committed_reader, read_positions_kept
 
 TP = tuple[str, int]
 
@@ -135,19 +135,18 @@ class Cluster:
         """The built-in mirror's stored positions (this being the target), read with
         clients kept open: a wait that polls them logs in once, not at every poll."""
         with self._lock:
-            try:
-                if self._positions_reader is None:
-                    self._positions_reader = committed_reader(
-                        self.spec, self.password, f"{SHADOW_CLIENT_PREFIX}producers-positions"
-                    )
-                return read_positions(
-                    plan, {}, keys, timeout=timeout, clients=(self.admin, self._positions_reader)
+            if self._positions_reader is None:
+                self._positions_reader = committed_reader(
+                    self.spec, self.password, f"{SHADOW_CLIENT_PREFIX}producers-positions"
                 )
-            except ClusterError:
-                # A connection kept open can break (idle close, a broker restart): once
-                # more with clients of its own.
-                self._close_positions()
-                return read_positions(plan, {"target": self.password}, keys, timeout=timeout)
+            return read_positions_kept(
+                plan,
+                self.password,
+                keys,
+                (self.admin, self._positions_reader),
+                timeout=timeout,
+                on_broken=self._close_positions,
+            )
 
     def _close_positions(self) -> None:
         if self._positions_reader is not None:

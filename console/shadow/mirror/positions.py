@@ -90,6 +90,26 @@ def read_range(reader: Consumer, tp: TopicPartition, begin: int, end: int, deadl
             )
 
 
+def read_positions_kept(
+    plan: Plan,
+    password: str | None,
+    keys: set[tuple[str, int]],
+    clients: tuple[AdminClient, Consumer],
+    *,
+    timeout: float,
+    on_broken=lambda: None,
+) -> dict[tuple[str, int], int]:
+    """:func:`read_positions` on the target clients a caller keeps open (a wait that polls
+    the positions logs in once, not at every poll). A kept connection can break (an idle
+    close, a broker restart): then ``on_broken`` drops the kept clients and the read is
+    made once more with clients of its own."""
+    try:
+        return read_positions(plan, {}, keys, timeout=timeout, clients=clients)
+    except ClusterError:
+        on_broken()
+        return read_positions(plan, {"target": password}, keys, timeout=timeout)
+
+
 def read_positions(
     plan: Plan,
     passwords: dict[str, str | None],
