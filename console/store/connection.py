@@ -29,6 +29,9 @@ from typing import Any
 from console.errors import CutoverError
 from console.store import faults
 
+END_OF_TIME = "9999"
+"""An upper bound for any stored UTC timestamp: ``until or END_OF_TIME`` reads everything."""
+
 
 class StoreError(CutoverError):
     """The run database cannot be used; the message says why and what to do."""

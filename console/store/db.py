@@ -25,7 +25,14 @@ from console.pids import pid_alive
 from console.plan import Plan, parse_plan
 from console.plan.steps import STEPS, StepState, split_key, step_key, targets
 from console.store import audit, bindings, media
-from console.store.connection import READ_ONLY_HINT, Connection, StoreError, dumps, explain
+from console.store.connection import (
+    END_OF_TIME,
+    READ_ONLY_HINT,
+    Connection,
+    StoreError,
+    dumps,
+    explain,
+)
 from console.store.cutover import SCHEMA as CUTOVER_SCHEMA
 from console.store.cutover import CutoverTable
 from console.store.governance import GovernanceTable
@@ -49,7 +56,6 @@ _LEGACY = (
     "the chain: only the entries themselves are verified"
 )
 SCHEMA_VERSION = 1
-_END_OF_TIME = "9999"
 """Sorts after every ISO 8601 timestamp the store writes: 'no bound'."""
 
 _SCHEMA = """
@@ -575,7 +581,7 @@ class Store:
         row = self._db.one(
             "SELECT id, step, kind, created_at, body FROM evidence "
             "WHERE step = ? AND kind = ? AND created_at <= ? ORDER BY id DESC LIMIT 1",
-            (step_id, kind, until or _END_OF_TIME),
+            (step_id, kind, until or END_OF_TIME),
         )
         if row is None:
             return None
@@ -587,7 +593,7 @@ class Store:
         rows = self._db.all(
             "SELECT id, step, kind, created_at, body FROM evidence "
             "WHERE kind = ? AND created_at <= ? ORDER BY id",
-            (kind, until or _END_OF_TIME),
+            (kind, until or END_OF_TIME),
         )
         return [Evidence(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 

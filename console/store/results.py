@@ -14,7 +14,7 @@ from typing import Any
 
 from console import redact
 from console.store import audit, bindings
-from console.store.connection import Connection, dumps
+from console.store.connection import END_OF_TIME, Connection, dumps
 
 WindowRow = tuple[int, str, str | None, str, dict[str, Any]]
 """``(id, started_at, finished_at, status, spec)``."""
@@ -145,7 +145,7 @@ class ResultTable:
             row = self._db.one(
                 "SELECT id, started_at, finished_at, status, spec FROM compare_windows "
                 "WHERE status = 'done' AND finished_at <= ? ORDER BY id DESC LIMIT 1",
-                (until or "9999",),
+                (until or END_OF_TIME,),
             )
         else:
             row = self._db.one(

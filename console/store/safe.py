@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from console import redact
-from console.store.connection import Connection, dumps
+from console.store.connection import END_OF_TIME, Connection, dumps
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shadow_progress (
@@ -166,7 +166,7 @@ class ShadowTable:
         rows = self._db.all(
             f"SELECT {_PROGRESS} FROM shadow_progress WHERE consumer = ? AND side = ? "
             "AND ts <= ? ORDER BY id DESC LIMIT ?",
-            (consumer, side, until or "9999", count),
+            (consumer, side, until or END_OF_TIME, count),
         )
         return [_progress(r) for r in reversed(rows)]
 

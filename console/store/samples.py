@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from console.store import audit, bindings
-from console.store.connection import Connection
+from console.store.connection import END_OF_TIME, Connection
 
 SampleRow = tuple
 """``(round, ts, topic, partition, source_end, mirrored, lag_records, lag_seconds)``."""
@@ -41,7 +41,7 @@ class SampleTable:
         """The samples of the newest ``rounds`` rounds (taken at or before ``until``, a UTC
         timestamp, when given: a replay's view as of an audit entry), by topic, partition
         and round."""
-        bound = until or "9999"
+        bound = until or END_OF_TIME
         with self._db.lock:
             top = self._db.one("SELECT MAX(round) FROM lag_samples WHERE ts <= ?", (bound,))[0]
             if top is None:
@@ -55,7 +55,7 @@ class SampleTable:
 
     def last_time(self, *, until: str | None = None) -> str | None:
         """When the newest sample was taken (UTC, ISO 8601), or None."""
-        row = self._db.one("SELECT MAX(ts) FROM lag_samples WHERE ts <= ?", (until or "9999",))
+        row = self._db.one("SELECT MAX(ts) FROM lag_samples WHERE ts <= ?", (until or END_OF_TIME,))
         return row[0] if row else None
 
     def totals_between(self, start: str, end: str) -> list[tuple[int, str, int | None]]:

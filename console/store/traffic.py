@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from console.store.connection import Connection
+from console.store.connection import END_OF_TIME, Connection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS byte_samples (round INTEGER NOT NULL, ts TEXT NOT NULL,
@@ -65,7 +65,7 @@ class TrafficTable:
         (taken at or before ``until``, a UTC timestamp, when given: a replay's view)."""
         if not self._present("byte_samples"):
             return []
-        bound = until or "9999"
+        bound = until or END_OF_TIME
         with self._db.lock:
             top = self._db.one("SELECT MAX(round) FROM byte_samples WHERE ts <= ?", (bound,))[0]
             if top is None:
@@ -82,7 +82,7 @@ class TrafficTable:
         (taken at or before ``until`` when given)."""
         if not self._present("group_samples"):
             return []
-        bound = until or "9999"
+        bound = until or END_OF_TIME
         with self._db.lock:
             top = self._db.one("SELECT MAX(round) FROM group_samples WHERE ts <= ?", (bound,))[0]
             if top is None:
