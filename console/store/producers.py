@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console import redact
+from console.plan.steps import step_key
 from console.store import audit, bindings
 from console.store.connection import Connection, dumps
 
@@ -225,8 +226,9 @@ class ProducerTable:
                 "SELECT class, kind FROM producer_runs WHERE id = ?", (run_id,)
             ).fetchone()
             if row is not None:
-                step = STEP_OF_KIND.get(row[1], row[1])
-                step = step if row[1] == "drill" else f"{step}:{row[0]}"
+                # The drill is one step; a move or rollback is a step per class.
+                target = "" if row[1] == "drill" else row[0]
+                step = step_key(STEP_OF_KIND.get(row[1], row[1]), target)
         elif kind == "window":
             step = "rollback-window"
         binds = bindings.producer_binds(conn, kind, key)
