@@ -19,7 +19,7 @@ from console.cutover.producers.cluster import NO_TRANSACTIONS_API
 from console.cutover.producers.drill import Drill
 from console.cutover.producers.move import Move, make_clusters, shared_writers, start_or_resume
 from console.cutover.producers.rollback import Rollback, points_of
-from console.cutover.producers.sequence import SequenceFailed
+from console.cutover.producers.sequence import SequenceFailed, unkey
 from console.errors import Cancelled
 from console.plan import credentials
 from console.plan.steps import StepDef, StepState
@@ -239,18 +239,11 @@ def _seconds(value) -> str:
 
 def _offsets(at) -> str:
     """``{"orders:1": 310, ...}`` as ``orders[1] 310, ...`` (or as it is, if not that)."""
-    if not isinstance(at, dict):
+    try:
+        pairs = sorted(unkey(at).items())
+    except (AttributeError, ValueError, TypeError):
         return str(at)
-    parts = []
-    for key, offset in sorted(at.items(), key=lambda kv: (kv[0].rpartition(":")[0], _num(kv[0]))):
-        topic, _, partition = key.rpartition(":")
-        parts.append(f"{topic}[{partition}] {offset:,}")
-    return ", ".join(parts) or "no committed offset"
-
-
-def _num(key: str) -> int:
-    tail = key.rpartition(":")[2]
-    return int(tail) if tail.isdigit() else 0
+    return ", ".join(f"{t}[{p}] {o:,}" for (t, p), o in pairs) or "no committed offset"
 
 
 # -- rollback ----------------------------------------------------------------------------
