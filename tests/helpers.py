@@ -4,12 +4,15 @@ producer whose records can be counted."""
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import keyring.backend
 from confluent_kafka import Producer
 
+from console.plan import ClusterSpec, SecretRef
 from console.sandbox.plans import sandbox_plan_text
+from console.sandbox.state import ADMIN_USER
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PLAN = ROOT / "plans" / "demo.toml"
@@ -138,3 +141,26 @@ def files_containing(directory: Path, needle: str) -> list[str]:
     )
     assert found.returncode in (0, 1), found.stderr
     return found.stdout.split()
+
+
+def sandbox_spec(bootstrap: str, user: str = ADMIN_USER) -> ClusterSpec:
+    """A plan's cluster entry for a sandbox listener, logging in as ``user`` (SCRAM)."""
+    return ClusterSpec(
+        bootstrap_servers=bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username=user,
+        password=SecretRef(env="UNUSED"),
+    )
+
+
+def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
+    """``condition()``'s first true value, asked every 0.2 s; an AssertionError naming
+    ``what`` when ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)  # poll interval; the deadline bounds the wait
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")

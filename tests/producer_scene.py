@@ -460,13 +460,3 @@ def read_all(cluster, topic: str, timeout: float = 60) -> list[Seen]:
 
 def counts(records: list[Seen]) -> Counter:
     return Counter(r.seq for r in records if r.seq is not None)
-
-
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)  # poll interval; the deadline bounds the wait
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")

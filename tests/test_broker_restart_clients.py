@@ -20,38 +20,28 @@ from confluent_kafka.admin import NewTopic, OffsetSpec
 from console.cutover.clients import Side
 from console.cutover.groups import read_group
 from console.kafka import client as kafka
-from console.plan import ClusterSpec, SecretRef
+from console.plan import ClusterSpec
 from console.sandbox import SANDBOX_PASSWORDS
 from console.sandbox.restart import restart_broker
 from console.sandbox.state import ADMIN_USER
+from tests.helpers import sandbox_spec, wait_for
 
 PASSWORD = SANDBOX_PASSWORDS[ADMIN_USER]
-
-
-def _spec(bootstrap: str) -> ClusterSpec:
-    return ClusterSpec(
-        bootstrap_servers=bootstrap,
-        security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="SCRAM-SHA-512",
-        sasl_username=ADMIN_USER,
-        password=SecretRef(env="UNUSED"),
-    )
 
 
 def _wait_for_leaders(spec: ClusterSpec, topic: str) -> None:
     """Until the restarted broker leads the topic's partitions again, asked on a client of
     its own: asking on the clients under test would refresh their metadata for them."""
     watcher, _ = kafka.admin_client(spec, PASSWORD, client_id="restart-test-watch")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def led() -> bool:
         try:
             parts = watcher.list_topics(topic=topic, timeout=5).topics[topic].partitions
         except Exception:  # noqa: BLE001 - not answering yet
-            parts = {}
-        if parts and all(p.leader >= 0 for p in parts.values()):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{topic} has no leader 60 s after the restart")
+            return False
+        return bool(parts) and all(p.leader >= 0 for p in parts.values())
+
+    wait_for(led, 60, f"a leader for every partition of {topic}")
 
 
 def _offsets(admin, tps, spec) -> list[int]:
@@ -60,7 +50,7 @@ def _offsets(admin, tps, spec) -> list[int]:
 
 
 def test_offsets_are_read_again_on_clients_kept_open_across_a_target_restart(sandbox, target):
-    spec = _spec(target.sasl_bootstrap)
+    spec = sandbox_spec(target.sasl_bootstrap)
     admin, _trap = kafka.admin_client(spec, PASSWORD, client_id="restart-test")
     topic = f"restart.{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(30)

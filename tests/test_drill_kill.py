@@ -55,8 +55,8 @@ from console.sandbox.plans import sandbox_plan_text
 from console.store import Store
 from console.store.audit import current_actor
 from console.store.faults import COUNT_FILE_ENV, KILL_AFTER_ENV
-from tests.helpers import ROOT
-from tests.producer_scene import ADMIN_ENV, ADMIN_PW, WRITER_PW, Scene, read_all, wait_for
+from tests.helpers import ROOT, wait_for
+from tests.producer_scene import ADMIN_ENV, ADMIN_PW, WRITER_PW, Scene, read_all
 from tests.producer_scene import step as decide_and_run
 from tests.test_lag_trends import Load
 from tests.test_ops_drill import plan_text as ops_plan_text

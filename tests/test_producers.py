@@ -18,6 +18,7 @@ from console.cutover.producers import switch
 from console.cutover.producers.sequence import KILL_ENV
 from console.plan.steps import StepState
 from console.store import Store
+from tests.helpers import wait_for
 from tests.producer_scene import (
     ADMIN_ENV,
     ADMIN_PW,
@@ -30,7 +31,6 @@ from tests.producer_scene import (
     read_all,
     step,
     uid,
-    wait_for,
     waive_the_review,
 )
 

@@ -45,7 +45,7 @@ from console.safe.policy import judge
 from console.sandbox.state import SANDBOX_PASSWORDS
 from console.store import Store
 from console.tui.app import CutoverApp
-from tests.helpers import CountedProducer, files_containing, screen_lines
+from tests.helpers import CountedProducer, files_containing, screen_lines, wait_for
 
 ADMIN_PW = SANDBOX_PASSWORDS["admin"]
 SHADOW_PW = "shadow-test-password-1"
@@ -153,16 +153,6 @@ def acls_of(cluster, principal: str) -> set[tuple]:
 
 def scram_users(cluster) -> set[str]:
     return set(admin(cluster).describe_user_scram_credentials().result(30))
-
-
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)  # poll interval; the deadline bounds the wait
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture

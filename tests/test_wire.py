@@ -11,9 +11,10 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console.kafka import wire
-from console.plan import ClusterSpec, SecretRef
+from console.plan import ClusterSpec
 from console.sandbox import ADMIN_USER, APP_USER, SANDBOX_PASSWORDS
 from tests.helpers import CountedProducer
+from tests.helpers import sandbox_spec as _spec
 
 
 def test_scram_sha_256_matches_rfc_7677():
@@ -30,16 +31,6 @@ def test_scram_sha_256_matches_rfc_7677():
     scram.verify(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
     with pytest.raises(wire.WireError, match="signature does not match"):
         scram.verify(b"v=AAAA")
-
-
-def _spec(bootstrap: str, user: str = ADMIN_USER) -> ClusterSpec:
-    return ClusterSpec(
-        bootstrap_servers=bootstrap,
-        security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="SCRAM-SHA-512",
-        sasl_username=user,
-        password=SecretRef(env="UNUSED"),
-    )
 
 
 def set_quota(spec: ClusterSpec, password: str, user: str, key: str, value: float | None):
