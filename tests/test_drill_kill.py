@@ -399,10 +399,14 @@ def prepared(world: Path, template: Path, step: str, name: str, request=None) ->
             done = cutover(cwd, "step", "run.db", step_id, "--confirm", word)
             assert done.returncode == 0, (step_id, done.stdout, done.stderr)
         # The drill requires the lag in bounds over a full trend window first.
-        deadline = time.monotonic() + 120
-        while cutover(cwd, "step", "run.db", "shadow-lag", "--confirm", "shadow-lag").returncode:
-            assert time.monotonic() < deadline, "the lag never came in bounds"
-            time.sleep(1)
+        wait_for(
+            lambda: (
+                cutover(cwd, "step", "run.db", "shadow-lag", "--confirm", "shadow-lag").returncode
+                == 0
+            ),
+            120,
+            "the shadow lag in bounds",
+        )
         return cwd
     if start == "fresh":
         done = cutover(cwd, "plan", "import", str(world / "plan.toml"), "--db", "run.db")

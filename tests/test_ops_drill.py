@@ -9,7 +9,6 @@ same data and ports, as ``cutover sandbox restart`` does); the copy must ride th
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -18,7 +17,7 @@ from console import processes
 from console.cli.main import main
 from console.plan import parse_plan
 from console.store import Store
-from tests.helpers import demo_plan_text
+from tests.helpers import demo_plan_text, wait_for
 from tests.test_lag_trends import Load
 
 PASSWORD = "admin-sandbox-pw"
@@ -56,10 +55,11 @@ def test_a_target_broker_restart_is_ridden_through_and_recorded(
             assert main(["step", str(db), "inventory", "--confirm", "inventory"]) == 0
             assert main(["step", str(db), "shadow-start", "--confirm", "start-mirror"]) == 0
             # The drill requires the lag in bounds over a full window first.
-            deadline = time.monotonic() + DEADLINE_S
-            while main(["step", str(db), "shadow-lag", "--confirm", "shadow-lag"]) != 0:
-                assert time.monotonic() < deadline, "the lag never came in bounds"
-                time.sleep(1)
+            wait_for(
+                lambda: main(["step", str(db), "shadow-lag", "--confirm", "shadow-lag"]) == 0,
+                DEADLINE_S,
+                "the shadow lag in bounds",
+            )
             capsys.readouterr()
             code = main(["step", str(db), "ops-drill", "--confirm", "ops-drill", "--json"])
             out = capsys.readouterr().out

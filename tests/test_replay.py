@@ -215,10 +215,12 @@ async def settle(app, pilot) -> None:
         await pilot.pause()
 
 
-async def go_to(app, pilot, seq: int) -> None:
+async def go_to(app, pilot, seq: int) -> str:
+    """Move the replay to entry ``seq``; the screen's text there."""
     await pilot.press("colon", *f"at {seq}", "enter")
     await settle(app, pilot)
     assert app._snapshot.position.seq == seq
+    return screen_text(app)
 
 
 class Forbidden:
@@ -304,8 +306,7 @@ async def test_the_panes_show_what_they_showed_then(recorded):
     app = CutoverApp(store, blink=False, poll=False, gate_guard_s=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await go_to(app, pilot, recorded.after_inventory)
-        text = screen_text(app)
+        text = await go_to(app, pilot, recorded.after_inventory)
         assert f"REPLAY #{recorded.after_inventory}/{recorded.end}" in text
         assert "✓ PASSED  Read both clusters" in text and "Start shadow copy" in text
         assert "orders" in text  # the inventory pane, beside the first step
@@ -323,8 +324,7 @@ async def test_the_panes_show_what_they_showed_then(recorded):
         await pilot.pause()
         text = screen_text(app)
         assert "Correctness      ✗ RED" in text and "NEEDS OWNER" in text
-        await go_to(app, pilot, recorded.end)
-        text = screen_text(app)
+        text = await go_to(app, pilot, recorded.end)
         assert "Correctness      ✓ GREEN" in text and "Rollback         ? GREY" in text
         assert "waived 11-30" in text
     store.close()
@@ -342,23 +342,19 @@ async def test_the_safe_consumers_and_traffic_panes_move_with_the_timeline(recor
         # At 80x24 the records column is off to the right; rate, lag and errors show.
         assert "as of 12:01:08 UTC" in text and "▶ RUNNING    25.0 /s      80" in text
         assert "errors so far: schema 4" in text
-        await go_to(app, pilot, recorded.end)
-        text = screen_text(app)
+        text = await go_to(app, pilot, recorded.end)
         assert "as of 12:01:41 UTC" in text and "▶ RUNNING    11.0 /s      55" in text
         assert "errors so far: schema 9" in text
-        await go_to(app, pilot, recorded.after_inventory)
-        text = screen_text(app)
+        text = await go_to(app, pilot, recorded.after_inventory)
         assert "NOT STARTED" in text and "RUNNING" not in text and "errors so far" not in text
         await pilot.press("6")
         await pilot.pause()
         text = screen_text(app)
         assert "no byte samples yet" in text and "as of" not in text
-        await go_to(app, pilot, recorded.red_comparison)
-        text = screen_text(app)
+        text = await go_to(app, pilot, recorded.red_comparison)
         assert "10 sampling rounds, 12:00:21 to 12:00:39" in text and "as of 12:00:39" in text
         assert "copy: src -> repl          0.05      5.5" in text
-        await go_to(app, pilot, recorded.end)
-        text = screen_text(app)
+        text = await go_to(app, pilot, recorded.end)
         assert "15 sampling rounds, 12:00:21 to 12:01:51" in text and "as of 12:01:51" in text
         assert "copy: src -> repl          0.01      1.6" in text
     store.close()
