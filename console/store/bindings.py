@@ -501,14 +501,21 @@ def _check_offset_plans(conn) -> Mismatch | None:
         if state is None:
             return Mismatch(f"offset plan #{plan_id} was removed (entry {seq} recorded it)", seq)
         if sha != params["sha256"]:
-            what = (
-                f"it reads {state.upper()}, but entry {seq} recorded "
-                f"{str(params.get('state')).upper()}"
-                if state != params.get("state")
-                else f"its offsets no longer match entry {seq}"
+            what = _what_changed(
+                "it reads", state, params, seq, f"its offsets no longer match entry {seq}"
             )
             return Mismatch(f"offset plan #{plan_id} was changed outside cutover: {what}", seq)
     return None
+
+
+def _what_changed(reads: str, state: str, params: dict, seq: int, otherwise: str) -> str:
+    """What an edited row shows, in words: its state, when it differs from the one entry
+    ``seq`` recorded (``it reads REMOVED, but entry 17 recorded ACTIVE``); else
+    ``otherwise``."""
+    recorded = params.get("state")
+    if state != recorded:
+        return f"{reads} {state.upper()}, but entry {seq} recorded {str(recorded).upper()}"
+    return otherwise
 
 
 def _check_fences(conn) -> Mismatch | None:
@@ -662,12 +669,12 @@ def _check_producers(conn) -> Mismatch | None:
                 )
             if digest(*[list(r) for r in rows]) == params["sha256"]:
                 continue
-            state = spec.state(rows)
-            what = (
-                f"{it} {'read' if spec.plural else 'reads'} {state.upper()}, but entry {seq} "
-                f"recorded {str(params.get('state')).upper()}"
-                if state != params.get("state")
-                else f"{it} no longer {'match' if spec.plural else 'matches'} entry {seq}"
+            what = _what_changed(
+                f"{it} {'read' if spec.plural else 'reads'}",
+                spec.state(rows),
+                params,
+                seq,
+                f"{it} no longer {'match' if spec.plural else 'matches'} entry {seq}",
             )
             return Mismatch(f"{name} {was} changed outside cutover: {what}", seq)
     return None
