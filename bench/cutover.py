@@ -45,7 +45,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from console.plan.steps import StepState  # noqa: E402
 from console.sandbox import Sandbox  # noqa: E402
+from console.scorecard.model import parse_time  # noqa: E402
 from tests.producer_scene import (  # noqa: E402
     ADMIN_ENV,
     ADMIN_PW,
@@ -152,12 +152,10 @@ def profile(entries) -> dict[str, float]:
     for e in entries:
         began = intents.get(e.ref) if e.ref is not None else None
         if began is not None and began.action == e.action and e.action.count(".") == 1:
-            out[e.action.partition(".")[2]] = (_t(e.ts) - _t(began.ts)).total_seconds()
+            out[e.action.partition(".")[2]] = (
+                parse_time(e.ts) - parse_time(began.ts)
+            ).total_seconds()
     return out
-
-
-def _t(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
 def achieved(ledger: dict, fence_at: float) -> dict:
@@ -253,7 +251,7 @@ def main() -> int:
         f"unavailability_s={unavailability:.2f} rollback_s={rollback:.2f} "
         f"lost={sum(r['lost'] for r in runs)} duplicated={sum(r['duplicated'] for r in runs)} "
         f"asked_rps={args.rate:.0f} achieved_rps={rate:.0f} over_run_rps={over_run:.0f} "
-        f"rate={'reached' if lowest >= REACHED * args.rate else 'NOT_REACHED'}"
+        f"rate={reached(lowest, args.rate).replace(' ', '_')}"
     )
     return 0
 
