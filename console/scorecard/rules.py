@@ -14,6 +14,7 @@ Every rule reads the evidence recorded up to the moment the scorecard is compute
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -454,7 +455,7 @@ def judge_offset_plans(facts: Facts) -> Finding:
             yellow.append(f"{group}: the last move failed: {move.body['failed']}")
     evidence = tuple(used)
     # What each plan rests on, group by group: a review decides from these figures.
-    figures = tuple(_offset_figures(view, group, standing[group][1]) for group in standing)
+    figures = tuple(_offset_figures(view, heads[group], standing[group][1]) for group in standing)
     if red:
         return Finding(rule, Colour.RED, _more(red), evidence, tuple(red) + figures)
     if grey:
@@ -470,14 +471,12 @@ def judge_offset_plans(facts: Facts) -> Finding:
     )
 
 
-def _offset_figures(view, group: str, at: str) -> str:
-    """One group's offset plan in a line: partitions by method, what a move now would
-    re-read and skip, and the lag it carries."""
-    head = next(r for r in view.rows if r.group == group and r.partition is None)
+def _offset_figures(view, head, at: str) -> str:
+    """One group's offset plan in a line (``head``: its heading row in the offsets view):
+    partitions by method, what a move now would re-read and skip, and the lag it carries."""
+    group = head.group
     parts = [r for r in view.rows if r.group == group and r.partition is not None]
-    methods: dict[str, int] = {}
-    for r in parts:
-        methods[r.method] = methods.get(r.method, 0) + 1
+    methods = Counter(r.method for r in parts)
     how = ", ".join(f"{n} {m}" for m, n in sorted(methods.items())) or "no partition read"
 
     def n(value: int | None) -> str:
