@@ -247,7 +247,7 @@ def to_markdown(card: Scorecard, sections: tuple[Section, ...] = ()) -> str:
                 f"Waived: by {w.approver} (OS user {w.os_user}) at {w.at}, until {w.expires}"
                 f"{second}: {w.reason}",
             ]
-        if a.lapsed_waiver and not a.waiver:
+        if a.lapsed_waiver:  # set only when no waiver is in force
             w = a.lapsed_waiver
             out += [
                 "",
