@@ -131,13 +131,15 @@ def _builtin(ctx: Context) -> list[Position]:
         tp: None for tp in keyed if ctx.committed[tp] >= ctx.source_ends.get(tp, 0)
     }
     src_wanted = {tp: ctx.committed[tp] for tp in keyed if tp not in src_first}
-    mirrored_before = bool(ctx.mirrored)
-    found, mirrored = at_once(
-        lambda: ctx.sides.source.first_records(src_wanted, ctx.deadline),
-        lambda: ctx.mirrored if mirrored_before else mirror_positions(ctx),
-    )
+
+    def first() -> dict[TP, Rec | None]:
+        return ctx.sides.source.first_records(src_wanted, ctx.deadline)
+
+    if ctx.mirrored:  # read already (the step's checks): no second read to overlap with
+        found = first()
+    else:
+        found, ctx.mirrored = at_once(first, lambda: mirror_positions(ctx))
     src_first.update(found)
-    ctx.mirrored = mirrored
     out: dict[TP, Position] = {}
     arith: dict[TP, translate.Arithmetic] = {}
     for tp in ctx.partitions:
