@@ -14,12 +14,15 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic, OffsetSpec
 
+from console.compare.reader import Side as CompareSide
 from console.cutover.clients import Side
 from console.cutover.groups import read_group
 from console.kafka import client as kafka
+from console.kafka.client import ClusterError
 from console.plan import ClusterSpec
 from console.sandbox import SANDBOX_PASSWORDS
 from console.sandbox.restart import restart_broker
@@ -81,4 +84,22 @@ def test_offsets_are_read_again_on_clients_kept_open_across_a_target_restart(san
         assert seen.committed == {(topic, 0): 0}
     finally:
         side.close()
+        admin.delete_topics([topic])
+
+
+def test_a_partition_answered_with_an_error_is_refused_not_read_as_past_its_end(source):
+    """Looking up offsets by time, a partition the broker answers with an error (here one
+    that does not exist) must not come back as "no record after that time": the window
+    built from it would be empty and the comparison would say NO DATA for a full topic."""
+    spec = sandbox_spec(source.sasl_bootstrap)
+    admin, _trap = kafka.admin_client(spec, PASSWORD, client_id="for-times-test")
+    topic = f"for-times.{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    _wait_for_leaders(spec, topic)
+    side = CompareSide("source", spec, PASSWORD)
+    try:
+        assert side.offsets_for_times({(topic, 0): 0}) == {(topic, 0): None}  # empty topic
+        with pytest.raises(ClusterError, match=rf"{topic}.*UNKNOWN_PARTITION"):
+            side.offsets_for_times({(topic, 0): 0, (topic, 3): 0})
+    finally:
         admin.delete_topics([topic])

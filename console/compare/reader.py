@@ -208,12 +208,40 @@ class Side:
         self, times: dict[tuple[str, int], int]
     ) -> dict[tuple[str, int], int | None]:
         """First offset at or after a time, per (topic, partition); None past the end.
-        Every topic in one call: one consumer and one round trip per broker."""
+        Every topic in one call: one consumer and one round trip per broker.
+
+        A partition answered with an error (a leader moving, a topic still being
+        created) is asked once more with a new consumer, then refused: an error read
+        as "past the end" would turn a window into an empty one."""
         if not times:
             return {}
+        out: dict[tuple[str, int], int | None] = {}
+        pending = dict(times)
+        for attempt in range(2):
+            failed = {}
+            for tp in self._offsets_for_times_once(pending):
+                key = (tp.topic, tp.partition)
+                if tp.error is not None:
+                    failed[key] = tp.error
+                else:
+                    out[key] = tp.offset if tp.offset >= 0 else None
+            if not failed:
+                return out
+            pending = {key: times[key] for key in failed}
+            if attempt == 0:
+                time.sleep(0.5)
+        (topic, p), error = next(iter(failed.items()))
+        raise ClusterError(
+            f"{self.name}: cannot look up offsets by time for {topic}[{p}]"
+            f"{f' and {len(failed) - 1} more' if len(failed) > 1 else ''} "
+            f"({error.name() if hasattr(error, 'name') else error}); check it exists and "
+            "has a leader, then try again"
+        )
+
+    def _offsets_for_times_once(self, times: dict[tuple[str, int], int]) -> list[TopicPartition]:
         consumer = self.consumer()
         try:
-            found = consumer.offsets_for_times(
+            return consumer.offsets_for_times(
                 [TopicPartition(t, p, ms) for (t, p), ms in times.items()], timeout=self.timeout
             )
         except KafkaException as exc:
@@ -225,7 +253,6 @@ class Side:
             ) from None
         finally:
             consumer.close()
-        return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in found}
 
     def timestamps_at(
         self, offsets: dict[tuple[str, int], int]
