@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import OffsetSpec
+from confluent_kafka.admin import NewTopic, OffsetSpec
 
-from console.cutover.producers import switch
+from console.cutover.producers import reverse, switch
+from console.cutover.producers.cluster import Cluster, Record
 from console.cutover.producers.sequence import KILL_ENV
+from console.plan import ClusterSpec
 from console.plan.steps import StepState
 from console.store import Store
 from tests.helpers import wait_for
@@ -245,6 +249,49 @@ class TestDrill:
             topics = admin(cluster).list_topics(timeout=30).topics
             assert topic not in topics, f"{topic} left on the {cluster.name}"
         assert store.latest_evidence("rollback-drill", "rollback-drill").body["passed"]
+
+
+class TestReverseRead:
+    def test_reverse_copies_are_read_back_right_after_their_commit(self, source):
+        """The reverse copy's read of the source, right after a copy-back committed:
+        every copy is found (a commit returns before its markers reach the partitions;
+        read up to the stable end then, the copies just made read as none, and a group
+        was put back at the fence point: the rollback drill failed on its own that way
+        under load). Each round copies back one more target record per partition and
+        reads them back at once, as the drill's group-back does; a read short by a round
+        would also make the next copy-back write its records a second time."""
+        spec = ClusterSpec(bootstrap_servers=source.plaintext_bootstrap)
+        cluster = Cluster("source", spec, None)
+        topic = f"rev-read-{uid()}"
+        tps = [(topic, 0), (topic, 1)]
+        futures = admin(source).create_topics([NewTopic(topic, 2, 1)])
+        futures[topic].result(30)
+        writer = Producer({"bootstrap.servers": source.plaintext_bootstrap})
+        for t, p in tps:
+            for i in range(5):
+                writer.produce(t, f"src-{i}".encode(), b"k", p)
+        writer.flush(30)
+        fence = {tp: 5 for tp in tps}
+        entry = SimpleNamespace(seq=1)
+        made: dict = {tp: [] for tp in tps}
+        try:
+            for n in range(12):
+                for t, p in tps:
+                    made[(t, p)].append(Record(t, p, 100 + n, b"k", f"tgt-{n}".encode(), (), 0))
+                reverse.copy_back(
+                    cluster,
+                    reverse.TargetOnly({tp: list(v) for tp, v in made.items()}),
+                    fence,
+                    f"rev-read-{topic}",
+                    deadline=time.monotonic() + 30,
+                    log=lambda *_a, **_k: entry,
+                )
+                copies = reverse.copied_back(cluster, fence, time.monotonic() + 30)
+                for tp in tps:
+                    # Every copy once, in order, right after the commit.
+                    assert [t for _s, t in copies[tp]] == list(range(100, 101 + n)), (n, tp)
+        finally:
+            cluster.close()
 
 
 def walk_with_kills(scene: Scene, step_id: str, cls: str, budgets=(3, 5, 7)) -> int:
