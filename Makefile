@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup jars demo test test-fast lint format snapshots bench sandbox-down clean
+.PHONY: setup jars demo test test-fast drill-full lint format snapshots bench sandbox-down clean
 
 $(BIN)/cutover: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
@@ -27,6 +27,11 @@ demo: setup
 ## The whole test suite, against real Kafka clusters it starts and stops itself.
 test: setup
 	$(BIN)/pytest
+
+## The kill drills at every audit boundary: `make test` kills a strided step (see `stride`
+## in tests/test_drill_kill.py) after a subset of its boundaries; this kills after each.
+drill-full: setup
+	CUTOVER_DRILL_FULL=1 $(BIN)/pytest tests/test_drill_kill.py
 
 ## Only the tests that need no Kafka (nor a schema registry JVM).
 test-fast: $(BIN)/cutover

@@ -178,12 +178,15 @@ class Drill(Sequence):
                 if kafka.error_name(exc) != "TOPIC_ALREADY_EXISTS":
                     raise cluster.fail("creating the rehearsal topic", exc) from None
             self._login()
-            for op in ("WRITE", "DESCRIBE"):
-                self._acl(
-                    cluster,
-                    "drill",
-                    acls.binding("TOPIC", names["topic"], self.principal, op, "ALLOW"),
-                )
+        # The user may write on the source only: the switch opens the target as a real
+        # move does (granted here as well, the open found them listed and recorded them
+        # as "there before the console", which they were not).
+        for op in ("WRITE", "DESCRIBE"):
+            self._acl(
+                self.source,
+                "drill",
+                acls.binding("TOPIC", names["topic"], self.principal, op, "ALLOW"),
+            )
         return {
             "summary": f"topic {names['topic']} and user {names['user']} on both clusters",
             "topic": names["topic"],
