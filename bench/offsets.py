@@ -520,6 +520,7 @@ def mirrormaker2(state: SandboxState, args, workdir: Path, rng: random.Random) -
     shadow = f"""[shadow]
 path = "mirrormaker2"
 connect_url = "{worker.rest_url}"
+connect_offsets_topic = "{worker.offsets_topic}"
 mm2_exactly_once = true
 mm2_replication_factor = 1
 mm2_interval_s = 1

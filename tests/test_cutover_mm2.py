@@ -200,3 +200,98 @@ mm2_interval_s = 1
         f"{identical['bound_hi']}, re-read {identical['replay']} as the gate said"
     )
     assert committed(target, group, topic)
+
+
+def connector_action(connect, plan, action: str) -> None:
+    """Pause or resume the source connector (``PUT /connectors/<name>/<action>``)."""
+    name = mm2.connector_names(plan)["source"]
+    request = urllib.request.Request(f"{connect.rest_url}/connectors/{name}/{action}", method="PUT")
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+
+
+def test_mm2_gate_refuses_a_position_past_what_connect_recorded_as_copied(
+    tmp_path, source, target, connect, mm2_env, capsys
+):
+    """The copy position comes from Connect's offsets topic (the worker's
+    offset.storage.topic, named in the plan), read_committed, not from the REST API. With
+    the source connector paused and records written after it, a group committed past the
+    copy is refused, with the records still to copy counted; the gate says where the
+    position was read. Once MirrorMaker has copied them, the group moves."""
+    suffix = uuid.uuid4().hex[:8]
+    topic, group = f"app.mm2p-{suffix}", f"app.mm2pg-{suffix}"
+    create_topic(source, topic, 1)
+    producer = Producer({"bootstrap.servers": source.plaintext_bootstrap})
+
+    def write(first: int, n: int) -> None:
+        for i in range(first, first + n):
+            producer.produce(topic, f"v{i}".encode(), f"k{i}".encode(), 0)
+        assert producer.flush(30) == 0
+
+    write(0, 40)
+    # MirrorMaker's checkpoint connector starts no task before the group exists.
+    commit(source, group, {(topic, 0): 10})
+    text = sandbox_plan_text(
+        source.sasl_bootstrap,
+        target.sasl_bootstrap,
+        {topic: True},
+        name=f"cutmm2p-{suffix}",
+        logins=(current_actor()[0],),
+        extra=group_toml(group, [topic])
+        + f"""[shadow]
+path = "mirrormaker2"
+connect_url = "{connect.rest_url}"
+connect_offsets_topic = "{connect.offsets_topic}"
+mm2_exactly_once = true
+mm2_replication_factor = 1
+mm2_interval_s = 1
+""",
+    )
+    plan = parse_plan(text)
+    db = tmp_path / "run.db"
+    Store.create(db, text, plan).close()
+    mm2.deploy(plan, PASSWORDS, timeout=120, settings=mm2.settings_from_plan(plan))
+    tail = mm2.Mm2Tail(plan, PASSWORDS)
+    try:
+
+        def copied_to() -> int:
+            return tail.read(time.monotonic() + 30).positions.get((topic, 0), 0)
+
+        wait_for(lambda: copied_to() >= 40, "MirrorMaker 2 to copy the first 40 records")
+        assert main(["compare", str(db), "--from", "0"]) == 0
+        whole_topic_compared(db)
+        connector_action(connect, plan, "pause")
+        wait_for(
+            lambda: all(
+                s.state == "PAUSED" and all(t.state == "PAUSED" for t in s.tasks)
+                for s in mm2.status(plan, timeout=10)
+                if s.role == "source"
+            ),
+            "the source connector to pause",
+        )
+        write(40, 30)
+        commit(source, group, {(topic, 0): 55})
+        at = copied_to()
+        # The topic and Connect's REST API (which reads the same topic) agree.
+        assert at == mm2.source_positions(plan, timeout=30)[(topic, 0)] == 40
+
+        code, outcome = step(db, "move-group", group, capsys)
+        assert code == 1, outcome
+        checks = {c["name"]: c for c in outcome["evidence"]["checks"]}
+        copied = checks["every position copied"]
+        assert copied["verdict"] == "RED", copied
+        assert f"Connect's offsets topic {connect.offsets_topic}" in copied["evidence"][0]
+        assert (
+            f"{topic}:0: committed 55, 15 offset(s), 15 record(s) still to copy"
+            in (copied["evidence"])
+        ), copied
+        assert not any(o >= 0 for o in committed(target, group, topic).values())
+
+        connector_action(connect, plan, "resume")
+        wait_for(lambda: copied_to() >= 70, "MirrorMaker 2 to copy the rest")
+        code, outcome = step(db, "move-group", group, capsys)
+        assert code == 0, outcome  # every precondition held: the group moved
+        assert committed(target, group, topic)[0] >= 0
+    finally:
+        tail.close()
+        mm2.remove(plan, timeout=60)

@@ -365,3 +365,84 @@ def test_coarseness_arithmetic(tmp_path):
         assert mm2.coarseness(store, "orders", 0).conflicts == 1
     finally:
         store.close()
+
+
+def test_copy_position_from_the_connect_offsets_topic_is_incremental_and_committed_only(
+    source, target
+):
+    """The copy position read from Connect's offsets topic: the last record per key wins, a
+    tombstone removes it, other connectors and records that do not decode are ignored, and
+    an aborted or still open transaction never makes a position look copied. A second read
+    fetches only what is new."""
+    suffix = uuid.uuid4().hex[:8]
+    offsets_topic, topic = f"connect-offsets-{suffix}", f"orders-{suffix}"
+    admin = AdminClient({"bootstrap.servers": target.plaintext_bootstrap})
+    admin.create_topics([NewTopic(offsets_topic, 3, 1, config={"cleanup.policy": "compact"})])[
+        offsets_topic
+    ].result(30)
+    text = plan_text(
+        source.sasl_bootstrap, target.sasl_bootstrap, topic, f"g-{suffix}", "http://127.0.0.1:9"
+    ).replace("mm2_exactly_once = true", f'connect_offsets_topic = "{offsets_topic}"')
+    plan = parse_plan(text)
+    name = mm2.connector_names(plan)["source"]
+
+    def key(p: int, connector: str = name) -> bytes:
+        return json.dumps(
+            [connector, {"cluster": "source", "partition": p, "topic": topic}]
+        ).encode()
+
+    def at(n: int) -> bytes:
+        return json.dumps({"offset": n}).encode()
+
+    producer = Producer({"bootstrap.servers": target.plaintext_bootstrap})
+    for k, v in [
+        (key(0), at(10)),
+        (key(0), at(41)),  # the last record of a key wins
+        (key(1), at(5)),
+        (key(2), at(7)),
+        (key(2), None),  # a tombstone: partition 2's offsets were reset
+        (key(3, "another-connector"), at(99)),
+        (b"not json", at(1)),
+    ]:
+        producer.produce(offsets_topic, v, k)
+    assert producer.flush(30) == 0
+    tail = mm2.Mm2Tail(plan, PASSWORDS)
+    try:
+        first = tail.read(time.monotonic() + 30)
+        assert first.positions == {(topic, 0): 42, (topic, 1): 6}
+        assert offsets_topic in first.position_from
+
+        # A transaction that aborted, and one still open: neither counts.
+        txn = Producer(
+            {"bootstrap.servers": target.plaintext_bootstrap, "transactional.id": f"t-{suffix}"}
+        )
+        txn.init_transactions(30)
+        txn.begin_transaction()
+        txn.produce(offsets_topic, at(500), key(0))
+        txn.abort_transaction(30)
+        txn.begin_transaction()
+        txn.produce(offsets_topic, at(600), key(1))
+        txn.flush(30)
+        second = tail.read(time.monotonic() + 30)
+        assert second.positions == {(topic, 0): 42, (topic, 1): 6}, second.positions
+        txn.commit_transaction(30)
+        producer.produce(offsets_topic, at(8), key(2))  # after its tombstone: copied again
+        assert producer.flush(30) == 0
+        third = tail.read(time.monotonic() + 30)
+        assert third.positions == {(topic, 0): 42, (topic, 1): 601, (topic, 2): 9}
+        # Incremental: nothing new, nothing read again.
+        before = dict(tail.tails["target"].next)
+        assert tail.read(time.monotonic() + 30).positions == third.positions
+        assert tail.tails["target"].next == before
+    finally:
+        tail.close()
+
+    # Without the topic in the plan, no position is claimed from it: the caller asks REST.
+    bare = mm2.Mm2Tail(
+        parse_plan(text.replace(f'connect_offsets_topic = "{offsets_topic}"', "")), PASSWORDS
+    )
+    try:
+        found = bare.read(time.monotonic() + 30)
+        assert found.positions is None and "connect_offsets_topic" in found.position_note
+    finally:
+        bare.close()

@@ -72,7 +72,17 @@ def evaluate(
         found = read_group(sides.target, group.id, group.topics, deadline)
         return found, (principal_check(plan, group, sides, deadline) if checks else None)
 
-    (source, layout), (target, principal) = at_once(source_side, target_side)
+    # On MirrorMaker 2, its state (offset syncs, checkpoints and the copy position, with
+    # clients of its own) and its checkpoint connector's config (REST) are read meanwhile.
+    is_mm2 = plan.shadow.path == "mirrormaker2"
+    calls = [source_side, target_side]
+    if is_mm2 and group.offset_strategy == "translate":
+        calls.append(lambda: positions.read_mm2(plan, sides, deadline))
+    if is_mm2 and checks:
+        calls.append(lambda: mm2_sync_check(plan, group))
+    (source, layout), (target, principal), *more = at_once(*calls)
+    found_mm2 = more.pop(0) if is_mm2 and group.offset_strategy == "translate" else None
+    sync_check = more.pop(0) if is_mm2 and checks else None
     parts = [(t, p) for t in group.topics for p in layout.get(t, [])]
     notes = [
         f"topic {t} is not on the source: its partitions are not moved"
@@ -83,10 +93,25 @@ def evaluate(
     ctx = positions.Context(
         store, plan, group, sides, deadline, dict(source.committed), parts, ends
     )
+    ctx.mm2_found = found_mm2
     found = positions.positions(ctx) if parts else []
     notes += ctx.notes
     at = store.clock()
-    listed = _checks(store, plan, group, source, target, found, principal) if checks else []
+    listed = (
+        _checks(
+            store,
+            plan,
+            group,
+            source,
+            target,
+            found,
+            principal,
+            sync_check or mm2_sync_check(plan, group),
+            ctx.mirrored_from,
+        )
+        if checks
+        else []
+    )
     return Evaluation(
         group.id,
         group.offset_strategy,
@@ -103,13 +128,15 @@ def evaluate(
 # -- the preconditions -------------------------------------------------------------------------
 
 
-def _checks(store, plan, group, source, target, found, principal: Check) -> list[Check]:
+def _checks(
+    store, plan, group, source, target, found, principal: Check, sync: Check, copy_from: str
+) -> list[Check]:
     return [
         members_check("source", source),
         members_check("target", target),
-        copied_check(found, group),
+        copied_check(found, group, copy_from),
         comparison_check(store, plan, group),
-        mm2_sync_check(plan, group),
+        sync,
         principal,
         replay_check(plan, group, found),
         stored_plan_check(store, group, found),
@@ -149,8 +176,10 @@ def members_check(cluster: str, side: GroupSide) -> Check:
     )
 
 
-def copied_check(found: list[Position], group: GroupSpec) -> Check:
+def copied_check(found: list[Position], group: GroupSpec, copy_from: str = "") -> Check:
+    """``copy_from``: where the copy's position was read (MirrorMaker 2), shown first."""
     name = "every position copied"
+    head = [f"copy position read from {copy_from}"] if copy_from else []
     committed = [p for p in found if p.source_committed is not None]
     if group.offset_strategy != "translate":
         return Check(name, "OK", f"not needed: the plan says {group.offset_strategy}")
@@ -158,7 +187,7 @@ def copied_check(found: list[Position], group: GroupSpec) -> Check:
         return Check(name, "NO_DATA", "none of the group's topics is on the source")
     behind = [p for p in committed if p.not_copied]
     failed = [p for p in committed if not p.translated and not p.not_copied]
-    evidence = []
+    evidence = list(head)
     for p in behind:
         records = (
             f", {p.not_copied_records:,} record(s)" if p.not_copied_records is not None else ""
@@ -183,7 +212,7 @@ def copied_check(found: list[Position], group: GroupSpec) -> Check:
         name,
         "OK",
         f"{len(committed)} committed position(s) copied and translated",
-        tuple(f"{p.key}: {p.evidence}" for p in committed if p.evidence)[:6],
+        tuple(head + [f"{p.key}: {p.evidence}" for p in committed if p.evidence][:6]),
     )
 
 

@@ -65,6 +65,10 @@ class Context:
     mirrored: dict[TP, int] = field(default_factory=dict)
     """The copy's next source offset per partition (built-in mirror or MM2), if known."""
     notes: list[str] = field(default_factory=list)
+    mirrored_from: str = ""
+    """Where ``mirrored`` was read from (MirrorMaker 2), for the gate."""
+    mm2_found: Mm2Found | None = None
+    """MirrorMaker 2's state, read by the caller already (alongside its other reads)."""
 
 
 def positions(ctx: Context) -> list[Position]:
@@ -373,22 +377,65 @@ def _judge_builtin(
 # -- MirrorMaker 2 ------------------------------------------------------------------------------
 
 
+@dataclass
+class Mm2Found:
+    """What one read of MirrorMaker 2's state found (Kafka and REST only, no database):
+    the syncs and checkpoints not read before in this process, and the copy position."""
+
+    syncs: mm2.SyncRead | None
+    positions: dict[TP, int]
+    position_from: str
+    """Where the copy position came from, for the gate."""
+    notes: list[str] = field(default_factory=list)
+
+
+def read_mm2(plan: Plan, sides: Sides, deadline: float) -> Mm2Found:
+    """Read MirrorMaker 2's offset syncs, checkpoints and copy position
+    (:class:`~console.shadow.mm2.tail.Mm2Tail`, kept on ``sides`` so that moving group after
+    group reads only what is new). The copy position comes from Connect's offsets topic;
+    Connect's REST API is asked only when that topic cannot be read. Uses only the tail's
+    own clients and REST: may run on a thread of its own (:func:`at_once`)."""
+    timeout = max(2.0, min(30.0, deadline - time.monotonic()))
+    notes: list[str] = []
+    tail = sides.mm2_tail(plan)
+    found = None
+    try:
+        found = tail.read(time.monotonic() + timeout)
+    except mm2.Mm2Error as exc:
+        notes.append(
+            f"MirrorMaker 2's offset syncs could not be read now ({exc}); using those stored "
+            "earlier"
+        )
+    if found is not None and found.positions is not None:
+        return Mm2Found(found.syncs, found.positions, found.position_from, notes)
+    why = found.position_note if found is not None else "its internal topics could not be read"
+    try:
+        positions_ = mm2.source_positions(plan, timeout=min(10.0, timeout))
+    except mm2.Mm2Error as exc:
+        notes.append(f"MirrorMaker 2's position could not be read ({exc})")
+        return Mm2Found(found.syncs if found else None, {}, f"nowhere ({why})", notes)
+    return Mm2Found(
+        found.syncs if found else None,
+        positions_,
+        f"Connect's REST API (GET /connectors/<name>/offsets), because {why}",
+        notes,
+    )
+
+
+def apply_mm2(ctx: Context, found: Mm2Found) -> None:
+    """Store what :func:`read_mm2` found (on the calling thread: the run database's) and
+    take its copy position."""
+    if found.syncs is not None:
+        mm2.store_offset_syncs(ctx.store, found.syncs)
+    ctx.mirrored = dict(found.positions)
+    ctx.mirrored_from = found.position_from
+    ctx.notes += found.notes
+
+
 def collect_mm2(ctx: Context) -> None:
     """Fresh offset syncs and checkpoints into the run database, and the source
-    connector's position per partition (exact at exactly-once)."""
-    passwords = {"source": ctx.sides.source.password, "target": ctx.sides.target.password}
-    timeout = max(2.0, min(30.0, ctx.deadline - time.monotonic()))
-    try:
-        mm2.collect_offset_syncs(ctx.store, ctx.plan, passwords, timeout=timeout)
-    except mm2.Mm2Error as exc:
-        ctx.notes.append(
-            f"MirrorMaker 2's offset syncs could not be read now ({exc}); using "
-            "those stored earlier"
-        )
-    try:
-        ctx.mirrored = mm2.source_positions(ctx.plan, timeout=min(10.0, timeout))
-    except mm2.Mm2Error as exc:
-        ctx.notes.append(f"MirrorMaker 2's position could not be read ({exc})")
+    connector's position per partition (see :func:`read_mm2`)."""
+    apply_mm2(ctx, read_mm2(ctx.plan, ctx.sides, ctx.deadline))
 
 
 def _checkpoint(store: Store, group_id: str, tp: TP, committed: int) -> int | None:
@@ -410,7 +457,9 @@ def _mm2(ctx: Context) -> list[Position]:
     """Every partition; the reads are batched across partitions (one assignment per side
     and round): what lies between the copy and the committed offset, the alignment
     windows, and what the checkpoint position would re-read."""
-    if not ctx.mirrored:
+    if ctx.mm2_found is not None:
+        apply_mm2(ctx, ctx.mm2_found)
+    elif not ctx.mirrored:
         collect_mm2(ctx)
     committed = {tp: ctx.committed[tp] for tp in ctx.partitions if tp in ctx.committed}
     beyond = {
@@ -485,11 +534,14 @@ def _aligned_many(
     results: dict[TP, Refinement] = {}
     pending = dict(wanted)
     while pending:
-        src = ctx.sides.source.windows(
-            {tp: (w[1], counts[tp][0]) for tp, w in pending.items()}, ctx.deadline
-        )
-        tgt = ctx.sides.target.windows(
-            {tp: (w[2], counts[tp][1]) for tp, w in pending.items()}, ctx.deadline
+        # Both sides at once, each with its own reader (see clients.at_once).
+        src, tgt = at_once(
+            lambda p=pending: ctx.sides.source.windows(
+                {tp: (w[1], counts[tp][0]) for tp, w in p.items()}, ctx.deadline
+            ),
+            lambda p=pending: ctx.sides.target.windows(
+                {tp: (w[2], counts[tp][1]) for tp, w in p.items()}, ctx.deadline
+            ),
         )
         again = {}
         for tp, (committed, _src_from, _tgt_from, coarse) in pending.items():

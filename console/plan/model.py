@@ -266,6 +266,13 @@ class ShadowSpec(_Strict):
     connect_url: str | None = Field(
         None, description="Kafka Connect REST URL, for path = mirrormaker2."
     )
+    connect_offsets_topic: str | None = Field(
+        None,
+        description="The Kafka Connect workers' offset.storage.topic (on the target), for "
+        "path = mirrormaker2: MirrorMaker 2's copy position is read from it directly (one "
+        "read_committed read, never newer than what is copied). Unset, or not readable: "
+        "Connect's REST API is asked instead (slower).",
+    )
     mm2_exactly_once: bool = Field(
         True, description="Ask MirrorMaker 2 for exactly-once source delivery (KIP-618)."
     )

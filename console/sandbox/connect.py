@@ -161,6 +161,16 @@ class ConnectWorker:
     def properties(self) -> Path:
         return self.root_dir / "worker.properties"
 
+    @property
+    def offsets_topic(self) -> str:
+        """The worker's ``offset.storage.topic`` (on the target), as its config says: where
+        MirrorMaker 2's copy position is (a plan's ``shadow.connect_offsets_topic``)."""
+        for line in self.properties.read_text(encoding="utf-8").splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == "offset.storage.topic":
+                return value.strip()
+        return f"{self.group_id}-offsets"
+
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod

@@ -74,6 +74,7 @@ def plan_text_for(
     *,
     sandbox_root: Path | None = None,
     login: str | None = None,
+    connect_offsets_topic: str | None = None,
 ) -> str:
     """The demo plan pointed at the sandbox's SASL listeners; with ``connect_url`` the
     shadow path is MirrorMaker 2 on the sandbox's Connect worker. ``prefix`` goes in
@@ -108,6 +109,10 @@ def plan_text_for(
             "mm2_replication_factor = 1  # the sandbox has one broker per cluster\n"
             "mm2_interval_s = 2\n"
         )
+        if connect_offsets_topic:
+            # The worker's offset.storage.topic: MirrorMaker's copy position, read directly.
+            text += f'connect_offsets_topic = "{connect_offsets_topic}"\n'
+
     return text
 
 
@@ -234,10 +239,11 @@ def prepare(
     state = sandbox.up()
     source, target = state.clusters["source"], state.clusters["target"]
     progress(f"  source {source.sasl_bootstrap}, target {target.sasl_bootstrap}")
-    connect_url = None
+    connect_url = offsets_topic = None
     if path == "mirrormaker2":
         progress("Starting a Kafka Connect worker with MirrorMaker 2…")
-        connect_url = connect_worker(state).rest_url
+        worker = connect_worker(state)
+        connect_url, offsets_topic = worker.rest_url, worker.offsets_topic
         progress(f"  Connect REST {connect_url}")
     names = ", ".join(f"{prefix}{name}" for name in DEMO_TOPICS)
     progress(f"Seeding the source with {names}…")
@@ -254,6 +260,7 @@ def prepare(
         prefix,
         sandbox_root=sandbox.root,
         login=current_actor()[0],
+        connect_offsets_topic=offsets_topic,
     )
     plan_file = directory / "demo-plan.toml"
     db = directory / "demo.db"

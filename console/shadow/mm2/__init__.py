@@ -38,6 +38,7 @@ from console.shadow.mm2.syncs import (
     source_end_offsets,
     store_offset_syncs,
 )
+from console.shadow.mm2.tail import Mm2Tail, TailRead, copy_positions
 
 __all__ = [
     "CHECKPOINTS_TOPIC",
@@ -50,13 +51,16 @@ __all__ = [
     "GroupTranslation",
     "Mm2Error",
     "Mm2Settings",
+    "Mm2Tail",
     "OffsetSync",
     "SyncRead",
+    "TailRead",
     "TaskState",
     "coarseness",
     "collect_offset_syncs",
     "connector_config",
     "connector_configs",
+    "copy_positions",
     "connector_names",
     "decode_checkpoint",
     "decode_offset_sync",
