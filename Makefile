@@ -29,9 +29,10 @@ test: setup
 	$(BIN)/pytest
 
 ## The kill drills at every audit boundary: `make test` kills a strided step (see `stride`
-## in tests/test_drill_kill.py) after a subset of its boundaries; this kills after each.
+## in tests/test_drill_kill.py, STRIDE in tests/test_drill_kill_producers.py) after a
+## subset of its boundaries; this kills after each (about 2 hours).
 drill-full: setup
-	CUTOVER_DRILL_FULL=1 $(BIN)/pytest tests/test_drill_kill.py
+	CUTOVER_DRILL_FULL=1 $(BIN)/pytest tests/test_drill_kill.py tests/test_drill_kill_producers.py
 
 ## Only the tests that need no Kafka (nor a schema registry JVM).
 test-fast: $(BIN)/cutover

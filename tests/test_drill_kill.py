@@ -59,6 +59,7 @@ from console.sandbox.plans import sandbox_plan_text
 from console.store import Store
 from console.store.audit import current_actor
 from console.store.faults import COUNT_FILE_ENV, KILL_AFTER_ENV
+from tests import test_drill_kill_producers as cycled
 from tests.helpers import ROOT, wait_for
 from tests.producer_scene import ADMIN_ENV, ADMIN_PW, WRITER_PW, Scene, read_all
 from tests.producer_scene import step as decide_and_run
@@ -185,13 +186,23 @@ GROUPS = len(boundaries(DRILLS["move-group"])) + 1
 fixed 18 ran out when the move gained entries: the last case found no group)."""
 
 
+_MOVES, _ROLLBACKS = cycled.covered(full=False)
+
 NOT_YET_DRILLED = {
-    "move-producers": "producer cutover landed on main after this drill; not drilled yet",
-    "rollback": "producer cutover landed on main after this drill; not drilled yet",
+    "move-producers": "drilled cyclically on one world in tests/test_drill_kill_producers.py "
+    f"(a class that moved and rolled back before; a cycle takes 1-2 min): make test kills "
+    f"the move after its entries {_MOVES} of {cycled.MOVE_ENTRIES}, make drill-full after "
+    "each. A class's first move writes entries no later move does (it opens the rollback "
+    "window and creates the target's ALLOWs): not killed at each of those, which needs a "
+    "fresh moved world per case; test_producers' TestKill kills a first move every 3, 5 "
+    "and 7 sub-step entries",
+    "rollback": "drilled cyclically with move-producers (see there): make test kills the "
+    f"rollback after its entries {_ROLLBACKS} of {cycled.ROLLBACK_ENTRIES}, make drill-full "
+    "after each",
 }
-"""Runnable steps with no kill drill, named here so the gap is visible (issue 9 §5 wants
-every runnable step drilled; the producer steps need their own world: a moved class, a
-switched workload). A step in neither table fails the test below."""
+"""Runnable steps ``make test`` does not kill after every audit boundary here: what
+remains and why (issue 9 §5 wants every runnable step drilled). A step in neither table
+fails the test below."""
 
 
 def test_every_runnable_step_is_drilled():

@@ -88,3 +88,55 @@ def test_the_close_gate_lets_a_killed_close_finish_and_never_closes_twice(tmp_pa
     assert blocked and "the rollback window was closed at" in blocked
     assert store.audit_verify().ok
     store.close()
+
+
+class _Target:
+    """Stands in for the target cluster: the bindings it lists."""
+
+    name = "target"
+
+    def __init__(self) -> None:
+        self.listed: list[dict] = []
+
+    def acl_present(self, data, deadline) -> bool:
+        return data in self.listed
+
+    def create_acl(self, data, deadline) -> None:
+        self.listed.append(data)
+
+
+def test_a_move_after_a_rollback_keeps_the_first_moves_allow_as_the_consoles(tmp_path):
+    """Found by the cyclic kill drill: a class moved again after a rollback found the
+    target ALLOW its first move had added and recorded it as 'there before the console:
+    never removed', an ACL the console made, read by an auditor as someone else's. It is
+    kept as the first move's, and nothing is recorded as pre-existing."""
+    from console.cutover.producers import acls
+
+    text = demo_plan_text()
+    store = Store.create(tmp_path / "run.db", text, parse_plan(text))
+    target = _Target()
+    allow = acls.binding("TOPIC", "orders", "User:checkout", "WRITE", "ALLOW")
+    said: list[str] = []
+
+    def log(action, **kwargs):
+        said.append(kwargs.get("outcome") or "")
+        return store.log(action, **kwargs)
+
+    first = store.producers.start_run("checkout", "move")
+    assert acls.ensure(store, first, "checkout", target, "open", allow, log=log, deadline=0) == (
+        "added"
+    )
+    again = store.producers.start_run("checkout", "move")
+    done = acls.ensure(store, again, "checkout", target, "open", allow, log=log, deadline=0)
+    assert done == f"in place (added by run #{first})"
+    assert said[-1] == f"in place: added by run #{first}, kept"
+    rows = store.producers.acls(cls="checkout")
+    assert [(r.run_id, r.preexisting) for r in rows] == [(first, False)]
+    assert target.listed == [allow]
+    # Someone else's binding is still told apart: there before, never removed.
+    theirs = acls.binding("TOPIC", "orders", "User:other", "WRITE", "ALLOW")
+    target.listed.append(theirs)
+    done = acls.ensure(store, again, "checkout", target, "open", theirs, log=log, deadline=0)
+    assert done == "there before the console"
+    assert store.audit_verify().ok
+    store.close()

@@ -15,7 +15,9 @@
 
 Every binding is recorded in the run database **before** it is created (``adding``), so
 a crash in between still knows it is the console's; a binding already there is recorded
-``preexisting`` and never removed. Running again converges: a binding listed already is
+``preexisting`` and never removed (one an earlier run of the class added and left live,
+as a move after a rollback finds the first move's, is kept as that run's). Running again
+converges: a binding listed already is
 never created twice, one listed as removed is not removed again.
 
 A fence only binds an ordinary principal. :func:`fence_problems` reads the principal's
@@ -105,6 +107,22 @@ def ensure(
             )
             return "in place (created by the interrupted run)"
         return "in place"
+    if present and not recorded:
+        # Added by an earlier run of this class and still live (a move after a rollback
+        # finds the first move's target ALLOWs): the console's, kept; never recorded as
+        # there before the console, which an auditor would read as someone else's.
+        earlier = [
+            a
+            for a in table.acls(cls=cls, cluster=cluster.name, live_only=True)
+            if a.binding() == data and not a.preexisting and a.run_id != run_id
+        ]
+        if earlier:
+            log(
+                "producers.acl",
+                params={**params, "acl_id": earlier[0].id},
+                outcome=f"in place: added by run #{earlier[0].run_id}, kept",
+            )
+            return f"in place (added by run #{earlier[0].run_id})"
     if present:
         table.add_acl(run_id, cls, cluster.name, purpose, data, preexisting=True, state="active")
         log("producers.acl", params=params, outcome="there before the console: never removed")
