@@ -502,21 +502,12 @@ def _mm2(ctx: Context) -> list[Position]:
         upstream, downstream = syncs[index]
         checkpoint = _checkpoint(ctx.store, ctx.group.id, tp, at)
         align[tp] = (at, upstream, downstream, checkpoint if checkpoint is not None else coarse)
-    results = _aligned_many(ctx, align)
-    to_count = {
-        tp: span
-        for tp, result in results.items()
-        if (span := _coarse_span(result, align[tp][3])) is not None
-    }
-    coarse_counts = (
-        ctx.sides.target.count_many(to_count, COUNT_CAP, ctx.deadline) if to_count else {}
-    )
-    for tp, result in results.items():
-        at, _up, _down, shown = align[tp]
-        out[tp] = _position_from(
-            ctx, tp, at, _base(ctx, tp, at), result, shown, "checkpoint", coarse_counts
-        )
-    out.update(_by_time_many(ctx, by_time))
+    # The partitions refined from a checkpoint and those refined from timestamps are
+    # aligned together: one read per side and round, one count, for all of them.
+    early, by_time_align = _by_time_prepare(ctx, by_time)
+    out.update(early)
+    words = {**dict.fromkeys(align, "checkpoint"), **dict.fromkeys(by_time_align, "timestamp")}
+    out.update(_refined(ctx, {**align, **by_time_align}, words))
     return [out[tp] for tp in ctx.partitions]
 
 
@@ -678,13 +669,26 @@ def _external(ctx: Context) -> list[Position]:
     return [out[tp] for tp in ctx.partitions]
 
 
+Align = dict[TP, tuple[int, int, int, int | None]]
+"""Partition -> (committed, source from, target from, coarse position) to refine."""
+
+
 def _by_time_many(ctx: Context, wanted: dict[TP, int]) -> dict[TP, Position]:
     """Coarse positions by timestamp, refined by aligning the records around them
     (``wanted``: partition -> committed offset). Each read is batched across partitions:
     the log starts, the source windows, the two time lookups on the target, the
     alignment and what the coarse position re-reads."""
+    out, align = _by_time_prepare(ctx, wanted)
+    out.update(_refined(ctx, align, dict.fromkeys(align, "timestamp")))
+    return {tp: out[tp] for tp in wanted}
+
+
+def _by_time_prepare(ctx: Context, wanted: dict[TP, int]) -> tuple[dict[TP, Position], Align]:
+    """What aligning by timestamp starts from: the log starts, the source windows and the
+    two time lookups on the target, batched across partitions. Returns the partitions
+    already decided (no record near the committed offset) and what to align."""
     if not wanted:
-        return {}
+        return {}, {}
     deadline, skew = ctx.deadline, ctx.plan.thresholds.max_timestamp_skew_ms
     starts = ctx.sides.source.starts(list(wanted), deadline)
     begin = {tp: max(starts.get(tp, 0), c - BACK) for tp, c in wanted.items()}
@@ -709,27 +713,36 @@ def _by_time_many(ctx: Context, wanted: dict[TP, int]) -> dict[TP, Position]:
     # Two lookups on the same client: one after the other (see clients.at_once).
     tgt_from = ctx.sides.target.for_times(earliest, deadline)
     coarse = ctx.sides.target.for_times(following, deadline)
-    align = {tp: (wanted[tp], begin[tp], tgt_from[tp], coarse.get(tp)) for tp in earliest}
+    return out, {tp: (wanted[tp], begin[tp], tgt_from[tp], coarse.get(tp)) for tp in earliest}
+
+
+def _refined(ctx: Context, align: Align, words: dict[TP, str]) -> dict[TP, Position]:
+    """Align every partition of ``align`` at once, count what each coarse position would
+    re-read where it lies before the aligned window (one read for all), and turn each
+    into its position; ``words``: per partition, what its coarse position is
+    (``checkpoint`` or ``timestamp``)."""
+    if not align:
+        return {}
     results = _aligned_many(ctx, align)
     to_count = {
         tp: span
         for tp, result in results.items()
-        if (span := _coarse_span(result, coarse.get(tp))) is not None
+        if (span := _coarse_span(result, align[tp][3])) is not None
     }
-    counts = ctx.sides.target.count_many(to_count, COUNT_CAP, deadline) if to_count else {}
-    for tp, result in results.items():
-        committed = wanted[tp]
-        out[tp] = _position_from(
+    counts = ctx.sides.target.count_many(to_count, COUNT_CAP, ctx.deadline) if to_count else {}
+    return {
+        tp: _position_from(
             ctx,
             tp,
-            committed,
-            _base(ctx, tp, committed),
+            align[tp][0],
+            _base(ctx, tp, align[tp][0]),
             result,
-            coarse.get(tp),
-            "timestamp",
+            align[tp][3],
+            words[tp],
             counts,
         )
-    return {tp: out[tp] for tp in wanted}
+        for tp, result in results.items()
+    }
 
 
 # -- the plan's own strategies -----------------------------------------------------------------
