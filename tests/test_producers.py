@@ -354,11 +354,19 @@ class TestKill:
 
 class TestBypass:
     def test_a_producer_that_bypasses_the_fence_stops_the_move(self, scene: Scene):
-        """A record written during the quiet check by a principal the fence does not bind
-        (here the super user, over the PLAINTEXT listener) stops the move and is named."""
-        store = scene.build(quiet_s=10.0, with_payments=False)
+        """A record written after the fence by a principal the fence does not bind (here
+        the super user, over the PLAINTEXT listener) stops the move and is named, even
+        when it lands while an open transaction still holds the move before its quiet
+        check begins."""
+        store = scene.build(quiet_s=5.0, with_payments=False)
         prepare(scene, store)
-        writer = Producer({"bootstrap.servers": scene.source.plaintext_bootstrap})
+        plaintext = scene.source.plaintext_bootstrap
+        open_tx = Producer({"bootstrap.servers": plaintext, "transactional.id": f"tx-{uid()}"})
+        open_tx.init_transactions(30)
+        open_tx.begin_transaction()
+        open_tx.produce(scene.orders, b"pending", b"open-before-fence", 0)
+        open_tx.flush(30)
+        writer = Producer({"bootstrap.servers": plaintext})
 
         def fenced() -> bool:
             seen = scene.store(readonly=True)
@@ -375,14 +383,18 @@ class TestBypass:
             wait_for(fenced, 120, "the fence")
             writer.produce(scene.orders, b"sneaked", b"bypass", 0)
             writer.flush(30)
+            time.sleep(2)  # the move waits on the open transaction meanwhile
+            open_tx.commit_transaction(30)
 
         thread = threading.Thread(target=sneak, daemon=True)
         thread.start()
         outcome = step(store, "move-producers:checkout")
         thread.join(60)
-        assert outcome.state is StepState.FAILED
+        assert outcome.state is StepState.FAILED, outcome.reason
         assert "bypasses the fence" in outcome.reason
         assert any("key=bypass" in line for line in outcome.detail["bypass"])
+        # The fence's own committed transaction is not a write: its record is not named.
+        assert not any("open-before-fence" in line for line in outcome.detail["bypass"])
 
 
 class TestWindow:

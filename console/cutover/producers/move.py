@@ -42,7 +42,14 @@ from console.compare.engine import compare
 from console.compare.model import Bound, CompareError, CompareRequest
 from console.cutover.producers import acls, checks, principals, switch
 from console.cutover.producers.cluster import TP, Cluster, binding_text
-from console.cutover.producers.sequence import POLL_S, Sequence, SequenceFailed, now_s, unkey
+from console.cutover.producers.sequence import (
+    POLL_S,
+    Sequence,
+    SequenceFailed,
+    keyed,
+    now_s,
+    unkey,
+)
 from console.kafka.client import ClusterError
 from console.plan import Plan, ProducerClass
 from console.store import Store
@@ -85,7 +92,7 @@ class Move(Sequence):
         plan = self.plan
         pre = self.substep("preflight", self._preflight)
         tps = [(t, p) for t, p in pre["partitions"]]
-        self.substep("fence", lambda resumed: self._fence(tps))
+        fenced = self.substep("fence", lambda resumed: self._fence(tps))
         self.substep(
             "transactions",
             lambda resumed: self.settle(
@@ -102,6 +109,7 @@ class Move(Sequence):
                     plan.producer_setting(cls, "quiet_seconds"),
                     shared=shared_writers(plan, cls, moved_classes(self.store)),
                     wait_s=plan.producer_defaults.transaction_wait_seconds,
+                    since=unkey(fenced.get("ends_at_fence", {})),
                 ),
             )
             fence_point = unkey(quiet["fence_point"])
@@ -194,12 +202,17 @@ class Move(Sequence):
                 + "; roll back to lift it, or fix the principal",
                 {"proof": proof},
             )
+        # Once the principals are refused, every data record the source takes is a write
+        # that got past the fence: the quiet check looks from here, not from when it
+        # starts (after the open transactions settled), so a write in between is seen.
+        ends = self.source.ends(tps, time.monotonic() + 15, committed=False)
         return {
             "summary": f"{len(done)} DENY binding(s) in place; the principals are refused WRITE",
             "acls": done,
             "proof": proof,
             "open_before_fence": facts.get("open_before_fence", {}),
             "fence_at": facts["fence_at"],
+            "ends_at_fence": keyed(ends),
         }
 
     # -- 5 drain --------------------------------------------------------------------------

@@ -172,8 +172,13 @@ class Sequence:
         *,
         shared: dict[str, list[str]],
         wait_s: float,
+        since: dict[TP, int] | None = None,
     ) -> dict[str, Any]:
         """Watch the end offsets (read_uncommitted) stay unchanged for ``quiet_s``.
+
+        ``since``: the end offsets read once the fence was proven; what the source took
+        after them (while open transactions settled) is looked at first, as if written
+        during the watch.
 
         When they move, the new offsets are read: a data record is a write that got past
         the fence (the run stops and names it); offsets that hold no record are markers
@@ -184,11 +189,12 @@ class Sequence:
         watched = [tp for tp in tps if tp[0] not in shared]
         ends = cluster.ends(tps, time.monotonic() + 15, committed=False)
         if not watched:
-            return {"fence_point": _keyed(ends), "markers": 0, "quiet_s": 0, **_shared(shared)}
+            return {"fence_point": keyed(ends), "markers": 0, "quiet_s": 0, **_shared(shared)}
         markers = 0
         deadline = time.monotonic() + wait_s + quiet_s
         quiet_since = time.monotonic()
-        last = {tp: ends[tp] for tp in watched}
+        since = since or {}
+        last = {tp: min(since.get(tp, ends[tp]), ends[tp]) for tp in watched}
         while time.monotonic() - quiet_since < quiet_s:
             self.check_cancel()
             if time.monotonic() > deadline:
@@ -227,7 +233,7 @@ class Sequence:
             quiet_since = time.monotonic()
         ends.update(last)
         return {
-            "fence_point": _keyed(ends),
+            "fence_point": keyed(ends),
             "markers": markers,
             "quiet_s": quiet_s,
             **_shared(shared),
@@ -278,7 +284,7 @@ class Sequence:
                 consumer.close()
 
 
-def _keyed(offsets: dict[TP, int]) -> dict[str, int]:
+def keyed(offsets: dict[TP, int]) -> dict[str, int]:
     return {f"{t}:{p}": o for (t, p), o in sorted(offsets.items())}
 
 
