@@ -395,6 +395,9 @@ class TestBypass:
         assert any("key=bypass" in line for line in outcome.detail["bypass"])
         # The fence's own committed transaction is not a write: its record is not named.
         assert not any("open-before-fence" in line for line in outcome.detail["bypass"])
+        # The operator found the producer and stopped it: run again, the move goes on.
+        again = step(store, "move-producers:checkout")
+        assert again.state is StepState.PASSED, again.reason
 
 
 class TestWindow:

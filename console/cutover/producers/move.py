@@ -109,7 +109,7 @@ class Move(Sequence):
                     plan.producer_setting(cls, "quiet_seconds"),
                     shared=shared_writers(plan, cls, moved_classes(self.store)),
                     wait_s=plan.producer_defaults.transaction_wait_seconds,
-                    since=unkey(fenced.get("ends_at_fence", {})),
+                    since=unkey(self.facts.get("quiet_from") or fenced.get("ends_at_fence", {})),
                 ),
             )
             fence_point = unkey(quiet["fence_point"])

@@ -176,9 +176,10 @@ class Sequence:
     ) -> dict[str, Any]:
         """Watch the end offsets (read_uncommitted) stay unchanged for ``quiet_s``.
 
-        ``since``: the end offsets read once the fence was proven; what the source took
-        after them (while open transactions settled) is looked at first, as if written
-        during the watch.
+        ``since``: the end offsets read once the fence was proven (or where an earlier
+        watch of this run found records and stopped); what the source took after them
+        (while open transactions settled) is looked at first, as if written during the
+        watch.
 
         When they move, the new offsets are read: a data record is a write that got past
         the fence (the run stops and names it); offsets that hold no record are markers
@@ -212,6 +213,9 @@ class Sequence:
                 {tp: rng for tp, rng in moved.items()}, time.monotonic() + 30, committed=False
             )
             if found:
+                # Named now: a run after this one (the operator found the producer) watches
+                # from here, not from the fence again, or it would stop on these for good.
+                self.remember(quiet_from=keyed({**last, **now}))
                 raise SequenceFailed(
                     f"{len(found)} record(s) reached the {cluster.name} after the fence, e.g. "
                     f"{found[0].example()}: a producer bypasses the fence (a super user, a "
