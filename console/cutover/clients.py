@@ -75,6 +75,17 @@ def drain(consumer: Consumer, wait: float = 0.1) -> list:
     return batch if batch else consumer.consume(1, wait)
 
 
+def _drop(consumer: Consumer, finished: list[TP]) -> None:
+    """Stop fetching partitions a read is done with, by taking them out of the assignment.
+
+    Not ``pause``: a paused partition stayed paused across ``unassign``/``assign``, and
+    the ``resume`` the next read then needed reached the fetcher only about 1.0 s later
+    (librdkafka 2.16 debug log, bench/offsets.py MM2 path): reads of a partition set
+    stalled for a second now and then. Messages of a dropped partition still queued are
+    ignored by the reads."""
+    consumer.incremental_unassign([TopicPartition(t, p) for t, p in finished])
+
+
 class Side:
     """One cluster as the cutover reads and changes it."""
 
@@ -273,8 +284,6 @@ class Side:
             self._know(consumer, (t for t, _p in starts), deadline)
             assigned = [TopicPartition(t, p, o) for (t, p), o in starts.items()]
             consumer.assign(assigned)
-            # A reused reader: nothing of an earlier read may hold a partition back.
-            consumer.resume(assigned)
             pending = dict(starts)
             found: dict[TP, Rec | None] = {}
             try:
@@ -309,7 +318,7 @@ class Side:
     def windows(self, wanted: dict[TP, tuple[int, int]], deadline: float) -> dict[TP, Window]:
         """Per partition, up to ``count`` committed records from ``start`` on
         (``wanted``: partition -> (start, count)), all partitions in one assignment: a
-        partition is paused once it has its records or has reached its end."""
+        partition leaves the assignment once it has its records or has reached its end."""
         if not wanted:
             return {}
         with self._lock:
@@ -317,7 +326,6 @@ class Side:
             self._know(consumer, (t for t, _p in wanted), deadline)
             assigned = [TopicPartition(t, p, start) for (t, p), (start, _n) in wanted.items()]
             consumer.assign(assigned)
-            consumer.resume(assigned)  # a reused reader: nothing may hold a partition back
             out: dict[TP, list[Rec]] = {tp: [] for tp in wanted}
             done: dict[TP, bool] = {tp: False for tp, (_s, count) in wanted.items() if count <= 0}
             try:
@@ -348,7 +356,7 @@ class Side:
                         else:
                             self._read_error(tp, start, err)
                     if finished:
-                        consumer.pause([TopicPartition(t, p) for t, p in finished])
+                        _drop(consumer, finished)
             finally:
                 consumer.unassign()
             return {tp: Window(out[tp], done[tp]) for tp in wanted}
@@ -373,7 +381,6 @@ class Side:
             self._know(consumer, (t for t, _p in todo), deadline)
             assigned = [TopicPartition(t, p, start) for (t, p), (start, _e) in todo.items()]
             consumer.assign(assigned)
-            consumer.resume(assigned)
             seen = dict.fromkeys(todo, 0)
             try:
                 while len(out) < len(ranges):
@@ -402,7 +409,7 @@ class Side:
                         if tp in out:
                             finished.append(tp)
                     if finished:
-                        consumer.pause([TopicPartition(t, p) for t, p in finished])
+                        _drop(consumer, finished)
             finally:
                 consumer.unassign()
             return out

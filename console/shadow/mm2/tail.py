@@ -161,7 +161,6 @@ class TopicTail:
         consumer = self._client()
         assigned = [TopicPartition(t, p, o) for (t, p), o in wanted.items()]
         consumer.assign(assigned)
-        consumer.resume(assigned)
         pending = set(wanted)
         try:
             while pending:
