@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -143,23 +142,10 @@ class Side:
 
     def _reader_client(self) -> Consumer:
         if self._reader is None:
-            conf = kafka.client_config(
+            conf = kafka.assigned_reader_config(
                 self.spec, self.password, client_id=f"{SHADOW_CLIENT_PREFIX}cutover-reader"
             )
-            conf.update(
-                {
-                    # assign() only: never joins or commits this (or any) group.
-                    "group.id": f"{SHADOW_CLIENT_PREFIX}cutover-reader-{uuid.uuid4().hex[:8]}",
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "isolation.level": "read_committed",
-                    "enable.partition.eof": True,
-                    # An offset outside the log is an answer to report, never a reset.
-                    "auto.offset.reset": "error",
-                    "fetch.wait.max.ms": 10,
-                    "max.partition.fetch.bytes": 262_144,
-                }
-            )
+            conf["max.partition.fetch.bytes"] = 262_144
             self._reader = Consumer(conf)
         return self._reader
 

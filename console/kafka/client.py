@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
@@ -132,6 +133,32 @@ def timed_out(exc: BaseException) -> bool:
         KafkaError._TIMED_OUT,
         KafkaError.REQUEST_TIMED_OUT,
     )
+
+
+def assigned_reader_config(
+    spec: ClusterSpec,
+    password: str | None,
+    *,
+    client_id: str,
+    committed: bool = True,
+    fetch_wait_ms: int = 10,
+) -> dict:
+    """A consumer config for reading partitions by ``assign()`` only: it never joins or
+    commits a group (its group id is unique and named after the client), reports the end
+    of each partition, and reports an offset outside the log instead of resetting it."""
+    conf = client_config(spec, password, client_id=client_id)
+    conf.update(
+        {
+            "group.id": f"{client_id}-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed" if committed else "read_uncommitted",
+            "enable.partition.eof": True,
+            "auto.offset.reset": "error",
+            "fetch.wait.max.ms": fetch_wait_ms,
+        }
+    )
+    return conf
 
 
 def admin_client(

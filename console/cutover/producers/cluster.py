@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -233,19 +232,12 @@ class Cluster:
 
     def reader(self, *, committed: bool, client: str = "reader") -> Consumer:
         """A consumer that is only ever assigned (never joins or commits a group)."""
-        conf = kafka.client_config(
-            self.spec, self.password, client_id=f"{SHADOW_CLIENT_PREFIX}producers-{client}"
-        )
-        conf.update(
-            {
-                "group.id": f"{SHADOW_CLIENT_PREFIX}producers-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "isolation.level": "read_committed" if committed else "read_uncommitted",
-                "enable.partition.eof": True,
-                "auto.offset.reset": "error",
-                "fetch.wait.max.ms": 20,
-            }
+        conf = kafka.assigned_reader_config(
+            self.spec,
+            self.password,
+            client_id=f"{SHADOW_CLIENT_PREFIX}producers-{client}",
+            committed=committed,
+            fetch_wait_ms=20,
         )
         return Consumer(conf)
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -91,25 +90,12 @@ class TopicTail:
 
     def _client(self) -> Consumer:
         if self._consumer is None:
-            conf = kafka.client_config(
+            # Aborted records (checkpoints and offsets of an aborted transaction) must
+            # not count, and nothing uncommitted may look copied: read committed.
+            conf = kafka.assigned_reader_config(
                 self.spec, self.password, client_id=f"{SHADOW_CLIENT_PREFIX}cutover-mm2-tail"
             )
-            conf.update(
-                {
-                    # assign() only: never joins or commits this (or any) group.
-                    "group.id": f"{SHADOW_CLIENT_PREFIX}cutover-mm2-tail-{uuid.uuid4().hex[:8]}",
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "enable.partition.eof": True,
-                    # Aborted records (checkpoints and offsets of an aborted transaction)
-                    # must not count, and nothing uncommitted may look copied.
-                    "isolation.level": "read_committed",
-                    # A remembered offset outside the log is reported, never reset silently.
-                    "auto.offset.reset": "error",
-                    "fetch.wait.max.ms": 10,
-                    "error_cb": self._trap,
-                }
-            )
+            conf["error_cb"] = self._trap
             self._consumer = Consumer(conf)
         return self._consumer
 
