@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -210,10 +210,7 @@ def read_offset_syncs(
     (this console's default) and then on the source (MirrorMaker's default).
     """
     deadline = time.monotonic() + timeout
-    topics = {t.name for t in plan.topics}
-    groups = {g.id for g in plan.groups}
     missing: list[str] = []
-    malformed = 0
     raw_syncs = None
     found_at = ""
     tried = [location] if location else ["target", "source"]
@@ -226,8 +223,28 @@ def read_offset_syncs(
             break
     if raw_syncs is None:
         missing.append(" or ".join(f"{OFFSET_SYNCS_TOPICS[w]} on the {w}" for w in tried))
-    syncs = []
-    for key, value in raw_syncs or []:
+    raw_cps = _read_topic(
+        plan.clusters.target, passwords.get("target"), "target", CHECKPOINTS_TOPIC, deadline
+    )
+    if raw_cps is None:
+        missing.append(f"{CHECKPOINTS_TOPIC} on the target")
+    syncs, checkpoints, malformed = decode_syncs(plan, raw_syncs or [], raw_cps or [])
+    return SyncRead(syncs, checkpoints, missing, malformed, found_at)
+
+
+def decode_syncs(
+    plan: Plan, raw_syncs: Iterable[tuple], raw_cps: Iterable[tuple]
+) -> tuple[list[OffsetSync], list[Checkpoint], int]:
+    """The offset syncs of the plan's topics and the checkpoints of its groups, decoded
+    from (key, value) records; tombstones are skipped, and records that do not decode are
+    counted (the third value), never guessed at."""
+    topics = {t.name for t in plan.topics}
+    groups = {g.id for g in plan.groups}
+    malformed = 0
+    syncs: list[OffsetSync] = []
+    for key, value in raw_syncs:
+        if key is None or value is None:
+            continue
         try:
             sync = decode_offset_sync(key, value)
         except DecodeError:
@@ -235,13 +252,10 @@ def read_offset_syncs(
             continue
         if sync.topic in topics:
             syncs.append(sync)
-    raw_cps = _read_topic(
-        plan.clusters.target, passwords.get("target"), "target", CHECKPOINTS_TOPIC, deadline
-    )
-    if raw_cps is None:
-        missing.append(f"{CHECKPOINTS_TOPIC} on the target")
-    checkpoints = []
-    for key, value in raw_cps or []:
+    checkpoints: list[Checkpoint] = []
+    for key, value in raw_cps:
+        if key is None or value is None:
+            continue
         try:
             cp = decode_checkpoint(key, value)
         except DecodeError:
@@ -249,7 +263,7 @@ def read_offset_syncs(
             continue
         if cp.topic in topics and cp.group in groups:
             checkpoints.append(cp)
-    return SyncRead(syncs, checkpoints, missing, malformed, found_at)
+    return syncs, checkpoints, malformed
 
 
 def store_offset_syncs(store: Store, read: SyncRead) -> int:

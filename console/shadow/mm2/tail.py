@@ -48,14 +48,7 @@ from console.shadow.mm2.config import (
     Mm2Error,
     connector_names,
 )
-from console.shadow.mm2.syncs import (
-    Checkpoint,
-    DecodeError,
-    OffsetSync,
-    SyncRead,
-    decode_checkpoint,
-    decode_offset_sync,
-)
+from console.shadow.mm2.syncs import SyncRead, decode_syncs
 
 TP = tuple[str, int]
 BEGINNING = -2
@@ -311,31 +304,7 @@ class Mm2Tail:
 
 
 def _decode(plan: Plan, raw_syncs, raw_cps) -> SyncRead:
-    topics = {t.name for t in plan.topics}
-    groups = {g.id for g in plan.groups}
-    malformed = 0
-    syncs: list[OffsetSync] = []
-    for key, value in raw_syncs:
-        if key is None or value is None:  # tombstones
-            continue
-        try:
-            sync = decode_offset_sync(key, value)
-        except DecodeError:
-            malformed += 1
-            continue
-        if sync.topic in topics:
-            syncs.append(sync)
-    checkpoints: list[Checkpoint] = []
-    for key, value in raw_cps:
-        if key is None or value is None:
-            continue
-        try:
-            cp = decode_checkpoint(key, value)
-        except DecodeError:
-            malformed += 1
-            continue
-        if cp.topic in topics and cp.group in groups:
-            checkpoints.append(cp)
+    syncs, checkpoints, malformed = decode_syncs(plan, raw_syncs, raw_cps)
     return SyncRead(syncs, checkpoints, [], malformed)
 
 
