@@ -23,6 +23,7 @@ from console.sandbox import consumer as demo
 from tests.test_cutover import (
     ADMIN_PASSWORD,
     BASE_MS,
+    KEEP_OLD,
     PASSWORD_ENV,
     committed,
     consume,
@@ -106,8 +107,8 @@ def copy_offset(cluster, topic: str, partition: int, seq: str) -> int:
 
 def test_external_move_refines_by_records_to_the_exact_copy(tmp_path, source, target, env, capsys):
     topic, group = unique("app.ext"), unique("app.extg")
-    create_topic(source, topic, PARTITIONS)
-    create_topic(target, topic, PARTITIONS)
+    create_topic(source, topic, PARTITIONS, KEEP_OLD)
+    create_topic(target, topic, PARTITIONS, KEEP_OLD)
     write_plain(source, topic, COUNT, PARTITIONS, ts=lambda i: BASE_MS + i * 1000)
     dual_write(target, topic)
     db = make_db(
