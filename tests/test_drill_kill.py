@@ -374,6 +374,23 @@ def run_step(cwd: Path, step: str) -> subprocess.CompletedProcess:
     return cutover(cwd, *step_args(cwd, step))
 
 
+def explain(cwd: Path, done: subprocess.CompletedProcess, lines: int = 40) -> str:
+    """Everything a failed run leaves to diagnose it: its whole output, and the last lines
+    of each background process's log (the mirror, the lag sampler) with its process row."""
+    out = [f"exit {done.returncode}", "--- stdout", done.stdout, "--- stderr", done.stderr]
+    logs = cwd / "run.db.logs"
+    for log in sorted(logs.glob("*.log")) if logs.is_dir() else []:
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out += [f"--- {log.name} (last {len(tail)} lines)", *tail]
+    with contextlib.suppress(Exception):  # a database too broken to read says so above
+        store = Store.open(cwd / "run.db", readonly=True)
+        try:
+            out += ["--- processes", *(repr(p) for p in store.processes.all())]
+        finally:
+            store.close()
+    return "\n".join(out)
+
+
 def entries(db: Path) -> list:
     store = Store.open(db, readonly=True)
     try:
@@ -708,7 +725,7 @@ def test_kill_9_after_each_entry_then_reopen_verify_and_rerun(world, template, s
             assert again.returncode == 2, (again.stdout, again.stderr)
             assert "the rollback window was closed at" in again.stderr
         else:
-            assert again.returncode == 0, (again.stdout, again.stderr)
+            assert again.returncode == 0, explain(cwd, again)
         if claimed and not finished:
             assert f"note: {key}: interrupted" in again.stderr
         verify = cutover(cwd, "audit", "verify", "run.db")
