@@ -20,15 +20,34 @@ _SECRET_KEY = re.compile(
     re.I,
 )
 _known: set[str] = set()
+_longest_first: tuple[str, ...] = ()
+"""The registered secrets, longest first (so a secret inside another is masked inside
+the longer one's mask, not before it); rebuilt on each registration, read without the
+lock (a tuple is replaced whole)."""
 _lock = threading.Lock()
+_secret_keys: dict[str, bool] = {}
+"""Whether a parameter name looks like a secret, per name seen (names repeat: an audit
+append asks for the same few every time)."""
+_SECRET_KEYS_KEPT = 4096
 
 
 def register(secret: str) -> str:
     """Remember a secret so later output never shows it; returns it unchanged."""
+    global _longest_first
     if secret:
         with _lock:
             _known.add(secret)
+            _longest_first = tuple(sorted(_known, key=len, reverse=True))
     return secret
+
+
+def _secret_key(key: str) -> bool:
+    found = _secret_keys.get(key)
+    if found is None:
+        found = _SECRET_KEY.search(key) is not None
+        if len(_secret_keys) < _SECRET_KEYS_KEPT:
+            _secret_keys[key] = found
+    return found
 
 
 # A secret this short would match inside innocent words ("x" in "txn"), corrupting the
@@ -38,9 +57,7 @@ MIN_SUBSTRING_LEN = 6
 
 def text(value: str) -> str:
     """A string with every registered secret masked."""
-    with _lock:
-        secrets = sorted(_known, key=len, reverse=True)
-    for secret in secrets:
+    for secret in _longest_first:
         if len(secret) >= MIN_SUBSTRING_LEN:
             value = value.replace(secret, MASK)
         elif value == secret:
@@ -52,8 +69,7 @@ def value(obj: Any) -> Any:
     """A copy of a JSON-like value with secret-named keys and registered secrets masked."""
     if isinstance(obj, dict):
         return {
-            k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) else value(v))
-            for k, v in obj.items()
+            k: (MASK if isinstance(k, str) and _secret_key(k) else value(v)) for k, v in obj.items()
         }
     if isinstance(obj, list | tuple):
         return [value(v) for v in obj]

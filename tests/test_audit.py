@@ -9,7 +9,7 @@ import pytest
 
 from console.cli.main import main
 from console.plan import parse_plan
-from console.store import Store, audit
+from console.store import Store, audit, bindings
 from tests.helpers import demo_plan_text, fixed_clock
 
 
@@ -409,3 +409,40 @@ def test_a_group_that_fails_appends_nothing(db):
     v = store.audit_verify()
     store.close()
     assert v.ok and v.count == 10
+
+
+def test_each_entry_hashes_its_documented_canonical_form(tmp_path):
+    """Appends render an entry's JSON once and assemble the canonical text around it; the
+    hash must still be over exactly ``Entry.canonical()`` (the dict encoded whole)."""
+    text = demo_plan_text()
+    store = Store.create(tmp_path / "r.db", text, parse_plan(text))
+    odd = {
+        "ü→": ["x\u2028y", None, True, 1.5e-7, 2**70],
+        "q": 'a"b\\c\x01',
+        "n": {"b": {}, "a": []},
+    }
+    made = [store.log("test.odd", step="inventory", params=odd, outcome='say "✓"\n', ref=1)]
+    made.append(store.log("test.none"))
+    made += store.log_many([audit.Draft("test.odd", params=odd, outcome=None, ref=None)] * 3)
+    stored = store.audit_since(1)
+    store.close()
+    for entry in made:
+        assert entry.hash == audit.entry_hash(entry.prev_hash, entry.canonical())
+    assert stored == made
+
+
+def test_an_audit_insert_builds_no_temporary_table(tmp_path):
+    """The binding index's condition is evaluated on every append; written as an IN list it
+    made SQLite build an 18-row temporary table per insert (a third of an append's own
+    cost). Its queries must still use it."""
+    text = demo_plan_text()
+    store = Store.create(tmp_path / "r.db", text, parse_plan(text))
+    with store.lock:
+        program = store.conn.execute(f"EXPLAIN {audit._INSERT}", (None,) * 11).fetchall()
+        plan = store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT seq, step, params FROM audit "
+            f"WHERE {bindings._BOUND} AND action IN ('step.set') ORDER BY seq"
+        ).fetchall()
+    store.close()
+    assert "OpenEphemeral" not in {row[1] for row in program}
+    assert any("USING INDEX audit_bindings" in row[-1] for row in plan)

@@ -77,7 +77,11 @@ PRODUCER_ACTIONS = (
 )
 """Entries that bind the producer cutover's rows (:mod:`console.store.producers`)."""
 BOUND_ACTIONS += PRODUCER_ACTIONS
-_BOUND = "action IN (" + ", ".join(f"'{a}'" for a in BOUND_ACTIONS) + ")"
+_BOUND = "(" + " OR ".join(f"action = '{a}'" for a in BOUND_ACTIONS) + ")"
+"""Which entries the binding index covers. Written as ORs, not ``action IN (...)``: SQLite
+evaluates a partial index's condition on every insert, and an IN list of constants is
+built into a temporary table each time the insert statement runs (18 rows: 15-20 µs of
+an append's own ~60, measured); ORs are a few string comparisons."""
 
 INDEX = f"CREATE INDEX IF NOT EXISTS audit_bindings ON audit(action, step, seq) WHERE {_BOUND};"
 """A small index over the binding entries only, so finding a step's newest state entry
