@@ -12,7 +12,9 @@ default, removed afterwards):
   sync; measured here they cost the same, see bench/README.md.)
 - ``appends_per_s``: ``Store.log`` (one entry, its own ``synchronous=FULL`` commit).
   Raw fsyncs and appends alternate in runs of 50 so both see the same disk; both
-  figures are medians of the rounds and ``appends/fsync`` is their ratio.
+  figures are medians of the rounds, and ``appends/fsync`` is the median of each
+  round's own ratio (the disk's speed drifts between rounds: a ratio of two medians
+  taken from different rounds would compare different disks).
 - ``grouped_appends_per_s``: ``Store.log_many`` in commits of ``--group`` entries, a
   share in each round too (median); the drafts are made before the clock starts.
 - ``verify_*``: ``Store.audit_verify()`` (the whole chain, as ``cutover audit verify``)
@@ -243,7 +245,7 @@ def run(args, sizes: list[int], workdir: Path) -> None:
             f"grouped {groupeds[-1]:7,.0f}/s"
         )
     fsync_s, append_s = statistics.median(fsyncs), statistics.median(appends)
-    ratio = append_s / fsync_s
+    ratio = statistics.median(a / f for a, f in zip(appends, fsyncs, strict=True))
     grouped = statistics.median(groupeds)
     print(f"(grouped: {per_round:,} entries per round in commits of {args.group})")
     store.close()

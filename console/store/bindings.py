@@ -186,28 +186,49 @@ PlanFields = Callable[[str], dict[str, str] | None]
 """Parses stored plan text into field digests (None when it no longer parses)."""
 
 
-def check(conn: sqlite3.Connection, *, after: int, plan_fields: PlanFields) -> Mismatch | None:
-    """The first bound thing that differs from what its entry recorded, or None.
+def check(
+    conn: sqlite3.Connection,
+    *,
+    after: int,
+    plan_fields: PlanFields,
+    unbound_is_tamper: bool = True,
+) -> tuple[Mismatch | None, Mismatch | None]:
+    """The first bound thing that differs from what its entry recorded, and (only when
+    not ``unbound_is_tamper``) the first row no entry binds; each or both None.
 
     The plan, every step instance and every piece of evidence are checked each time (a
     handful of rows); lag rounds and comparison windows recorded up to entry ``after``
     are trusted (0: none are, everything is checked). Call it in the read transaction of
     a chain walk that found entries 1..N intact.
+
+    In a file of the current schema a row no entry binds was added outside cutover: it
+    is the mismatch. In an older file (``unbound_is_tamper=False``) it may predate the
+    binding of its kind: it is returned apart, and the other kinds are still checked
+    (rows of its own kind after it are not).
     """
     first = conn.execute("SELECT params FROM audit WHERE seq = 1").fetchone()
     imported = _params(first[0]) if first else {}
     if "plan_sha256" not in imported:
-        return None  # made before bindings existed: nothing was bound (see legacy())
-    return (
-        _check_plan(conn, imported, plan_fields)
-        or _check_steps(conn, imported)
-        or _check_evidence(conn)
-        or _check_rounds(conn, after)
-        or _check_windows(conn, after)
-        or _check_offset_plans(conn)
-        or _check_fences(conn)
-        or _check_producers(conn)
-    )
+        return None, None  # made before bindings existed: nothing was bound (see legacy())
+    unbound = None
+    for section in (
+        lambda: _check_plan(conn, imported, plan_fields),
+        lambda: _check_steps(conn, imported),
+        lambda: _check_evidence(conn),
+        lambda: _check_rounds(conn, after),
+        lambda: _check_windows(conn, after),
+        lambda: _check_offset_plans(conn),
+        lambda: _check_fences(conn),
+        lambda: _check_producers(conn),
+    ):
+        found = section()
+        if found is None:
+            continue
+        if found.seq is None and not unbound_is_tamper:
+            unbound = unbound or found
+            continue
+        return found, unbound
+    return None, unbound
 
 
 def legacy(conn: sqlite3.Connection) -> bool:

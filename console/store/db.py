@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -51,12 +52,41 @@ from console.store.traffic import SCHEMA as TRAFFIC_SCHEMA
 from console.store.traffic import TrafficTable
 
 APPLICATION_ID = 0x43555430  # "CUT0"
+SCHEMA_VERSION = 2
+"""The run-database schema this cutover writes. Version 2 files were written, from their
+plan import on, by releases that bind everything a decision rests on (step states, the
+plan, evidence, lag rounds, comparison windows, offset plans, fences, producer rows) to
+the chain: a row that no entry binds was added outside cutover."""
+OLDER_VERSION = 1
+"""Files of the releases that added those bindings one kind at a time without changing
+the version (the last of them at 08:36 on 2026-12-01, 77dec8e): in such a file a row no
+entry binds may predate its kind's binding, or may have been added outside cutover, and
+nothing tells the two apart. They open read-only (status, audit verify, replay), never
+for writing."""
+
+
+def _older(given: Path) -> str:
+    return (
+        f"{given} was written by an older cutover (run-database schema version "
+        f"{OLDER_VERSION}), whose releases bound step states, the plan, evidence, offset plans, "
+        "fences and producer rows to the audit chain one kind at a time: a row that no entry "
+        "binds cannot be told apart from one added outside cutover"
+    )
+
+
+_OLDER_READ = (
+    "opened read-only: its entries are verified in full; rows no entry binds are not called "
+    "tampered, since this version cannot tell"
+)
+_OLDER_WRITE_HINT = (
+    "it is never adopted for writing; 'cutover status', 'cutover audit verify' and "
+    "'cutover run --replay' read it; to go on with the run, finish it with the release that "
+    "started it, or import its plan into a new run database"
+)
 _LEGACY = (
     "this run database was made before step states, the plan and evidence were bound to "
-    "the chain: only the entries themselves are verified"
+    "the chain: bindings cannot be checked for this file, only its entries themselves"
 )
-SCHEMA_VERSION = 1
-"""Sorts after every ISO 8601 timestamp the store writes: 'no bound'."""
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -155,6 +185,17 @@ class Evidence:
     body: dict[str, Any]
 
 
+def _unbound_note(problem: str) -> str:
+    """What verify says of an older file's first row that no entry binds."""
+    what = re.split(r" (?:was|were) added outside cutover", problem)[0]
+    return (
+        f"written by an older cutover (schema version {OLDER_VERSION}): no entry binds {what}; "
+        "in a file of that version it may predate the binding of its kind or have been added "
+        "outside cutover, and nothing tells which; bindings of that kind after it are not "
+        "checked for this file"
+    )
+
+
 def _step_row(row: tuple, path: Path) -> StepRow:
     try:
         state = StepState(row[2])
@@ -191,6 +232,8 @@ class Store:
         """A private copy opened instead of read-only media with an unreadable WAL."""
         self.notes: list[str] = [copy.note] if copy else []
         """What the operator should know about how the file was opened."""
+        self.schema_version = SCHEMA_VERSION
+        """The file's run-database schema version (:data:`OLDER_VERSION` opens read-only)."""
         self.clock = clock
         self._db = Connection(conn, path, readonly=readonly, clock=clock)
         self._plan: Plan | None = None
@@ -333,7 +376,7 @@ class Store:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             read_uri = None
         try:
-            cls._check_ours(conn, given)
+            version = cls._check_ours(conn, given, readonly=readonly)
             if not readonly:
                 cls._use_wal(conn, given)
                 cls._add_tables(conn, given)
@@ -342,7 +385,11 @@ class Store:
             if copy is not None:
                 copy.remove()
             raise
-        return cls(path, conn, readonly=readonly, clock=clock, read_uri=read_uri, copy=copy)
+        store = cls(path, conn, readonly=readonly, clock=clock, read_uri=read_uri, copy=copy)
+        store.schema_version = version
+        if version == OLDER_VERSION:
+            store.notes.append(f"{_older(given)}; {_OLDER_READ}")
+        return store
 
     @staticmethod
     def _add_tables(conn: sqlite3.Connection, given: Path) -> None:
@@ -364,9 +411,10 @@ class Store:
             ) from None
 
     @staticmethod
-    def _check_ours(conn: sqlite3.Connection, given: Path) -> None:
-        """Refuse a file that is not a run database of this schema, or is missing what
-        every run database has; reads only."""
+    def _check_ours(conn: sqlite3.Connection, given: Path, *, readonly: bool) -> int:
+        """Refuse a file that is not a run database of a schema this cutover reads (an
+        older one only ``readonly``), or is missing what every run database has; reads
+        only. Returns the file's schema version."""
         try:
             conn.execute("PRAGMA busy_timeout=5000")
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
@@ -383,10 +431,20 @@ class Store:
                 f"{given} is an SQLite file but not a Cutover run database; "
                 "check the path, or import a plan with 'cutover plan import'"
             )
-        if version != SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
             raise StoreError(
-                f"{given} has run-database schema version {version}, this cutover reads version "
-                f"{SCHEMA_VERSION}; open it with the cutover release that wrote it"
+                f"{given} has run-database schema version {version}, newer than this cutover "
+                f"knows (it writes version {SCHEMA_VERSION} and reads {OLDER_VERSION} and "
+                f"{SCHEMA_VERSION}): it was written by a newer release",
+                "open it with that release or a later one; nothing was changed",
+            )
+        if version == OLDER_VERSION and not readonly:
+            raise StoreError(_older(given), _OLDER_WRITE_HINT)
+        if version not in (OLDER_VERSION, SCHEMA_VERSION):
+            raise StoreError(
+                f"{given} has run-database schema version {version}, which no cutover release "
+                "writes: it was changed outside cutover or is damaged",
+                "nothing was changed; restore it from a copy",
             )
         try:
             tables = {
@@ -409,6 +467,7 @@ class Store:
                 f"{given} has no stored plan: it was damaged, or not made by 'cutover plan import'",
                 "nothing was changed; restore it from a copy, or import the plan into a new one",
             )
+        return version
 
     @staticmethod
     def _use_wal(conn: sqlite3.Connection, given: Path) -> None:
@@ -646,15 +705,35 @@ class Store:
                     verdict = audit.verify(reader, checkpoint=checkpoint)
                     if not verdict.ok:
                         return verdict
-                    mismatch = bindings.check(
-                        reader, after=verdict.since, plan_fields=self._plan_fields
+                    older = self.schema_version == OLDER_VERSION
+                    mismatch, unbound = bindings.check(
+                        reader,
+                        after=verdict.since,
+                        plan_fields=self._plan_fields,
+                        unbound_is_tamper=not older,
                     )
                     if mismatch is not None:
                         return replace(
                             verdict, ok=False, problem=mismatch.problem, seq=mismatch.seq
                         )
+                    if bindings.legacy(reader) and not older:
+                        return replace(
+                            verdict,
+                            ok=False,
+                            problem=(
+                                f"entry 1 (the plan import) binds nothing, but a schema version "
+                                f"{SCHEMA_VERSION} run database binds its plan from the start: "
+                                "the log was replaced"
+                            ),
+                            seq=1,
+                        )
                     if bindings.legacy(reader):
                         return replace(verdict, note=_LEGACY)
+                    if unbound is not None:
+                        return replace(
+                            verdict,
+                            note=_unbound_note(unbound.problem),
+                        )
                     return verdict
                 finally:
                     reader.execute("ROLLBACK")

@@ -157,6 +157,7 @@ class CutoverApp(App[int]):
         )
         """The one chain of reads of the run database (:mod:`console.tui.refresh`)."""
         self._verified: tuple[Verdict, str] | None = None
+        self._chain_told: str | None = None
         """The last verification of the audit chain and when it ran (UTC)."""
         self._chain_note: str | None = present.CHAIN_PENDING
         """What the audit footer says about a verification under way or failed."""
@@ -321,6 +322,10 @@ class CutoverApp(App[int]):
         self._verifying = False
         if not message.verdict.ok:
             self.notify(message.verdict.problem or "", title="Audit chain broken", severity="error")
+        elif message.verdict.note and message.verdict.note != self._chain_told:
+            # An older run database: what its verification could not check, said once.
+            self._chain_told = message.verdict.note
+            self.notify(message.verdict.note, title="Audit chain", severity="warning", timeout=30)
         self._verified = (message.verdict, message.verified_at)
         # The header is on every screen: a broken chain is never out of sight.
         problem = message.verdict.problem
