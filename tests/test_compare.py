@@ -834,6 +834,42 @@ class TestWindows:
         counts = next(r for r in report.results if r.check == "counts")
         assert counts.counts["source"] == counts.counts["matched"] == 40
 
+    def test_window_starting_inside_a_rollbacks_reverse_copies_finds_their_originals(
+        self, source, target
+    ):
+        """After a rollback the source holds reverse copies: copies of records the moved
+        producers wrote on the target, with those records' timestamps, written in
+        transactions whose markers carry the rollback's time. A window by time lands on
+        a marker inside them, so it starts earlier in the copies than its time says; the
+        target range, found by time, started after their originals, and each copy in
+        between read as missing (seen in a producer move made soon after a rollback)."""
+        topic = new_topic("reverse")
+        src, tgt = source.plaintext_bootstrap, target.plaintext_bootstrap
+        create_topic(src, topic, 1)
+        t1 = int(time.time() * 1000) - 100_000
+        originals = [
+            R(0, f"k{j % 7}".encode(), f"order-{j}".encode(), (("seq", b"%d" % j),), t1 + j * 1000)
+            for j in range(40)
+        ]
+        mirror(tgt, topic, plain(originals), partitions=1, prov=False)
+        on_target = read_all(tgt, topic)
+        back = Producer({"bootstrap.servers": src, "transactional.id": f"rev-{topic}"})
+        back.init_transactions(TIMEOUT)
+        for batch in (on_target[:20], on_target[20:]):
+            back.begin_transaction()
+            for r in batch:
+                mark = (provenance.REVERSE_HEADER, provenance.encode(r.partition, r.offset))
+                back.produce(topic, r.value, r.key, 0, timestamp=r.ts, headers=[*r.headers, mark])
+            back.commit_transaction(TIMEOUT)
+        # 35.5 s into the originals: past every record of the first transaction, whose
+        # marker (stamped now) is where the source window starts, 15.5 s before the
+        # first record it holds; the target range by time (padded 5 s) starts at the 31st.
+        request = CompareRequest((topic,), Bound("time", t1 + 35_500))
+        report = run(src, tgt, topic, request)
+        assert_only(report, None)
+        counts = next(r for r in report.results if r.check == "counts")
+        assert counts.counts["source"] == counts.counts["matched"] == 20
+
     def test_live_windows_compare_only_what_is_new(self, source, target, tmp_path):
         """Live: each window starts where the last stopped; records the copy has not
         reached yet are lag (WARN), compared again next time, never missing."""

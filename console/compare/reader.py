@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import (
     Consumer,
@@ -260,7 +261,26 @@ class Side:
         """The timestamp of the first committed record at or after each (topic, partition)
         offset (None when there is none), all of them in one assignment so it costs one
         round trip whatever the number of topics."""
-        out: dict[tuple[str, int], int | None] = {}
+        return {
+            key: m.timestamp()[1] if m is not None else None
+            for key, m in self.first_records_at(offsets).items()
+        }
+
+    def reverse_origins_at(
+        self, offsets: dict[tuple[str, int], int]
+    ) -> dict[tuple[str, int], tuple[int, int] | None]:
+        """For each (topic, partition) offset, the target record (partition, offset) that the
+        first committed record at or after it is a rollback's reverse copy of; None when
+        that record is not a reverse copy or there is none. One round trip for all."""
+        return {
+            key: provenance.reverse_of(m.headers()) if m is not None else None
+            for key, m in self.first_records_at(offsets).items()
+        }
+
+    def first_records_at(self, offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], Any]:
+        """The first committed record at or after each (topic, partition) offset (None when
+        there is none: the end), all of them in one assignment."""
+        out: dict[tuple[str, int], Any] = {}
         if not offsets:
             return out
         consumer = self.consumer(peek=True)
@@ -283,7 +303,7 @@ class Side:
                         continue
                     err = m.error()
                     if err is None:
-                        out[key] = m.timestamp()[1]
+                        out[key] = m
                     elif err.code() == KafkaError._PARTITION_EOF:
                         out[key] = None
                     else:

@@ -53,6 +53,9 @@ def plan_windows(
     producers' own, expected and not extra. Where others still write the topic on the
     source, the window is not cut short; target records after the point without the
     mirror's provenance header are left out instead.
+
+    A window that starts inside a rollback's reverse copies on the source reaches back
+    on the target to their originals (:func:`_reach_originals`).
     """
     cutover = cutover or {}
     missing: dict[str, TopicWindow] = {}
@@ -84,6 +87,8 @@ def plan_windows(
             r.from_cursors(prev, keep_source=not source_recreated, keep_target=not recreated)
     if not request.live and (request.start is not None or request.end is not None):
         _narrow(ranges, request, source, target, plan.thresholds.max_shadow_lag_seconds)
+    if not request.live and request.start is not None:
+        _reach_originals(ranges, source)
     if not request.live and request.start is None:
         # Whole log: where the source's retention already ran, target records older
         # than the source's oldest one are set aside as copies of deleted records.
@@ -289,6 +294,31 @@ def _narrow(ranges: dict[str, _Ranges], request, source, target, lag_s: float) -
             r.time_hi = request.end.value if request.end is not None else None
         _time_bounds(source, ranges, "source", 0, pad=False)
     _time_bounds(target, ranges, "target", lag_ms)
+
+
+def _reach_originals(ranges: dict[str, _Ranges], source) -> None:
+    """A window that starts inside a rollback's reverse copies reaches back on the target
+    to the originals they copy.
+
+    A reverse copy keeps the timestamp of the target record it copies, but sits on the
+    source after everything written before the rollback; its transaction markers carry the
+    time of the rollback. A window by time (or by source offset) can therefore start in the
+    middle of the reverse copies while the target range, found by time, starts after their
+    originals: each copy would read as missing on the target. The first record of the
+    source window names its original exactly; the target range starts there instead (the
+    originals after it follow in the same order as their copies)."""
+    starts = {
+        (topic, p): r.s_lo[p]
+        for topic, r in ranges.items()
+        for p in r.parts
+        if r.s_hi[p] > r.s_lo[p] and p in r.tgt.partitions
+    }
+    for (topic, p), origin in source.reverse_origins_at(starts).items():
+        if origin is None or origin[0] != p:
+            continue  # a reverse copy lands in its original's partition number
+        r = ranges[topic]
+        if origin[1] < r.t_lo[p]:
+            r.t_lo[p] = max(origin[1], r.tgt.partitions[p].log_start)
 
 
 def _time_bounds(side, ranges: dict[str, _Ranges], which: str, lag_ms: int, *, pad=True):
