@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,31 +94,52 @@ def entry_bytes(store: Store) -> int:
     return len(entry.canonical().encode()) + len(entry.hash) + len(entry.prev_hash)
 
 
+@dataclass
+class Timed:
+    """Operations timed in one round: how many, wall seconds, CPU seconds (user + system)."""
+
+    count: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def rate(self) -> float:
+        return self.count / self.wall
+
+    def us(self) -> tuple[float, float]:
+        """Wall and CPU microseconds per operation."""
+        return self.wall / self.count * 1e6, self.cpu / self.count * 1e6
+
+
 def fsync_and_append_rates(
     directory: Path, store: Store, count: int, size: int
-) -> tuple[float, float]:
+) -> tuple[Timed, Timed]:
     """Raw write+fsync loop and single durable appends, ``count`` of each, interleaved;
-    the raw loop appends records of ``size`` bytes."""
+    the raw loop appends records of ``size`` bytes. CPU time is the process's own, so the
+    difference between the two says how much of an append is work and how much waiting."""
     record = b"x" * (size - 1) + b"\n"
     path = directory / "fsync.loop"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    fsync_s = append_s = 0.0
+    raw, appends = Timed(), Timed()
     try:
         for first in range(0, count, CHUNK):
             n = min(CHUNK, count - first)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for _ in range(n):
                 os.write(fd, record)
                 os.fsync(fd)
-            fsync_s += time.perf_counter() - started
-            started = time.perf_counter()
+            raw.wall += time.perf_counter() - started
+            raw.cpu += time.process_time() - cpu
+            started, cpu = time.perf_counter(), time.process_time()
             for i in range(first, first + n):
                 store.log("bench.append", step="inventory", params={"n": i}, outcome="ok")
-            append_s += time.perf_counter() - started
+            appends.wall += time.perf_counter() - started
+            appends.cpu += time.process_time() - cpu
+            raw.count += n
+            appends.count += n
     finally:
         os.close(fd)
         path.unlink()
-    return count / fsync_s, count / append_s
+    return raw, appends
 
 
 def grouped_rate(store: Store, total: int, group: int) -> float:
@@ -232,12 +254,13 @@ def run(args, sizes: list[int], workdir: Path) -> None:
     size = entry_bytes(store)
     print(f"fsync loop: {size}-byte records (one bench entry as stored), appended, fsync each")
 
-    fsyncs, appends, groupeds = [], [], []
+    fsyncs, appends, groupeds, timings = [], [], [], []
     per_round = args.grouped // args.rounds
     for r in range(args.rounds):
-        fsync_rate, append_rate = fsync_and_append_rates(workdir, store, args.appends, size)
-        fsyncs.append(fsync_rate)
-        appends.append(append_rate)
+        raw, single = fsync_and_append_rates(workdir, store, args.appends, size)
+        fsyncs.append(raw.rate())
+        appends.append(single.rate())
+        timings.append((raw.us(), single.us()))
         groupeds.append(grouped_rate(store, per_round, args.group))
         print(
             f"round {r + 1}: fsync {fsyncs[-1]:7,.0f}/s  single durable appends "
@@ -248,6 +271,15 @@ def run(args, sizes: list[int], workdir: Path) -> None:
     ratio = statistics.median(a / f for a, f in zip(appends, fsyncs, strict=True))
     grouped = statistics.median(groupeds)
     print(f"(grouped: {per_round:,} entries per round in commits of {args.group})")
+    (raw_wall, raw_cpu), (append_wall, append_cpu) = (
+        tuple(statistics.median(t[side][k] for t in timings) for k in (0, 1)) for side in (0, 1)
+    )
+    print(
+        f"per operation, medians of the rounds: raw write+fsync {raw_wall:.0f} µs "
+        f"(CPU {raw_cpu:.0f} µs); single durable append {append_wall:.0f} µs (CPU "
+        f"{append_cpu:.0f} µs): the append's extra CPU {append_cpu - raw_cpu:.0f} µs, "
+        f"extra waiting {append_wall - append_cpu - (raw_wall - raw_cpu):.0f} µs"
+    )
     store.close()
 
     idle = max(in_child("idle", "-")[1] for _ in range(args.repeat))
