@@ -45,7 +45,7 @@ class Window:
     done: bool
 
 
-def at_once(*calls: Callable[[], Any]) -> list[Any]:
+def at_once(*calls: Callable[[], Any], meanwhile: Callable[[], Any] | None = None) -> list[Any]:
     """Run independent reads at the same time, one thread each; their results in order.
     An exception of any is raised once all have ended.
 
@@ -53,12 +53,14 @@ def at_once(*calls: Callable[[], Any]) -> list[Any]:
     side's own clients. Two requests on one client from two threads at once crashed the
     process (confluent-kafka 2.16: two ``list_offsets`` on one admin client, a
     segmentation fault). Only Kafka reads go here: the run database stays on the calling
-    thread."""
-    if len(calls) == 1:
+    thread, where ``meanwhile`` (reads of the run database, say) runs while the calls
+    do; its result comes last."""
+    if len(calls) == 1 and meanwhile is None:
         return [calls[0]()]
     with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="cutover-read") as pool:
         futures = [pool.submit(call) for call in calls]
-        return [future.result() for future in futures]
+        extra = [meanwhile()] if meanwhile is not None else []
+        return [future.result() for future in futures] + extra
 
 
 def drain(consumer: Consumer, wait: float = 0.1) -> list:
@@ -204,21 +206,48 @@ class Side:
 
     def offsets(self, tps: Iterable[TP], spec_fn, *, committed: bool, deadline: float) -> dict:
         """``list_offsets`` for many partitions at once (one request per broker)."""
-        request = {TopicPartition(t, p): spec_fn() for t, p in tps}
-        if not request:
-            return {}
-        kwargs = {"isolation_level": IsolationLevel.READ_COMMITTED} if committed else {}
+        return self.offsets_at_once([(tps, spec_fn, committed)], deadline)[0]
+
+    def offsets_at_once(
+        self, requests: list[tuple[Iterable[TP], Any, bool]], deadline: float
+    ) -> list[dict[TP, tuple[int, int]]]:
+        """Several ``list_offsets`` requests (``requests``: (partitions, spec function,
+        read_committed)) sent together on this side's admin client from the calling
+        thread, then awaited (:meth:`console.kafka.client.Admin.list_offsets_many`): one
+        round trip for all, e.g. the ends and the log starts of the same partitions.
+        Per request, partition -> (offset, timestamp)."""
+        asked = []
+        for tps, spec_fn, committed in requests:
+            request = {TopicPartition(t, p): spec_fn() for t, p in tps}
+            kwargs: dict[str, Any] = {"request_timeout": kafka.remaining(deadline)}
+            if committed:
+                kwargs["isolation_level"] = IsolationLevel.READ_COMMITTED
+            asked.append((request, kwargs))
+        return [
+            {tp: (info.offset, info.timestamp) for tp, info in found.items()}
+            for found in self._list_offsets(asked, "listing offsets", deadline)
+        ]
+
+    def _list_offsets(self, asked: list[tuple[dict, dict]], what: str, deadline: float):
+        """The answers of ``list_offsets`` requests sent at once (empty ones are not
+        sent): per request, partition -> the answer's info."""
+        wanted = [(request, kwargs) for request, kwargs in asked if request]
         try:
-            futures = self.admin.list_offsets(
-                request, request_timeout=kafka.remaining(deadline), **kwargs
-            )
-            out = {}
-            for tp, future in futures.items():
-                info = future.result(timeout=kafka.remaining(deadline) + 1)
-                out[(tp.topic, tp.partition)] = (info.offset, info.timestamp)
+            sent = iter(self.admin.list_offsets_many(wanted) if wanted else [])
+            out = []
+            for request, _kwargs in asked:
+                futures = next(sent) if request else {}
+                out.append(
+                    {
+                        (tp.topic, tp.partition): future.result(
+                            timeout=kafka.remaining(deadline) + 1
+                        )
+                        for tp, future in futures.items()
+                    }
+                )
             return out
         except (KafkaException, TimeoutError) as exc:
-            raise self.fail("listing offsets", exc) from None
+            raise self.fail(what, exc) from None
 
     def ends(self, tps: Iterable[TP], deadline: float) -> dict[TP, int]:
         """The end offset a read_committed consumer reaches (the last stable offset)."""
@@ -229,6 +258,18 @@ class Side:
         found = self.offsets(tps, OffsetSpec.earliest, committed=False, deadline=deadline)
         return {tp: offset for tp, (offset, _ts) in found.items()}
 
+    def ends_and_starts(
+        self, ends: Iterable[TP], starts: Iterable[TP], deadline: float
+    ) -> tuple[dict[TP, int], dict[TP, int]]:
+        """:meth:`ends` and :meth:`starts` in one round trip (:meth:`offsets_at_once`)."""
+        found_ends, found_starts = self.offsets_at_once(
+            [(ends, OffsetSpec.latest, True), (starts, OffsetSpec.earliest, False)], deadline
+        )
+        return (
+            {tp: offset for tp, (offset, _ts) in found_ends.items()},
+            {tp: offset for tp, (offset, _ts) in found_starts.items()},
+        )
+
     def for_time(self, tps: Iterable[TP], ms: int, deadline: float) -> dict[TP, int]:
         """The first offset whose timestamp is at or after ``ms``; past the newest record
         Kafka answers -1, which means the end: the end offset is returned then."""
@@ -236,26 +277,36 @@ class Side:
 
     def for_times(self, times: dict[TP, int], deadline: float) -> dict[TP, int]:
         """:meth:`for_time` with a time of its own per partition, in one request."""
-        if not times:
-            return {}
-        try:
-            request = {
-                TopicPartition(t, p): OffsetSpec.for_timestamp(ms) for (t, p), ms in times.items()
-            }
-            futures = self.admin.list_offsets(
-                request,
-                request_timeout=kafka.remaining(deadline),
-                isolation_level=IsolationLevel.READ_COMMITTED,
+        return self.for_times_at_once([times], deadline)[0]
+
+    def for_times_at_once(
+        self, lookups: list[dict[TP, int]], deadline: float
+    ) -> list[dict[TP, int]]:
+        """Several :meth:`for_times` lookups (a partition may be in more than one, with
+        another time) sent together, then awaited: one round trip for all; the ends of
+        any partition past its newest record in one more."""
+        asked = [
+            (
+                {
+                    TopicPartition(t, p): OffsetSpec.for_timestamp(ms)
+                    for (t, p), ms in times.items()
+                },
+                {
+                    "request_timeout": kafka.remaining(deadline),
+                    "isolation_level": IsolationLevel.READ_COMMITTED,
+                },
             )
-            found = {
-                (tp.topic, tp.partition): f.result(timeout=kafka.remaining(deadline) + 1).offset
-                for tp, f in futures.items()
-            }
-        except (KafkaException, TimeoutError) as exc:
-            raise self.fail("looking offsets up by time", exc) from None
-        past = [tp for tp, offset in found.items() if offset < 0]
+            for times in lookups
+        ]
+        found = [
+            {tp: info.offset for tp, info in answers.items()}
+            for answers in self._list_offsets(asked, "looking offsets up by time", deadline)
+        ]
+        past = sorted({tp for one in found for tp, offset in one.items() if offset < 0})
         if past:
-            found.update(self.ends(past, deadline))
+            end = self.ends(past, deadline)
+            for one in found:
+                one.update({tp: end.get(tp, offset) for tp, offset in one.items() if offset < 0})
         return found
 
     # -- records -------------------------------------------------------------------------

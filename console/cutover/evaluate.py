@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from console.compare.model import CHECK_BY_NAME
 from console.cutover import access, positions
 from console.cutover.clients import Sides, at_once
-from console.cutover.groups import partitions_of, read_group
+from console.cutover.groups import GroupRead, partitions_of
 from console.cutover.model import Check, Evaluation, GroupSide, Position
 from console.plan import GroupSpec, Plan, credentials
 from console.shadow import mm2
@@ -60,17 +60,29 @@ def evaluate(
     deadline = time.monotonic() + timeout
 
     # The two sides are read at the same time, each by its own clients (one thread per
-    # side: never two requests on one client at once): the group and the partitions on
-    # the source; the group and (for the gate) what the principal may do on the target.
+    # side: never two requests on one client from two threads at once). On each side the
+    # group's read is sent first (GroupRead: its two requests at once) and taken last,
+    # so the side's other requests go out meanwhile, on the same client and thread:
+    # on the source, the partitions, then their ends (and, where positions are refined
+    # by aligning records, their log starts) in one round trip; on the target, what the
+    # principal may do (for the gate).
+    refines = plan.shadow.path != "builtin" and group.offset_strategy == "translate"
+
     def source_side():
-        return (
-            read_group(sides.source, group.id, group.topics, deadline),
-            partitions_of(sides.source, group.topics, deadline),
+        reading = GroupRead(sides.source, group.id, group.topics, deadline)
+        layout = partitions_of(sides.source, group.topics, deadline)
+        parts = [(t, p) for t in group.topics for p in layout.get(t, [])]
+        ends, starts = (
+            sides.source.ends_and_starts(parts, parts if refines else [], deadline)
+            if parts
+            else ({}, {})
         )
+        return reading.result(), layout, parts, ends, starts
 
     def target_side():
-        found = read_group(sides.target, group.id, group.topics, deadline)
-        return found, (principal_check(plan, group, sides, deadline) if checks else None)
+        reading = GroupRead(sides.target, group.id, group.topics, deadline)
+        principal = principal_check(plan, group, sides, deadline) if checks else None
+        return reading.result(), principal
 
     # On MirrorMaker 2, its state (offset syncs, checkpoints and the copy position, with
     # clients of its own) and its checkpoint connector's config (REST) are read meanwhile.
@@ -80,19 +92,23 @@ def evaluate(
         calls.append(lambda: positions.read_mm2(plan, sides, deadline))
     if is_mm2 and checks:
         calls.append(lambda: mm2_sync_check(plan, group))
-    (source, layout), (target, principal), *more = at_once(*calls)
+    # Meanwhile, on this thread, the comparison the gate rests on (the run database only).
+    compared = (lambda: comparison_check(store, plan, group)) if checks else None
+    (source, layout, parts, ends, starts), (target, principal), *more = at_once(
+        *calls, meanwhile=compared
+    )
+    comparison = more.pop() if checks else None
     found_mm2 = more.pop(0) if is_mm2 and group.offset_strategy == "translate" else None
     sync_check = more.pop(0) if is_mm2 and checks else None
-    parts = [(t, p) for t in group.topics for p in layout.get(t, [])]
     notes = [
         f"topic {t} is not on the source: its partitions are not moved"
         for t in group.topics
         if t not in layout
     ]
-    ends = sides.source.ends(parts, deadline) if parts else {}
     ctx = positions.Context(
         store, plan, group, sides, deadline, dict(source.committed), parts, ends
     )
+    ctx.source_starts = starts or None
     ctx.mm2_found = found_mm2
     found = positions.positions(ctx) if parts else []
     notes += ctx.notes
@@ -108,6 +124,7 @@ def evaluate(
             principal,
             sync_check or mm2_sync_check(plan, group),
             ctx.mirrored_from,
+            comparison,
         )
         if checks
         else []
@@ -129,13 +146,22 @@ def evaluate(
 
 
 def _checks(
-    store, plan, group, source, target, found, principal: Check, sync: Check, copy_from: str
+    store,
+    plan,
+    group,
+    source,
+    target,
+    found,
+    principal: Check,
+    sync: Check,
+    copy_from: str,
+    comparison: Check,
 ) -> list[Check]:
     return [
         members_check("source", source),
         members_check("target", target),
         copied_check(found, group, copy_from),
-        comparison_check(store, plan, group),
+        comparison,
         sync,
         principal,
         replay_check(plan, group, found),

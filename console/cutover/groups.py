@@ -41,38 +41,101 @@ def _state_word(state) -> str:
 
 def read_group(side: Side, group_id: str, topics: Iterable[str], deadline: float) -> GroupSide:
     """The group on ``side``: state, members, and committed offsets for ``topics``."""
-    wanted = set(topics)
-    try:
-        desc = _ask_group(
-            side,
-            deadline,
-            lambda timeout: side.admin.describe_consumer_groups(
-                [group_id], request_timeout=timeout
-            )[group_id],
+    return GroupRead(side, group_id, topics, deadline).result()
+
+
+class GroupRead:
+    """A group read in flight: its description and its committed offsets are asked for at
+    once (two admin futures on the calling thread's client, one round trip instead of
+    two), and the caller may send other requests on the same client meanwhile before
+    taking :meth:`result`. Only the first try is sent at once; a coordinator still
+    loading, or a request timed out on a kept client, is asked again as
+    :func:`_ask_group` does, until the deadline.
+
+    The offsets of a group found DEAD are not used (nothing is committed there); asking
+    for them anyway costs nothing, the answer is empty."""
+
+    def __init__(self, side: Side, group_id: str, topics: Iterable[str], deadline: float):
+        self.side, self.group_id, self.deadline = side, group_id, deadline
+        self.wanted = set(topics)
+        self._desc = self._offsets = None
+        timeout = max(0.5, kafka.remaining(deadline) / 2)
+        try:
+            self._desc = side.admin.describe_consumer_groups([group_id], request_timeout=timeout)[
+                group_id
+            ]
+            self._offsets = side.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout
+            )[group_id]
+        except KafkaException:
+            pass  # asked again one at a time by result(), which reports what fails
+
+    def result(self) -> GroupSide:
+        side, group_id, deadline = self.side, self.group_id, self.deadline
+        renewed = False
+        try:
+            if self._desc is None:
+                raise _Again()
+            desc = self._desc.result(timeout=kafka.remaining(deadline) + 1)
+        except (_Again, KafkaException, TimeoutError) as exc:
+            renewed = self._before_again(exc)
+            try:
+                desc = _ask_group(
+                    side,
+                    deadline,
+                    lambda timeout: side.admin.describe_consumer_groups(
+                        [group_id], request_timeout=timeout
+                    )[group_id],
+                    renewed=renewed,
+                )
+            except (KafkaException, TimeoutError) as again:
+                return GroupSide(side.name, group_id, "UNKNOWN", error=_why(again))
+            self._offsets = None  # sent on a client that failed: asked again below
+        members = tuple(
+            Member(
+                m.member_id,
+                m.client_id,
+                m.host,
+                getattr(m, "group_instance_id", None) or None,
+            )
+            for m in desc.members
         )
-    except (KafkaException, TimeoutError) as exc:
-        return GroupSide(side.name, group_id, "UNKNOWN", error=_why(exc))
-    members = tuple(
-        Member(
-            m.member_id,
-            m.client_id,
-            m.host,
-            getattr(m, "group_instance_id", None) or None,
-        )
-        for m in desc.members
-    )
-    protocol = getattr(getattr(desc, "type", None), "name", "") or ""
-    state = _state_word(desc.state)
-    committed = {}
-    if state != "DEAD":
-        committed, error = _committed(side, group_id, wanted, deadline)
-        if error:
-            return GroupSide(side.name, group_id, state, protocol.lower(), members, error=error)
-    return GroupSide(side.name, group_id, state, protocol.lower(), members, committed)
+        protocol = getattr(getattr(desc, "type", None), "name", "") or ""
+        state = _state_word(desc.state)
+        committed = {}
+        if state != "DEAD":
+            committed, error = self._committed(renewed)
+            if error:
+                return GroupSide(side.name, group_id, state, protocol.lower(), members, error=error)
+        return GroupSide(side.name, group_id, state, protocol.lower(), members, committed)
+
+    def _before_again(self, exc: BaseException) -> bool:
+        """Ready the client for asking again after ``exc``; True when it was renewed."""
+        if isinstance(exc, _Again):
+            return False
+        if kafka.timed_out(exc) and time.monotonic() < self.deadline:
+            self.side.renew_admin()  # a kept client timed out: see _ask_group
+            return True
+        if _code(exc) in _NOT_READY:
+            time.sleep(0.2)  # the coordinator is loading; the deadline bounds the retries
+        return False
+
+    def _committed(self, renewed: bool) -> tuple[dict[tuple[str, int], int], str | None]:
+        if self._offsets is not None:
+            try:
+                result = self._offsets.result(timeout=kafka.remaining(self.deadline) + 1)
+                return _offsets_of(result, self.wanted), None
+            except (KafkaException, TimeoutError) as exc:
+                renewed = self._before_again(exc) or renewed
+        return _committed(self.side, self.group_id, self.wanted, self.deadline, renewed=renewed)
+
+
+class _Again(Exception):
+    """The first try could not be sent: ask again one request at a time."""
 
 
 def _committed(
-    side: Side, group_id: str, topics: set[str], deadline: float
+    side: Side, group_id: str, topics: set[str], deadline: float, *, renewed: bool = False
 ) -> tuple[dict[tuple[str, int], int], str | None]:
     try:
         result = _ask_group(
@@ -81,14 +144,19 @@ def _committed(
             lambda timeout: side.admin.list_consumer_group_offsets(
                 [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout
             )[group_id],
+            renewed=renewed,
         )
     except (KafkaException, TimeoutError) as exc:
         return {}, _why(exc)
+    return _offsets_of(result, topics), None
+
+
+def _offsets_of(result, topics: set[str]) -> dict[tuple[str, int], int]:
     out = {}
     for tp in result.topic_partitions:
         if tp.topic in topics and tp.error is None and tp.offset >= 0:
             out[(tp.topic, tp.partition)] = tp.offset
-    return out, None
+    return out
 
 
 def committed_offsets(
@@ -126,13 +194,13 @@ def alter_offsets(
     return out
 
 
-def _ask_group(side: Side, deadline: float, ask):
+def _ask_group(side: Side, deadline: float, ask, *, renewed: bool = False):
     """A group request's answer: ``ask(timeout)`` sends it and returns its future. While
     the coordinator loads, asked again until the deadline; timed out on the kept admin
     client (one kept across a broker restart times out for good), asked once more on a
     new one, so the first try gets half of what is left (a healthy coordinator answers in
-    milliseconds). Raises what the last try raised."""
-    renewed = False
+    milliseconds). Raises what the last try raised. ``renewed``: the client was renewed
+    already (by :class:`GroupRead`), so it is not renewed again."""
     while True:
         left = kafka.remaining(deadline)
         try:

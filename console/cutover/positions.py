@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from console.cutover import translate
-from console.cutover.clients import Side, Sides, at_once
+from console.cutover.clients import Side, Sides, Window, at_once
 from console.cutover.model import Method, Position
 from console.cutover.refine import Rec, Refinement, refine
 from console.cutover.translate import Run
@@ -69,6 +69,9 @@ class Context:
     """Where ``mirrored`` was read from (MirrorMaker 2), for the gate."""
     mm2_found: Mm2Found | None = None
     """MirrorMaker 2's state, read by the caller already (alongside its other reads)."""
+    source_starts: dict[TP, int] | None = None
+    """The source's log start per partition, when the caller read it already (with the
+    ends, in the same round trip); read here otherwise."""
 
 
 def positions(ctx: Context) -> list[Position]:
@@ -467,73 +470,171 @@ def _mm2(ctx: Context) -> list[Position]:
         for tp, c in committed.items()
         if ctx.mirrored.get(tp) is not None and c > ctx.mirrored[tp]
     }
-    counted = ctx.sides.source.count_many(beyond, COUNT_CAP, ctx.deadline) if beyond else {}
     out: dict[TP, Position] = {}
-    align: dict[TP, tuple[int, int, int, int | None]] = {}
+    align: Align = {}
     by_time: dict[TP, int] = {}
     for tp in ctx.partitions:
         if tp not in committed:
             out[tp] = _nothing_committed(ctx, tp)
             continue
         at = committed[tp]
-        base = _base(ctx, tp, at)
-        if tp in beyond and counted.get(tp) != 0:
-            copied_to, what = ctx.mirrored[tp], counted.get(tp)
-            records = "" if what is None else f" ({what:,} record(s))"
-            out[tp] = replace(
-                base,
-                not_copied=at - copied_to,
-                not_copied_records=what,
-                reason=f"beyond the copy: MirrorMaker 2 has copied up to source offset "
-                f"{copied_to} and has {at - copied_to} offset(s){records} still to copy; "
-                "wait for it to catch up",
-            )
-            continue
         syncs = ctx.store.offsets.syncs(tp[0], tp[1], "offset-sync")
         found = translate.mm2_coarse(syncs, at)
         if found is None:
-            ctx.notes.append(
-                f"{tp[0]}:{tp[1]}: no MirrorMaker 2 offset sync at or before {at}; refined "
-                "from timestamps instead"
-            )
             by_time[tp] = at
             continue
         index, coarse = found
         upstream, downstream = syncs[index]
         checkpoint = _checkpoint(ctx.store, ctx.group.id, tp, at)
         align[tp] = (at, upstream, downstream, checkpoint if checkpoint is not None else coarse)
+    # Every read is batched across partitions (one assignment per side and round). The
+    # first source read serves three purposes at once: whether a partition beyond the copy
+    # holds records there (only markers or aborted records: it is copied), the timestamps
+    # the timestamp-refined partitions are looked up by, and the first alignment round;
+    # the checkpoint-refined partitions' first target windows are read meanwhile.
+    first = _first_round(ctx, align, by_time, beyond)
+    for tp, (copied_to, at) in beyond.items():
+        what = first.counted.get(tp)
+        if what == 0:
+            continue
+        records = "" if what is None else f" ({what:,} record(s))"
+        out[tp] = replace(
+            _base(ctx, tp, at),
+            not_copied=at - copied_to,
+            not_copied_records=what,
+            reason=f"beyond the copy: MirrorMaker 2 has copied up to source offset "
+            f"{copied_to} and has {at - copied_to} offset(s){records} still to copy; "
+            "wait for it to catch up",
+        )
+        align.pop(tp, None)
+        by_time.pop(tp, None)
+    for tp, at in by_time.items():
+        ctx.notes.append(
+            f"{tp[0]}:{tp[1]}: no MirrorMaker 2 offset sync at or before {at}; refined "
+            "from timestamps instead"
+        )
     # The partitions refined from a checkpoint and those refined from timestamps are
     # aligned together: one read per side and round, one count, for all of them.
-    early, by_time_align = _by_time_prepare(ctx, by_time)
+    early, by_time_align = _by_time_targets(ctx, by_time, first)
     out.update(early)
     words = {**dict.fromkeys(align, "checkpoint"), **dict.fromkeys(by_time_align, "timestamp")}
-    out.update(_refined(ctx, {**align, **by_time_align}, words))
+    out.update(_refined(ctx, {**align, **by_time_align}, words, (first.source, first.target)))
     return [out[tp] for tp in ctx.partitions]
 
 
+@dataclass
+class _First:
+    """The first round of reads of the refined partitions (see :func:`_first_round`)."""
+
+    source: dict[TP, Window]
+    """Each partition's source window from where its alignment starts."""
+    target: dict[TP, Window]
+    """The target windows read so far (the checkpoint-refined partitions'; the
+    timestamp-refined ones' are added once their starting points are looked up)."""
+    begin: dict[TP, int]
+    """Where the source window of each timestamp-refined partition starts."""
+    counted: dict[TP, int | None]
+    """Per partition beyond the copy: committed records between the copy and the
+    committed offset (None: more than ``COUNT_CAP``, or not known in time)."""
+
+
+def _first_count(committed: int, src_from: int) -> int:
+    """Source records read in an alignment's first round from ``src_from``: up to the
+    committed offset and ``LOOKAHEAD`` past it (the target reads ``LOOKAHEAD`` more)."""
+    return max(1, committed - src_from) + LOOKAHEAD
+
+
+def _first_round(
+    ctx: Context, align: Align, by_time: dict[TP, int], beyond: dict[TP, tuple[int, int]]
+) -> _First:
+    """The source windows of every refined partition (``align``: from its offset sync;
+    ``by_time``: from ``BACK`` records before the committed offset), in one assignment,
+    and meanwhile the checkpoint-refined partitions' target windows (from the sync's
+    target offset: they need nothing from the source).
+
+    ``beyond`` (partition -> (copy position, committed offset)): partitions committed
+    past the copy, where the records in between are counted. A source window starting at
+    or before the copy position covers that range (it reads past the committed offset,
+    or to the partition's end), so it is counted there; any other is counted first, on
+    the same reader, and its source window is read only when it is copied."""
+    deadline = ctx.deadline
+    source, target = ctx.sides.source, ctx.sides.target
+    starts = ctx.source_starts
+    if starts is None:
+        starts = source.starts(list(by_time), deadline) if by_time else {}
+    begin = {tp: max(starts.get(tp, 0), c - BACK) for tp, c in by_time.items()}
+    src_from = {**{tp: a[1] for tp, a in align.items()}, **begin}
+    committed = {**{tp: a[0] for tp, a in align.items()}, **by_time}
+    apart = {tp: r for tp, r in beyond.items() if tp not in src_from or r[0] < src_from[tp]}
+
+    def source_reads():
+        counted = source.count_many(apart, COUNT_CAP, deadline) if apart else {}
+        wanted = {
+            tp: (f, _first_count(committed[tp], f))
+            for tp, f in src_from.items()
+            if tp not in apart or counted.get(tp) == 0  # not copied: nothing to align
+        }
+        return counted, source.windows(wanted, deadline)
+
+    def target_reads():
+        wanted = {tp: (a[2], _first_count(a[0], a[1]) + LOOKAHEAD) for tp, a in align.items()}
+        return target.windows(wanted, deadline)
+
+    (counted, src), tgt = at_once(source_reads, target_reads)
+    uncovered = {}
+    for tp, (copied_to, at) in beyond.items():
+        if tp in apart:
+            continue
+        found = _count_in(src[tp], copied_to, at)
+        if found is None:
+            uncovered[tp] = (copied_to, at)
+        else:
+            counted[tp] = found if found <= COUNT_CAP else None
+    if uncovered:  # a window always reaches past the committed offset; never seen
+        counted.update(source.count_many(uncovered, COUNT_CAP, deadline))
+    return _First(src, dict(tgt), begin, counted)
+
+
+def _count_in(window: Window, start: int, end: int) -> int | None:
+    """Committed records with offsets in ``[start, end)`` in a window read from at or
+    before ``start``; None when the window stops before ``end`` (not read that far)."""
+    records = window.records
+    if not window.done and (not records or records[-1].offset < end - 1):
+        return None
+    return sum(1 for r in records if start <= r.offset < end)
+
+
 def _aligned_many(
-    ctx: Context, wanted: dict[TP, tuple[int, int, int, int | None]]
+    ctx: Context,
+    wanted: dict[TP, tuple[int, int, int, int | None]],
+    first: tuple[dict[TP, Window], dict[TP, Window]] | None = None,
 ) -> dict[TP, Refinement]:
     """Read windows from each partition's source and target starting points and refine,
     growing the windows while the refinement asks for more (``wanted``: partition ->
     (committed, source from, target from, coarse)): each round reads every partition still
-    refining in one assignment per side, then grows the windows of those it asks more of."""
+    refining in one assignment per side, then grows the windows of those it asks more of.
+    ``first``: the first round's (source, target) windows, read already by the caller
+    (from the same starting points, ``_first_count`` records on the source)."""
     counts: dict[TP, tuple[int, int]] = {}
     for tp, (committed, src_from, _tgt_from, _coarse) in wanted.items():
-        src_count = max(1, committed - src_from) + LOOKAHEAD
+        src_count = _first_count(committed, src_from)
         counts[tp] = (src_count, src_count + LOOKAHEAD)
     results: dict[TP, Refinement] = {}
     pending = dict(wanted)
     while pending:
-        # Both sides at once, each with its own reader (see clients.at_once).
-        src, tgt = at_once(
-            lambda p=pending: ctx.sides.source.windows(
-                {tp: (w[1], counts[tp][0]) for tp, w in p.items()}, ctx.deadline
-            ),
-            lambda p=pending: ctx.sides.target.windows(
-                {tp: (w[2], counts[tp][1]) for tp, w in p.items()}, ctx.deadline
-            ),
-        )
+        if first is not None:
+            src, tgt = first
+            first = None
+        else:
+            # Both sides at once, each with its own reader (see clients.at_once).
+            src, tgt = at_once(
+                lambda p=pending: ctx.sides.source.windows(
+                    {tp: (w[1], counts[tp][0]) for tp, w in p.items()}, ctx.deadline
+                ),
+                lambda p=pending: ctx.sides.target.windows(
+                    {tp: (w[2], counts[tp][1]) for tp, w in p.items()}, ctx.deadline
+                ),
+            )
         again = {}
         for tp, (committed, _src_from, _tgt_from, coarse) in pending.items():
             result = refine(
@@ -676,30 +777,35 @@ Align = dict[TP, tuple[int, int, int, int | None]]
 def _by_time_many(ctx: Context, wanted: dict[TP, int]) -> dict[TP, Position]:
     """Coarse positions by timestamp, refined by aligning the records around them
     (``wanted``: partition -> committed offset). Each read is batched across partitions:
-    the log starts, the source windows, the two time lookups on the target, the
-    alignment and what the coarse position re-reads."""
-    out, align = _by_time_prepare(ctx, wanted)
-    out.update(_refined(ctx, align, dict.fromkeys(align, "timestamp")))
+    the source windows (also the alignment's first round on the source), the two time
+    lookups on the target (one round trip), the target windows, further alignment
+    rounds and what the coarse position re-reads."""
+    if not wanted:
+        return {}
+    first = _first_round(ctx, {}, wanted, {})
+    out, align = _by_time_targets(ctx, wanted, first)
+    words = dict.fromkeys(align, "timestamp")
+    out.update(_refined(ctx, align, words, (first.source, first.target)))
     return {tp: out[tp] for tp in wanted}
 
 
-def _by_time_prepare(ctx: Context, wanted: dict[TP, int]) -> tuple[dict[TP, Position], Align]:
-    """What aligning by timestamp starts from: the log starts, the source windows and the
-    two time lookups on the target, batched across partitions. Returns the partitions
-    already decided (no record near the committed offset) and what to align."""
+def _by_time_targets(
+    ctx: Context, wanted: dict[TP, int], first: _First
+) -> tuple[dict[TP, Position], Align]:
+    """Where aligning by timestamp starts on the target, from the source windows of the
+    first round: the two time lookups (the earliest source record's time, and the time of
+    the first record at or after the committed offset: the coarse position) in one round
+    trip, then the first target windows from there (added to ``first.target``). Returns
+    the partitions already decided (no record near the committed offset) and what to
+    align."""
     if not wanted:
         return {}, {}
     deadline, skew = ctx.deadline, ctx.plan.thresholds.max_timestamp_skew_ms
-    starts = ctx.sides.source.starts(list(wanted), deadline)
-    begin = {tp: max(starts.get(tp, 0), c - BACK) for tp, c in wanted.items()}
-    src = ctx.sides.source.windows(
-        {tp: (begin[tp], c - begin[tp] + LOOKAHEAD) for tp, c in wanted.items()}, deadline
-    )
     out: dict[TP, Position] = {}
     earliest: dict[TP, int] = {}
     following: dict[TP, int] = {}
     for tp, committed in wanted.items():
-        records = src[tp].records
+        records = first.source[tp].records
         if not records:
             out[tp] = replace(
                 _base(ctx, tp, committed),
@@ -710,20 +816,30 @@ def _by_time_prepare(ctx: Context, wanted: dict[TP, int]) -> tuple[dict[TP, Posi
         nxt = next((r for r in records if r.offset >= committed), None)
         if nxt is not None:
             following[tp] = nxt.timestamp - skew
-    # Two lookups on the same client: one after the other (see clients.at_once).
-    tgt_from = ctx.sides.target.for_times(earliest, deadline)
-    coarse = ctx.sides.target.for_times(following, deadline)
-    return out, {tp: (wanted[tp], begin[tp], tgt_from[tp], coarse.get(tp)) for tp in earliest}
+    tgt_from, coarse = ctx.sides.target.for_times_at_once([earliest, following], deadline)
+    align = {tp: (wanted[tp], first.begin[tp], tgt_from[tp], coarse.get(tp)) for tp in earliest}
+    first.target.update(
+        ctx.sides.target.windows(
+            {tp: (a[2], _first_count(a[0], a[1]) + LOOKAHEAD) for tp, a in align.items()},
+            deadline,
+        )
+    )
+    return out, align
 
 
-def _refined(ctx: Context, align: Align, words: dict[TP, str]) -> dict[TP, Position]:
-    """Align every partition of ``align`` at once, count what each coarse position would
-    re-read where it lies before the aligned window (one read for all), and turn each
-    into its position; ``words``: per partition, what its coarse position is
-    (``checkpoint`` or ``timestamp``)."""
+def _refined(
+    ctx: Context,
+    align: Align,
+    words: dict[TP, str],
+    first: tuple[dict[TP, Window], dict[TP, Window]] | None = None,
+) -> dict[TP, Position]:
+    """Align every partition of ``align`` at once (``first``: the first round's windows,
+    read already), count what each coarse position would re-read where it lies before
+    the aligned window (one read for all), and turn each into its position; ``words``:
+    per partition, what its coarse position is (``checkpoint`` or ``timestamp``)."""
     if not align:
         return {}
-    results = _aligned_many(ctx, align)
+    results = _aligned_many(ctx, align, first)
     to_count = {
         tp: span
         for tp, result in results.items()

@@ -101,7 +101,21 @@ class Admin(AdminClient):
     """
 
     def list_offsets(self, topic_partition_offsets, **kwargs):
-        futures = super().list_offsets(topic_partition_offsets, **kwargs)
+        return self.list_offsets_many([(topic_partition_offsets, kwargs)])[0]
+
+    def list_offsets_many(self, requests):
+        """Several ``list_offsets`` requests (``requests``: (partitions -> spec, keyword
+        arguments) each) sent at once from the calling thread, then each awaited and
+        asked again where stale, as :meth:`list_offsets` does: the round trips overlap
+        (e.g. the ends and the log starts of the same partitions, which one request
+        cannot ask for: one spec per partition). Futures per request, in order."""
+        sent = [super(Admin, self).list_offsets(offsets, **kw) for offsets, kw in requests]
+        return [
+            self._again_if_stale(offsets, kw, futures)
+            for (offsets, kw), futures in zip(requests, sent, strict=True)
+        ]
+
+    def _again_if_stale(self, topic_partition_offsets, kwargs, futures):
         timeout = float(kwargs.get("request_timeout") or 10.0)
         stale = [tp for tp, future in futures.items() if _stale_leader(future, timeout)]
         if not stale:

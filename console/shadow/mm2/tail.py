@@ -204,8 +204,12 @@ class Mm2Tail:
     tails: dict[str, TopicTail] = field(default_factory=dict)
     sync_location: str | None = None
     """Where the offset-syncs topic was found (target first, then source)."""
-    _offsets: dict[bytes, bytes] = field(default_factory=dict)
-    """The Connect offsets topic's records of the source connector, last per key."""
+    _offsets: dict[bytes, tuple[TP, int]] = field(default_factory=dict)
+    """The Connect offsets topic's records of the source connector, last per key, decoded
+    as they arrive (:func:`decode_position`): decoding every key on every read cost tens
+    of milliseconds per group move once the topic held a few thousand keys (other
+    connectors' too). A key whose last record is not the connector's or does not
+    decode is not here, as :func:`copy_positions` leaves it out."""
 
     def _tail(self, cluster: str) -> TopicTail:
         if cluster not in self.tails:
@@ -274,16 +278,20 @@ class Mm2Tail:
             )
         if note or not layout.get(offsets_topic):
             return TailRead(read, None, position_note=note)
+        connector = connector_names(self.plan)["source"]
         for key, value in raw.get(offsets_topic, []):
             if key is None:
                 continue
-            if value is None:
-                self._offsets.pop(key, None)  # a tombstone: the offsets were reset
+            # A tombstone (the offsets were reset), another connector's record or one that
+            # does not decode: the key holds no position of this connector now.
+            found = None if value is None else decode_position(key, value, connector)
+            if found is None:
+                self._offsets.pop(key, None)
             else:
-                self._offsets[key] = value
+                self._offsets[key] = found
         return TailRead(
             read,
-            copy_positions(self._offsets, connector_names(self.plan)["source"]),
+            {tp: at for tp, at in self._offsets.values()},
             position_from=f"Connect's offsets topic {offsets_topic} (read_committed)",
         )
 
@@ -315,17 +323,25 @@ def copy_positions(records: Mapping[bytes, bytes], connector: str) -> dict[TP, i
     partition then counts as not copied yet, the safe side)."""
     out: dict[TP, int] = {}
     for key, value in records.items():
-        try:
-            name, where = json.loads(key)
-            offset = json.loads(value)
-        except (ValueError, TypeError):
-            continue
-        if name != connector or not isinstance(where, dict) or not isinstance(offset, dict):
-            continue
-        topic, partition, at = where.get("topic"), where.get("partition"), offset.get("offset")
-        if not isinstance(topic, str) or not isinstance(partition, int):
-            continue
-        if not isinstance(at, int) or isinstance(at, bool):
-            continue
-        out[(topic, partition)] = at + 1
+        found = decode_position(key, value, connector)
+        if found is not None:
+            out[found[0]] = found[1]
     return out
+
+
+def decode_position(key: bytes, value: bytes, connector: str) -> tuple[TP, int] | None:
+    """One record of the Connect offsets topic: the partition and its next source offset
+    to copy, when the record is the connector ``connector``'s and decodes; else None."""
+    try:
+        name, where = json.loads(key)
+        offset = json.loads(value)
+    except (ValueError, TypeError):
+        return None
+    if name != connector or not isinstance(where, dict) or not isinstance(offset, dict):
+        return None
+    topic, partition, at = where.get("topic"), where.get("partition"), offset.get("offset")
+    if not isinstance(topic, str) or not isinstance(partition, int):
+        return None
+    if not isinstance(at, int) or isinstance(at, bool):
+        return None
+    return (topic, partition), at + 1
