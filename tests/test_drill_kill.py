@@ -127,12 +127,15 @@ DRILLS: dict[str, Drill] = {
     "safe-consumers-stop": Drill("stop-safe-consumers", 6, "consuming"),
     # gate, audit.witness, started, finished (nothing the console created to remove)
     "safe-identities-remove": Drill("remove-shadow-identities", 4),
-    # gate, audit.witness, started; the offset plan (offsets.stored, its evidence,
-    # offsets.planned); offsets.apply intents (the 2 partitions', committed together),
-    # results (together); offsets.stored (applied); offsets.verify (intent, result);
-    # offsets.stored (verified); the fence (fence.recorded adding and active, fence.add
-    # intent and result); evidence of the move; finished
-    "move-group": Drill("<group>", 20, "movable", targeted=True, together=(7, 9)),
+    # gate, audit.witness, started; the offset plan (its evidence, offsets.stored,
+    # offsets.planned: one commit); offsets.apply intents (the 2 partitions', committed
+    # together), results with offsets.stored (applied) (together); offsets.verify intent,
+    # then its result with offsets.stored (verified) (together); the fence (fence.recorded
+    # adding with the fence.add intent (together), fence.recorded active, fence.add
+    # result); evidence of the move; finished
+    "move-group": Drill(
+        "<group>", 20, "movable", targeted=True, together=(4, 5, 7, 9, 10, 13, 15)
+    ),
     # gate, audit.witness, started, scorecard.owner (the mark and its entry together),
     # finished
     "scorecard": Drill(

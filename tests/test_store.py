@@ -119,6 +119,36 @@ def test_each_transaction_commits_at_the_level_it_asks_for(tmp_path):
     assert levels == [2 if durable else 1 for durable in asked]
 
 
+def test_writes_made_together_commit_as_one_durably_or_not_at_all(tmp_path):
+    """``together``: the transactions inside commit once, at FULL, when the block ends
+    (another connection sees none of them before); an error inside undoes all of them."""
+    path = tmp_path / "x.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("CREATE TABLE t (x)")
+    db = Connection(raw, path, readonly=False, clock=lambda: "now")
+    other = sqlite3.connect(path)
+    with db.together():
+        with db.transaction(durable=False) as conn:
+            conn.execute("INSERT INTO t VALUES (1)")
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+        with db.transaction(durable=True) as conn:
+            conn.execute("INSERT INTO t VALUES (2)")
+        assert raw.in_transaction
+        assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    assert not raw.in_transaction
+    assert other.execute("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (2,)]
+    with pytest.raises(RuntimeError, match="half-way"), db.together():
+        with db.transaction(durable=True) as conn:
+            conn.execute("INSERT INTO t VALUES (3)")
+        raise RuntimeError("half-way")
+    assert not raw.in_transaction
+    assert other.execute("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (2,)]
+    with db.transaction(durable=False) as conn:  # on its own again afterwards
+        conn.execute("INSERT INTO t VALUES (4)")
+    assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 3
+
+
 def test_a_relative_path_reaches_background_processes_whole(tmp_path, monkeypatch):
     # Processes the console spawns run from another directory and are handed store.path:
     # a path relative to where the operator typed it would name a file that is not there.

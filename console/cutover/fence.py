@@ -127,12 +127,13 @@ def ensure(
         )
         holds, verified = _verify(side, group_id, principal, password, timeout)
         return FenceResult(fence_id, False, True, verified, holds)
-    fence_id = (
-        recorded[0].id
-        if recorded
-        else store.cutover.add_fence(group_id, SOURCE, shape, preexisting=False)
-    )
-    intent = log("fence.add", params={"cluster": SOURCE, "fence_id": fence_id, **shape})
+    with store.together():  # the fence's record and the intent: one commit
+        fence_id = (
+            recorded[0].id
+            if recorded
+            else store.cutover.add_fence(group_id, SOURCE, shape, preexisting=False)
+        )
+        intent = log("fence.add", params={"cluster": SOURCE, "fence_id": fence_id, **shape})
     try:
         for future in side.admin.create_acls([binding], request_timeout=timeout).values():
             future.result(timeout=timeout + 1)

@@ -28,9 +28,10 @@ from typing import Any
 from console.cutover import fence
 from console.cutover.clients import Sides, at_once
 from console.cutover.evaluate import evaluate, group_spec
-from console.cutover.groups import alter_offsets, committed_offsets, read_group
+from console.cutover.groups import alter_offsets, read_group
 from console.cutover.model import Evaluation, Position
 from console.errors import Cancelled
+from console.kafka.client import ClusterError
 from console.plan import credentials
 from console.store import Store
 from console.store.audit import Draft
@@ -182,36 +183,52 @@ class _Run:
             return result
         self.progress(f"{group.id}: reading both sides")
         evaluation = evaluate(store, self.plan, group, self.sides, timeout=self.timeout)
-        store.add_evidence(self.step, "offset-plan", {"target": group.id, **evaluation.to_dict()})
+        wanted = {(p.topic, p.partition): p.target_offset for p in evaluation.writes}
+        then = (
+            {(r["topic"], r["partition"]): r["target_offset"] for r in stored.rows}
+            if stored is not None
+            else None
+        )
+        cancelled = self.cancel is not None and self.cancel.is_set()
+        goes_on = not evaluation.blocked and not cancelled and then in (None, wanted)
+        # The evidence, and (when the move goes on) the offset plan and its entry, commit
+        # as one: nothing happens between these writes, so one disk sync serves them all,
+        # and all are on disk before anything is applied.
+        with store.together():
+            store.add_evidence(
+                self.step, "offset-plan", {"target": group.id, **evaluation.to_dict()}
+            )
+            if goes_on and stored is not None:
+                plan_id = stored.id
+                self.log("offsets.resumed", params={"plan_id": plan_id, "state": stored.state})
+            elif goes_on:
+                plan_id = store.cutover.save_plan(
+                    group.id,
+                    group.offset_strategy,
+                    self.plan.shadow.path,
+                    plan_rows(evaluation.writes),
+                )
+                self.log(
+                    "offsets.planned",
+                    params={
+                        "plan_id": plan_id,
+                        "strategy": group.offset_strategy,
+                        "partitions": len(wanted),
+                    },
+                    outcome="stored before anything is applied",
+                )
         if evaluation.blocked:
             first = evaluation.blocked[0]
             more = (
                 f" (and {len(evaluation.blocked) - 1} more)" if len(evaluation.blocked) > 1 else ""
             )
             raise MoveFailed(f"{first.name}: {first.summary}{more}", evaluation.to_dict())
-        _check_cancel(self.cancel)
-        wanted = {(p.topic, p.partition): p.target_offset for p in evaluation.writes}
-        if stored is not None:
-            then = {(r["topic"], r["partition"]): r["target_offset"] for r in stored.rows}
-            if then != wanted:
-                raise MoveFailed(
-                    f"plan #{stored.id} of an interrupted move differs from the translation now; "
-                    "nothing was applied"
-                )
-            plan_id = stored.id
-            self.log("offsets.resumed", params={"plan_id": plan_id, "state": stored.state})
-        else:
-            plan_id = store.cutover.save_plan(
-                group.id, group.offset_strategy, self.plan.shadow.path, plan_rows(evaluation.writes)
-            )
-            self.log(
-                "offsets.planned",
-                params={
-                    "plan_id": plan_id,
-                    "strategy": group.offset_strategy,
-                    "partitions": len(wanted),
-                },
-                outcome="stored before anything is applied",
+        _check_cancel(self.cancel if cancelled else None)
+        if not goes_on:
+            assert stored is not None
+            raise MoveFailed(
+                f"plan #{stored.id} of an interrupted move differs from the translation now; "
+                "nothing was applied"
             )
         result = MoveResult(group.id, plan_id, evaluation=evaluation)
         _pause_point("after-plan")
@@ -287,21 +304,25 @@ class _Run:
         )
         progress(f"{group_id}: writing {len(todo)} offset(s) on the target")
         answers = alter_offsets(sides.target, group_id, todo, time.monotonic() + timeout)
-        store.log_many(
-            [
-                Draft(
-                    "offsets.apply",
-                    step=f"move-group:{group_id}",
-                    params={"topic": t, "partition": p},
-                    outcome="written"
-                    if answers.get((t, p)) is None
-                    else f"failed: {answers[(t, p)]}",
-                    ref=entry.seq,
-                )
-                for entry, ((t, p), _offset) in zip(intents, sorted(todo.items()), strict=True)
-            ]
-        )
         failed = {tp: err for tp, err in answers.items() if err is not None}
+        # The results and (all written) the plan's new state: one commit.
+        with store.together():
+            store.log_many(
+                [
+                    Draft(
+                        "offsets.apply",
+                        step=f"move-group:{group_id}",
+                        params={"topic": t, "partition": p},
+                        outcome="written"
+                        if answers.get((t, p)) is None
+                        else f"failed: {answers[(t, p)]}",
+                        ref=entry.seq,
+                    )
+                    for entry, ((t, p), _offset) in zip(intents, sorted(todo.items()), strict=True)
+                ]
+            )
+            if not failed:
+                store.cutover.set_plan_state(plan_id, "applied")
         if failed:
             (t, p), err = sorted(failed.items())[0]
             why = (
@@ -314,7 +335,6 @@ class _Run:
                 f"{t}:{p}: {why}; the stored plan #{plan_id} is resumed when the step runs again"
             )
         result.applied = {f"{t}:{p}": o for (t, p), o in sorted(todo.items())}
-        store.cutover.set_plan_state(plan_id, "applied")
 
     def _verify(self, plan_id, wanted, result) -> None:
         store, plan, sides, log, progress = (
@@ -328,14 +348,19 @@ class _Run:
         progress(f"{group_id}: reading the offsets back")
         deadline = time.monotonic() + timeout
         intent = log("offsets.verify", params={"plan_id": plan_id, "partitions": len(wanted)})
-        found = committed_offsets(sides.target, group_id, topics, deadline)
+        # The offsets and the members in one read (both requests at once, GroupRead).
+        target = read_group(sides.target, group_id, topics, deadline)
+        if target.error:
+            raise ClusterError(
+                f"target: reading the committed offsets of group {group_id} failed ({target.error})"
+            )
+        found = target.committed
         limit = plan.thresholds.max_offset_drift_records
         drift = {
             tp: (found.get(tp), offset)
             for tp, offset in wanted.items()
             if found.get(tp) is None or abs(found[tp] - offset) > limit
         }
-        target = read_group(sides.target, group_id, topics, deadline)
         if drift:
             (t, p), (got, want) = sorted(drift.items())[0]
             log("offsets.verify", ref=intent.seq, outcome=f"drift on {len(drift)} partition(s)")
@@ -352,11 +377,12 @@ class _Run:
         result.verified = {f"{t}:{p}": o for (t, p), o in sorted(found.items()) if (t, p) in wanted}
         # Within the limit is not the same as none: the entry says how far it was.
         most = max((abs(found[tp] - offset) for tp, offset in wanted.items()), default=0)
-        log(
-            "offsets.verify",
-            ref=intent.seq,
-            params={"read_back": result.verified},
-            outcome=f"{len(wanted)} partition(s) as planned, drift {most} (limit {limit}), "
-            "no member on the target",
-        )
-        store.cutover.set_plan_state(plan_id, "verified")
+        with store.together():  # the result and the plan's new state: one commit
+            log(
+                "offsets.verify",
+                ref=intent.seq,
+                params={"read_back": result.verified},
+                outcome=f"{len(wanted)} partition(s) as planned, drift {most} (limit {limit}), "
+                "no member on the target",
+            )
+            store.cutover.set_plan_state(plan_id, "verified")

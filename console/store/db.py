@@ -611,6 +611,11 @@ class Store:
             (step_key(sid, target), pid or 0) for sid, target, pid in rows if not pid_alive(pid)
         ]
 
+    def together(self):
+        """Writes made inside commit as one durable transaction at its end (see
+        :meth:`Connection.together`): for writes with nothing done between them."""
+        return self._db.together()
+
     # -- evidence ------------------------------------------------------------------------
 
     def add_evidence(self, step_id: str, kind: str, body: dict[str, Any]) -> int:
