@@ -388,13 +388,29 @@ def _upsert_user(cluster: Cluster, user: str, password: str) -> None:
 
 
 def _commit(cluster: Cluster, group: str, offsets: dict[TP, int]) -> None:
+    """Write the rehearsal group's offsets. The answer carries an error per partition (the
+    call itself succeeds when, say, the group coordinator is still loading), so each is
+    checked; a retriable one is asked again for a while."""
     request = ConsumerGroupTopicPartitions(
         group, [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
     )
-    try:
-        cluster.admin.alter_consumer_group_offsets([request])[group].result(20)
-    except KafkaException as exc:
-        raise cluster.fail("writing the rehearsal group's offsets", exc) from None
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            done = cluster.admin.alter_consumer_group_offsets([request])[group].result(20)
+        except KafkaException as exc:
+            raise cluster.fail("writing the rehearsal group's offsets", exc) from None
+        refused = [tp for tp in done.topic_partitions if tp.error is not None]
+        if not refused:
+            return
+        first = refused[0]
+        if first.error.retriable() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the coordinator is loading; the deadline bounds this
+            continue
+        raise SequenceFailed(
+            f"the {cluster.name} refused the rehearsal group's offset for "
+            f"{first.topic}[{first.partition}] ({first.error.name()})"
+        )
 
 
 def _committed(cluster: Cluster, group: str, tps: list[TP]) -> dict[TP, int]:
