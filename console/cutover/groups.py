@@ -9,6 +9,7 @@ assigning or reconciling). A group that does not exist comes back DEAD with no m
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 
@@ -107,6 +108,11 @@ class GroupRead:
             committed, error = self._committed(renewed)
             if error:
                 return GroupSide(side.name, group_id, state, protocol.lower(), members, error=error)
+        elif self._offsets is not None:
+            # Nothing is committed in a group that does not exist; the answer is awaited
+            # all the same, so no request is left in flight when the client is closed.
+            with contextlib.suppress(KafkaException, TimeoutError):
+                self._offsets.result(timeout=kafka.remaining(deadline) + 1)
         return GroupSide(side.name, group_id, state, protocol.lower(), members, committed)
 
     def _before_again(self, exc: BaseException) -> bool:
