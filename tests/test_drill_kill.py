@@ -53,6 +53,7 @@ from confluent_kafka.admin import (
 
 from console import processes
 from console.cli.main import main
+from console.cutover.producers.drill import rehearsal_base
 from console.plan.steps import StepState
 from console.runbook.registry import RUNNERS
 from console.sandbox.plans import sandbox_plan_text
@@ -653,7 +654,7 @@ def rehearsed(cwd: Path, store: Store) -> None:
         topics = admin.list_topics(timeout=30).topics
         users = admin.describe_user_scram_credentials().result(30)
         for run in runs:
-            base = f"cutover-rehearsal-{run.id}"
+            base = rehearsal_base(store, run.id)
             assert f"{base}.orders" not in topics, f"{base}.orders left on the {side}"
             assert base not in users, f"user {base} left on the {side}"
             pattern = AclBindingFilter(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from console import runbook
+from console.cutover.producers.drill import rehearsal_base
 from console.plan import PlanError, parse_plan
 from console.plan.steps import StepState, step_def, targets
 from console.store import Store
@@ -140,3 +141,21 @@ def test_a_move_after_a_rollback_keeps_the_first_moves_allow_as_the_consoles(tmp
     assert done == "there before the console"
     assert store.audit_verify().ok
     store.close()
+
+
+def test_rehearsal_names_differ_between_run_databases_on_the_same_clusters(tmp_path):
+    """Drill numbers start at 1 in every run database: the rehearsal's topic, user and
+    group carry the database's own tag too, or a drill would take another database's
+    leftovers on the same clusters for its own."""
+    text = demo_plan_text("127.0.0.1:9092", "127.0.0.1:9093")
+    names = []
+    for name in ("a.db", "b.db"):
+        store = Store.create(tmp_path / name, text, parse_plan(text))
+        try:
+            names.append(rehearsal_base(store, 1))
+            assert rehearsal_base(store, 1) == names[-1]  # stable for one database
+            assert rehearsal_base(store, 2) != names[-1]
+        finally:
+            store.close()
+    assert names[0] != names[1]
+    assert all(n.startswith("cutover-rehearsal-") and n.endswith("-1") for n in names)

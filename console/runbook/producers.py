@@ -435,7 +435,7 @@ def _drill_failed(store: Store, run_id: int, reason: str) -> dict[str, Any]:
 def drill_preview(ctx: StepContext) -> list[str]:
     return [
         "Rehearses the rollback path end to end on things it creates and removes:",
-        "  a topic cutover-rehearsal-<run>.orders and a SCRAM user cutover-rehearsal-<run> on "
+        "  a topic cutover-rehearsal-<db>-<run>.orders and a SCRAM user of that name on "
         "both clusters (a throwaway password held in memory), its ACLs, a rehearsal group",
         "  writes on the source, copy, DENY WRITE fence on the source (proven as the user),",
         "  writes on the target, the group reads some there, target fence, reverse copy",

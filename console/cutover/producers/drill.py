@@ -2,9 +2,9 @@
 real move. Its evidence (``rollback-drill``) is what the "Move producers" gate requires.
 
 It makes what it needs and removes it afterwards: a rehearsal topic on both clusters
-(``cutover-rehearsal-<run>.orders``), a rehearsal SCRAM user on both (a throwaway
-password held in memory only; reset when a killed drill is resumed), its ACLs, and a
-rehearsal group. Then, with the same code the real rollback runs:
+(``cutover-rehearsal-<db>-<run>.orders``, see :func:`rehearsal_base`), a rehearsal SCRAM
+user on both (a throwaway password held in memory only; reset when a killed drill is
+resumed), its ACLs, and a rehearsal group. Then, with the same code the real rollback runs:
 
 1. **setup**; 2. **source-writes**: records written on the source as the rehearsal user
 and copied to the target with the mirror's provenance header; 3. **fence**: ``DENY
@@ -50,6 +50,17 @@ READ_ON_TARGET = 3
 """Of those, per partition, how many the rehearsal group has read on the target."""
 
 
+def rehearsal_base(store, run_id: int) -> str:
+    """The name of a drill's rehearsal topic (with ``.orders``), user and group (with
+    ``.group``): the run database's own tag (the start of its first entry's hash, made when
+    the database was) and the drill's run number. Run numbers start at 1 in every run
+    database, so two databases on the same clusters must not share names: a drill would
+    take what another left behind for its own."""
+    first = store.audit_since(0, limit=1)
+    tag = first[0].hash[:8] if first else "0"
+    return f"cutover-rehearsal-{tag}-{run_id}"
+
+
 class Drill(Sequence):
     """One drill (see the module docstring)."""
 
@@ -57,12 +68,12 @@ class Drill(Sequence):
 
     @property
     def names(self) -> dict[str, str]:
-        base = f"cutover-rehearsal-{self.run_id}"
+        base = rehearsal_base(self.store, self.run_id)
         return {
             "topic": f"{base}.orders",
             "user": base,
             "group": f"{base}.group",
-            "txn": f"cutover-drill-{self.plan.name}-{self.run_id}",
+            "txn": f"cutover-drill-{self.plan.name}-{base.removeprefix('cutover-rehearsal-')}",
         }
 
     @property
