@@ -94,7 +94,8 @@ class Admin(AdminClient):
     topic's metadata again (seen on the sandbox with confluent-kafka 2.16: the offsets
     sampler said "cannot be read" for a group from the operations drill onwards), and a
     client that looked while the broker was down keeps answering "no leaders found". Here
-    a partition answered so is asked again once, after its topic's metadata is read anew.
+    a partition answered so is asked again after its topic's metadata is read anew, a
+    few times (``STALE_RETRIES``) within the request's timeout.
 
     ``list_offsets`` therefore waits for its answers (every caller waits for them anyway)
     and returns the futures, settled or still pending, as confluent-kafka does.
@@ -117,14 +118,28 @@ class Admin(AdminClient):
 
     def _again_if_stale(self, topic_partition_offsets, kwargs, futures):
         timeout = float(kwargs.get("request_timeout") or 10.0)
-        stale = [tp for tp, future in futures.items() if _stale_leader(future, timeout)]
-        if not stale:
-            return futures
-        for topic in sorted({tp.topic for tp in stale}):
-            with contextlib.suppress(Exception):  # the retry below reports what is wrong
-                self.list_topics(topic=topic, timeout=timeout)
-        again = super().list_offsets({tp: topic_partition_offsets[tp] for tp in stale}, **kwargs)
-        return {**futures, **again}
+        deadline = time.monotonic() + timeout
+        for attempt in range(STALE_RETRIES):
+            stale = [tp for tp, future in futures.items() if _stale_leader(future, timeout)]
+            if not stale or time.monotonic() > deadline:
+                break
+            if attempt:
+                # Just after a restart the broker may not yet have applied the leader
+                # epoch its own metadata announces (UNKNOWN_LEADER_EPOCH): a moment later.
+                time.sleep(0.25 * attempt)
+            for topic in sorted({tp.topic for tp in stale}):
+                with contextlib.suppress(Exception):  # the retry below reports what is wrong
+                    self.list_topics(topic=topic, timeout=timeout)
+            again = super().list_offsets(
+                {tp: topic_partition_offsets[tp] for tp in stale}, **kwargs
+            )
+            futures = {**futures, **again}
+        return futures
+
+
+STALE_RETRIES = 4
+"""How many times a partition answered with a stale-leader error is asked again (after
+its topic's metadata is read anew, and from the second time a little later each time)."""
 
 
 def _stale_leader(future, timeout: float) -> bool:
