@@ -177,27 +177,8 @@ class Connection:
             if self._together == threading.get_ident():
                 yield self.raw  # part of the open together() block, which commits (FULL)
                 return
-            conn = self.raw
-            level = "FULL" if durable else "NORMAL"
-            with self.explained():
-                if self._synchronous != level:
-                    conn.execute(f"PRAGMA synchronous={level}")
-                    self._synchronous = level
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    # SQLite rolls a transaction back by itself on some errors (a full
-                    # disk, an I/O error); a second ROLLBACK then fails with "no
-                    # transaction is active" and must not replace the real error.
-                    faults.rolled_back()
-                    if conn.in_transaction:
-                        # The error that got us here is the one to report.
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    raise
-            faults.committed()
+            with self._atomic("FULL" if durable else "NORMAL") as conn:
+                yield conn
 
     @contextmanager
     def together(self) -> Iterator[None]:
@@ -211,25 +192,36 @@ class Connection:
             if self._together == threading.get_ident():
                 yield  # nested: the outer block commits
                 return
-            conn = self.raw
-            with self.explained():
-                if self._synchronous != "FULL":
-                    conn.execute("PRAGMA synchronous=FULL")
-                    self._synchronous = "FULL"
-                conn.execute("BEGIN IMMEDIATE")
+            with self._atomic("FULL"):
                 self._together = threading.get_ident()
                 try:
                     yield
-                    conn.execute("COMMIT")
-                except BaseException:
-                    faults.rolled_back()
-                    if conn.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    raise
                 finally:
                     self._together = None
-            faults.committed()
+
+    @contextmanager
+    def _atomic(self, level: str) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE at a ``synchronous`` level, COMMIT at the end, ROLLBACK on any
+        error (the error that got here is the one reported); under the caller's lock."""
+        conn = self.raw
+        with self.explained():
+            if self._synchronous != level:
+                conn.execute(f"PRAGMA synchronous={level}")
+                self._synchronous = level
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                # SQLite rolls a transaction back by itself on some errors (a full
+                # disk, an I/O error); a second ROLLBACK then fails with "no
+                # transaction is active" and must not replace the real error.
+                faults.rolled_back()
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+        faults.committed()
 
     def writable(self) -> None:
         if self.readonly:
