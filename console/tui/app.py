@@ -157,8 +157,9 @@ class CutoverApp(App[int]):
         )
         """The one chain of reads of the run database (:mod:`console.tui.refresh`)."""
         self._verified: tuple[Verdict, str] | None = None
-        self._chain_told: str | None = None
         """The last verification of the audit chain and when it ran (UTC)."""
+        self._chain_told: str | None = None
+        """The verification note already shown as a notification (said once)."""
         self._chain_note: str | None = present.CHAIN_PENDING
         """What the audit footer says about a verification under way or failed."""
         self.chain_alert = ""
