@@ -446,3 +446,21 @@ def test_an_audit_insert_builds_no_temporary_table(tmp_path):
     store.close()
     assert "OpenEphemeral" not in {row[1] for row in program}
     assert any("USING INDEX audit_bindings" in row[-1] for row in plan)
+
+
+def test_timestamps_follow_the_clock_across_second_boundaries(monkeypatch):
+    """``utc_now`` keeps the text up to the second between calls; it must still change
+    with the second (and go back with a clock set back), to the millisecond."""
+    import datetime
+
+    moments = [
+        1_796_150_000_999_999_999,  # the last nanosecond of a second
+        1_796_150_001_000_000_000,  # the next second
+        1_796_150_001_123_456_789,
+        1_796_149_000_500_000_000,  # the clock set back
+        1_796_150_060_000_000_000,  # a minute on
+    ]
+    for ns in moments:
+        monkeypatch.setattr(audit.time, "time_ns", lambda ns=ns: ns)
+        expected = datetime.datetime.fromtimestamp(ns // 1_000_000 / 1000, datetime.UTC)
+        assert audit.utc_now() == expected.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -119,15 +119,20 @@ def test_each_transaction_commits_at_the_level_it_asks_for(tmp_path):
     assert levels == [2 if durable else 1 for durable in asked]
 
 
-def test_writes_made_together_commit_as_one_durably_or_not_at_all(tmp_path):
-    """``together``: the transactions inside commit once, at FULL, when the block ends
-    (another connection sees none of them before); an error inside undoes all of them."""
+def _bare_connection(tmp_path):
+    """A :class:`Connection` to a WAL file with one table ``t``, its raw connection, and
+    a second connection to look from."""
     path = tmp_path / "x.db"
     raw = sqlite3.connect(path, isolation_level=None)
     raw.execute("PRAGMA journal_mode=WAL")
     raw.execute("CREATE TABLE t (x)")
-    db = Connection(raw, path, readonly=False, clock=lambda: "now")
-    other = sqlite3.connect(path)
+    return Connection(raw, path, readonly=False, clock=lambda: "now"), raw, sqlite3.connect(path)
+
+
+def test_writes_made_together_commit_as_one_durably_or_not_at_all(tmp_path):
+    """``together``: the transactions inside commit once, at FULL, when the block ends
+    (another connection sees none of them before); an error inside undoes all of them."""
+    db, raw, other = _bare_connection(tmp_path)
     with db.together():
         with db.transaction(durable=False) as conn:
             conn.execute("INSERT INTO t VALUES (1)")
@@ -147,6 +152,54 @@ def test_writes_made_together_commit_as_one_durably_or_not_at_all(tmp_path):
     with db.transaction(durable=False) as conn:  # on its own again afterwards
         conn.execute("INSERT INTO t VALUES (4)")
     assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 3
+
+
+def test_a_single_audit_append_makes_the_disk_flush_a_few_small_pages(tmp_path):
+    """A new run database uses 1 KiB pages, so a durable append (the entry's leaf, the
+    head pointer, and every few entries a new leaf's parent) adds two or three 1 KiB
+    frames to the WAL, where 4 KiB pages made it two 4 KiB ones: the bytes every gate
+    decision waits for the disk to sync."""
+    store = make(tmp_path)
+    assert store.pragmas()["page_size"] == "1024"
+    wal = tmp_path / "run.db-wal"
+    store.log("warm", outcome="ok")  # a WAL restarted after a checkpoint starts over
+    before = wal.stat().st_size
+    appends = 30
+    for i in range(appends):
+        store.log("gate.confirmed", step="inventory", params={"n": i}, outcome="ok")
+    frame = 24 + 1024
+    written = wal.stat().st_size - before
+    assert written % frame == 0
+    assert 2 * appends * frame <= written <= 3 * appends * frame
+    assert store.audit_verify().ok
+
+
+def test_a_durable_write_joins_an_open_together_block_or_commits_alone(tmp_path):
+    """``durably``: on its own it commits at FULL before returning; inside ``together`` it
+    joins the block (nothing visible before the block ends); an error undoes it and the
+    connection is usable afterwards."""
+    db, raw, other = _bare_connection(tmp_path)
+
+    def insert(x):
+        return lambda conn: conn.execute("INSERT INTO t VALUES (?)", (x,)).rowcount
+
+    assert db.durably(insert(1)) == 1
+    assert raw.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+    with db.together():
+        db.durably(insert(2))
+        assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+    assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 2
+
+    def fails(conn):
+        conn.execute("INSERT INTO t VALUES (3)")
+        raise RuntimeError("half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        db.durably(fails)
+    assert not raw.in_transaction
+    db.durably(insert(4))
+    assert other.execute("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (2,), (4,)]
 
 
 def test_a_relative_path_reaches_background_processes_whole(tmp_path, monkeypatch):

@@ -57,6 +57,12 @@ SCHEMA_VERSION = 2
 plan import on, by releases that bind everything a decision rests on (step states, the
 plan, evidence, lag rounds, comparison windows, offset plans, fences, producer rows) to
 the chain: a row that no entry binds was added outside cutover."""
+PAGE_SIZE = 1024
+"""SQLite page size of a new run database. A durable audit append commits two pages (the
+entry's leaf and the head pointer) and WAL writes whole pages, so the disk must flush
+twice the page size on every gate decision: at 4 KiB that was 8 KiB a commit, at 1 KiB it
+is 2 KiB, which this disk syncs in two thirds of the time (``bench/audit.py``; the
+README's Benchmarks). Files made with another page size keep theirs."""
 OLDER_VERSION = 1
 """Files of the releases that added those bindings one kind at a time without changing
 the version (the last of them at 08:36 on 2026-12-01, 77dec8e): in such a file a row no
@@ -287,6 +293,7 @@ class Store:
             conn = sqlite3.connect(tmp, isolation_level=None)
             db = sqlite_utils.Database(conn)
             try:
+                conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before the first table
                 conn.executescript(
                     _SCHEMA
                     + audit.SCHEMA
