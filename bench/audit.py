@@ -26,6 +26,7 @@ The run databases are built with grouped appends (real entries, real hashes).
 
     python bench/audit.py [--sizes 100000,1000000] [--appends 1000] [--rounds 5]
                           [--group 1000] [--repeat 3] [--dir DIR]
+                          [--also-page-size 4096]
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from console.plan import parse_plan  # noqa: E402
 from console.store import Store, audit  # noqa: E402
+from console.store import db as store_db  # noqa: E402
 
 PLAN = ROOT / "plans" / "demo.toml"
 BUILD_GROUP = 10_000
@@ -59,9 +61,18 @@ TARGETS = {
 }
 
 
-def create(path: Path) -> Store:
+def create(path: Path, page_size: int | None = None) -> Store:
+    """A run database as ``cutover plan import`` makes it; ``page_size`` makes it with
+    another SQLite page size than the release's (for comparing, ``--also-page-size``)."""
     text = PLAN.read_text()
-    return Store.create(path, text, parse_plan(text))
+    if page_size is None:
+        return Store.create(path, text, parse_plan(text))
+    release = store_db.PAGE_SIZE
+    store_db.PAGE_SIZE = page_size
+    try:
+        return Store.create(path, text, parse_plan(text))
+    finally:
+        store_db.PAGE_SIZE = release
 
 
 def sample(i: int) -> audit.Draft:
@@ -111,15 +122,16 @@ class Timed:
 
 
 def fsync_and_append_rates(
-    directory: Path, store: Store, count: int, size: int
-) -> tuple[Timed, Timed]:
-    """Raw write+fsync loop and single durable appends, ``count`` of each, interleaved;
-    the raw loop appends records of ``size`` bytes. CPU time is the process's own, so the
-    difference between the two says how much of an append is work and how much waiting."""
+    directory: Path, stores: list[Store], count: int, size: int
+) -> tuple[Timed, list[Timed]]:
+    """Raw write+fsync loop and single durable appends to each store, ``count`` of each,
+    interleaved; the raw loop appends records of ``size`` bytes. CPU time is the process's
+    own, so the difference between the two says how much of an append is work and how
+    much waiting."""
     record = b"x" * (size - 1) + b"\n"
     path = directory / "fsync.loop"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    raw, appends = Timed(), Timed()
+    raw, appends = Timed(), [Timed() for _ in stores]
     try:
         for first in range(0, count, CHUNK):
             n = min(CHUNK, count - first)
@@ -129,13 +141,14 @@ def fsync_and_append_rates(
                 os.fsync(fd)
             raw.wall += time.perf_counter() - started
             raw.cpu += time.process_time() - cpu
-            started, cpu = time.perf_counter(), time.process_time()
-            for i in range(first, first + n):
-                store.log("bench.append", step="inventory", params={"n": i}, outcome="ok")
-            appends.wall += time.perf_counter() - started
-            appends.cpu += time.process_time() - cpu
             raw.count += n
-            appends.count += n
+            for store, timed in zip(stores, appends, strict=True):
+                started, cpu = time.perf_counter(), time.process_time()
+                for i in range(first, first + n):
+                    store.log("bench.append", step="inventory", params={"n": i}, outcome="ok")
+                timed.wall += time.perf_counter() - started
+                timed.cpu += time.process_time() - cpu
+                timed.count += n
     finally:
         os.close(fd)
         path.unlink()
@@ -227,6 +240,12 @@ def main() -> None:
     parser.add_argument("--grouped", type=int, default=100_000, help="grouped entries in all")
     parser.add_argument("--repeat", type=int, default=3, help="verify runs per size")
     parser.add_argument("--dir", help="where the files go (same file system for all)")
+    parser.add_argument(
+        "--also-page-size",
+        type=int,
+        help="also time single appends on a run database with this SQLite page size, "
+        "interleaved with the others (e.g. 4096, the page size before 1024)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -254,22 +273,40 @@ def run(args, sizes: list[int], workdir: Path) -> None:
     size = entry_bytes(store)
     print(f"fsync loop: {size}-byte records (one bench entry as stored), appended, fsync each")
 
-    fsyncs, appends, groupeds, timings = [], [], [], []
+    other = None
+    if args.also_page_size:
+        other = create(workdir / "appends-other.db", args.also_page_size)
+        other.log("bench.append", step="inventory", params={"n": 0}, outcome="ok")
+        print(f"also single appends on a database of {args.also_page_size}-byte pages")
+    fsyncs, appends, others, groupeds, timings = [], [], [], [], []
     per_round = args.grouped // args.rounds
     for r in range(args.rounds):
-        raw, single = fsync_and_append_rates(workdir, store, args.appends, size)
+        raw, singles = fsync_and_append_rates(
+            workdir, [store] + ([other] if other else []), args.appends, size
+        )
         fsyncs.append(raw.rate())
-        appends.append(single.rate())
-        timings.append((raw.us(), single.us()))
+        appends.append(singles[0].rate())
+        timings.append((raw.us(), singles[0].us()))
         groupeds.append(grouped_rate(store, per_round, args.group))
+        also = ""
+        if other:
+            others.append(singles[1].rate())
+            also = f"  ({args.also_page_size}-byte pages: ratio {others[-1] / fsyncs[-1]:.2f})"
         print(
             f"round {r + 1}: fsync {fsyncs[-1]:7,.0f}/s  single durable appends "
             f"{appends[-1]:7,.0f}/s  ratio {appends[-1] / fsyncs[-1]:.2f}  "
-            f"grouped {groupeds[-1]:7,.0f}/s"
+            f"grouped {groupeds[-1]:7,.0f}/s{also}"
         )
     fsync_s, append_s = statistics.median(fsyncs), statistics.median(appends)
     ratio = statistics.median(a / f for a, f in zip(appends, fsyncs, strict=True))
     grouped = statistics.median(groupeds)
+    if other:
+        other_ratio = statistics.median(a / f for a, f in zip(others, fsyncs, strict=True))
+        print(
+            f"appends/fsync with {pragmas['page_size']}-byte pages {ratio:.2f}, with "
+            f"{args.also_page_size}-byte pages {other_ratio:.2f} (medians of the rounds' ratios)"
+        )
+        other.close()
     print(f"(grouped: {per_round:,} entries per round in commits of {args.group})")
     (raw_wall, raw_cpu), (append_wall, append_cpu) = (
         tuple(statistics.median(t[side][k] for t in timings) for k in (0, 1)) for side in (0, 1)
