@@ -225,8 +225,7 @@ def append(
     clock: Callable[[], str] = utc_now,
 ) -> Entry:
     """Durably append one entry (its own commit, synced to disk) and return it."""
-    draft = Draft(action, step, params, outcome, ref, binds)
-    return db.durably(lambda conn: _chain_in(conn, (draft,), clock)[0])
+    return _commit(db, (Draft(action, step, params, outcome, ref, binds),), clock)[0]
 
 
 def append_many(

@@ -209,8 +209,9 @@ class Connection:
     def durably(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work(conn)`` in one durable transaction, as ``transaction(durable=True)``
         (joining an open :meth:`together` block of this thread), without the generator
-        context managers: the single audit append is the hottest write, and its three
-        context managers were a tenth of the append's own CPU (measured, ``bench/audit.py``).
+        context managers: the audit append is the hottest write, and its three context
+        managers cost about 6 of the ~95 µs of CPU it spends outside its sync (measured on
+        tmpfs, an empty transaction against a bare BEGIN/COMMIT).
         """
         self.writable()
         with self.lock:

@@ -58,11 +58,12 @@ plan import on, by releases that bind everything a decision rests on (step state
 plan, evidence, lag rounds, comparison windows, offset plans, fences, producer rows) to
 the chain: a row that no entry binds was added outside cutover."""
 PAGE_SIZE = 1024
-"""SQLite page size of a new run database. A durable audit append commits two pages (the
-entry's leaf and the head pointer) and WAL writes whole pages, so the disk must flush
-twice the page size on every gate decision: at 4 KiB that was 8 KiB a commit, at 1 KiB it
-is 2 KiB, which this disk syncs in two thirds of the time (``bench/audit.py``; the
-README's Benchmarks). Files made with another page size keep theirs."""
+"""SQLite page size of a new run database. WAL writes whole pages, and a durable audit
+append commits two (the entry's leaf and the head pointer; a third about one append in
+three, a new leaf's parent), and on this disk a sync's cost grows with the bytes written:
+at 4 KiB pages a commit wrote 8 KiB, at 1 KiB it writes 2-3 KiB (single appends 0.70 of
+the raw fsync rate against 0.68 in the same rounds at idle, ``bench/audit.py
+--also-page-size 4096``). Files made with another page size keep theirs."""
 OLDER_VERSION = 1
 """Files of the releases that added those bindings one kind at a time without changing
 the version (the last of them at 08:36 on 2026-12-01, 77dec8e): in such a file a row no
