@@ -65,14 +65,28 @@ def text(value: str) -> str:
     return value
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+"""Value types that can hold no secret: returned as they are without a call per value
+(an audit append's parameters are mostly numbers; the call was most of its masking cost)."""
+
+
 def value(obj: Any) -> Any:
     """A copy of a JSON-like value with secret-named keys and registered secrets masked."""
+    if type(obj) in _PLAIN:
+        return obj
     if isinstance(obj, dict):
         return {
-            k: (MASK if isinstance(k, str) and _secret_key(k) else value(v)) for k, v in obj.items()
+            k: (
+                MASK
+                if isinstance(k, str) and _secret_key(k)
+                else v
+                if type(v) in _PLAIN
+                else value(v)
+            )
+            for k, v in obj.items()
         }
     if isinstance(obj, list | tuple):
-        return [value(v) for v in obj]
+        return [v if type(v) in _PLAIN else value(v) for v in obj]
     if isinstance(obj, str):
         return text(obj)
     return obj
