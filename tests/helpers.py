@@ -164,3 +164,68 @@ def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
             return value
         time.sleep(0.2)  # poll interval; the deadline bounds the wait
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+# -- forging audit entries in either table layout -------------------------------------------
+
+
+def holds_body(conn) -> bool:
+    """Whether a run database's audit table is schema version 3's (entries store their
+    hashed text) rather than version 2's (a column per field)."""
+    return any(c[1] == "body" for c in conn.execute("PRAGMA table_xinfo(audit)"))
+
+
+def forge_fields(conn, seq: int, **fields) -> None:
+    """Change entry ``seq``'s own fields in place, as someone with the file and sqlite3
+    would: the columns of a version 2 table, the stored text of a version 3 one (whose
+    columns are computed from it and cannot be written). ``hash``/``prev_hash`` are set
+    as given in both. ``params`` is JSON text."""
+    own = {k: v for k, v in fields.items() if k not in ("hash", "prev_hash")}
+    chain = {k: v for k, v in fields.items() if k in ("hash", "prev_hash")}
+    sets, args = [], []
+    if own and holds_body(conn):
+        body = "body"
+        for name, value in own.items():
+            body = f"json_set({body}, '$.{name}', {'json(?)' if name == 'params' else '?'})"
+            args.append(value)
+        sets.append(f"body = {body}")
+    else:
+        for name, value in own.items():
+            sets.append(f"{name} = ?")
+            args.append(value)
+    for name, value in chain.items():
+        sets.append(f"{name} = ?")
+        args.append(value)
+    conn.execute(f"UPDATE audit SET {', '.join(sets)} WHERE seq = ?", (*args, seq))
+
+
+def forge_entry(conn, entry) -> None:
+    """Insert an :class:`console.store.audit.Entry` as a row of either layout."""
+    from console.store import audit
+
+    if holds_body(conn):
+        conn.execute(
+            "INSERT INTO audit(seq, prev_hash, hash, body) VALUES (?,?,?,?)",
+            (entry.seq, entry.prev_hash, entry.hash, entry.canonical()),
+        )
+        return
+    conn.execute(
+        "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (entry.seq, entry.ts, entry.actor, entry.ssh_client, entry.action, entry.step,
+         audit._canonical_json(entry.params), entry.outcome, entry.ref, entry.prev_hash,
+         entry.hash),
+    )  # fmt: skip
+
+
+LAYOUTS = ("v3", "v2")
+"""The audit-table layouts a run database can have: new files are version 3; version 2
+files are still read and written."""
+
+
+def use_layout(monkeypatch, layout: str) -> None:
+    """Make ``Store.create`` write a version 2 file for ``layout == "v2"``."""
+    if layout == "v2":
+        from console.store import audit, db
+
+        monkeypatch.setattr(audit, "SCHEMA", audit.SCHEMA_V2)
+        monkeypatch.setattr(db, "SCHEMA_VERSION", db.PREVIOUS_VERSION)

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
 from console.cli.main import main
 from console.plan import parse_plan
 from console.store import Store, audit, bindings
-from tests.helpers import demo_plan_text, fixed_clock
+from tests.helpers import (
+    LAYOUTS,
+    demo_plan_text,
+    fixed_clock,
+    forge_entry,
+    forge_fields,
+    use_layout,
+)
 
 
-@pytest.fixture
-def db(tmp_path):
-    """A run database with ten audit entries."""
+@pytest.fixture(params=LAYOUTS)
+def db(tmp_path, request, monkeypatch):
+    """A run database with ten audit entries, in each audit-table layout (version 3, and
+    version 2 files, which are still read and written)."""
+    use_layout(monkeypatch, request.param)
     text = demo_plan_text()
     path = tmp_path / "run.db"
     store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
@@ -45,7 +55,7 @@ def test_intact_chain_verifies(db, capsys):
 
 
 def test_edited_entry_is_named(db, capsys):
-    raw(db).execute("UPDATE audit SET params = ? WHERE seq = 4", (json.dumps({"n": 99}),))
+    forge_fields(raw(db), 4, params=json.dumps({"n": 99}))
     v = verdict(db)
     assert not v.ok and v.seq == 4
     assert v.problem == "entry 4 was edited: its contents no longer match its hash"
@@ -58,7 +68,7 @@ def test_edited_and_rehashed_entry_is_still_found(db):
     entry = audit.entries(conn, since=4, limit=1)[0]
     forged = audit.Entry(**{**entry.__dict__, "outcome": "failed"})
     new_hash = audit.entry_hash(forged.prev_hash, forged.canonical())
-    conn.execute("UPDATE audit SET outcome='failed', hash=? WHERE seq=5", (new_hash,))
+    forge_fields(conn, 5, outcome="failed", hash=new_hash)
     v = verdict(db)
     assert not v.ok and v.seq == 6
     assert "entry 5 was rewritten" in v.problem
@@ -89,10 +99,7 @@ def test_inserted_entry_is_named(db):
         4, prev.ts, "mallory", None, "gate.confirmed", "inventory", {}, "ok", None, prev.hash, ""
     )
     h = audit.entry_hash(prev.hash, fake.canonical())
-    conn.execute(
-        "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (4, fake.ts, fake.actor, None, fake.action, fake.step, "{}", "ok", None, prev.hash, h),
-    )
+    forge_entry(conn, replace(fake, hash=h))
     v = verdict(db)
     assert not v.ok and v.seq == 4
     assert v.problem.startswith("entry 4 was inserted")
@@ -113,6 +120,34 @@ def test_truncated_tail_is_found(db):
     v = verdict(db)
     assert not v.ok
     assert "the newest entries were removed" in v.problem
+
+
+def test_renumbered_entries_with_the_chain_intact_are_named(db):
+    """Sequence numbers are outside the hash: a gap in them, every entry still chained
+    to the one before, is found by its numbers alone."""
+    raw(db).execute("UPDATE audit SET seq = seq + 5 WHERE seq > 6")
+    v = verdict(db)
+    assert not v.ok and v.seq == 7 and v.count == 6
+    assert v.problem == "entries 7 to 11 were removed"
+
+
+def test_a_stored_text_that_is_not_json_is_named_and_the_screens_still_open(tmp_path, capsys):
+    text = demo_plan_text()
+    path = tmp_path / "run.db"
+    store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
+    for i in range(4):
+        store.log("test.action", step="inventory", params={"n": i}, outcome="ok")
+    store.close()
+    raw(path).execute("UPDATE audit SET body = 'not json' WHERE seq = 3")
+    v = verdict(path)
+    assert not v.ok and v.problem == "entry 3 was edited: its contents no longer match its hash"
+    assert main(["status", str(path)]) != 0
+    out = capsys.readouterr()
+    assert "entry 3 was edited" in out.out + out.err and "Traceback" not in out.out + out.err
+    store = Store.open(path, readonly=True)
+    broken = [e for e in store.audit_since(0) if e.seq == 3][0]
+    store.close()
+    assert broken.action is None and broken.params == {"<unreadable>": "None"}
 
 
 def test_secrets_are_redacted_in_params(tmp_path):
@@ -183,14 +218,14 @@ def set_checkpoint(path, seq: int) -> None:
 
 
 def edit(conn):
-    conn.execute("UPDATE audit SET params = ? WHERE seq = 4", (json.dumps({"n": 99}),))
+    forge_fields(conn, 4, params=json.dumps({"n": 99}))
 
 
 def rehash(conn):
     entry = audit.entries(conn, since=4, limit=1)[0]
     forged = audit.Entry(**{**entry.__dict__, "outcome": "failed"})
     new_hash = audit.entry_hash(forged.prev_hash, forged.canonical())
-    conn.execute("UPDATE audit SET outcome='failed', hash=? WHERE seq=5", (new_hash,))
+    forge_fields(conn, 5, outcome="failed", hash=new_hash)
 
 
 def remove(conn):
@@ -207,11 +242,7 @@ def insert(conn):
     conn.execute("UPDATE audit SET seq = -(seq + 1) WHERE seq > 3")
     conn.execute("UPDATE audit SET seq = -seq WHERE seq < 0")
     fake = audit.Entry(4, prev.ts, "m", None, "gate.confirmed", "x", {}, "ok", None, prev.hash, "")
-    h = audit.entry_hash(prev.hash, fake.canonical())
-    conn.execute(
-        "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (4, fake.ts, fake.actor, None, fake.action, fake.step, "{}", "ok", None, prev.hash, h),
-    )
+    forge_entry(conn, replace(fake, hash=audit.entry_hash(prev.hash, fake.canonical())))
 
 
 def reorder(conn):
@@ -298,7 +329,7 @@ def test_edit_behind_the_checkpoint_is_found_by_audit_verify(db, capsys):
 
 def test_edited_checkpoint_entry_is_found(db):
     set_checkpoint(db, 8)
-    raw(db).execute("UPDATE audit SET outcome = 'forged' WHERE seq = 8")
+    forge_fields(raw(db), 8, outcome="forged")
     full, incremental = full_and_incremental(db)
     assert not incremental.ok
     assert (
@@ -356,9 +387,13 @@ def test_audit_verify_writes_nothing(db):
     assert audit.read_checkpoint(raw(db)) is None
 
 
-def test_entries_sqlite_renders_differently_verify_and_their_edits_are_found(tmp_path):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_entries_sqlite_renders_differently_verify_and_their_edits_are_found(
+    tmp_path, monkeypatch, layout
+):
     """Non-ASCII parameters, control characters, awkward numbers: whatever the fast
     rendering makes of them, an intact entry verifies and an edited one is named."""
+    use_layout(monkeypatch, layout)
     text = demo_plan_text()
     store = Store.create(tmp_path / "r.db", text, parse_plan(text), clock=fixed_clock())
     odd = [
@@ -371,9 +406,7 @@ def test_entries_sqlite_renders_differently_verify_and_their_edits_are_found(tmp
     store.log_many([audit.Draft("test.odd", params=p) for p in odd])
     assert store.audit_verify().ok and store.audit_verify().count == 7
     store.close()
-    raw(tmp_path / "r.db").execute(
-        "UPDATE audit SET params = ? WHERE seq = 3", (json.dumps({"tiny": 1e-6}),)
-    )
+    forge_fields(raw(tmp_path / "r.db"), 3, params=json.dumps({"tiny": 1e-6}))
     v = verdict(tmp_path / "r.db")
     assert not v.ok and v.problem == "entry 3 was edited: its contents no longer match its hash"
 
@@ -438,7 +471,7 @@ def test_an_audit_insert_builds_no_temporary_table(tmp_path):
     text = demo_plan_text()
     store = Store.create(tmp_path / "r.db", text, parse_plan(text))
     with store.lock:
-        program = store.conn.execute(f"EXPLAIN {audit._INSERT}", (None,) * 11).fetchall()
+        program = store.conn.execute(f"EXPLAIN {audit._INSERT}", (None,) * 4).fetchall()
         plan = store.conn.execute(
             "EXPLAIN QUERY PLAN SELECT seq, step, params FROM audit "
             f"WHERE {bindings._BOUND} AND action IN ('step.set') ORDER BY seq"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
@@ -26,13 +27,23 @@ from console.store import Store, audit
 from console.store import db as store_db
 from console.tui.app import CutoverApp
 from console.tui.screens.help import HelpScreen
-from tests.helpers import demo_plan_text, fixed_clock, screen_lines
+from tests.helpers import (
+    LAYOUTS,
+    demo_plan_text,
+    fixed_clock,
+    forge_entry,
+    forge_fields,
+    screen_lines,
+    use_layout,
+)
 
 
-@pytest.fixture
-def db(tmp_path):
+@pytest.fixture(params=LAYOUTS)
+def db(tmp_path, request, monkeypatch):
     """A run with 13 audit entries: import, inventory run with evidence, two lag rounds, a
-    comparison window, notes."""
+    comparison window, notes; in each audit-table layout (schema version 3, and version 2
+    files, still read and written)."""
+    use_layout(monkeypatch, request.param)
     text = demo_plan_text("127.0.0.1:1", "127.0.0.1:2")
     path = tmp_path / "run.db"
     store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
@@ -61,6 +72,13 @@ def sql(path, *statements):
     conn = sqlite3.connect(path, isolation_level=None)
     for statement in statements:
         conn.execute(*statement) if isinstance(statement, tuple) else conn.execute(statement)
+    conn.close()
+
+
+def edit_outcome(path, seq: int, outcome: str) -> None:
+    """Change an entry's outcome in place (its stored text in a version 3 file)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    forge_fields(conn, seq, outcome=outcome)
     conn.close()
 
 
@@ -111,12 +129,7 @@ def insert_after(path, seq: int) -> None:
     conn.execute("UPDATE audit SET seq = -seq WHERE seq < 0")
     fake = audit.Entry(seq + 1, prev.ts, "mallory", None, "gate.confirmed", "compare", {},
                        "confirmed", None, prev.hash, "")  # fmt: skip
-    digest = audit.entry_hash(prev.hash, fake.canonical())
-    conn.execute(
-        "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (fake.seq, fake.ts, fake.actor, None, fake.action, fake.step, "{}", fake.outcome, None,
-         prev.hash, digest),
-    )  # fmt: skip
+    forge_entry(conn, replace(fake, hash=audit.entry_hash(prev.hash, fake.canonical())))
     conn.close()
 
 
@@ -158,13 +171,13 @@ def rechained_with_checkpoint(path):
     store = Store.open(path)
     assert store.save_audit_checkpoint(store.audit_verify())
     store.close()
-    sql(path, "UPDATE audit SET outcome = 'failed' WHERE seq = 2")
+    edit_outcome(path, 2, "failed")
     rechain(path, 2)
 
 
 TAMPERS = {
     "edit an entry": (
-        lambda p: sql(p, "UPDATE audit SET outcome = 'cancelled' WHERE seq = 2"),
+        lambda p: edit_outcome(p, 2, "cancelled"),
         "entry 2 was edited: its contents no longer match its hash",
     ),
     "delete an entry": (

@@ -34,7 +34,7 @@ from console.scorecard.export import to_json, to_markdown, to_text
 from console.scorecard.model import ChainState, Colour
 from console.scorecard.rules import RULES
 from console.store import Store, audit
-from tests.helpers import demo_plan_text
+from tests.helpers import demo_plan_text, forge_fields
 
 CHAIN_OK = ChainState(True, 1, None, "every entry")
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -439,7 +439,7 @@ def test_a_broken_chain_turns_governance_red(tmp_path, clock):
     store = make_store(tmp_path, clock)
     plant_all(store)
     with store.lock:
-        store.conn.execute("UPDATE audit SET outcome = 'forged' WHERE seq = 1")
+        forge_fields(store.conn, 1, outcome="forged")
     governance = compute(store, chain_state(store, full=True)).area("governance")
     assert governance.colour is Colour.RED and "entry 1 was edited" in governance.summary
 

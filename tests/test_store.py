@@ -14,6 +14,7 @@ from console.plan import parse_plan
 from console.plan.steps import StepState
 from console.store import SCHEMA_VERSION, Store, StoreError
 from console.store.connection import Connection
+from console.store.db import PAGE_SIZE
 from tests.helpers import ROOT, demo_plan_text
 
 
@@ -154,20 +155,20 @@ def test_writes_made_together_commit_as_one_durably_or_not_at_all(tmp_path):
     assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 3
 
 
-def test_a_single_audit_append_makes_the_disk_flush_a_few_small_pages(tmp_path):
-    """A new run database uses 1 KiB pages, so a durable append (the entry's leaf, the
-    head pointer, and every few entries a new leaf's parent) adds two or three 1 KiB
-    frames to the WAL, where 4 KiB pages made it two 4 KiB ones: the bytes every gate
-    decision waits for the disk to sync."""
+def test_a_single_audit_append_makes_the_disk_flush_two_or_three_pages(tmp_path):
+    """A durable append (the entry's leaf, the head pointer, and every few entries a new
+    leaf's parent) adds two or three page frames to the WAL and nothing more: the bytes
+    every gate decision waits for the disk to sync. A new run database uses
+    :data:`PAGE_SIZE` pages."""
     store = make(tmp_path)
-    assert store.pragmas()["page_size"] == "1024"
+    assert store.pragmas()["page_size"] == str(PAGE_SIZE)
     wal = tmp_path / "run.db-wal"
     store.log("warm", outcome="ok")  # a WAL restarted after a checkpoint starts over
     before = wal.stat().st_size
     appends = 30
     for i in range(appends):
         store.log("gate.confirmed", step="inventory", params={"n": i}, outcome="ok")
-    frame = 24 + 1024
+    frame = 24 + PAGE_SIZE
     written = wal.stat().st_size - before
     assert written % frame == 0
     assert 2 * appends * frame <= written <= 3 * appends * frame

@@ -1,4 +1,6 @@
-"""Run-database schema versions: new files say 2; a version-1 file (written by the releases
+"""Run-database schema versions: new files say 3 (their audit entries store the text
+their hashes cover); version 2 files keep their audit table and are read and written as
+they are; a version-1 file (written by the releases
 that bound rows to the chain one kind at a time, without changing the version) opens
 read-only for verification and replay and says what that means, and is never adopted for
 writing; an unknown version is refused. A refused file is left exactly as it was."""
@@ -13,11 +15,14 @@ import pytest
 from console.cli.main import main
 from console.plan import parse_plan
 from console.store import SCHEMA_VERSION, Store, StoreError, audit
-from tests.helpers import demo_plan_text, fixed_clock
+from tests.helpers import LAYOUTS, demo_plan_text, fixed_clock, forge_fields, use_layout
 
 
-@pytest.fixture
-def db(tmp_path):
+@pytest.fixture(params=LAYOUTS)
+def db(tmp_path, request, monkeypatch):
+    """A run database with two entries, in each audit-table layout (version 1 files had
+    version 2's)."""
+    use_layout(monkeypatch, request.param)
     text = demo_plan_text()
     path = tmp_path / "run.db"
     store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
@@ -43,9 +48,57 @@ def said(capsys) -> str:
     return captured.out + captured.err
 
 
-def test_a_new_run_database_is_schema_version_2(db):
-    assert SCHEMA_VERSION == 2
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 2
+def test_a_new_run_database_is_schema_version_3_and_its_entries_cannot_be_edited_by_field(
+    tmp_path,
+):
+    text = demo_plan_text()
+    path = tmp_path / "run.db"
+    Store.create(path, text, parse_plan(text), clock=fixed_clock()).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    body, action = conn.execute("SELECT body, action FROM audit WHERE seq = 1").fetchone()
+    assert action == "plan.imported" and json.loads(body)["action"] == "plan.imported"
+    with pytest.raises(sqlite3.OperationalError, match="cannot UPDATE generated column"):
+        conn.execute("UPDATE audit SET outcome = 'forged' WHERE seq = 1")
+
+
+def test_a_version_2_file_keeps_its_table_and_is_written_and_verified_as_before(
+    tmp_path, monkeypatch
+):
+    text = demo_plan_text()
+    path = tmp_path / "run.db"
+    use_layout(monkeypatch, "v2")
+    Store.create(path, text, parse_plan(text), clock=fixed_clock()).close()
+    monkeypatch.undo()  # this release, opening a file an earlier one made
+    store = Store.open(path)
+    store.log("gate.confirmed", step="inventory", outcome="confirmed")
+    store.log_many([audit.Draft("lag.sample", params={"round": i}) for i in range(3)])
+    verdict = store.audit_verify()
+    store.close()
+    conn = sqlite3.connect(path)
+    columns = {c[1] for c in conn.execute("PRAGMA table_xinfo(audit)")}
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert "body" not in columns
+    assert verdict.ok and verdict.count == 5
+    assert conn.execute("SELECT outcome FROM audit WHERE seq = 2").fetchone()[0] == "confirmed"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_an_append_after_a_wrong_remembered_layout_still_lands(tmp_path, monkeypatch, layout):
+    """The layout is remembered by connection id, and an id can come back for another
+    file: a wrong guess is refused by SQLite and the append looks again."""
+    use_layout(monkeypatch, layout)
+    text = demo_plan_text()
+    store = Store.create(tmp_path / "run.db", text, parse_plan(text), clock=fixed_clock())
+    with store.lock:
+        audit._LAYOUTS[id(store.conn)] = layout == "v2"  # the other one
+    store.log("gate.confirmed", step="inventory", outcome="confirmed")
+    verdict = store.audit_verify()
+    entries = store.audit_since(0)
+    store.close()
+    assert verdict.ok and verdict.count == 2
+    assert entries[-1].action == "gate.confirmed" and entries[-1].outcome == "confirmed"
 
 
 def test_a_version_1_file_is_never_opened_for_writing_and_is_left_as_it_was(db, capsys):
@@ -147,9 +200,8 @@ def rechain_without_plan_binding(path) -> None:
             entry.outcome, entry.ref,
         )  # fmt: skip
         digest = audit.entry_hash(prev, canonical)
-        conn.execute(
-            "UPDATE audit SET params = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-            (json.dumps(params), prev, digest, entry.seq),
+        forge_fields(
+            conn, entry.seq, params=audit._canonical_json(params), prev_hash=prev, hash=digest
         )
         prev = digest
     conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (f"{len(rows)}:{prev}",))

@@ -33,6 +33,7 @@ from console.kafka import witness as witness_topic
 from console.plan import parse_plan
 from console.sandbox.plans import sandbox_plan_text
 from console.store import Store, audit
+from tests.helpers import forge_fields
 from tests.test_drill_tamper import rechain
 
 PASSWORD = "admin-sandbox-pw"
@@ -202,7 +203,7 @@ def test_a_rewritten_and_rechained_log_is_caught_by_the_witness(run, capsys):
     said(capsys)
     witnessed = heads_on_topic(db)[-1]
     conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("UPDATE audit SET outcome = 'cancelled' WHERE seq = 2")
+    forge_fields(conn, 2, outcome="cancelled")
     conn.close()
     rechain(db, 2)
     assert main(["audit", "verify", str(db)]) == 0  # re-chained: intact as far as it knows

@@ -52,18 +52,25 @@ from console.store.traffic import SCHEMA as TRAFFIC_SCHEMA
 from console.store.traffic import TrafficTable
 
 APPLICATION_ID = 0x43555430  # "CUT0"
-SCHEMA_VERSION = 2
-"""The run-database schema this cutover writes. Version 2 files were written, from their
-plan import on, by releases that bind everything a decision rests on (step states, the
-plan, evidence, lag rounds, comparison windows, offset plans, fences, producer rows) to
-the chain: a row that no entry binds was added outside cutover."""
-PAGE_SIZE = 1024
-"""SQLite page size of a new run database. WAL writes whole pages, and a durable audit
-append commits two (the entry's leaf and the head pointer; a third about one append in
-three, a new leaf's parent), and on this disk a sync's cost grows with the bytes written:
-at 4 KiB pages a commit wrote 8 KiB, at 1 KiB it writes 2-3 KiB (single appends 0.70 of
-the raw fsync rate against 0.68 in the same rounds at idle, ``bench/audit.py
---also-page-size 4096``). Files made with another page size keep theirs."""
+SCHEMA_VERSION = 3
+"""The run-database schema this cutover creates. Version 2 and 3 files were written, from
+their plan import on, by releases that bind everything a decision rests on (step states,
+the plan, evidence, lag rounds, comparison windows, offset plans, fences, producer rows)
+to the chain: a row that no entry binds was added outside cutover. Version 3 differs in
+its audit table only: an entry stores the text its hash covers and its fields are read
+from that text (:data:`console.store.audit.SCHEMA`), so a million entries verify in about
+half the time. A version 2 file keeps its table and is read and written as it is."""
+PREVIOUS_VERSION = 2
+"""Files of the releases before version 3: read and written like new ones."""
+PAGE_SIZE = 4096
+"""SQLite page size of a new run database. A version 3 entry (its stored text and two
+hashes) is 400-500 bytes: a 4 KiB page holds eight of them, a 1 KiB page one (half of it
+unused), which made the file 40% larger and a full verification a quarter slower (a
+million entries, measured: 4.3 s against 5.8 s). A durable append commits two pages (the
+entry's leaf and the head pointer; a third now and then, a new leaf's parent), so smaller
+pages sync fewer bytes: single appends measured 0.72 of the raw fsync rate at 4 KiB
+against 0.77 at 1 KiB in the same rounds (``bench/audit.py --also-page-size 1024``).
+Files made with another page size keep theirs."""
 OLDER_VERSION = 1
 """Files of the releases that added those bindings one kind at a time without changing
 the version (the last of them at 08:36 on 2026-12-01, 77dec8e): in such a file a row no
@@ -442,13 +449,13 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{given} has run-database schema version {version}, newer than this cutover "
-                f"knows (it writes version {SCHEMA_VERSION} and reads {OLDER_VERSION} and "
-                f"{SCHEMA_VERSION}): it was written by a newer release",
+                f"knows (it writes versions {PREVIOUS_VERSION} and {SCHEMA_VERSION} and reads "
+                f"{OLDER_VERSION} to {SCHEMA_VERSION}): it was written by a newer release",
                 "open it with that release or a later one; nothing was changed",
             )
         if version == OLDER_VERSION and not readonly:
             raise StoreError(_older(given), _OLDER_WRITE_HINT)
-        if version not in (OLDER_VERSION, SCHEMA_VERSION):
+        if version not in (OLDER_VERSION, PREVIOUS_VERSION, SCHEMA_VERSION):
             raise StoreError(
                 f"{given} has run-database schema version {version}, which no cutover release "
                 "writes: it was changed outside cutover or is damaged",
@@ -734,9 +741,9 @@ class Store:
                             verdict,
                             ok=False,
                             problem=(
-                                f"entry 1 (the plan import) binds nothing, but a schema version "
-                                f"{SCHEMA_VERSION} run database binds its plan from the start: "
-                                "the log was replaced"
+                                "entry 1 (the plan import) binds nothing, but a schema version "
+                                f"{self.schema_version} run database binds its plan from the "
+                                "start: the log was replaced"
                             ),
                             seq=1,
                         )
