@@ -26,7 +26,7 @@ The run databases are built with grouped appends (real entries, real hashes).
 
     python bench/audit.py [--sizes 100000,1000000] [--appends 1000] [--rounds 5]
                           [--group 1000] [--repeat 3] [--dir DIR]
-                          [--also-page-size 4096]
+                          [--also-page-size 1024] [--also-v2]
 """
 
 from __future__ import annotations
@@ -167,10 +167,20 @@ def grouped_rate(store: Store, total: int, group: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-def build(path: Path, size: int) -> float:
-    """A run database of ``size`` entries (the plan import is the first); seconds taken."""
+def build(path: Path, size: int, *, version_2: bool = False) -> float:
+    """A run database of ``size`` entries (the plan import is the first); seconds taken.
+    ``version_2``: with the audit table of schema version 2 (a column per field), as files
+    made by earlier releases have it (for comparing, ``--also-v2``)."""
     started = time.perf_counter()
-    store = create(path)
+    if version_2:
+        release = audit.SCHEMA, store_db.SCHEMA_VERSION
+        audit.SCHEMA, store_db.SCHEMA_VERSION = audit.SCHEMA_V2, store_db.PREVIOUS_VERSION
+        try:
+            store = create(path)
+        finally:
+            audit.SCHEMA, store_db.SCHEMA_VERSION = release
+    else:
+        store = create(path)
     try:
         for first in range(1, size, BUILD_GROUP):
             store.log_many([sample(i) for i in range(first, min(first + BUILD_GROUP, size))])
@@ -244,7 +254,13 @@ def main() -> None:
         "--also-page-size",
         type=int,
         help="also time single appends on a run database with this SQLite page size, "
-        "interleaved with the others (e.g. 4096, the page size before 1024)",
+        "interleaved with the others (e.g. 1024)",
+    )
+    parser.add_argument(
+        "--also-v2",
+        action="store_true",
+        help="also verify a file of the largest size with the audit table of schema "
+        "version 2 (files made before version 3), in the same run",
     )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -267,6 +283,7 @@ def run(args, sizes: list[int], workdir: Path) -> None:
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     pragmas = store.pragmas()
+    print(f"run-database schema version {store_db.SCHEMA_VERSION} (as a new run database)")
     print("pragmas: " + " ".join(f"{k}={v}" for k, v in pragmas.items()))
     print("  each audit commit: synchronous=FULL for its own transaction (durable=True)")
 
@@ -337,6 +354,19 @@ def run(args, sizes: list[int], workdir: Path) -> None:
         figures[f"verify_{label(size)}_peak_mb"] = peak
         if size == max(sizes):
             incremental(db, size, args.repeat)
+        db.unlink()
+    if args.also_v2:
+        size = max(sizes)
+        db = workdir / f"chain-{size}-v2.db"
+        build(db, size, version_2=True)
+        mb = db.stat().st_size / 2**20
+        seconds_v2, _, peak_v2 = measure_verify(db, size, args.repeat)
+        ours = figures[f"verify_{label(size)}_s"]
+        print(
+            f"verify {size:>9,} entries of a schema version 2 file ({mb:.0f} MB): "
+            f"{seconds_v2:6.2f} s median of {args.repeat}, peak RSS {peak_v2:.0f} MB; "
+            f"version 3 took {ours / seconds_v2:.2f} of its time"
+        )
         db.unlink()
 
     figures.update(
