@@ -131,6 +131,33 @@ def test_renumbered_entries_with_the_chain_intact_are_named(db):
     assert v.problem == "entries 7 to 11 were removed"
 
 
+def test_a_rewritten_table_definition_is_named(tmp_path, capsys):
+    """A version 3 entry's fields are computed by expressions in the table's definition,
+    which no hash covers: rewriting one shows a forged outcome while every entry still
+    hashes right, so verify checks the definition itself."""
+    text = demo_plan_text()
+    path = tmp_path / "run.db"
+    store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
+    store.log("gate.cancelled", step="inventory", outcome="cancelled")
+    store.close()
+    conn = raw(path)
+    definition = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit'").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute(
+        "UPDATE sqlite_master SET sql = ? WHERE name = 'audit'",
+        (definition.replace(audit._field("outcome"), "'confirmed'"),),
+    )
+    conn.close()
+    store = Store.open(path, readonly=True)
+    shown = store.audit_since(0)[-1]
+    v = store.audit_verify()
+    store.close()
+    assert shown.outcome == "confirmed"  # what the forged definition shows
+    assert not v.ok and v.problem.startswith("the audit table's definition was changed")
+    assert main(["audit", "verify", str(path)]) == 1
+    assert "definition was changed outside cutover" in capsys.readouterr().err
+
+
 def test_a_stored_text_that_is_not_json_is_named_and_the_screens_still_open(tmp_path, capsys):
     text = demo_plan_text()
     path = tmp_path / "run.db"

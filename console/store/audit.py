@@ -35,7 +35,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from console import redact
@@ -472,14 +472,38 @@ def verify(conn: sqlite3.Connection, *, checkpoint: Checkpoint | None = None) ->
         # by another process are neither half-seen nor mistaken for a cut tail.
         conn.execute("BEGIN")
     try:
+        verdict = None
         if checkpoint is not None and _holds(conn, checkpoint):
             verdict = _walk(conn, checkpoint.seq, checkpoint.hash)
-            if verdict.ok:
-                return verdict
-        return _walk(conn, 0, GENESIS)
+        if verdict is None or not verdict.ok:
+            verdict = _walk(conn, 0, GENESIS)
+        if verdict.ok and _has_body(conn) and _definition(conn) != _DEFINITION:
+            return replace(
+                verdict,
+                ok=False,
+                problem=(
+                    "the audit table's definition was changed outside cutover: what the "
+                    "screens and queries read of an entry may no longer be what its hash "
+                    "covers"
+                ),
+            )
+        return verdict
     finally:
         if own:
             conn.execute("ROLLBACK")
+
+
+def _definition(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit'")
+    found = row.fetchone()
+    return found[0] if found else None
+
+
+_DEFINITION = SCHEMA.strip().removesuffix(";").replace(" IF NOT EXISTS", "")
+"""The version 3 audit table as SQLite keeps its definition. Its fields are computed
+from the stored text by expressions in that definition, outside every hash: rewritten
+(SQLite's ``writable_schema``), an entry could show another outcome than the one it
+recorded while the chain still verified, so verify compares the definition too."""
 
 
 def _walk(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict:
