@@ -317,8 +317,7 @@ def _chain_in(
     row = conn.execute(_HEAD_ROW).fetchone()
     seq, prev = (row[0], row[1]) if row else (0, GENESIS)
     made: list[Entry] = []
-    rows: list[tuple] = []
-    bodies: list[tuple] = []
+    texts: list[tuple[str, str]] = []  # per entry: its parameters' JSON, its whole text
     sha256 = hashlib.sha256
     for d in drafts:
         seq += 1
@@ -333,18 +332,15 @@ def _chain_in(
         made.append(
             Entry(seq, ts, user, ssh, d.action, d.step, params, outcome, d.ref, prev, digest)
         )
-        rows.append(
-            (seq, ts, user, ssh, d.action, d.step, params_json, outcome, d.ref, prev, digest)
-        )
-        bodies.append((seq, prev, digest, canonical))
+        texts.append((params_json, canonical))
         prev = digest
     with_body = _has_body(conn)
     try:
-        _insert(conn, bodies if with_body else rows, with_body)
+        _insert(conn, made, texts, with_body)
     except sqlite3.OperationalError:
         if _has_body(conn, look=True) == with_body:
             raise
-        _insert(conn, rows if with_body else bodies, not with_body)
+        _insert(conn, made, texts, not with_body)
     # An upsert changes the head's row in place; INSERT OR REPLACE would delete and
     # re-insert it, touching the key's index page too on every commit.
     conn.execute(_MOVE_HEAD, (f"{seq}:{prev}",))
@@ -352,8 +348,22 @@ def _chain_in(
     return made
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple], with_body: bool) -> None:
-    sql = _INSERT if with_body else _INSERT_V2
+def _insert(
+    conn: sqlite3.Connection, made: list[Entry], texts: list[tuple[str, str]], with_body: bool
+) -> None:
+    """Insert chained entries as rows of one layout or the other."""
+    if with_body:
+        sql = _INSERT
+        rows = [
+            (e.seq, e.prev_hash, e.hash, text) for e, (_, text) in zip(made, texts, strict=True)
+        ]
+    else:
+        sql = _INSERT_V2
+        rows = [
+            (e.seq, e.ts, e.actor, e.ssh_client, e.action, e.step, params_json, e.outcome,
+             e.ref, e.prev_hash, e.hash)
+            for e, (params_json, _) in zip(made, texts, strict=True)
+        ]  # fmt: skip
     if len(rows) == 1:
         conn.execute(sql, rows[0])
     else:
@@ -449,7 +459,7 @@ def iter_all(conn: sqlite3.Connection) -> Iterator[Entry]:
 # renders the same bytes as Entry.canonical() for what we write (keys in sorted order,
 # compact separators, UTF-8 unescaped); where it renders something differently (a float,
 # a \u escape, unreadable params) the hash will not match and the entry is checked again
-# the exact way (_rehashes) before anything is called edited. A match is sound either way:
+# the exact way (_hashes_right) before anything is called edited. A match is sound either way:
 # equal JSON text means equal content.
 _MATERIAL = "CAST(prev_hash || char(10) || body AS BLOB)"
 _MATERIAL_V2 = """CAST(prev_hash || char(10) || json_object(
@@ -472,12 +482,15 @@ def verify(conn: sqlite3.Connection, *, checkpoint: Checkpoint | None = None) ->
         # by another process are neither half-seen nor mistaken for a cut tail.
         conn.execute("BEGIN")
     try:
+        with_body = _has_body(conn, look=True)
         verdict = None
-        if checkpoint is not None and _holds(conn, checkpoint):
-            verdict = _walk(conn, checkpoint.seq, checkpoint.hash)
+        if checkpoint is not None and (
+            _hashes_right(conn, checkpoint.seq, with_body) == checkpoint.hash
+        ):
+            verdict = _walk(conn, checkpoint.seq, checkpoint.hash, with_body)
         if verdict is None or not verdict.ok:
-            verdict = _walk(conn, 0, GENESIS)
-        if verdict.ok and _has_body(conn) and _definition(conn) != _DEFINITION:
+            verdict = _walk(conn, 0, GENESIS, with_body)
+        if verdict.ok and with_body and _definition(conn) != _DEFINITION:
             return replace(
                 verdict,
                 ok=False,
@@ -506,9 +519,8 @@ from the stored text by expressions in that definition, outside every hash: rewr
 recorded while the chain still verified, so verify compares the definition too."""
 
 
-def _walk(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict:
+def _walk(conn: sqlite3.Connection, after: int, after_hash: str, with_body: bool) -> Verdict:
     """Check every entry after seq ``after`` (0: all), chained on from ``after_hash``."""
-    with_body = _has_body(conn, look=True)
     if with_body:
         verdict = _walk_fast(conn, after, after_hash)
         if verdict is not None:
@@ -530,8 +542,7 @@ def _walk_fast(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict
     sha256 = hashlib.sha256
     expected = after_hash
     count = 0
-    rows = conn.execute(_FAST_AFTER, (after,)) if after else conn.execute(_FAST_ALL)
-    for prev, digest, material in rows:
+    for prev, digest, material in _entries_after(conn, f"prev_hash, hash, {_MATERIAL}", after):
         if (
             prev != expected
             or type(material) is not bytes
@@ -550,8 +561,12 @@ def _walk_fast(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict
     return Verdict(True, last, expected, checked=count, since=after)
 
 
-_FAST_ALL = f"SELECT prev_hash, hash, {_MATERIAL} FROM audit ORDER BY seq"
-_FAST_AFTER = f"SELECT prev_hash, hash, {_MATERIAL} FROM audit WHERE seq > ? ORDER BY seq"
+def _entries_after(conn: sqlite3.Connection, columns: str, after: int) -> sqlite3.Cursor:
+    """``columns`` of every entry after seq ``after``, in order; for 0, every row, so one
+    numbered 0 or below is read too (and named)."""
+    if after:
+        return conn.execute(f"SELECT {columns} FROM audit WHERE seq > ? ORDER BY seq", (after,))
+    return conn.execute(f"SELECT {columns} FROM audit ORDER BY seq")
 
 
 def _walk_each(conn: sqlite3.Connection, after: int, after_hash: str, with_body: bool) -> Verdict:
@@ -560,13 +575,8 @@ def _walk_each(conn: sqlite3.Connection, after: int, after_hash: str, with_body:
     a problem found in a version 3 one is diagnosed."""
     sha256 = hashlib.sha256
     expected_seq, expected_prev = after + 1, after_hash
-    sql = f"SELECT seq, prev_hash, hash, {_MATERIAL if with_body else _MATERIAL_V2} FROM audit"
-    rows = (
-        conn.execute(f"{sql} WHERE seq > ? ORDER BY seq", (after,))
-        if after
-        else (conn.execute(f"{sql} ORDER BY seq"))
-    )
-    for seq, prev, digest, material in rows:
+    columns = f"seq, prev_hash, hash, {_MATERIAL if with_body else _MATERIAL_V2}"
+    for seq, prev, digest, material in _entries_after(conn, columns, after):
         verified = expected_seq - 1
         if seq != expected_seq:
             gap = (
@@ -575,7 +585,7 @@ def _walk_each(conn: sqlite3.Connection, after: int, after_hash: str, with_body:
                 else f"entries {expected_seq} to {seq - 1} were removed"
             )
             return Verdict(False, verified, expected_prev, gap, expected_seq, verified - after)
-        if sha256(material).hexdigest() != digest and (with_body or not _rehashes(conn, seq)):
+        if sha256(material).hexdigest() != digest and _hashes_right(conn, seq, with_body) is None:
             return Verdict(
                 False,
                 verified,
@@ -659,11 +669,23 @@ def _ends_wrong(conn: sqlite3.Connection, last: int, last_hash: str) -> str | No
     return None
 
 
-def _rehashes(conn: sqlite3.Connection, seq: int) -> bool:
-    """Whether entry ``seq`` hashes right when rebuilt exactly as it was written."""
+def _hashes_right(conn: sqlite3.Connection, seq: int, with_body: bool) -> str | None:
+    """Entry ``seq``'s hash when its contents still hash to it, else None (also when it
+    is gone). A version 3 entry is checked on its stored bytes; a version 2 one is
+    rebuilt exactly as it was written (the way SQLite assembles it can differ)."""
+    if with_body:
+        row = conn.execute(f"SELECT hash, {_MATERIAL} FROM audit WHERE seq = ?", (seq,)).fetchone()
+        intact = (
+            row is not None
+            and isinstance(row[1], bytes)
+            and hashlib.sha256(row[1]).hexdigest() == row[0]
+        )
+        return row[0] if intact else None
     row = conn.execute("SELECT * FROM audit WHERE seq = ?", (seq,)).fetchone()
+    if row is None:
+        return None
     entry = _row_to_entry(tuple(row))
-    return entry_hash(entry.prev_hash, entry.canonical()) == entry.hash
+    return entry.hash if entry_hash(entry.prev_hash, entry.canonical()) == entry.hash else None
 
 
 def _misplaced(conn: sqlite3.Connection, seq: int, prev: str) -> tuple[str, int]:
@@ -693,27 +715,6 @@ def _misplaced(conn: sqlite3.Connection, seq: int, prev: str) -> tuple[str, int]
         f"an entry was removed before entry {seq}, or entry {seq - 1} was rewritten: "
         "the hash it was chained to is gone",
         seq,
-    )
-
-
-def _holds(conn: sqlite3.Connection, checkpoint: Checkpoint) -> bool:
-    """Whether the checkpoint's entry is still there, with that hash, hashing right."""
-    if _has_body(conn, look=True):
-        row = conn.execute(
-            f"SELECT hash, {_MATERIAL} FROM audit WHERE seq = ?", (checkpoint.seq,)
-        ).fetchone()
-        return (
-            row is not None
-            and row[0] == checkpoint.hash
-            and isinstance(row[1], bytes)
-            and hashlib.sha256(row[1]).hexdigest() == row[0]
-        )
-    row = conn.execute("SELECT * FROM audit WHERE seq = ?", (checkpoint.seq,)).fetchone()
-    if row is None:
-        return False
-    entry = _row_to_entry(tuple(row))
-    return entry.hash == checkpoint.hash and (
-        entry_hash(entry.prev_hash, entry.canonical()) == entry.hash
     )
 
 
