@@ -75,16 +75,13 @@ def value(obj: Any) -> Any:
     if type(obj) in _PLAIN:
         return obj
     if isinstance(obj, dict):
-        return {
-            k: (
-                MASK
-                if isinstance(k, str) and _secret_key(k)
-                else v
-                if type(v) in _PLAIN
-                else value(v)
-            )
-            for k, v in obj.items()
-        }
+        masked = {}
+        for k, v in obj.items():
+            if isinstance(k, str) and _secret_key(k):
+                masked[k] = MASK
+            else:
+                masked[k] = v if type(v) in _PLAIN else value(v)
+        return masked
     if isinstance(obj, list | tuple):
         return [v if type(v) in _PLAIN else value(v) for v in obj]
     if isinstance(obj, str):
