@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from console.sandbox import ClusterInfo, Sandbox, SandboxState
+from tests.helpers import LAYOUTS, use_layout
 
 # SVG snapshots live in the top-level snapshots/ folder.
 # The Kafka Connect worker fixture (`connect`) for the MirrorMaker 2 tests.
@@ -100,3 +101,11 @@ def pytest_terminal_summary(
         shutil.copytree(log_dir, dest / cluster, dirs_exist_ok=True)
         terminalreporter.write_line(f"{cluster}: {log_dir}")
     terminalreporter.write_line(f"copied to {dest}")
+
+
+@pytest.fixture(params=LAYOUTS)
+def layout(request, monkeypatch) -> str:
+    """Each audit-table layout in turn ("v3": a new run database; "v2": a file an earlier
+    release made, still read and written): ``Store.create`` in the test makes that one."""
+    use_layout(monkeypatch, request.param)
+    return request.param

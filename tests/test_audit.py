@@ -12,20 +12,16 @@ from console.cli.main import main
 from console.plan import parse_plan
 from console.store import Store, audit, bindings
 from tests.helpers import (
-    LAYOUTS,
     demo_plan_text,
     fixed_clock,
     forge_entry,
     forge_fields,
-    use_layout,
 )
 
 
-@pytest.fixture(params=LAYOUTS)
-def db(tmp_path, request, monkeypatch):
-    """A run database with ten audit entries, in each audit-table layout (version 3, and
-    version 2 files, which are still read and written)."""
-    use_layout(monkeypatch, request.param)
+@pytest.fixture
+def db(tmp_path, layout):
+    """A run database with ten audit entries, in each audit-table layout."""
     text = demo_plan_text()
     path = tmp_path / "run.db"
     store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
@@ -414,13 +410,9 @@ def test_audit_verify_writes_nothing(db):
     assert audit.read_checkpoint(raw(db)) is None
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_entries_sqlite_renders_differently_verify_and_their_edits_are_found(
-    tmp_path, monkeypatch, layout
-):
+def test_entries_sqlite_renders_differently_verify_and_their_edits_are_found(tmp_path, layout):
     """Non-ASCII parameters, control characters, awkward numbers: whatever the fast
     rendering makes of them, an intact entry verifies and an edited one is named."""
-    use_layout(monkeypatch, layout)
     text = demo_plan_text()
     store = Store.create(tmp_path / "r.db", text, parse_plan(text), clock=fixed_clock())
     odd = [

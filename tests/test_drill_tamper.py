@@ -28,22 +28,18 @@ from console.store import db as store_db
 from console.tui.app import CutoverApp
 from console.tui.screens.help import HelpScreen
 from tests.helpers import (
-    LAYOUTS,
     demo_plan_text,
     fixed_clock,
     forge_entry,
     forge_fields,
     screen_lines,
-    use_layout,
 )
 
 
-@pytest.fixture(params=LAYOUTS)
-def db(tmp_path, request, monkeypatch):
+@pytest.fixture
+def db(tmp_path, layout):
     """A run with 13 audit entries: import, inventory run with evidence, two lag rounds, a
-    comparison window, notes; in each audit-table layout (schema version 3, and version 2
-    files, still read and written)."""
-    use_layout(monkeypatch, request.param)
+    comparison window, notes; in each audit-table layout."""
     text = demo_plan_text("127.0.0.1:1", "127.0.0.1:2")
     path = tmp_path / "run.db"
     store = Store.create(path, text, parse_plan(text), clock=fixed_clock())

@@ -15,14 +15,13 @@ import pytest
 from console.cli.main import main
 from console.plan import parse_plan
 from console.store import SCHEMA_VERSION, Store, StoreError, audit
-from tests.helpers import LAYOUTS, demo_plan_text, fixed_clock, forge_fields, use_layout
+from tests.helpers import demo_plan_text, fixed_clock, forge_fields, use_layout
 
 
-@pytest.fixture(params=LAYOUTS)
-def db(tmp_path, request, monkeypatch):
+@pytest.fixture
+def db(tmp_path, layout):
     """A run database with two entries, in each audit-table layout (version 1 files had
     version 2's)."""
-    use_layout(monkeypatch, request.param)
     text = demo_plan_text()
     path = tmp_path / "run.db"
     store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
@@ -84,19 +83,20 @@ def test_a_version_2_file_keeps_its_table_and_is_written_and_verified_as_before(
     assert conn.execute("SELECT outcome FROM audit WHERE seq = 2").fetchone()[0] == "confirmed"
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_an_append_after_a_wrong_remembered_layout_still_lands(tmp_path, monkeypatch, layout):
+def test_an_append_after_a_wrong_remembered_layout_still_lands(tmp_path, layout):
     """The layout is remembered by connection id, and an id can come back for another
     file: a wrong guess is refused by SQLite and the append looks again."""
-    use_layout(monkeypatch, layout)
     text = demo_plan_text()
     store = Store.create(tmp_path / "run.db", text, parse_plan(text), clock=fixed_clock())
     with store.lock:
         audit._LAYOUTS[id(store.conn)] = layout == "v2"  # the other one
     store.log("gate.confirmed", step="inventory", outcome="confirmed")
+    with store.lock:
+        remembered = audit._LAYOUTS[id(store.conn)]
     verdict = store.audit_verify()
     entries = store.audit_since(0)
     store.close()
+    assert remembered == (layout == "v3")  # looked again, and remembers the right one now
     assert verdict.ok and verdict.count == 2
     assert entries[-1].action == "gate.confirmed" and entries[-1].outcome == "confirmed"
 
