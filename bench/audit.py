@@ -61,18 +61,21 @@ TARGETS = {
 }
 
 
-def create(path: Path, page_size: int | None = None) -> Store:
-    """A run database as ``cutover plan import`` makes it; ``page_size`` makes it with
-    another SQLite page size than the release's (for comparing, ``--also-page-size``)."""
+def create(path: Path, page_size: int | None = None, *, version_2: bool = False) -> Store:
+    """A run database as ``cutover plan import`` makes it; for comparing, ``page_size``
+    makes it with another SQLite page size than the release's (``--also-page-size``) and
+    ``version_2`` with the audit table of schema version 2, a column per field, as
+    earlier releases made it (``--also-v2``)."""
     text = PLAN.read_text()
-    if page_size is None:
-        return Store.create(path, text, parse_plan(text))
-    release = store_db.PAGE_SIZE
-    store_db.PAGE_SIZE = page_size
+    release = store_db.PAGE_SIZE, audit.SCHEMA, store_db.SCHEMA_VERSION
+    if page_size is not None:
+        store_db.PAGE_SIZE = page_size
+    if version_2:
+        audit.SCHEMA, store_db.SCHEMA_VERSION = audit.SCHEMA_V2, store_db.PREVIOUS_VERSION
     try:
         return Store.create(path, text, parse_plan(text))
     finally:
-        store_db.PAGE_SIZE = release
+        store_db.PAGE_SIZE, audit.SCHEMA, store_db.SCHEMA_VERSION = release
 
 
 def sample(i: int) -> audit.Draft:
@@ -169,18 +172,9 @@ def grouped_rate(store: Store, total: int, group: int) -> float:
 
 def build(path: Path, size: int, *, version_2: bool = False) -> float:
     """A run database of ``size`` entries (the plan import is the first); seconds taken.
-    ``version_2``: with the audit table of schema version 2 (a column per field), as files
-    made by earlier releases have it (for comparing, ``--also-v2``)."""
+    ``version_2`` as for :func:`create`."""
     started = time.perf_counter()
-    if version_2:
-        release = audit.SCHEMA, store_db.SCHEMA_VERSION
-        audit.SCHEMA, store_db.SCHEMA_VERSION = audit.SCHEMA_V2, store_db.PREVIOUS_VERSION
-        try:
-            store = create(path)
-        finally:
-            audit.SCHEMA, store_db.SCHEMA_VERSION = release
-    else:
-        store = create(path)
+    store = create(path, version_2=version_2)
     try:
         for first in range(1, size, BUILD_GROUP):
             store.log_many([sample(i) for i in range(first, min(first + BUILD_GROUP, size))])
