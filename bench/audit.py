@@ -15,6 +15,10 @@ default, removed afterwards):
   figures are medians of the rounds, and ``appends/fsync`` is the median of each
   round's own ratio (the disk's speed drifts between rounds: a ratio of two medians
   taken from different rounds would compare different disks).
+- bare SQLite (printed, not a target): the same five statements an append runs, with
+  the entry's text made beforehand, on a run database of its own, interleaved with the
+  others: what SQLite alone costs through Python's ``sqlite3`` on this disk, the ceiling
+  for ``appends/fsync``; an append's own work is the gap between the two.
 - ``grouped_appends_per_s``: ``Store.log_many`` in commits of ``--group`` entries, a
   share in each round too (median); the drafts are made before the clock starts.
 - ``verify_*``: ``Store.audit_verify()`` (the whole chain, as ``cutover audit verify``)
@@ -41,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,16 +130,16 @@ class Timed:
 
 
 def fsync_and_append_rates(
-    directory: Path, stores: list[Store], count: int, size: int
+    directory: Path, ops: list[Callable[[int], object]], count: int, size: int
 ) -> tuple[Timed, list[Timed]]:
-    """Raw write+fsync loop and single durable appends to each store, ``count`` of each,
-    interleaved; the raw loop appends records of ``size`` bytes. CPU time is the process's
-    own, so the difference between the two says how much of an append is work and how
-    much waiting."""
+    """Raw write+fsync loop and each of ``ops`` (one durable append of entry ``i``),
+    ``count`` of each, interleaved; the raw loop appends records of ``size`` bytes. CPU
+    time is the process's own, so the difference between the two says how much of an
+    append is work and how much waiting."""
     record = b"x" * (size - 1) + b"\n"
     path = directory / "fsync.loop"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    raw, appends = Timed(), [Timed() for _ in stores]
+    raw, appends = Timed(), [Timed() for _ in ops]
     try:
         for first in range(0, count, CHUNK):
             n = min(CHUNK, count - first)
@@ -145,10 +150,10 @@ def fsync_and_append_rates(
             raw.wall += time.perf_counter() - started
             raw.cpu += time.process_time() - cpu
             raw.count += n
-            for store, timed in zip(stores, appends, strict=True):
+            for op, timed in zip(ops, appends, strict=True):
                 started, cpu = time.perf_counter(), time.process_time()
                 for i in range(first, first + n):
-                    store.log("bench.append", step="inventory", params={"n": i}, outcome="ok")
+                    op(i)
                 timed.wall += time.perf_counter() - started
                 timed.cpu += time.process_time() - cpu
                 timed.count += n
@@ -156,6 +161,36 @@ def fsync_and_append_rates(
         os.close(fd)
         path.unlink()
     return raw, appends
+
+
+def logging_to(store: Store) -> Callable[[int], object]:
+    """One single durable append to ``store``, as every step logs."""
+    return lambda i: store.log("bench.append", step="inventory", params={"n": i}, outcome="ok")
+
+
+def bare_sqlite(path: Path) -> tuple[Callable[[int], object], sqlite3.Connection]:
+    """SQLite's own share of a single append, the reference for ``appends/fsync``: the
+    statements an append runs (BEGIN IMMEDIATE, read the head, insert the entry, move
+    the head pointer, COMMIT at ``synchronous=FULL``) on a run database of its own, with
+    the entry's text made once beforehand (no JSON, no hashing, no Python around it). Its
+    chain is not valid, and the file is thrown away."""
+    store = create(path)
+    text = logging_to(store)(0).canonical()
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA synchronous=FULL")
+    head, insert = audit._HEAD_ROW, audit._INSERT
+    move = audit._MOVE_HEAD
+
+    def op(i: int) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        seq, last = conn.execute(head).fetchone()
+        conn.execute(insert, (seq + 1, last, last, text))
+        conn.execute(move, (f"{seq + 1}:{last}",))
+        conn.execute("COMMIT")
+
+    return op, conn
 
 
 def grouped_rate(store: Store, total: int, group: int) -> float:
@@ -284,20 +319,24 @@ def run(args, sizes: list[int], workdir: Path) -> None:
     size = entry_bytes(store)
     print(f"fsync loop: {size}-byte records (one bench entry as stored), appended, fsync each")
 
+    ops = [logging_to(store)]
     other = None
     if args.also_page_size:
         other = create(workdir / "appends-other.db", args.also_page_size)
         other.log("bench.append", step="inventory", params={"n": 0}, outcome="ok")
+        ops.append(logging_to(other))
         print(f"also single appends on a database of {args.also_page_size}-byte pages")
-    fsyncs, appends, others, groupeds, timings = [], [], [], [], []
+    bare, bare_conn = bare_sqlite(workdir / "bare.db")
+    ops.append(bare)
+    print("also bare SQLite: an append's statements alone, nothing of ours around them")
+    fsyncs, appends, others, bares, groupeds, timings = [], [], [], [], [], []
     per_round = args.grouped // args.rounds
     for r in range(args.rounds):
-        raw, singles = fsync_and_append_rates(
-            workdir, [store] + ([other] if other else []), args.appends, size
-        )
+        raw, singles = fsync_and_append_rates(workdir, ops, args.appends, size)
         fsyncs.append(raw.rate())
         appends.append(singles[0].rate())
-        timings.append((raw.us(), singles[0].us()))
+        bares.append(singles[-1].rate())
+        timings.append((raw.us(), singles[0].us(), singles[-1].us()))
         groupeds.append(grouped_rate(store, per_round, args.group))
         also = ""
         if other:
@@ -306,10 +345,12 @@ def run(args, sizes: list[int], workdir: Path) -> None:
         print(
             f"round {r + 1}: fsync {fsyncs[-1]:7,.0f}/s  single durable appends "
             f"{appends[-1]:7,.0f}/s  ratio {appends[-1] / fsyncs[-1]:.2f}  "
-            f"grouped {groupeds[-1]:7,.0f}/s{also}"
+            f"(bare SQLite {bares[-1] / fsyncs[-1]:.2f})  grouped {groupeds[-1]:7,.0f}/s{also}"
         )
+    bare_conn.close()
     fsync_s, append_s = statistics.median(fsyncs), statistics.median(appends)
     ratio = statistics.median(a / f for a, f in zip(appends, fsyncs, strict=True))
+    bare_ratio = statistics.median(a / f for a, f in zip(bares, fsyncs, strict=True))
     grouped = statistics.median(groupeds)
     if other:
         other_ratio = statistics.median(a / f for a, f in zip(others, fsyncs, strict=True))
@@ -318,15 +359,20 @@ def run(args, sizes: list[int], workdir: Path) -> None:
             f"{args.also_page_size}-byte pages {other_ratio:.2f} (medians of the rounds' ratios)"
         )
         other.close()
+    print(
+        f"bare SQLite/fsync {bare_ratio:.2f}: the ceiling for an append made through "
+        f"Python's sqlite3 on this disk; ours reaches {ratio / bare_ratio:.2f} of it"
+    )
     print(f"(grouped: {per_round:,} entries per round in commits of {args.group})")
-    (raw_wall, raw_cpu), (append_wall, append_cpu) = (
-        tuple(statistics.median(t[side][k] for t in timings) for k in (0, 1)) for side in (0, 1)
+    (raw_wall, raw_cpu), (append_wall, append_cpu), (bare_wall, bare_cpu) = (
+        tuple(statistics.median(t[side][k] for t in timings) for k in (0, 1)) for side in (0, 1, 2)
     )
     print(
         f"per operation, medians of the rounds: raw write+fsync {raw_wall:.0f} µs "
         f"(CPU {raw_cpu:.0f} µs); single durable append {append_wall:.0f} µs (CPU "
         f"{append_cpu:.0f} µs): the append's extra CPU {append_cpu - raw_cpu:.0f} µs, "
-        f"extra waiting {append_wall - append_cpu - (raw_wall - raw_cpu):.0f} µs"
+        f"extra waiting {append_wall - append_cpu - (raw_wall - raw_cpu):.0f} µs; "
+        f"bare SQLite {bare_wall:.0f} µs (CPU {bare_cpu:.0f} µs)"
     )
     store.close()
 
