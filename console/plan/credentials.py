@@ -10,15 +10,23 @@ from anything we log or record.
 from __future__ import annotations
 
 import os
-
-import keyring
-import keyring.errors
+from types import ModuleType
 
 from console import redact
 from console.errors import CutoverError
 from console.plan import ClusterSpec, Plan, SecretRef
 
 CLUSTERS = ("source", "target")
+
+
+def _keyring() -> ModuleType:
+    """The keyring package, imported when a password is first looked up or stored: finding
+    its backends costs 0.07 s of every command's start-up (``python -X importtime``), and
+    most commands never ask it (``status``, ``audit verify``, replay)."""
+    import keyring
+    import keyring.errors
+
+    return keyring
 
 
 class CredentialError(CutoverError):
@@ -44,8 +52,8 @@ def resolve_password(plan: Plan, cluster: str) -> str | None:
         return redact.register(os.environ[ref.env])
     account = plan.secret_account(cluster)
     try:
-        value = keyring.get_password(ref.keyring_service, account)
-    except keyring.errors.KeyringError as exc:
+        value = _keyring().get_password(ref.keyring_service, account)
+    except _keyring().errors.KeyringError as exc:
         raise CredentialError(_no_keyring(cluster, ref.env, exc)) from None
     if value is None:
         hint = f" or export {ref.env}" if ref.env else ""
@@ -67,8 +75,8 @@ def resolve_registry_password(plan: Plan, cluster: str) -> str | None:
         return redact.register(os.environ[ref.env])
     account = f"{plan.secret_account(cluster)}-registry"
     try:
-        value = keyring.get_password(ref.keyring_service, account)
-    except keyring.errors.KeyringError as exc:
+        value = _keyring().get_password(ref.keyring_service, account)
+    except _keyring().errors.KeyringError as exc:
         raise CredentialError(_no_keyring(f"the {cluster} registry", ref.env, exc)) from None
     if value is None:
         hint = f"export {ref.env}" if ref.env else "add password.env to the plan's registry"
@@ -94,8 +102,8 @@ def resolve_witness_password(plan: Plan) -> str | None:
         return redact.register(os.environ[ref.env])
     account = plan.secret_account(WITNESS)
     try:
-        value = keyring.get_password(ref.keyring_service, account)
-    except keyring.errors.KeyringError as exc:
+        value = _keyring().get_password(ref.keyring_service, account)
+    except _keyring().errors.KeyringError as exc:
         raise CredentialError(_no_keyring(WITNESS, ref.env, exc)) from None
     if value is None:
         hint = f" or export {ref.env}" if ref.env else ""
@@ -130,8 +138,8 @@ def resolve_principal_password(plan: Plan, group_id: str) -> str | None:
     if ref.env and os.environ.get(ref.env):
         return redact.register(os.environ[ref.env])
     try:
-        value = keyring.get_password(ref.keyring_service, principal_account(plan, group_id))
-    except keyring.errors.KeyringError:
+        value = _keyring().get_password(ref.keyring_service, principal_account(plan, group_id))
+    except _keyring().errors.KeyringError:
         return None
     return redact.register(value) if value else None
 
@@ -147,8 +155,8 @@ def store_password(plan: Plan, cluster: str, password: str) -> str:
         raise CredentialError("an empty password was given; nothing stored")
     account = plan.secret_account(cluster)
     try:
-        keyring.set_password(spec.password.keyring_service, account, password)
-    except keyring.errors.KeyringError as exc:
+        _keyring().set_password(spec.password.keyring_service, account, password)
+    except _keyring().errors.KeyringError as exc:
         raise CredentialError(_no_keyring(cluster, spec.password.env, exc)) from None
     return f"keyring service '{spec.password.keyring_service}', user '{account}'"
 
@@ -166,8 +174,8 @@ def _resolve_optional(ref, account: str) -> tuple[str | None, str]:
     where = f"keyring service '{ref.keyring_service}', user '{account}'"
     unset = f"${ref.env} is not set and " if ref.env else ""
     try:
-        value = keyring.get_password(ref.keyring_service, account)
-    except keyring.errors.KeyringError as exc:
+        value = _keyring().get_password(ref.keyring_service, account)
+    except _keyring().errors.KeyringError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return None, f"{unset}no usable keyring on this host ({reason})"
     if value is None:
@@ -190,8 +198,8 @@ def store_shadow_password(plan: Plan, name: str, password: str) -> str:
         raise CredentialError("an empty password was given; nothing stored")
     account = shadow_account(plan, name)
     try:
-        keyring.set_password(ref.keyring_service, account, password)
-    except keyring.errors.KeyringError as exc:
+        _keyring().set_password(ref.keyring_service, account, password)
+    except _keyring().errors.KeyringError as exc:
         raise CredentialError(_no_keyring(f"shadow consumer {name}", ref.env, exc)) from None
     return f"keyring service '{ref.keyring_service}', user '{account}'"
 
@@ -213,7 +221,7 @@ def resolve_producer_password(plan: Plan, cls: str, user: str) -> tuple[str | No
 
 
 def _no_keyring(cluster: str, env: str | None, exc: Exception) -> str:
-    backend = type(keyring.get_keyring()).__name__
+    backend = type(_keyring().get_keyring()).__name__
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if env:
         fix = (

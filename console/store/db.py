@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from console import redact
 from console.errors import CutoverError
 from console.pids import pid_alive
@@ -299,6 +297,10 @@ class Store:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             conn = sqlite3.connect(tmp, isolation_level=None)
+            # Imported here, by the one command that makes a file: sqlite-utils loads its
+            # plugin machinery (0.14 s of every command's start-up, python -X importtime).
+            import sqlite_utils
+
             db = sqlite_utils.Database(conn)
             try:
                 conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before the first table
