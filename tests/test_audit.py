@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import replace
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 
@@ -220,6 +221,57 @@ def test_export_is_json_lines(db, tmp_path, capsys):
     assert first["seq"] == 1 and first["action"] == "plan.imported"
     assert first["prev_hash"] == audit.GENESIS
     assert json.loads(lines[1])["prev_hash"] == first["hash"]
+
+
+def test_export_writes_each_entry_as_the_screens_read_it(tmp_path, layout, capsys):
+    """Every line is the entry as stored and shown, whatever its values, on both layouts:
+    the export reads a version 3 entry's text once, so it must agree with the columns."""
+    text = demo_plan_text()
+    path = tmp_path / "run.db"
+    store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
+    store.log("a.é", step="inventory", params={"z": [1, {"b": None}], "ü": '\u2028"q'})
+    store.log("b", params={"f": 0.1, "big": 2**70, "t": True}, outcome="ok", ref=1)
+    store.close()
+    store = Store.open(path, readonly=True)
+    expected = [
+        json.dumps(asdict(e), sort_keys=True, ensure_ascii=False) for e in store.audit_since(0)
+    ]
+    assert list(store.audit_export()) == expected
+    store.close()
+    assert main(["audit", "export", str(path)]) == 0
+    # split on newlines only: U+2028 in a value is text, not a line break, in JSON lines
+    assert capsys.readouterr().out.split("\n")[:-1] == expected
+    out = tmp_path / "audit.jsonl"
+    assert main(["audit", "export", str(path), "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").split("\n")[:-1] == expected
+    assert "Wrote 3 entries" in capsys.readouterr().err
+    assert not Path(f"{out}.tmp").exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[1, 2]",
+        '{"action": "x", "params": "a string"}',
+        '{"action": 5, "params": {}, "ts": "t"}',
+        '{"action": "x", "params": {}, "ref": "7"}',
+        '{"action": "x", "params": {}, "outcome": true}',
+        '{"params": {}}',
+    ],
+)
+def test_export_of_an_edited_text_shows_what_the_screens_show(tmp_path, body):
+    text = demo_plan_text()
+    path = tmp_path / "run.db"
+    store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
+    store.log("test.action", params={"n": 1})
+    store.close()
+    raw(path).execute("UPDATE audit SET body = ? WHERE seq = 2", (body,))
+    store = Store.open(path, readonly=True)
+    shown = store.audit_since(0)
+    exported = [json.loads(line) for line in store.audit_export()]
+    store.close()
+    assert exported == [json.loads(json.dumps(asdict(e))) for e in shown]
 
 
 # -- streaming verification, the checkpoint, grouped appends ------------------------------------

@@ -53,17 +53,25 @@ def cmd_audit_verify(args) -> int:
 def cmd_audit_export(args) -> int:
     store = Store.open(args.db, readonly=True)
     try:
-        lines = store.audit_export()
+        if args.output and args.output != "-":
+            # Written line by line to a file beside the target, which replaces the target
+            # only once complete: a failed export leaves no half file under its name.
+            tmp = Path(f"{args.output}.tmp")
+            count = 0
+            try:
+                with tmp.open("w", encoding="utf-8") as out:
+                    for line in store.audit_export():
+                        out.write(line + "\n")
+                        count += 1
+                os.replace(tmp, args.output)
+            finally:
+                tmp.unlink(missing_ok=True)
+            print(f"Wrote {count} entries to {args.output}", file=sys.stderr)
+        else:
+            for line in store.audit_export():
+                print(line)
     finally:
         store.close()
-    if args.output and args.output != "-":
-        tmp = Path(f"{args.output}.tmp")
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        os.replace(tmp, args.output)
-        print(f"Wrote {len(lines)} entries to {args.output}", file=sys.stderr)
-    else:
-        for line in lines:
-            print(line)
     return ExitCode.OK
 
 

@@ -13,7 +13,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -782,9 +782,19 @@ class Store:
         except (sqlite3.OperationalError, StoreError):
             return False
 
-    def audit_export(self):
-        with self._db.lock:
-            return list(audit.export_jsonl(self._db.raw))
+    def audit_export(self) -> Iterator[str]:
+        """Every entry as one JSON line, oldest first, streamed from one snapshot of the
+        log, on a read-only connection of its own (a long export never holds the store's
+        lock, and steps go on logging meanwhile)."""
+        reader = self._reader()
+        try:
+            with Connection(reader, self.path, readonly=True, clock=self.clock).explained(
+                writing=False
+            ):
+                reader.execute("BEGIN")
+                yield from audit.export_jsonl(reader)
+        finally:
+            reader.close()
 
     def pragmas(self) -> dict[str, str]:
         """The SQLite settings this store's connection runs with (benchmarks, bug reports).
