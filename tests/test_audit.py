@@ -11,6 +11,7 @@ import pytest
 
 from console.cli.main import main
 from console.plan import parse_plan
+from console.plan.steps import StepState
 from console.store import Store, audit, bindings
 from tests.helpers import (
     demo_plan_text,
@@ -272,6 +273,52 @@ def test_export_of_an_edited_text_shows_what_the_screens_show(tmp_path, body):
     exported = [json.loads(line) for line in store.audit_export()]
     store.close()
     assert exported == [json.loads(json.dumps(asdict(e))) for e in shown]
+
+
+def test_an_index_made_to_hide_a_state_entry_is_found_by_the_deep_check(tmp_path, layout, capsys):
+    """The binding check finds a step's newest state entry through SQLite's index, which
+    SQLite trusts as stored. Built to leave out the newest entry and given back its proper
+    definition under ``writable_schema``, with the step's row put back as an older entry
+    recorded it, the chain and its bindings still verify (documented in the README);
+    ``--deep`` runs SQLite's own check and finds the index."""
+    text = demo_plan_text()
+    path = tmp_path / "run.db"
+    store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
+    store.set_step("compare", StepState.PASSED, "all matched")
+    passed = store.conn.execute("SELECT * FROM steps WHERE id = 'compare'").fetchone()
+    newest = store.set_step("compare", StepState.FAILED, "17 records missing")
+    store.close()
+    conn = raw(path)
+    columns = [c[1] for c in conn.execute("PRAGMA table_info(steps)")]
+    conn.execute(
+        f"UPDATE steps SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = 'compare'",
+        passed,
+    )
+    (definition,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'audit_bindings'"
+    ).fetchone()
+    conn.execute("DROP INDEX audit_bindings")
+    conn.execute(f"{definition} AND seq != {newest.seq}")
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'audit_bindings'", (definition,))
+    conn.execute("PRAGMA writable_schema = OFF")
+    conn.close()
+
+    assert main(["audit", "verify", str(path)]) == 0  # what the chain cannot see
+    assert main(["status", str(path), "--json"]) == 0
+    assert '"passed"' in capsys.readouterr().out
+    assert main(["audit", "verify", str(path), "--deep"]) == 1
+    out = capsys.readouterr()
+    assert "BROKEN (SQLite): " in out.err and "audit_bindings" in out.err
+    assert "restore it from a copy" in out.err and "Traceback" not in out.err
+
+
+def test_the_deep_check_of_an_intact_file_says_so(db, capsys):
+    assert main(["audit", "verify", str(db), "--deep"]) == 0
+    out = capsys.readouterr()
+    assert "OK: 10 audit entries" in out.out
+    assert "SQLite: every page, table and index agrees with itself" in out.out
+    assert "checking SQLite's own structures" in out.err
 
 
 # -- streaming verification, the checkpoint, grouped appends ------------------------------------

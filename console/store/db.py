@@ -709,6 +709,26 @@ class Store:
         with self._db.lock, self._db.explained(writing=False):
             return audit.entries(self._db.raw, since=seq, limit=limit)
 
+    def sqlite_problems(self) -> list[str]:
+        """What SQLite's own ``integrity_check`` finds in the file (every page, table and
+        index), on a read-only connection of its own; empty when it finds nothing.
+
+        The binding check finds each step's newest state entry through an index; SQLite
+        trusts an index as it is stored, and one built to disagree with its table (bytes
+        edited, or a definition swapped under ``writable_schema`` after it was built)
+        could show an older entry as the newest. This finds that, at the cost of reading
+        every row again (``cutover audit verify --deep``).
+        """
+        reader = self._reader()
+        try:
+            with Connection(reader, self.path, readonly=True, clock=self.clock).explained(
+                writing=False
+            ):
+                found = [row[0] for row in reader.execute("PRAGMA integrity_check")]
+        finally:
+            reader.close()
+        return [] if found == ["ok"] else found
+
     def audit_verify(self, *, full: bool = True) -> audit.Verdict:
         """Verify the chain and what it binds: all of it, or (``full=False``) what is new
         since the checkpoint (the plan, step states and evidence are checked either way).
