@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from console.kafka.registry import Registry, client_error
+from console.plan import TopicSpec
 
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import Schema
-from console.plan import TopicSpec
 
 DESERIALIZATION = "deserialization"
 SCHEMA = "schema"
