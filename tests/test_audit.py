@@ -275,14 +275,26 @@ def test_export_of_an_edited_text_shows_what_the_screens_show(tmp_path, body):
     assert exported == [json.loads(json.dumps(asdict(e))) for e in shown]
 
 
-def test_an_index_made_to_hide_a_state_entry_is_found_by_the_deep_check(tmp_path, layout, capsys):
-    """The binding check finds a step's newest state entry through SQLite's index, which
-    SQLite trusts as stored. Built to leave out the newest entry and given back its proper
-    definition under ``writable_schema``, with the step's row put back as an older entry
-    recorded it, the chain and its bindings still verify (documented in the README);
-    ``--deep`` runs SQLite's own check and finds the index."""
+def _rebuild_binding_index(path, condition: str = "", step: str = "step") -> None:
+    """Rebuild the binding index as someone with sqlite3 could: leaving out the entries
+    ``condition`` excludes, or listing them under the step ``step`` computes; then give
+    it back its proper definition under ``writable_schema``, so SQLite uses it as ours."""
+    conn = raw(path)
+    (definition,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'audit_bindings'"
+    ).fetchone()
+    conn.execute("DROP INDEX audit_bindings")
+    conn.execute(definition.replace("(action, step, seq)", f"(action, {step}, seq)") + condition)
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'audit_bindings'", (definition,))
+    conn.execute("PRAGMA writable_schema = OFF")
+    conn.close()
+
+
+def _compare_failed_then_set_back_to_passed(path) -> int:
+    """A run database where compare PASSED, then FAILED; its step row is then put back as
+    the PASSED entry recorded it (an old copy of the row). Returns the FAILED entry."""
     text = demo_plan_text()
-    path = tmp_path / "run.db"
     store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
     store.set_step("compare", StepState.PASSED, "all matched")
     passed = store.conn.execute("SELECT * FROM steps WHERE id = 'compare'").fetchone()
@@ -294,23 +306,56 @@ def test_an_index_made_to_hide_a_state_entry_is_found_by_the_deep_check(tmp_path
         f"UPDATE steps SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = 'compare'",
         passed,
     )
-    (definition,) = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE name = 'audit_bindings'"
-    ).fetchone()
-    conn.execute("DROP INDEX audit_bindings")
-    conn.execute(f"{definition} AND seq != {newest.seq}")
-    conn.execute("PRAGMA writable_schema = ON")
-    conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'audit_bindings'", (definition,))
-    conn.execute("PRAGMA writable_schema = OFF")
     conn.close()
+    return newest.seq
 
-    assert main(["audit", "verify", str(path)]) == 0  # what the chain cannot see
-    assert main(["status", str(path), "--json"]) == 0
-    assert '"passed"' in capsys.readouterr().out
+
+def test_a_binding_index_rebuilt_to_hide_the_newest_state_is_named(tmp_path, layout, capsys):
+    """Every binding check finds its entries through SQLite's index, which SQLite trusts as
+    stored. Rebuilt to leave out compare's FAILED entry, with the row put back as PASSED,
+    the checks alone would see PASSED; verify compares the index with the chain."""
+    path = tmp_path / "run.db"
+    hidden = _compare_failed_then_set_back_to_passed(path)
+    _rebuild_binding_index(path, condition=f" AND seq != {hidden}")
+    assert main(["audit", "verify", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"BROKEN: entry {hidden} (step.set of compare) is missing from the binding index: the "
+        "index was rebuilt outside cutover" in err
+    )
+    assert main(["status", str(path)]) == 1
+    out = capsys.readouterr()
+    assert f"entry {hidden} (step.set of compare) is missing" in out.out + out.err
     assert main(["audit", "verify", str(path), "--deep"]) == 1
     out = capsys.readouterr()
     assert "BROKEN (SQLite): " in out.err and "audit_bindings" in out.err
     assert "restore it from a copy" in out.err and "Traceback" not in out.err
+
+
+def test_a_binding_index_rebuilt_to_list_an_entry_under_another_step_is_named(
+    tmp_path, layout, capsys
+):
+    path = tmp_path / "run.db"
+    hidden = _compare_failed_then_set_back_to_passed(path)
+    _rebuild_binding_index(path, step=f"CASE WHEN seq = {hidden} THEN 'inventory' ELSE step END")
+    assert main(["audit", "verify", str(path)]) == 1
+    assert (
+        f"the binding index lists entry {hidden} as step.set of inventory, but it is "
+        "step.set of compare" in capsys.readouterr().err
+    )
+
+
+def test_an_intact_index_over_awkward_steps_and_many_bindings_verifies(tmp_path, layout):
+    """The walk reads each binding entry's step from its hashed text; steps written
+    however JSON writes them, and a log with many binding entries, still agree."""
+    text = demo_plan_text()
+    path = tmp_path / "run.db"
+    store = Store.create(path, text, parse_plan(text), clock=fixed_clock())
+    for state in (StepState.RUNNING, StepState.PASSED, StepState.FAILED) * 3:
+        store.set_step("compare", state, 'a "quoted", \\ ünïcode \n reason')
+    store.log("evidence.added", step='odd "step",\n é', params={"step": ',"step":"x"'})
+    store.close()
+    assert verdict(path).ok, verdict(path).problem
 
 
 def test_the_deep_check_of_an_intact_file_says_so(db, capsys):

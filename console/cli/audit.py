@@ -111,8 +111,8 @@ def add_subparser(sub) -> None:
     p.add_argument(
         "--deep",
         action="store_true",
-        help="also run SQLite's integrity check over the whole file: finds an index made "
-        "to disagree with its table, which the chain cannot see (exit 1)",
+        help="also run SQLite's integrity check over the whole file (every page, table "
+        "and index): damage below SQL that the chain cannot see (exit 1)",
     )
     p.set_defaults(func=cmd_audit_verify)
     p = aud.add_parser("export", help="write the audit log as JSON Lines")

@@ -40,6 +40,7 @@ from typing import Any
 
 from console import redact
 from console.store import faults
+from console.store.bindings import BOUND_ACTIONS
 from console.store.connection import Connection
 
 GENESIS = "0" * 64
@@ -192,6 +193,10 @@ class Verdict:
     note: str | None = None
     """Something the operator should know about an intact verdict (an old run database
     whose steps, plan and evidence are not bound)."""
+    bound: str | None = None
+    """For an intact walk from the first entry: a digest of the number, action and step of
+    every entry whose action binds something, read from the text each entry's hash covers
+    (what the binding index must list: :func:`console.store.bindings.index_disagrees`)."""
 
 
 @dataclass(frozen=True)
@@ -520,15 +525,53 @@ recorded while the chain still verified, so verify compares the definition too."
 
 
 def _walk(conn: sqlite3.Connection, after: int, after_hash: str, with_body: bool) -> Verdict:
-    """Check every entry after seq ``after`` (0: all), chained on from ``after_hash``."""
+    """Check every entry after seq ``after`` (0: all), chained on from ``after_hash``; a
+    walk from the first entry also notes the binding entries it read (``Verdict.bound``)."""
     if with_body:
-        verdict = _walk_fast(conn, after, after_hash)
+        verdict = _walk_fast(conn, after, after_hash, _BoundKeys() if not after else None)
         if verdict is not None:
             return verdict
-    return _walk_each(conn, after, after_hash, with_body)
+    return _walk_each(conn, after, after_hash, with_body, _BoundKeys() if not after else None)
 
 
-def _walk_fast(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict | None:
+_BOUND_PREFIXES = tuple(f'{{"action":{_json_string(a)},'.encode() for a in BOUND_ACTIONS)
+_ACTION_AT = 76
+"""Where an entry's action begins in a walk's bytes: the previous hash (64 hex digits),
+a newline, then the entry's JSON, whose first key is always ``action``."""
+_BOUND_FIRST = frozenset(prefix[_ACTION_AT - 65] for prefix in _BOUND_PREFIXES)
+"""The first bytes of the binding actions' names: most entries are told apart by one
+byte, so a walk of entries that bind nothing costs next to nothing more."""
+
+
+class _BoundKeys:
+    """The number, action and step of every binding entry a walk reads, as one digest
+    in entry order: taken from the bytes each entry's hash covers, so what the binding
+    index lists can be checked against what the chain holds."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+
+    def add(self, seq: int, material: bytes) -> None:
+        if material[_ACTION_AT] in _BOUND_FIRST and material.startswith(_BOUND_PREFIXES, 65):
+            # The step is the last key but one (keys are sorted; ``ts`` is last), and a
+            # JSON string cannot hold an unescaped quote: the last ``,"step":`` before the
+            # last ``,"ts":`` is the entry's own.
+            try:
+                end = material.index(b'"', _ACTION_AT)
+                ts = material.rindex(b',"ts":')
+                step = material.rindex(b',"step":', 0, ts) + len(b',"step":')
+            except ValueError:  # not as we write it: the index is then compared row by row
+                self._sha.update(b"%d ?\n" % seq)
+                return
+            self._sha.update(b"%d %s %s\n" % (seq, material[_ACTION_AT:end], material[step:ts]))
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def _walk_fast(
+    conn: sqlite3.Connection, after: int, after_hash: str, keys: _BoundKeys | None
+) -> Verdict | None:
     """The walk of an intact version 3 chain, or None when anything is amiss (then
     :func:`_walk_each` walks again and names it).
 
@@ -540,6 +583,7 @@ def _walk_fast(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict
     walk (``bench/audit.py``).
     """
     sha256 = hashlib.sha256
+    bound_first = _BOUND_FIRST
     expected = after_hash
     count = 0
     for prev, digest, material in _entries_after(conn, f"prev_hash, hash, {_MATERIAL}", after):
@@ -551,6 +595,8 @@ def _walk_fast(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict
             return None
         expected = digest
         count += 1
+        if keys is not None and material[_ACTION_AT] in bound_first:
+            keys.add(after + count, material)
     low, high = conn.execute("SELECT MIN(seq), MAX(seq) FROM audit").fetchone()
     last = after + count
     if (high or 0) != last or (count and not after and low != 1):
@@ -558,7 +604,8 @@ def _walk_fast(conn: sqlite3.Connection, after: int, after_hash: str) -> Verdict
     problem = _ends_wrong(conn, last, expected)
     if problem:  # every entry is intact; what is wrong is at its end (as _walk_each says)
         return Verdict(False, last, expected, problem, last + 1, count)
-    return Verdict(True, last, expected, checked=count, since=after)
+    bound = keys.hexdigest() if keys is not None else None
+    return Verdict(True, last, expected, checked=count, since=after, bound=bound)
 
 
 def _entries_after(conn: sqlite3.Connection, columns: str, after: int) -> sqlite3.Cursor:
@@ -569,7 +616,13 @@ def _entries_after(conn: sqlite3.Connection, columns: str, after: int) -> sqlite
     return conn.execute(f"SELECT {columns} FROM audit ORDER BY seq")
 
 
-def _walk_each(conn: sqlite3.Connection, after: int, after_hash: str, with_body: bool) -> Verdict:
+def _walk_each(
+    conn: sqlite3.Connection,
+    after: int,
+    after_hash: str,
+    with_body: bool,
+    keys: _BoundKeys | None = None,
+) -> Verdict:
     """Check every entry after seq ``after`` one property at a time (its number, its
     contents, its place), naming the first that fails: a version 2 file's walk, and how
     a problem found in a version 3 one is diagnosed."""
@@ -599,11 +652,14 @@ def _walk_each(conn: sqlite3.Connection, after: int, after_hash: str, with_body:
             return Verdict(False, verified, expected_prev, problem, named, verified - after)
         expected_prev = digest
         expected_seq += 1
+        if keys is not None and type(material) is bytes and len(material) > _ACTION_AT:
+            keys.add(seq, material)
     last = expected_seq - 1
     problem = _ends_wrong(conn, last, expected_prev)
     if problem:
         return Verdict(False, last, expected_prev, problem, last + 1, last - after)
-    return Verdict(True, last, expected_prev, checked=last - after, since=after)
+    bound = keys.hexdigest() if keys is not None else None
+    return Verdict(True, last, expected_prev, checked=last - after, since=after, bound=bound)
 
 
 _HEAD = re.compile(r"(\d+):([0-9a-f]{64})")

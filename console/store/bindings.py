@@ -53,6 +53,7 @@ recorded is found; adding to the end is found only by the external witness
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -180,6 +181,68 @@ class Mismatch:
     problem: str
     seq: int | None
     """The entry that recorded it (None when no entry did)."""
+
+
+def index_disagrees(conn: sqlite3.Connection, walked: str) -> Mismatch | None:
+    """Whether the binding index lists exactly the binding entries a walk of the whole
+    chain read (``walked``: :attr:`console.store.audit.Verdict.bound`), or the first
+    entry where it does not.
+
+    Every binding check finds its entries through this index, and SQLite trusts an index
+    as it is stored. One built to leave an entry out, or to list it under another step,
+    and then given back its proper definition (``PRAGMA writable_schema``) would make an
+    older state entry pass for the newest. The index is read in entry order and digested
+    as the walk digested the entries' hashed text; only when the two differ are the table
+    and the index compared row by row, to name the entry (or to find that they only
+    render a value differently, which is no problem).
+    """
+    try:
+        rows = conn.execute(_INDEX_ROWS.format(use="INDEXED BY audit_bindings"))
+    except sqlite3.OperationalError:
+        return None  # no such index, or one SQLite cannot use here: every lookup scans
+    sha, quoted = hashlib.sha256(), json.encoder.encode_basestring
+    for seq, action, step in rows:
+        text = quoted(step) if type(step) is str else _json(step)  # as the entry's JSON has it
+        sha.update(b"%d %s %s\n" % (seq, str(action).encode(), text.encode()))
+    if sha.hexdigest() == walked:
+        return None
+    held = conn.execute(_INDEX_ROWS.format(use="NOT INDEXED"))
+    listed = conn.execute(_INDEX_ROWS.format(use="INDEXED BY audit_bindings"))
+    for entry, row in itertools.zip_longest(held, listed):
+        if entry == row:
+            continue
+        if row is None or (entry is not None and entry[0] < row[0]):
+            what = f"entry {entry[0]} ({_named(entry)}) is missing from the binding index"
+            seq = entry[0]
+        elif entry is None or row[0] < entry[0]:
+            seq = row[0]
+            what = (
+                f"the binding index lists entry {seq} as {_named(row)}, which the log does not hold"
+            )
+        else:
+            seq = row[0]
+            what = (
+                f"the binding index lists entry {seq} as {_named(row)}, but it is {_named(entry)}"
+            )
+        return Mismatch(
+            f"{what}: the index was rebuilt outside cutover, so the checks of what entries "
+            "bind could be misled (run 'cutover audit verify --deep'; restore the file from "
+            "a copy)",
+            seq,
+        )
+    return None
+
+
+_INDEX_ROWS = (
+    f"SELECT seq, action, step FROM audit {{use}} WHERE {_BOUND} "
+    f"AND action IN ({', '.join(repr(a) for a in BOUND_ACTIONS)}) ORDER BY seq"
+)
+"""Every binding entry in order, asked as the checks ask (by action): so read through the
+index, SQLite takes the action and step from the index itself, as the checks get them."""
+
+
+def _named(row: tuple) -> str:
+    return f"{row[1]} of {row[2]}" if row[2] is not None else str(row[1])
 
 
 PlanFields = Callable[[str], dict[str, str] | None]

@@ -747,6 +747,10 @@ class Store:
                     verdict = audit.verify(reader, checkpoint=checkpoint)
                     if not verdict.ok:
                         return verdict
+                    if verdict.bound is not None:
+                        wrong = bindings.index_disagrees(reader, verdict.bound)
+                        if wrong is not None:
+                            return replace(verdict, ok=False, problem=wrong.problem, seq=wrong.seq)
                     older = self.schema_version == OLDER_VERSION
                     mismatch, unbound = bindings.check(
                         reader,
