@@ -14,6 +14,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -719,14 +720,8 @@ class Store:
         could show an older entry as the newest. This finds that, at the cost of reading
         every row again (``cutover audit verify --deep``).
         """
-        reader = self._reader()
-        try:
-            with Connection(reader, self.path, readonly=True, clock=self.clock).explained(
-                writing=False
-            ):
-                found = [row[0] for row in reader.execute("PRAGMA integrity_check")]
-        finally:
-            reader.close()
+        with self._snapshot() as reader:
+            found = [row[0] for row in reader.execute("PRAGMA integrity_check")]
         return [] if found == ["ok"] else found
 
     def audit_verify(self, *, full: bool = True) -> audit.Verdict:
@@ -736,55 +731,43 @@ class Store:
         Runs on a read-only connection of its own, so a long walk never holds the store's
         lock: steps go on logging meanwhile, and the walk sees one snapshot.
         """
-        reader = self._reader()
-        try:
-            with Connection(reader, self.path, readonly=True, clock=self.clock).explained(
-                writing=False
-            ):
-                reader.execute("BEGIN")
-                try:
-                    checkpoint = None if full else audit.read_checkpoint(reader)
-                    verdict = audit.verify(reader, checkpoint=checkpoint)
-                    if not verdict.ok:
-                        return verdict
-                    if verdict.bound is not None:
-                        wrong = bindings.index_disagrees(reader, verdict.bound)
-                        if wrong is not None:
-                            return replace(verdict, ok=False, problem=wrong.problem, seq=wrong.seq)
-                    older = self.schema_version == OLDER_VERSION
-                    mismatch, unbound = bindings.check(
-                        reader,
-                        after=verdict.since,
-                        plan_fields=self._plan_fields,
-                        unbound_is_tamper=not older,
-                    )
-                    if mismatch is not None:
-                        return replace(
-                            verdict, ok=False, problem=mismatch.problem, seq=mismatch.seq
-                        )
-                    if bindings.legacy(reader) and not older:
-                        return replace(
-                            verdict,
-                            ok=False,
-                            problem=(
-                                "entry 1 (the plan import) binds nothing, but a schema version "
-                                f"{self.schema_version} run database binds its plan from the "
-                                "start: the log was replaced"
-                            ),
-                            seq=1,
-                        )
-                    if bindings.legacy(reader):
-                        return replace(verdict, note=_LEGACY)
-                    if unbound is not None:
-                        return replace(
-                            verdict,
-                            note=_unbound_note(unbound.problem),
-                        )
-                    return verdict
-                finally:
-                    reader.execute("ROLLBACK")
-        finally:
-            reader.close()
+        with self._snapshot() as reader:
+            checkpoint = None if full else audit.read_checkpoint(reader)
+            verdict = audit.verify(reader, checkpoint=checkpoint)
+            if not verdict.ok:
+                return verdict
+            if verdict.bound is not None:
+                wrong = bindings.index_disagrees(reader, verdict.bound)
+                if wrong is not None:
+                    return replace(verdict, ok=False, problem=wrong.problem, seq=wrong.seq)
+            older = self.schema_version == OLDER_VERSION
+            mismatch, unbound = bindings.check(
+                reader,
+                after=verdict.since,
+                plan_fields=self._plan_fields,
+                unbound_is_tamper=not older,
+            )
+            if mismatch is not None:
+                return replace(verdict, ok=False, problem=mismatch.problem, seq=mismatch.seq)
+            if bindings.legacy(reader) and not older:
+                return replace(
+                    verdict,
+                    ok=False,
+                    problem=(
+                        "entry 1 (the plan import) binds nothing, but a schema version "
+                        f"{self.schema_version} run database binds its plan from the "
+                        "start: the log was replaced"
+                    ),
+                    seq=1,
+                )
+            if bindings.legacy(reader):
+                return replace(verdict, note=_LEGACY)
+            if unbound is not None:
+                return replace(
+                    verdict,
+                    note=_unbound_note(unbound.problem),
+                )
+            return verdict
 
     def _plan_fields(self, text: str) -> dict[str, str] | None:
         """Field digests of stored plan text, or None when it no longer parses."""
@@ -810,15 +793,8 @@ class Store:
         """Every entry as one JSON line, oldest first, streamed from one snapshot of the
         log, on a read-only connection of its own (a long export never holds the store's
         lock, and steps go on logging meanwhile)."""
-        reader = self._reader()
-        try:
-            with Connection(reader, self.path, readonly=True, clock=self.clock).explained(
-                writing=False
-            ):
-                reader.execute("BEGIN")
-                yield from audit.export_jsonl(reader)
-        finally:
-            reader.close()
+        with self._snapshot() as reader:
+            yield from audit.export_jsonl(reader)
 
     def pragmas(self) -> dict[str, str]:
         """The SQLite settings this store's connection runs with (benchmarks, bug reports).
@@ -829,6 +805,23 @@ class Store:
         names = ("journal_mode", "synchronous", "page_size", "cache_size", "wal_autocheckpoint")
         names += ("busy_timeout", "mmap_size", "temp_store", "locking_mode")
         return {n: str(self._db.one(f"PRAGMA {n}")[0]) for n in names}
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection of its own, inside one read transaction (one snapshot
+        of the file however long the caller reads), its errors explained; closed after."""
+        reader = self._reader()
+        try:
+            with Connection(reader, self.path, readonly=True, clock=self.clock).explained(
+                writing=False
+            ):
+                reader.execute("BEGIN")
+                try:
+                    yield reader
+                finally:
+                    reader.execute("ROLLBACK")
+        finally:
+            reader.close()
 
     def _reader(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._read_uri, uri=True, isolation_level=None)
