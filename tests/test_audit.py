@@ -249,6 +249,15 @@ def test_export_writes_each_entry_as_the_screens_read_it(tmp_path, layout, capsy
     assert not Path(f"{out}.tmp").exists()
 
 
+def test_an_export_that_cannot_be_written_says_so_and_leaves_nothing(db, tmp_path, capsys):
+    target = tmp_path / "no-such-dir" / "audit.jsonl"
+    assert main(["audit", "export", str(db), "-o", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {target} (No such file or directory)" in err
+    assert "choose another -o path" in err and "internal error" not in err
+    assert not target.parent.exists()
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -84,6 +84,12 @@ def cmd_audit_export(args) -> int:
                         out.write(line + "\n")
                         count += 1
                 os.replace(tmp, args.output)
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot write {args.output} ({exc.strerror or exc}); nothing was written "
+                    "there and the run database is unchanged: choose another -o path, or free "
+                    "space"
+                ) from None
             finally:
                 tmp.unlink(missing_ok=True)
             print(f"Wrote {count} entries to {args.output}", file=sys.stderr)
