@@ -10,6 +10,7 @@ to the target offset where it really sits.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from console import processes
 from console.kafka import provenance
 from console.plan import parse_plan
 from console.sandbox import SANDBOX_PASSWORDS, workload
+from console.sandbox.cluster import Sandbox
 from console.sandbox.plans import sandbox_plan_text
 from console.sandbox.restart import restart_broker
 from console.shadow import mirror
@@ -625,17 +627,17 @@ def test_workload_writes_committed_and_aborted_transactions_and_tombstones(sourc
     assert any(tp.offset > 0 for tp in listed[group].result(30).topic_partitions)
 
 
-def test_workload_command_stops_on_sigterm(source):
-    """``cutover workload`` runs until its limit or SIGTERM, then says what it wrote."""
-    prefix = unique("wt") + "."
-    proc = subprocess.Popen(
+def _workload_command(bootstrap: str, prefix: str) -> subprocess.Popen:
+    """``cutover workload`` as the console starts it: a process of its own, 100 records/s
+    for up to two minutes, no consumer group."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "console.cli",
             "workload",
             "--bootstrap",
-            source.plaintext_bootstrap,
+            bootstrap,
             "--prefix",
             prefix,
             "--rate",
@@ -650,22 +652,86 @@ def test_workload_command_stops_on_sigterm(source):
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _wait_for_writes(source, prefix: str) -> None:
     admin = AdminClient({"bootstrap.servers": source.plaintext_bootstrap})
     orders = f"{prefix}orders"
+    wait_for(
+        lambda: (
+            orders in admin.list_topics(timeout=10).topics
+            and sum(source_ends(source, orders).values()) > 0
+        ),
+        "the workload to write",
+        timeout=60,
+        interval=0.2,
+    )
+
+
+def _stopped(proc: subprocess.Popen, within_s: float) -> tuple[str, str]:
+    """SIGTERM, then its output once it exits; if it does not within ``within_s``, the
+    failure shows where each of its threads was (its stacks, asked for with SIGUSR1)."""
+    proc.send_signal(signal.SIGTERM)
     try:
-        wait_for(
-            lambda: (
-                orders in admin.list_topics(timeout=10).topics
-                and sum(source_ends(source, orders).values()) > 0
-            ),
-            "the workload to write",
-            timeout=60,
-            interval=0.2,
-        )
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        return proc.communicate(timeout=within_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        proc.kill()
+        _out, err = proc.communicate()
+        pytest.fail(f"the workload was still running {within_s:.0f} s after SIGTERM:\n{err}")
+
+
+def test_workload_command_stops_on_sigterm(source):
+    """``cutover workload`` runs until its limit or SIGTERM, then says what it wrote."""
+    prefix = unique("wt") + "."
+    proc = _workload_command(source.plaintext_bootstrap, prefix)
+    try:
+        _wait_for_writes(source, prefix)
+        out, err = _stopped(proc, 30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
     assert out.startswith("workload: ") and "orders" in out
+    assert "not confirmed" not in out
+
+
+def test_workload_stops_within_its_grace_when_the_cluster_stops_answering(sandbox, source):
+    """A stop while the broker answers nothing (its JVM held with SIGSTOP) still ends the
+    workload within its grace, exit 0, saying how many records the cluster never
+    confirmed, instead of waiting out each Kafka call's own timeout in turn."""
+    prefix = unique("wg") + "."
+    broker = Sandbox(sandbox.root).load().clusters["source"].pid  # as of any restart
+    proc = _workload_command(source.plaintext_bootstrap, prefix)
+    held = False
+    try:
+        _wait_for_writes(source, prefix)
+        os.kill(broker, signal.SIGSTOP)
+        held = True
+        time.sleep(1)  # records and a transaction are now waiting for an answer
+        started = time.monotonic()
+        out, err = _stopped(proc, workload.STOP_GRACE_S + 15)
+        took = time.monotonic() - started
+    finally:
+        if held:
+            os.kill(broker, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert took >= 1, "nothing waited for the cluster's answer: the broker was not held"
+    assert out.startswith("workload: ")
+    found = re.search(
+        rf"; (\d+) record\(s\) not confirmed by the cluster within {workload.STOP_GRACE_S:.0f} s",
+        out,
+    )
+    assert found and int(found.group(1)) > 0, out
+
+    def answers() -> bool:
+        try:
+            return sum(source_ends(source, f"{prefix}orders").values()) > 0
+        except KafkaException:
+            return False
+
+    # Let go, the broker answers again (the sandbox is the session's).
+    wait_for(answers, "the source broker to answer after SIGCONT", timeout=60, interval=0.5)

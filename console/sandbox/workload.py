@@ -60,6 +60,11 @@ from console.sandbox.state import SANDBOX_PASSWORDS
 CLIENT_PREFIX = "cutover-workload-"
 ROLES = ("orders", "payments", "customers")
 TXN_SPAN_S = 0.05
+STOP_GRACE_S = 10.0
+"""Once asked to stop, how long the workload may take to end its current transaction and
+deliver what it has queued before it exits anyway, saying what it could not confirm: a
+cluster that stopped answering must not keep it running (each Kafka call alone may wait
+``timeout_s``)."""
 """A payments transaction holds at most this many seconds of the payments rate (and at
 least ``txn_size`` records): behind its rate, the workload writes what is due in fewer,
 larger transactions, since each commit is a round trip."""
@@ -159,6 +164,10 @@ class WorkloadResult:
     resent: int = 0
     """Records a fenced cluster refused and that were written again after a switch."""
     switches: tuple[dict, ...] = ()
+    unconfirmed: int = 0
+    """Records still waiting for the cluster's answer when a stop's grace ran out
+    (:data:`STOP_GRACE_S`): queued, or in a transaction whose commit had not returned.
+    Counted nowhere else: neither written nor refused."""
 
     @property
     def written(self) -> int:
@@ -173,6 +182,11 @@ class WorkloadResult:
         )
         if self.switches:
             text += f"; {len(self.switches)} switch(es), {self.resent} record(s) written again"
+        if self.unconfirmed:
+            text += (
+                f"; {self.unconfirmed} record(s) not confirmed by the cluster within "
+                f"{STOP_GRACE_S:.0f} s of the stop (it was slow or unreachable)"
+            )
         return text
 
 
@@ -358,9 +372,12 @@ class _Role:
             self.producer.flush(self.work.spec.timeout_s)
         return resent
 
-    def close(self) -> None:
-        if self.producer is not None:
-            self.producer.flush(self.work.spec.timeout_s)
+    def close(self, timeout_s: float | None = None) -> int:
+        """Deliver what is queued (within ``timeout_s``, the spec's timeout by default);
+        returns how many records are still undelivered."""
+        if self.producer is None:
+            return 0
+        return self.producer.flush(self.work.spec.timeout_s if timeout_s is None else timeout_s)
 
 
 class _Workload:
@@ -427,6 +444,8 @@ class _Workload:
             spec.seq_start if spec.seq_start is not None else int(time.time() * 1000) * 1000
         )
         self._control_seen: dict[str, float] = {}
+        self.in_flight = 0
+        """Records of the payments transaction under way (its commit not yet returned)."""
 
     def base_conf(self, writer: Writer | None, to: dict | None) -> dict:
         """Connection settings of a role: the shared ones, or its class's own login."""
@@ -543,7 +562,9 @@ class _Workload:
         ]
         self.txns += 1
         abort = bool(spec.aborted_every) and self.txns % spec.aborted_every == 0
+        self.in_flight = size
         self.roles["payments"].transaction(topic, records, abort)
+        self.in_flight = 0
         if abort:
             self.counts["payments_aborted"] += size
             with self.lock:
@@ -623,11 +644,20 @@ class _Workload:
         ):
             self.consume(0.2)
 
-    def close(self) -> None:
+    def close(self, deadline: float | None = None, busy: tuple[str, ...] = ()) -> int:
+        """Deliver what every role queued and close the consumer; with a ``deadline``
+        (monotonic), only until then. A role in ``busy`` is still inside a call on
+        another thread (a transaction's commit that has not returned) and is left alone.
+        Returns how many records were left undelivered."""
+        left = 0
         for role in self.roles.values():
-            role.close()
+            if role.role in busy:
+                continue
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            left += role.close(timeout)
         if self.consumer is not None:
             self.consumer.close()
+        return left
 
     def unsent(self) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}
@@ -684,6 +714,13 @@ def run(
     started = time.monotonic()
     done = threading.Event()
     failed: list[BaseException] = []
+    stop_deadline: list[float] = []
+
+    def grace_left() -> float:
+        """Seconds left of the stop's grace, counted from the first time it was asked."""
+        if not stop_deadline:
+            stop_deadline.append(time.monotonic() + STOP_GRACE_S)
+        return max(stop_deadline[0] - time.monotonic(), 0.0)
 
     def limited(roles) -> bool:
         # A failed payments writer ends the whole workload, which says why: it never
@@ -762,7 +799,8 @@ def run(
                 thread.join(0.05)
         done.set()
         if thread is not None:
-            thread.join()
+            # A stop waits for the transaction under way only for its grace.
+            thread.join(grace_left() if stop.is_set() else None)
         if failed:
             error = failed[0]
             if isinstance(error, KafkaException):
@@ -782,8 +820,12 @@ def run(
     finally:
         done.set()
         if thread is not None and thread.is_alive():
-            thread.join(work.spec.timeout_s * 2)
-        work.close()
+            thread.join(grace_left() if stop.is_set() else work.spec.timeout_s * 2)
+        busy = ("payments",) if thread is not None and thread.is_alive() else ()
+        deadline = time.monotonic() + grace_left() if stop.is_set() else None
+        unconfirmed = work.close(deadline, busy)
+        if busy:
+            unconfirmed += work.in_flight
         if spec.ledger:
             work.write_ledger(spec.ledger)
     c = work.counts
@@ -797,6 +839,7 @@ def run(
         elapsed_s=time.monotonic() - started,
         resent=work.resent,
         switches=tuple(work.switches),
+        unconfirmed=unconfirmed,
     )
 
 
