@@ -57,7 +57,10 @@ def _commit(admin, group: str, tp: TopicPartition) -> None:
         error = done[group].result(30).topic_partitions[0].error
         if error is None:
             return
-        assert error.retriable() and time.monotonic() < deadline, error
+        # Per partition, COORDINATOR_LOAD_IN_PROGRESS is not flagged retriable by the client.
+        assert (
+            error.retriable() or kafka.group_not_ready(error)
+        ) and time.monotonic() < deadline, error
         time.sleep(0.2)
 
 

@@ -21,13 +21,7 @@ from console.kafka import client as kafka
 
 # A fresh cluster answers these while it creates __consumer_offsets or loads the group's
 # partition; the request is repeated until the deadline.
-_NOT_READY = frozenset(
-    {
-        KafkaError.NOT_COORDINATOR,
-        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-    }
-)
+_NOT_READY = kafka.GROUP_NOT_READY
 
 
 def _code(exc: BaseException) -> int | None:
@@ -130,7 +124,9 @@ class GroupRead:
         if self._offsets is not None:
             try:
                 result = self._offsets.result(timeout=kafka.remaining(self.deadline) + 1)
-                return _offsets_of(result, self.wanted), None
+                found, refused = _offsets_of(result, self.wanted)
+                if refused is None or not _again(refused, self.deadline):
+                    return found, _refusal(refused)
             except (KafkaException, TimeoutError) as exc:
                 renewed = self._before_again(exc) or renewed
         return _committed(self.side, self.group_id, self.wanted, self.deadline, renewed=renewed)
@@ -143,26 +139,54 @@ class _Again(Exception):
 def _committed(
     side: Side, group_id: str, topics: set[str], deadline: float, *, renewed: bool = False
 ) -> tuple[dict[tuple[str, int], int], str | None]:
-    try:
-        result = _ask_group(
-            side,
-            deadline,
-            lambda timeout: side.admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout
-            )[group_id],
-            renewed=renewed,
-        )
-    except (KafkaException, TimeoutError) as exc:
-        return {}, _why(exc)
-    return _offsets_of(result, topics), None
+    while True:
+        try:
+            result = _ask_group(
+                side,
+                deadline,
+                lambda timeout: side.admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout
+                )[group_id],
+                renewed=renewed,
+            )
+        except (KafkaException, TimeoutError) as exc:
+            return {}, _why(exc)
+        found, refused = _offsets_of(result, topics)
+        if refused is None or not _again(refused, deadline):
+            return found, _refusal(refused)
 
 
-def _offsets_of(result, topics: set[str]) -> dict[tuple[str, int], int]:
-    out = {}
+def _offsets_of(
+    result, topics: set[str]
+) -> tuple[dict[tuple[str, int], int], tuple[str, int, KafkaError] | None]:
+    """The committed offsets of ``topics`` in a group's answer, and the first of those
+    partitions the answer carries an error for (topic, partition, error), if any: such a
+    partition is not read as "nothing committed"."""
+    out, refused = {}, None
     for tp in result.topic_partitions:
-        if tp.topic in topics and tp.error is None and tp.offset >= 0:
+        if tp.topic not in topics:
+            continue
+        if tp.error is not None:
+            refused = refused or (tp.topic, tp.partition, tp.error)
+        elif tp.offset >= 0:
             out[(tp.topic, tp.partition)] = tp.offset
-    return out
+    return out, refused
+
+
+def _again(refused: tuple[str, int, KafkaError], deadline: float) -> bool:
+    """Whether a partition's refusal is the coordinator still loading, with time left to
+    ask again (after a short pause, taken here)."""
+    if kafka.group_not_ready(refused[2]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        return True
+    return False
+
+
+def _refusal(refused: tuple[str, int, KafkaError] | None) -> str | None:
+    if refused is None:
+        return None
+    topic, partition, error = refused
+    return f"the committed offset of {topic}[{partition}] was refused ({error.name()})"
 
 
 def committed_offsets(
@@ -186,13 +210,26 @@ def alter_offsets(
     request = ConsumerGroupTopicPartitions(
         group_id, [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
     )
-    try:
-        result = side.admin.alter_consumer_group_offsets(
-            [request], request_timeout=kafka.remaining(deadline)
-        )[group_id].result(timeout=kafka.remaining(deadline) + 1)
-    except (KafkaException, TimeoutError) as exc:
-        name = kafka.error_name(exc)
-        return {tp: name for tp in offsets}
+    while True:
+        try:
+            result = side.admin.alter_consumer_group_offsets(
+                [request], request_timeout=kafka.remaining(deadline)
+            )[group_id].result(timeout=kafka.remaining(deadline) + 1)
+        except (KafkaException, TimeoutError) as exc:
+            if _code(exc) in _NOT_READY and time.monotonic() < deadline:
+                time.sleep(0.2)  # the coordinator is loading; the deadline bounds this
+                continue
+            name = kafka.error_name(exc)
+            return {tp: name for tp in offsets}
+        # The call succeeds with each partition refused while the coordinator loads (a
+        # broker just restarted, a fresh cluster): the same offsets are sent again.
+        if (
+            any(kafka.group_not_ready(tp.error) for tp in result.topic_partitions)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+            continue
+        break
     out: dict[tuple[str, int], str | None] = {tp: "not in the answer" for tp in offsets}
     for tp in result.topic_partitions:
         key = (tp.topic, tp.partition)

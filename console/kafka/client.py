@@ -85,6 +85,31 @@ _STALE_LEADER = frozenset(
 leadership moved), not that the partition cannot be read."""
 
 
+GROUP_NOT_READY = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError._WAIT_COORD,  # the client's own: still looking for the coordinator
+    }
+)
+"""What a group's coordinator answers while it is not ready (a fresh cluster creating
+``__consumer_offsets``, a broker just restarted loading its partitions, leadership
+moving): ask again shortly."""
+GROUP_NOT_READY_NAMES = frozenset(KafkaError(code).name() for code in GROUP_NOT_READY)
+
+
+def group_not_ready(error: KafkaError | None) -> bool:
+    """Whether ``error`` (a request's, or one partition's in a group answer) means the
+    group's coordinator is not ready yet, so the same request should be sent again.
+
+    An error carried per partition in a group answer (``alter_consumer_group_offsets``
+    succeeds with partitions refused) is not flagged retriable by the client even when
+    it is COORDINATOR_LOAD_IN_PROGRESS (seen on the sandbox: a first commit on a fresh
+    broker), so the code is what decides, not ``retriable()``."""
+    return isinstance(error, KafkaError) and error.code() in GROUP_NOT_READY
+
+
 class Admin(AdminClient):
     """An admin client that outlives a broker restart.
 

@@ -36,7 +36,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicCollection
+from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -51,6 +51,7 @@ from confluent_kafka.admin import (
 
 from console import redact
 from console.kafka.client import (
+    GROUP_NOT_READY,
     ClusterError,
     ErrorTrap,
     admin_client,
@@ -107,7 +108,7 @@ OPERATIONS_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 """The operations that mean something on each kind of resource."""
 
-_RETRIABLE_GROUP = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+_RETRIABLE_GROUP = GROUP_NOT_READY
 _MISSING = {"UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_ID", "GROUP_ID_NOT_FOUND"}
 
 SUPER_USER = "super.users"

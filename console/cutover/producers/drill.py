@@ -415,7 +415,9 @@ def _commit(cluster: Cluster, group: str, offsets: dict[TP, int]) -> None:
         if not refused:
             return
         first = refused[0]
-        if first.error.retriable() and time.monotonic() < deadline:
+        if (
+            first.error.retriable() or kafka.group_not_ready(first.error)
+        ) and time.monotonic() < deadline:
             time.sleep(0.2)  # the coordinator is loading; the deadline bounds this
             continue
         raise SequenceFailed(

@@ -39,7 +39,7 @@ from console.cutover.producers import reverse as rev
 from console.cutover.producers.cluster import TP
 from console.cutover.producers.move import iso_s
 from console.cutover.producers.sequence import Sequence, SequenceFailed, now_s
-from console.kafka.client import ClusterError
+from console.kafka.client import GROUP_NOT_READY_NAMES, ClusterError
 from console.shadow.mirror.positions import read_positions
 
 SETTLE_S = 60.0
@@ -273,9 +273,15 @@ class Rollback(Sequence):
         failed = {f"{t}:{p}": e for (t, p), e in errors.items() if e}
         if failed:
             self.log("producers.group.back", ref=intent.seq, outcome=f"failed: {failed}")
+            first = next(iter(failed.values()))
+            if first == "UNKNOWN_MEMBER_ID":
+                what = "stop its consumers on both clusters (a group with members cannot be moved)"
+            elif first in GROUP_NOT_READY_NAMES:
+                what = "the source's group coordinator was not ready for 30 s: check the source"
+            else:
+                what = "check the source cluster and the console's rights on the group"
             raise SequenceFailed(
-                f"group {name}: the source refused its offsets ({next(iter(failed.values()))}); "
-                "stop its consumers on both clusters (a group with members cannot be moved), "
+                f"group {name}: the source refused its offsets ({first}); {what}, "
                 "then run the step again"
             )
         self.log("producers.group.back", ref=intent.seq, outcome="offsets written on the source")
