@@ -419,6 +419,7 @@ def test_copy_position_from_the_connect_offsets_topic_is_incremental_and_committ
         txn.init_transactions(30)
         txn.begin_transaction()
         txn.produce(offsets_topic, at(500), key(0))
+        txn.flush(30)  # on the log, then aborted (an unsent record would just be purged)
         txn.abort_transaction(30)
         txn.begin_transaction()
         txn.produce(offsets_topic, at(600), key(1))
