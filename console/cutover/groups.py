@@ -19,15 +19,20 @@ from console.cutover.clients import Side
 from console.cutover.model import GroupSide, Member
 from console.kafka import client as kafka
 
-# A fresh cluster answers these while it creates __consumer_offsets or loads the group's
-# partition; the request is repeated until the deadline.
+# A fresh cluster answers kafka.GROUP_NOT_READY while it creates __consumer_offsets or
+# loads the group's partition; the request is repeated until the deadline.
 _NOT_READY = kafka.GROUP_NOT_READY
 
 
-def _code(exc: BaseException) -> int | None:
+def _error(exc: BaseException) -> KafkaError | None:
     if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
-        return exc.args[0].code()
+        return exc.args[0]
     return None
+
+
+def _code(exc: BaseException) -> int | None:
+    error = _error(exc)
+    return error.code() if error is not None else None
 
 
 def _state_word(state) -> str:
@@ -125,7 +130,7 @@ class GroupRead:
             try:
                 result = self._offsets.result(timeout=kafka.remaining(self.deadline) + 1)
                 found, refused = _offsets_of(result, self.wanted)
-                if refused is None or not _again(refused, self.deadline):
+                if refused is None or not _again(refused[2], self.deadline):
                     return found, _refusal(refused)
             except (KafkaException, TimeoutError) as exc:
                 renewed = self._before_again(exc) or renewed
@@ -152,7 +157,7 @@ def _committed(
         except (KafkaException, TimeoutError) as exc:
             return {}, _why(exc)
         found, refused = _offsets_of(result, topics)
-        if refused is None or not _again(refused, deadline):
+        if refused is None or not _again(refused[2], deadline):
             return found, _refusal(refused)
 
 
@@ -173,10 +178,10 @@ def _offsets_of(
     return out, refused
 
 
-def _again(refused: tuple[str, int, KafkaError], deadline: float) -> bool:
-    """Whether a partition's refusal is the coordinator still loading, with time left to
-    ask again (after a short pause, taken here)."""
-    if kafka.group_not_ready(refused[2]) and time.monotonic() < deadline:
+def _again(error: KafkaError | None, deadline: float) -> bool:
+    """Whether ``error`` (a request's or one partition's) is the coordinator still
+    loading, with time left to ask again; the short pause before asking is taken here."""
+    if kafka.group_not_ready(error) and time.monotonic() < deadline:
         time.sleep(0.2)
         return True
     return False
@@ -216,20 +221,17 @@ def alter_offsets(
                 [request], request_timeout=kafka.remaining(deadline)
             )[group_id].result(timeout=kafka.remaining(deadline) + 1)
         except (KafkaException, TimeoutError) as exc:
-            if _code(exc) in _NOT_READY and time.monotonic() < deadline:
-                time.sleep(0.2)  # the coordinator is loading; the deadline bounds this
+            if _again(_error(exc), deadline):
                 continue
             name = kafka.error_name(exc)
             return {tp: name for tp in offsets}
         # The call succeeds with each partition refused while the coordinator loads (a
         # broker just restarted, a fresh cluster): the same offsets are sent again.
-        if (
-            any(kafka.group_not_ready(tp.error) for tp in result.topic_partitions)
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.2)
-            continue
-        break
+        loading = next(
+            (tp.error for tp in result.topic_partitions if kafka.group_not_ready(tp.error)), None
+        )
+        if not _again(loading, deadline):
+            break
     out: dict[tuple[str, int], str | None] = {tp: "not in the answer" for tp in offsets}
     for tp in result.topic_partitions:
         key = (tp.topic, tp.partition)

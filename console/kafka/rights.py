@@ -108,7 +108,6 @@ OPERATIONS_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 """The operations that mean something on each kind of resource."""
 
-_RETRIABLE_GROUP = GROUP_NOT_READY
 _MISSING = {"UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_ID", "GROUP_ID_NOT_FOUND"}
 
 SUPER_USER = "super.users"
@@ -676,7 +675,7 @@ def _ask_as_principal(
                 group = future.result()
             except KafkaException as exc:
                 code = exc.args[0].code() if exc.args else None
-                if code in _RETRIABLE_GROUP:
+                if code in GROUP_NOT_READY:
                     retry.append(name)
                     continue
                 _denied_or_unknown(GROUP, name, exc, asked, notes, unknown)
