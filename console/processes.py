@@ -14,7 +14,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from console.pids import pid_alive
@@ -25,6 +27,31 @@ from console.store.processes import ProcessInfo
 def get(store: Store, name: str) -> ProcessInfo | None:
     """A background process as recorded, and whether it really runs now."""
     return store.processes.get(name)
+
+
+def reporting(
+    store: Store,
+    name: str,
+    *,
+    wait_s: float,
+    cancel: threading.Event,
+    progress: Callable[[str], None] = lambda _text: None,
+) -> ProcessInfo | None:
+    """The process once it reports: a process alive but STALE (a round held up by a
+    cluster that went away, as a broker restart does) is given up to ``wait_s`` for its
+    next heartbeat. Returns the row as last read, whatever its status then (None when
+    there is no such process)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        info = get(store, name)
+        if info is None or info.status != "STALE" or cancel.is_set():
+            return info
+        if time.monotonic() >= deadline:
+            return info
+        progress(
+            f"waiting for the {name}'s next report (its last was {info.heartbeat_age_s:.0f} s ago)…"
+        )
+        cancel.wait(0.5)
 
 
 def all_processes(store: Store) -> list[ProcessInfo]:

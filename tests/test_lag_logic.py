@@ -92,6 +92,51 @@ def test_a_single_step_up_then_level_is_not_growth():
     assert (trend.trend, trend.verdict) == ("steady", "OK")
 
 
+def over(lags, window):
+    """The verdict with a window of ``window`` samples on a longer series."""
+    limits = LIMITS.model_copy(
+        update={"lag_trend_window_samples": window, "max_shadow_lag_records": 100_000}
+    )
+    return judge(series(lags), limits, interval_s=2)
+
+
+RISING = [0, 40, 90, 60, 160, 210, 180, 290, 330, 300, 400, 450]
+DIPPED = [480, 530, 500, 610, 640, 420, 740, 780, 760, 850, 900, 880]
+
+
+def test_a_rising_floor_with_one_deeper_catch_up_is_growth_over_two_windows():
+    """Seen in CI under load: a copy falling behind whose window held one deeper
+    catch-up was judged steady for a round, and the Shadow-lag step could have passed.
+    The window alone still cannot tell; twice the window can."""
+    assert over(DIPPED, 12).trend == "steady"  # the window's own test, unchanged
+    trend = over(RISING + DIPPED, 12)
+    assert (trend.trend, trend.verdict) == ("growing", "RED"), trend.reason
+    assert "over 24 samples" in trend.reason
+
+
+def test_a_copy_gaining_ground_now_is_catching_up_not_growing():
+    """Lag that grew before and falls over the whole last window is catching up, even
+    though it is still higher than two windows ago."""
+    falling = [900, 880, 850, 820, 790, 760, 700, 650, 600, 560, 520, 500]
+    trend = over(RISING + falling, 12)
+    assert (trend.trend, trend.verdict) == ("catching up", "OK"), trend.reason
+
+
+def test_over_two_windows_a_sawtooth_or_one_step_up_is_still_steady():
+    assert over([0] * 7 + [300] * 13, 10).trend == "steady"
+    assert over([0] * 10 + [300] * 10, 10).trend == "steady"
+    rng = random.Random(11)
+    for _ in range(2_000):
+        period = rng.randint(2, 4)
+        peak = rng.randint(50, 900)
+        lags = [
+            rng.randint(0, peak // 5) if i % period == 0 else rng.randint(peak // 2, peak)
+            for i in range(20)
+        ]
+        trend = over(lags, 10)
+        assert trend.trend != "growing", lags
+
+
 def test_over_the_limit_is_never_ok():
     """Seen after MirrorMaker 2 was stopped: 'OK steady 11,823, caught up within the
     window' against a limit of 5,000. Caught up earlier is no excuse for now."""

@@ -151,22 +151,22 @@ def lag_rows(db, capsys) -> list[dict]:
     return json.loads(out)["partitions"] if out.strip() else []
 
 
-def watch(db, capsys, rounds: int, timeout: float) -> list[dict]:
+def watch(db, capsys, rounds: int, timeout: float, samples: int = WINDOW) -> list[dict]:
     """The partition's row, read again every ~sample until ``rounds`` rows were judged
-    over a full window."""
+    with at least ``samples`` samples in (a full window)."""
     seen: list[dict] = []
     deadline = time.monotonic() + timeout
     while len(seen) < rounds:
         assert time.monotonic() < deadline, f"only {len(seen)} full windows: {lag_rows(db, capsys)}"
         rows = lag_rows(db, capsys)
-        if rows and len(rows[0]["history"]) >= WINDOW and rows[0]["verdict"] != "NO_DATA":
+        if rows and len(rows[0]["history"]) >= samples and rows[0]["verdict"] != "NO_DATA":
             seen.append(rows[0])
         time.sleep(INTERVAL_S)
     return seen
 
 
 def shapes(seen: list[dict]) -> list[tuple]:
-    return [(r["trend"], r["verdict"], r["history"][-WINDOW:]) for r in seen]
+    return [(r["trend"], r["verdict"], r["history"]) for r in seen]
 
 
 def run_db(tmp_path, source, target, monkeypatch, capsys, path: str):
@@ -262,14 +262,19 @@ def test_an_observed_copy_catching_up_in_bursts_is_steady_and_passes(
 def test_an_observed_copy_falling_behind_is_growing_and_fails(external, source, target, capsys):
     """The copy moves, but copies two records for every three the source receives: the
     lag's floor rises across the window. Far below the plan's limits, the partition is
-    RED 'growing' and the Shadow-lag step fails."""
+    RED 'growing' and the Shadow-lag step fails.
+
+    Under load the copier's own rounds come late and catch up deeper now and then (ci29
+    saw one window of ``[97, 184, 212, 243, 149, 424, ...]`` judged steady, the 149
+    below the third before it), so the verdicts are read once two windows are in: the
+    longer look is what an operator's step would have had after as long."""
     db, topic = external
     with (
         Load(source.plaintext_bootstrap, topic, RATE) as load,
         Copier(target.plaintext_bootstrap, topic, load, share=2 / 3, period_s=0.3),
     ):
-        time.sleep(WINDOW * INTERVAL_S)
-        seen = watch(db, capsys, rounds=3, timeout=120)
+        time.sleep(2 * WINDOW * INTERVAL_S)
+        seen = watch(db, capsys, rounds=3, timeout=120, samples=2 * WINDOW)
         row = seen[-1]
         assert (row["trend"], row["verdict"]) == ("growing", "RED"), shapes(seen)
         assert row["lag_records"] < 1_000_000 and "keeps growing" in row["reason"]

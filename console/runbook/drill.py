@@ -34,6 +34,10 @@ STEP = "ops-drill"
 EVIDENCE = "ops-drill"
 RESTART_TIMEOUT_S = 180.0
 """The longest a sandbox broker restart may take, the down time included (seconds)."""
+SAMPLER_LATE_S = 60.0
+"""How long the drill waits for a lag sampler that runs but is late with its round
+(seconds): right after a broker restart, the drill's own included, a round waits on
+clients reconnecting and requests timing out, and the drill is often run again then."""
 
 
 def preview(ctx: StepContext) -> list[str]:
@@ -118,7 +122,17 @@ def _disruption(unknown: bool, total: int, level: int, gap: float, stall_s: floa
 def run(ctx: StepContext) -> StepOutcome:
     store, plan = ctx.store, ctx.store.plan
     drill = plan.drill
-    sampler = processes.get(store, lag.SAMPLER)
+    sampler = processes.reporting(
+        store, lag.SAMPLER, wait_s=SAMPLER_LATE_S, cancel=ctx.cancel, progress=ctx.progress
+    )
+    if sampler is not None and sampler.status == "STALE":
+        return StepOutcome(
+            STEP, StepState.FAILED,
+            f"the lag sampler runs but has not reported for {sampler.heartbeat_age_s:.0f} s "
+            f"(last: {sampler.detail or 'nothing'}): see {sampler.log_path} and the "
+            "clusters it reads, and run the drill again once it reports",
+            None,
+        )  # fmt: skip
     if sampler is None or sampler.status != "RUNNING":
         state = sampler.status if sampler else "never started"
         return StepOutcome(

@@ -20,7 +20,11 @@ a time, so lag is a sawtooth even when the copy keeps up. The window is cut into
 thirds; the lag is growing when the lowest sample of each third is above the median of
 the third before it **and** the lowest of the last third is above the highest of the
 first (the rise is larger than the copier's own swing). A sawtooth that keeps coming
-back down is therefore steady, however high its teeth (see :func:`growth`).
+back down is therefore steady, however high its teeth (see :func:`growth`). When the
+last window shows no growth, the test is asked again of the last two windows, each
+third's lowest quarter set aside (unless the last window's floor fell): a slow fall
+behind against a wide swing, or a rising floor with a rare deeper catch-up, is seen
+over twice the time.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ class Sample:
     lag_seconds: float | None
 
 
-def growth(history: list[int]) -> tuple[int, int, int, int] | None:
+def growth(history: list[int], *, past_dips: bool = False) -> tuple[int, int, int, int] | None:
     """The lower envelope of a lag series (oldest first) when it rises across the whole
     window: the lowest sample of each third and the highest of the first third; None
     when the lag is not growing.
@@ -72,17 +76,38 @@ def growth(history: list[int]) -> tuple[int, int, int, int] | None:
     median of the third before it, and the lowest of the last third is above every
     sample of the first: the floor rose all along, by more than the copier's own swing.
     A sawtooth that keeps coming back down, or lag that rose once and then stayed
-    level, does not.
+    level, does not. With ``past_dips``, a third's floor is taken above its lowest
+    quarter (one sample in four or more): a rare deeper catch-up does not hide a floor
+    that otherwise rose.
     """
     n = len(history)
     if n < 3:
         return None
-    first, middle, last = history[: n // 3], history[n // 3 : 2 * n // 3], history[2 * n // 3 :]
-    floors = (min(first), min(middle), min(last))
+    thirds = [history[: n // 3], history[n // 3 : 2 * n // 3], history[2 * n // 3 :]]
+    floors = tuple(sorted(third)[len(third) // 4 if past_dips else 0] for third in thirds)
+    first, middle = thirds[0], thirds[1]
     rising = floors[1] > statistics.median(first) and floors[2] > statistics.median(middle)
     if rising and floors[2] > max(first):
         return (*floors, max(first))
     return None
+
+
+def _slow_growth(
+    samples: list[Sample], window: list[int], size: int
+) -> tuple[tuple[int, int, int, int] | None, int]:
+    """Growth judged over the last two windows, for a partition whose last window alone
+    shows none. A copy falling behind slowly against its own swing, or one whose floor
+    rose but for one deeper catch-up, clears the window's test; over twice the time the
+    floor's rise is twice as large, the swing no larger, and the lowest quarter of each
+    third is set aside (:func:`growth` with ``past_dips``). Not when the last window's
+    own floor fell: a copy gaining ground now is catching up, not growing."""
+    longer = [s.lag_records for s in samples[-2 * size :] if s.lag_records is not None]
+    if len(longer) < 2 * size:
+        return None, 0
+    n = len(window)
+    if min(window[2 * n // 3 :]) < min(window[: n // 3]):
+        return None, 0
+    return growth(longer, past_dips=True), len(longer)
 
 
 def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -> LagRow:
@@ -126,14 +151,16 @@ def judge(samples: list[Sample], thresholds: Thresholds, *, interval_s: float) -
             f"with {lag:,} rec behind",
             **base,
         )
-    rise = growth(history) if full else None
+    rise, span = (growth(history), len(history)) if full else (None, 0)
+    if rise is None and full:
+        rise, span = _slow_growth(samples, history, thresholds.lag_trend_window_samples)
     if rise is not None:
         low, mid, high, top = rise
         return LagRow(
             trend="growing",
             verdict="RED",
             reason=f"lag keeps growing: its floor rose {low:,} → {mid:,} → {high:,} rec over "
-            f"{len(history)} samples, above the {top:,} rec it started at; {limits}",
+            f"{span} samples, above the {top:,} rec it started at; {limits}",
             **base,
         )
     falling = history[-1] < history[0]
@@ -196,7 +223,7 @@ def latest_trends(store: Store, plan: Plan, *, until: str | None = None) -> list
     ``until``, a UTC timestamp, when given: a replay's moment)."""
     interval_s = plan.shadow.sample_interval_s
     window = plan.thresholds.lag_trend_window_samples
-    rows = store.samples.recent(max(window, 20), until=until)
+    rows = store.samples.recent(max(2 * window, 20), until=until)
     by_tp: dict[tuple[str, int], list[Sample]] = defaultdict(list)
     for row in rows:
         by_tp[(row[2], row[3])].append(Sample(*row))
