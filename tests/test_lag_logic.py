@@ -67,6 +67,17 @@ def test_accelerating_growth_is_growth():
     assert (trend.trend, trend.verdict) == ("growing", "RED")
 
 
+def sawtooth(rng: random.Random, n: int, periods: tuple[int, int]) -> list[int]:
+    """A copy keeping up in bursts: a trough near zero every ``period`` samples, teeth
+    of a random height between, with noise on both."""
+    period = rng.randint(*periods)
+    peak = rng.randint(50, 900)
+    return [
+        rng.randint(0, peak // 5) if i % period == 0 else rng.randint(peak // 2, peak)
+        for i in range(n)
+    ]
+
+
 def test_a_sawtooth_that_keeps_coming_back_down_is_steady():
     """MirrorMaker 2 and the built-in mirror move a transaction at a time: lag rises
     between commits and falls at each one. Whatever the troughs' noise, that is not
@@ -76,12 +87,7 @@ def test_a_sawtooth_that_keeps_coming_back_down_is_steady():
     assert (trend.trend, trend.verdict) == ("steady", "OK")
     rng = random.Random(8)
     for _ in range(2_000):
-        period = rng.randint(2, 3)
-        peak = rng.randint(50, 900)
-        lags = [
-            rng.randint(0, peak // 5) if i % period == 0 else rng.randint(peak // 2, peak)
-            for i in range(10)
-        ]
+        lags = sawtooth(rng, 10, periods=(2, 3))
         trend = judged(lags)
         assert trend.trend != "growing", lags
         assert trend.verdict in ("OK", "WARN"), (lags, trend.reason)
@@ -127,12 +133,7 @@ def test_over_two_windows_a_sawtooth_or_one_step_up_is_still_steady():
     assert over([0] * 10 + [300] * 10, 10).trend == "steady"
     rng = random.Random(11)
     for _ in range(2_000):
-        period = rng.randint(2, 4)
-        peak = rng.randint(50, 900)
-        lags = [
-            rng.randint(0, peak // 5) if i % period == 0 else rng.randint(peak // 2, peak)
-            for i in range(20)
-        ]
+        lags = sawtooth(rng, 20, periods=(2, 4))
         trend = over(lags, 10)
         assert trend.trend != "growing", lags
 
