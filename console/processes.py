@@ -132,6 +132,10 @@ def stop(store: Store, name: str, timeout: float = 30.0) -> str:
                 finished(store, name, "stopped", "stopped on request")
             return "stopped"
         time.sleep(0.1)
+    now = get(store, name)
+    if now is None or not now.alive or now.pid != info.pid:
+        # Gone as the wait ended, or its number already another process's: not ours to kill.
+        return "stopped"
     os.kill(info.pid, signal.SIGKILL)
     finished(store, name, "failed", f"killed after not stopping within {timeout:g} s")
     return "killed"

@@ -3,7 +3,10 @@
 Each row is one named process (the mirror, the lag sampler, validation consumers) or
 something the console only watches (MirrorMaker 2 connectors, with no pid of ours):
 its state, its heartbeat and a one-line detail. Whether it is really alive is read
-from the OS on every look (:func:`console.pids.pid_alive`), never trusted from the row.
+from the OS on every look, never trusted from the row: the pid must still run, be a
+process and not a thread of another, and have started no later than the row last heard
+from it (:func:`console.pids.same_process`); a number come round to another process is
+not ours, to show or to signal.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from console.pids import pid_alive
+from console.pids import same_process
 from console.store.connection import Connection
 
 STALE_AFTER_S = 15.0
@@ -70,14 +73,14 @@ class ProcessTable:
             "FROM processes WHERE name = ?",
             (name,),
         )
-        return None if row is None else ProcessInfo(*row, alive=pid_alive(row[1]))
+        return None if row is None else _info(row)
 
     def all(self) -> list[ProcessInfo]:
         rows = self._db.all(
             "SELECT name, pid, state, started_at, heartbeat_at, detail, log_path "
             "FROM processes ORDER BY name"
         )
-        return [ProcessInfo(*row, alive=pid_alive(row[1])) for row in rows]
+        return [_info(row) for row in rows]
 
     def upsert(self, name: str, **fields) -> None:
         """Set some columns of a process's row, creating it (``starting``) if new."""
@@ -98,3 +101,14 @@ class ProcessTable:
                 conn.execute(
                     f"INSERT INTO processes ({cols}) VALUES ({marks})", (name, *fields.values())
                 )
+
+
+def _info(row) -> ProcessInfo:
+    """A row as read, with whether its pid is still the process it records."""
+    _, pid, _, started_at, heartbeat_at, *_ = row
+    heard = [_unix(t) for t in (started_at, heartbeat_at) if t]
+    return ProcessInfo(*row, alive=same_process(pid, max(heard) if heard else None))
+
+
+def _unix(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
