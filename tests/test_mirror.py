@@ -235,10 +235,11 @@ def assert_exact_copy(
 class MirrorThread:
     """The mirror's process body in a thread of the test (so SIGTERM-free stopping)."""
 
-    def __init__(self, db: Path):
+    def __init__(self, db: Path, settings: mirror.MirrorSettings | None = None):
         self.stop = threading.Event()
         self.lines: list[str] = []
         self.code: int | None = None
+        self.settings = settings
         self.thread = threading.Thread(target=self._body, args=(db,), daemon=True)
         self.thread.start()
 
@@ -247,7 +248,7 @@ class MirrorThread:
             self.lines.append(line)
             print(f"{time.strftime('%H:%M:%S')} mirror: {line}", flush=True)
 
-        self.code = mirror.run(db, self.stop, progress=progress)
+        self.code = mirror.run(db, self.stop, progress=progress, settings=self.settings)
 
     def finish(self, timeout: float = 60.0) -> int | None:
         self.stop.set()
@@ -570,6 +571,64 @@ def test_broker_restarts_of_either_cluster_during_mirroring(tmp_path, sandbox, s
     assert code == 0, runner.lines[-10:]
     for topic in names:
         assert_exact_copy(source, target, topic, db)
+
+
+def test_an_abort_that_never_finishes_renews_the_producer_and_the_copy_stays_exact(
+    tmp_path, sandbox, source, target, env
+):
+    """The target stops answering mid-transaction (its JVM held with SIGSTOP): records
+    time out, the transaction must be aborted, and the abort cannot finish. Seen in CI
+    after a target broker restart (ci38): librdkafka's producer timed out on the abort
+    for good while the broker answered others, and the mirror sat there until the drill
+    gave up. After ``renew_after_s`` the producer is replaced, its successor fences it,
+    and copying resumes from the positions the target holds: nothing lost, nothing twice.
+    Timeouts are shortened so that happens within seconds."""
+    topic = unique("renew")
+    create_topic(source, topic, 2)
+    db = run_db(tmp_path, source, target, {topic: True})
+    broker = Sandbox(sandbox.root).load().clusters["target"].pid  # as of any restart
+    settings = mirror.MirrorSettings(
+        op_timeout_s=3.0, renew_after_s=3.0, commit_deadline_s=90.0, transaction_timeout_ms=4000
+    )
+    writer = producer(source)
+    written = 0
+
+    def write(n: int) -> None:
+        nonlocal written
+        for _ in range(n):
+            writer.produce(topic, f"r{written}".encode(), f"k{written % 7}".encode(), written % 2)
+            written += 1
+        assert writer.flush_all(30) == written
+
+    runner = MirrorThread(db, settings)
+    held = False
+    try:
+        write(400)
+        wait_for(lambda: mapped(db, [topic]) >= 400, "first copies")
+        os.kill(broker, signal.SIGSTOP)
+        held = True
+        write(300)  # copied into a transaction the target never answers
+        deadline = time.monotonic() + 60
+        while not any("renewing the target producer" in line for line in runner.lines):
+            assert time.monotonic() < deadline, runner.lines[-10:]
+            assert runner.thread.is_alive(), runner.lines[-10:]
+            time.sleep(0.2)
+        os.kill(broker, signal.SIGCONT)
+        held = False
+        write(300)
+        wait_caught_up(db, source, [topic])
+        assert runner.thread.is_alive(), runner.lines[-10:]
+    finally:
+        if held:
+            os.kill(broker, signal.SIGCONT)
+        code = runner.finish()
+    assert code == 0, runner.lines[-10:]
+    assert_exact_copy(source, target, topic, db)
+    renewing = [e for e in audit(db) if e.action == "mirror.copy" and e.outcome]
+    assert any(e.outcome.startswith("renewing: aborting did not finish") for e in renewing), [
+        e.outcome for e in renewing
+    ]
+    assert "producer renewed" in runner.lines[-1], runner.lines[-3:]
 
 
 def test_records_deleted_before_they_were_copied_are_reported_not_skipped_silently(

@@ -88,7 +88,7 @@ from confluent_kafka.admin import NewTopic, OffsetSpec
 from console import redact
 from console.errors import Progress
 from console.kafka import provenance
-from console.kafka.client import ErrorTrap, client_config, error_name
+from console.kafka.client import ClusterError, ErrorTrap, client_config, error_name
 from console.plan import Plan
 from console.shadow.mirror import offset_map
 from console.shadow.mirror.positions import (
@@ -112,6 +112,10 @@ from console.shadow.mirror.topics import (
 from console.store import Store, StoreError
 
 
+class _Wedged(Exception):
+    """A transactional call that kept timing out until its time to give up."""
+
+
 class _Abortable(Exception):
     """The current transaction must be aborted and the consumer rewound."""
 
@@ -132,6 +136,10 @@ class MirrorSettings:
     """Timeout of each Kafka call (seconds)."""
     commit_deadline_s: float = 120.0
     """How long retriable commit/abort errors (a broker restarting) are retried (seconds)."""
+    renew_after_s: float = 30.0
+    """An abort still timing out after this long is given up and the target producer
+    replaced (seconds): after a target broker restart librdkafka's producer was seen
+    never to finish it (ci38: four 30 s timeouts in a row while the broker answered)."""
     heartbeat_s: float = 2.0
     """How often the process reports in the run database (seconds)."""
     transaction_timeout_ms: int = 60_000
@@ -224,6 +232,7 @@ class Mirror:
         self.copied = 0
         self.transactions = 0
         self.aborts = 0
+        self.renewals = 0
         self.runs_recorded = 0
         self.recovered = 0
         self.skipped = 0
@@ -296,6 +305,8 @@ class Mirror:
                 "transactional.id": self.id,
                 "transaction.timeout.ms": s.transaction_timeout_ms,
                 "message.timeout.ms": s.transaction_timeout_ms,
+                # librdkafka refuses a socket timeout above the transaction timeout.
+                "socket.timeout.ms": min(60_000, s.transaction_timeout_ms),
                 "enable.idempotence": True,
                 "acks": "all",
                 # Transactions flush on commit, so linger only shapes batches in between.
@@ -574,13 +585,13 @@ class Mirror:
         """Copy until ``stop`` is set; the transaction in flight is committed first."""
         s = self.settings
         assert self._consumer is not None and self._producer is not None
-        consumer = self._consumer
         beat_at = time.monotonic()
         beat_copied = self.copied
         while not stop.is_set():
             try:
                 self._refresh_stops()
-                msgs = consumer.consume(s.batch_records, s.poll_timeout_s)
+                # self._consumer each time: renewing the producer replaces it too.
+                msgs = self._consumer.consume(s.batch_records, s.poll_timeout_s)
                 if msgs:
                     self._copy(msgs)
                 self._producer.poll(0)
@@ -605,7 +616,7 @@ class Mirror:
         try:
             self._commit()
         except _Abortable as exc:
-            self._abort(str(exc))
+            self._abort(str(exc), renew=False)  # the next start's fencing finishes it
         except KafkaException as exc:
             self._raise_fatal(exc, "committing the last transaction")
 
@@ -621,6 +632,8 @@ class Mirror:
             text += f", {len(self._paused)} partition(s) stopped at a cutover point"
         if self.aborts:
             text += f", {self.aborts} aborted"
+        if self.renewals:
+            text += f", producer renewed {self.renewals}x"
         return text
 
     def _copy(self, msgs: list) -> None:
@@ -892,22 +905,32 @@ class Mirror:
             )
         return offset_map.runs_from_pairs(piece.topic, piece.partition, pairs)
 
-    def _abort(self, reason: str) -> None:
-        """Abort the open transaction and rewind to the last committed positions."""
+    def _abort(self, reason: str, *, renew: bool = True) -> None:
+        """Abort the open transaction and rewind to the last committed positions; an
+        abort that does not finish is given up and the producer replaced (``renew``)."""
         assert self._producer is not None
         self.aborts += 1
         self._consecutive_aborts += 1
         self.progress(f"aborting a transaction ({redact.text(reason)}); rewinding")
-        self._retrying(
-            "aborting a transaction on the target",
-            lambda: self._producer.abort_transaction(self.settings.op_timeout_s),
-            abortable_ok=True,
-        )
-        self._in_txn = False
-        self._slices = []
-        self._txn_records = 0
-        self._txn_started = time.monotonic()
-        self._assign()
+        try:
+            self._retrying(
+                "aborting a transaction on the target",
+                lambda: self._producer.abort_transaction(self.settings.op_timeout_s),
+                abortable_ok=True,
+                give_up_after_s=self.settings.renew_after_s if renew else None,
+            )
+        except _Wedged as exc:
+            # Renewing rewinds too: to the positions the target holds.
+            self._renew(
+                f"aborting did not finish in {self.settings.renew_after_s:g} s "
+                f"({redact.text(str(exc))})"
+            )
+        else:
+            self._in_txn = False
+            self._slices = []
+            self._txn_records = 0
+            self._txn_started = time.monotonic()
+            self._assign()
         if self._consecutive_aborts >= 5:
             raise MirrorError(
                 f"the target rejected the same records {self._consecutive_aborts} times in a "
@@ -922,9 +945,18 @@ class Mirror:
 
     # -- Kafka call helpers --------------------------------------------------------------------
 
-    def _retrying(self, what: str, call: Callable[[], None], *, abortable_ok: bool = False):
-        """Run a transactional call, retrying retriable errors up to the commit deadline."""
-        deadline = time.monotonic() + self.settings.commit_deadline_s
+    def _retrying(
+        self,
+        what: str,
+        call: Callable[[], None],
+        *,
+        abortable_ok: bool = False,
+        give_up_after_s: float | None = None,
+    ):
+        """Run a transactional call, retrying retriable errors up to the commit deadline;
+        with ``give_up_after_s``, raise :class:`_Wedged` once that long has passed."""
+        began = time.monotonic()
+        deadline = began + self.settings.commit_deadline_s
         while True:
             try:
                 return call()
@@ -936,6 +968,12 @@ class Mirror:
                     self._raise_fatal(exc, what)
                 if err.txn_requires_abort() and not abortable_ok:
                     raise _Abortable(err.str()) from None
+                if (
+                    err.retriable()
+                    and give_up_after_s is not None
+                    and time.monotonic() - began >= give_up_after_s
+                ):
+                    raise _Wedged(err.str()) from None
                 if err.retriable() and time.monotonic() < deadline:
                     self._note(f"{what}: {redact.text(err.str())} (retrying)")
                     continue
@@ -981,6 +1019,40 @@ class Mirror:
             ) from None
         detail = redact.text(err.str() if err else str(exc))
         raise MirrorError(f"{what} failed ({name}: {detail}); restart the mirror") from None
+
+    def _renew(self, reason: str) -> None:
+        """Replace both clients and start over as a restarted mirror would: the new
+        producer's ``init_transactions`` fences the old one and finishes its open
+        transaction, then the positions, the offset map and the consumer's assignment
+        are read again from the target. Tried until the commit deadline."""
+        self.renewals += 1
+        self.progress(f"renewing the target producer: {reason}")
+        if self.intent_seq is not None:
+            self.store.log(
+                "mirror.copy", step=STEP, ref=self.intent_seq, outcome=f"renewing: {reason}"
+            )
+        deadline = time.monotonic() + self.settings.commit_deadline_s
+        while True:
+            if self._producer is not None:
+                with contextlib.suppress(KafkaException, RuntimeError):
+                    self._producer.purge()
+            self.close()
+            self._in_txn = False
+            self._slices = []
+            self._txn_records = 0
+            try:
+                self.open()
+                break
+            except (MirrorError, ClusterError, KafkaException) as exc:
+                if time.monotonic() >= deadline:
+                    raise MirrorError(
+                        f"replacing the target producer kept failing for "
+                        f"{self.settings.commit_deadline_s:g} s ({redact.text(str(exc))}); "
+                        "check the target cluster and restart the mirror"
+                    ) from None
+                self._note(f"renewing the target producer: {redact.text(str(exc))} (retrying)")
+                time.sleep(1.0)
+        self._txn_started = time.monotonic()
 
     # -- closing -------------------------------------------------------------------------------
 
