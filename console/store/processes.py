@@ -40,8 +40,7 @@ class ProcessInfo:
     def heartbeat_age_s(self) -> float | None:
         if not self.heartbeat_at:
             return None
-        then = datetime.fromisoformat(self.heartbeat_at.replace("Z", "+00:00"))
-        return (datetime.now(UTC) - then).total_seconds()
+        return datetime.now(UTC).timestamp() - _unix(self.heartbeat_at)
 
     @property
     def status(self) -> str:
