@@ -62,11 +62,34 @@ def _shown(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}"
 
 
+REBALANCE_PAUSE_S = 0.5
+"""How long to wait before asking again when Connect answers that its group rebalances."""
+
+
 def _rest(
     method: str, url: str, *, body: Any = None, timeout: float, allow: tuple[int, ...] = ()
 ) -> tuple[int, Any]:
     """One Connect REST call: (status, parsed JSON or None). Statuses in ``allow`` come
-    back; other HTTP errors and unreachable workers raise Mm2Error in one line."""
+    back; other HTTP errors and unreachable workers raise Mm2Error in one line.
+
+    While its group rebalances (a connector's config or tasks changed a moment ago),
+    Connect refuses requests with 409, or with 500 "a rebalance is expected"; the call is
+    asked again until ``timeout`` has passed. Every call here is idempotent (GET, PUT of
+    a whole config, DELETE), so asking again changes nothing twice."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _rest_once(method, url, body=body, timeout=timeout, allow=allow)
+        except _ConnectHttpError as exc:
+            if not exc.rebalancing or time.monotonic() + REBALANCE_PAUSE_S >= deadline:
+                raise
+            time.sleep(REBALANCE_PAUSE_S)
+            timeout = kafka.remaining(deadline, timeout)
+
+
+def _rest_once(
+    method: str, url: str, *, body: Any, timeout: float, allow: tuple[int, ...]
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Accept", "application/json")
@@ -103,6 +126,9 @@ def _rest(
 class _ConnectHttpError(Mm2Error):
     def __init__(self, status: int, message: str):
         self.status = status
+        # 409 is Connect's "retry, the group is rebalancing"; a request that reaches the
+        # herder just before the rebalance gets 500 "a rebalance is expected" instead.
+        self.rebalancing = status == 409 or (status >= 500 and "rebalance" in message.lower())
         super().__init__(f"Connect answered HTTP {status}: {message}")
 
 
@@ -372,16 +398,10 @@ def deploy(
     _preflight(plan, passwords, base, settings, configs, deadline)
     for name, config in configs.items():
         url = f"{base}/connectors/{urllib.parse.quote(name, safe='')}/config"
-        while True:
-            try:
-                _rest("PUT", url, body=config, timeout=kafka.remaining(deadline, 30.0))
-                break
-            except _ConnectHttpError as exc:
-                # 409: the Connect group is rebalancing; Connect asks clients to retry.
-                if exc.status == 409 and time.monotonic() < deadline:
-                    time.sleep(0.5)
-                    continue
-                raise Mm2Error(f"deploying {name} failed: {_explain(exc, plan)}") from None
+        try:
+            _rest("PUT", url, body=config, timeout=kafka.remaining(deadline, 30.0))
+        except _ConnectHttpError as exc:
+            raise Mm2Error(f"deploying {name} failed: {_explain(exc, plan)}") from None
     return wait_running(plan, base, deadline=deadline, names=list(configs))
 
 
@@ -443,17 +463,10 @@ def remove(plan: Plan, connect_url: str | None = None, *, timeout: float = 60.0)
     removed = []
     for name in connector_names(plan).values():
         url = f"{base}/connectors/{urllib.parse.quote(name, safe='')}"
-        while True:
-            try:
-                code, _ = _rest(
-                    "DELETE", url, timeout=kafka.remaining(deadline, 30.0), allow=(404,)
-                )
-                break
-            except _ConnectHttpError as exc:
-                if exc.status == 409 and time.monotonic() < deadline:
-                    time.sleep(0.5)
-                    continue
-                raise Mm2Error(f"removing {name} failed: {exc}; try again") from None
+        try:
+            code, _ = _rest("DELETE", url, timeout=kafka.remaining(deadline, 30.0), allow=(404,))
+        except _ConnectHttpError as exc:
+            raise Mm2Error(f"removing {name} failed: {exc}; try again") from None
         if code != 404:
             removed.append(name)
     while removed:
