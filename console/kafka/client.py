@@ -178,6 +178,22 @@ def _stale_leader(future, timeout: float) -> bool:
     return False
 
 
+def answer(future, timeout: float):
+    """The result of an admin client's future for a request sent with ``timeout``.
+
+    Waits a second past the request's own timeout, so that the client's error (which
+    names the cause) comes first. A future still unanswered then raises
+    ``concurrent.futures``' TimeoutError, which is not a KafkaException: handlers
+    written for Kafka errors miss it and it surfaced as "internal error". It is raised
+    here as the KafkaException a timed-out request gives (``_TIMED_OUT``)."""
+    try:
+        return future.result(timeout=timeout + 1)
+    except TimeoutError:
+        raise KafkaException(
+            KafkaError(KafkaError._TIMED_OUT, f"no answer within {timeout:g} s", retriable=True)
+        ) from None
+
+
 def timed_out(exc: BaseException) -> bool:
     """Whether a request failed by timing out (the client's or the broker's)."""
     if isinstance(exc, TimeoutError):

@@ -32,7 +32,7 @@ from confluent_kafka.admin import (
 )
 
 from console import redact
-from console.kafka.client import ClusterError, admin_client, client_config, error_name
+from console.kafka.client import ClusterError, admin_client, answer, client_config, error_name
 from console.plan import Plan
 
 TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
@@ -86,7 +86,7 @@ def ensure_topic(plan: Plan, passwords: dict[str, str | None], *, timeout: float
         [NewTopic(topic, 1, min(3, brokers), config=TOPIC_CONFIG)], request_timeout=timeout
     )[topic]
     try:
-        future.result(timeout)
+        answer(future, timeout)
     except KafkaException as exc:
         if error_name(exc) != "TOPIC_ALREADY_EXISTS":
             raise WitnessError(
@@ -101,8 +101,8 @@ def ensure_topic(plan: Plan, passwords: dict[str, str | None], *, timeout: float
 def _check_configs(admin: AdminClient, topic: str, timeout: float) -> None:
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     configs = _call(
-        lambda: admin.describe_configs([resource], request_timeout=timeout)[resource].result(
-            timeout
+        lambda: answer(
+            admin.describe_configs([resource], request_timeout=timeout)[resource], timeout
         ),
         f"read the configs of {topic}",
     )
@@ -141,7 +141,7 @@ def grant(plan: Plan, passwords: dict[str, str | None], *, timeout: float) -> li
     ]
     for binding, future in admin.create_acls(bindings, request_timeout=timeout).items():
         try:
-            future.result(timeout)
+            answer(future, timeout)
         except KafkaException as exc:
             raise WitnessError(
                 f"target: cannot grant {binding.operation.name} on {topic} to User:{principal} "

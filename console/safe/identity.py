@@ -35,7 +35,7 @@ from confluent_kafka.admin import (
 
 from console import redact
 from console.errors import CutoverError
-from console.kafka.client import admin_client, client_config, connect_error, error_name
+from console.kafka.client import admin_client, answer, client_config, connect_error, error_name
 from console.plan import Plan, ShadowConsumerSpec
 
 SCRAM_ITERATIONS = 8192
@@ -268,7 +268,7 @@ class TargetIdentity:
     def _wait_all(self, futures: dict, what: str) -> None:
         for future in futures.values():
             try:
-                future.result(timeout=self.timeout)
+                answer(future, self.timeout)
             except KafkaException as exc:
                 raise self._error(what, exc) from None
 

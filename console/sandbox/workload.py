@@ -54,6 +54,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from console.errors import CutoverError
+from console.kafka.client import answer
 from console.sandbox.demo import DEMO_TOPICS
 from console.sandbox.state import SANDBOX_PASSWORDS
 
@@ -209,7 +210,7 @@ def ensure_topics(bootstrap: str, spec: WorkloadSpec, config: dict | None = None
     futures = admin.create_topics(wanted, request_timeout=spec.timeout_s)
     for name, future in futures.items():
         try:
-            future.result(timeout=spec.timeout_s)
+            answer(future, spec.timeout_s)
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise WorkloadError(

@@ -88,7 +88,7 @@ from confluent_kafka.admin import NewTopic, OffsetSpec
 from console import redact
 from console.errors import Progress
 from console.kafka import provenance
-from console.kafka.client import ClusterError, ErrorTrap, client_config, error_name
+from console.kafka.client import ClusterError, ErrorTrap, answer, client_config, error_name
 from console.plan import Plan
 from console.shadow.mirror import offset_map
 from console.shadow.mirror.positions import (
@@ -553,14 +553,14 @@ class Mirror:
         )
         try:
             low = admin.list_offsets({tp: OffsetSpec.earliest()}, request_timeout=s.op_timeout_s)
-            low_offset = low[tp].result(s.op_timeout_s).offset
+            low_offset = answer(low[tp], s.op_timeout_s).offset
             if until is None:
                 end = admin.list_offsets(
                     {tp: OffsetSpec.latest()},
                     isolation_level=IsolationLevel.READ_COMMITTED,
                     request_timeout=s.op_timeout_s,
                 )
-                until = end[tp].result(s.op_timeout_s).offset
+                until = answer(end[tp], s.op_timeout_s).offset
             begin = low_offset if start is None else max(start, low_offset)
             if begin >= until:
                 return []
@@ -789,7 +789,7 @@ class Mirror:
             [NewTopic(self.positions, 1, config=POSITIONS_CONFIG)], request_timeout=s.op_timeout_s
         )[self.positions]
         try:
-            future.result(timeout=s.op_timeout_s)
+            answer(future, s.op_timeout_s)
             outcome = "created"
         except KafkaException as exc:
             name = error_name(exc)
@@ -1043,7 +1043,7 @@ class Mirror:
             try:
                 self.open()
                 break
-            except (MirrorError, ClusterError, KafkaException) as exc:
+            except (MirrorError, ClusterError, KafkaException, TimeoutError) as exc:
                 if time.monotonic() >= deadline:
                     raise MirrorError(
                         f"replacing the target producer kept failing for "

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, Resourc
 
 from console.errors import CutoverError, Progress
 from console.kafka import provenance
-from console.kafka.client import ClusterError, admin_client, connect_error, error_name
+from console.kafka.client import ClusterError, admin_client, answer, connect_error, error_name
 from console.plan import Plan
 from console.store import Store
 
@@ -116,7 +116,7 @@ def _describe(admin: AdminClient, names: list[str], timeout: float) -> dict[str,
     )
     out = {}
     for resource, future in futures.items():
-        entries = future.result(timeout=timeout)
+        entries = answer(future, timeout)
         out[resource.name] = {k: e.value for k, e in entries.items() if e.value is not None}
     return out
 
@@ -246,7 +246,7 @@ def ensure_target_topics(
             request_timeout=timeout,
         )[check.name]
         try:
-            future.result(timeout=timeout)
+            answer(future, timeout)
             outcome = "created"
         except KafkaException as exc:
             name = error_name(exc)
