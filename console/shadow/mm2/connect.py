@@ -78,13 +78,13 @@ def _rest(
     a whole config, DELETE), so asking again changes nothing twice."""
     deadline = time.monotonic() + timeout
     while True:
+        left = kafka.remaining(deadline, timeout)
         try:
-            return _rest_once(method, url, body=body, timeout=timeout, allow=allow)
+            return _rest_once(method, url, body=body, timeout=left, allow=allow)
         except _ConnectHttpError as exc:
             if not exc.rebalancing or time.monotonic() + REBALANCE_PAUSE_S >= deadline:
                 raise
             time.sleep(REBALANCE_PAUSE_S)
-            timeout = kafka.remaining(deadline, timeout)
 
 
 def _rest_once(
