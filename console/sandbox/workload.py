@@ -39,7 +39,6 @@ so it deliberately does not carry the shadow prefix.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -229,6 +228,12 @@ def password_for(user: str) -> str:
     raise WorkloadError(f"no password for writer {user}: export {env}")
 
 
+def _fatal(exc: KafkaException) -> bool:
+    """The error ends the producer that raised it (only a new one can go on)."""
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and err.fatal()
+
+
 @dataclass
 class _Pending:
     """A record (or a payments transaction) a cluster refused, to be written again."""
@@ -326,18 +331,22 @@ class _Role:
                 return "aborted"
             producer.commit_transaction(timeout)
         except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            if isinstance(err, KafkaError) and err.fatal():
+            last: KafkaException | None = exc
+            if not _fatal(exc):
+                # Refused (a fenced topic): abort, keep the records to write again later.
+                try:
+                    producer.abort_transaction(timeout)
+                    last = None
+                except KafkaException as abort_failed:
+                    last = abort_failed
+            if last is not None and _fatal(last):
                 # A fenced topic can leave the transaction unendable (the broker answers
-                # INVALID_TXN_STATE, fatal for this producer): start a new one with the
-                # same transactional id, as an application restarting it would; its
+                # the abort with INVALID_TXN_STATE, fatal for this producer): start a new
+                # one with the same transactional id now, as an application restarting it
+                # would, not at its next use (a switch would flush a dead producer); its
                 # init_transactions ends whatever the old one left open.
                 self.producer = None
                 self.open(self.conf)
-            else:
-                # Refused (a fenced topic): abort, keep the records to write again later.
-                with contextlib.suppress(KafkaException):
-                    producer.abort_transaction(timeout)
             # Nothing of this transaction was committed either way.
             if not abort:
                 with self.lock:
@@ -352,8 +361,17 @@ class _Role:
         """Point this role at another cluster: drain the old producer, open one there,
         write again what was refused. Returns how many records were written again."""
         old = self.producer
-        assert old is not None
-        old.flush(self.work.spec.timeout_s)
+        if old is not None:
+            try:
+                old.flush(self.work.spec.timeout_s)
+            except KafkaException:
+                # Only a transactional producer raises here: the error its last transaction
+                # ended with (a fenced cluster answers the abort of a refused transaction
+                # with INVALID_TXN_STATE, fatal for that producer). Its transactions end
+                # before transaction() returns, so nothing of it is queued: its records are
+                # kept to write again below, and a new producer replaces it.
+                if not self.transactional:
+                    raise
         self.producer = None
         conf = self.work.base_conf(self.writer, to)
         self.open(conf)
